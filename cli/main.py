@@ -1,0 +1,70 @@
+"""The ``pcompile`` command: a Typer app whose command groups live in sibling modules.
+
+Each module in :data:`COMMAND_MODULES` exposes ``register(app)``. User mistakes
+(:class:`~pcompile.compiler.errors.UserError`) print one message and exit 1 with no
+traceback; anything else is a pcompile bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from pcompile.compiler.errors import UserError
+
+COMMAND_MODULES = (
+    "pcompile.cli.synth",
+    "pcompile.cli.run",
+    "pcompile.cli.image",
+    "pcompile.cli.deploy",
+    "pcompile.cli.stores",
+)
+
+app = typer.Typer(
+    name="pcompile",
+    help="Modal-style apps on your own AWS or GCP account, or on this machine.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.command()
+def version() -> None:
+    """Print pcompile's version."""
+    from pcompile import __version__
+
+    typer.echo(__version__)
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except UserError as err:
+        # Text, not markup: messages quote code such as gpu=["L40S", "L4"].
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            Text.assemble(("error: ", "bold red"), str(err))
+        )
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

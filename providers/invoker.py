@@ -1,0 +1,68 @@
+"""The client-side interface every provider implements to reach functions.
+
+The SDK handles (``Function.remote``, ``.map``, ``.spawn`` ...) never know where a
+function runs; they hand a :class:`Target` and pickled-free Python values to the
+:class:`Invoker` of the active backend: the local worker pools under ``pcompile
+run``, or the AWS/GCP invokers that read a deployment manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which function to call: IR app and function names (``"Cls.method"`` for methods),
+    the constructor parameters of a class instance, and ``with_options`` overrides."""
+
+    app: str
+    function: str
+    cls_params: tuple[tuple[str, Any], ...] = ()
+    options: tuple[tuple[str, Any], ...] = field(default=())
+
+
+class Invoker(Protocol):
+    """What a backend must do; every call blocks, the SDK adds ``.aio`` on top."""
+
+    def call(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run one input and return its value, or raise the remote exception."""
+        ...
+
+    def call_gen(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Any]:
+        """Run a generator function and yield what it yields."""
+        ...
+
+    def map(
+        self,
+        target: Target,
+        inputs: Iterable[tuple[tuple[Any, ...], dict[str, Any]]],
+        *,
+        order_outputs: bool,
+        return_exceptions: bool,
+        wrap_returned_exceptions: bool,
+    ) -> Iterator[Any]:
+        """Run many inputs, yielding outputs (in input order when ``order_outputs``)."""
+        ...
+
+    def spawn(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        """Start one input and return a durable call id."""
+        ...
+
+    def spawn_map(self, target: Target, inputs: Iterable[tuple[tuple[Any, ...], dict[str, Any]]]) -> str:
+        """Start many inputs and return one durable call id for all of them."""
+        ...
+
+    def get(self, call_id: str, timeout: float | None, index: int = 0) -> Any:
+        """The result of a spawned call; ``TimeoutError`` when not ready within ``timeout``."""
+        ...
+
+    def cancel(self, call_id: str, terminate_containers: bool = False) -> None:
+        """Stop a spawned call."""
+        ...
+
+    def web_url(self, target: Target) -> str | None:
+        """The URL of a web function, or None."""
+        ...

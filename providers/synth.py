@@ -1,0 +1,164 @@
+"""Run a provider's Pulumi program offline under Pulumi's own mock engine.
+
+There is no Pulumi engine binary on build machines, so ``pcompile synth`` runs the
+same component code that ``pulumi up`` would, against :class:`pulumi.runtime.Mocks`,
+and records every resource as the engine would receive it: ``(type, name, inputs)``.
+
+Two things the stock mock monitor does not do, and we must:
+
+* fill the auto-named outputs (``name``, ``arn``, ``id``, ``url`` ...) of every
+  resource, or inputs that reference them silently vanish;
+* reject two resources with the same URN, as the real engine does.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+
+MOCK_ACCOUNT = "123456789012"
+MOCK_PROJECT = "pcompile-mock-project"
+
+
+class DuplicateResourceError(Exception):
+    """Two resources would get the same URN; the real engine refuses to deploy this."""
+
+
+@dataclass
+class SynthResource:
+    """One resource as the engine received it: Pulumi type token, logical name, inputs."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    urn: str
+    custom: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``{"type", "name", "inputs"}`` shape ``pcompile synth --json`` prints."""
+        return {"type": self.type, "name": self.name, "inputs": _jsonable(self.inputs)}
+
+
+@dataclass
+class SynthResult:
+    """Everything one mock run produced, resources sorted by (type, name)."""
+
+    resources: list[SynthResource] = field(default_factory=list)
+
+    def of_type(self, type_token: str) -> list[SynthResource]:
+        """Resources whose Pulumi type token is ``type_token``."""
+        return [r for r in self.resources if r.type == type_token]
+
+    def named(self, name: str) -> SynthResource:
+        """The one resource with logical name ``name``."""
+        matches = [r for r in self.resources if r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources named {name!r}")
+        return matches[0]
+
+
+def _fake_outputs(args: pulumi_mocks.MockResourceArgs, region: str) -> tuple[str, dict[str, Any]]:
+    """Outputs a real provider would compute, so references between resources resolve."""
+    name = args.inputs.get("name") or args.name
+    rid = f"{args.name}-id"
+    service = args.typ.split(":")[1] if args.typ.count(":") >= 2 else "x"
+    state = {
+        "name": name,
+        "id": rid,
+        "arn": f"arn:aws:{service.split('/')[0]}:{region}:{MOCK_ACCOUNT}:{args.name}",
+        "url": f"https://{args.name}.example.invalid/",
+        "uri": f"https://{args.name}.example.invalid/",
+        "bucket": args.inputs.get("bucket") or name,
+        "email": f"{args.name}@{MOCK_PROJECT}.iam.gserviceaccount.com",
+        "functionUrl": f"https://{args.name}.lambda-url.{region}.on.aws/",
+        "functionName": args.inputs.get("functionName") or name,
+        "repositoryUrl": f"{MOCK_ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{name}",
+        "selfLink": f"https://www.googleapis.com/mock/{args.name}",
+    }
+    return rid, {**state, **args.inputs}
+
+
+class _RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.recorded: list[SynthResource] = []
+        # Registrations run on executor threads; each carries its own URN to new_resource.
+        self.pending = threading.local()
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.recorded.append(
+            SynthResource(
+                args.typ, args.name, dict(args.inputs), getattr(self.pending, "urn", ""), bool(args.custom)
+            )
+        )
+        return _fake_outputs(args, self.region)
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], None]:
+        # Data-source lookups (caller identity, AMIs, default VPC ...) answer with stable fakes.
+        return {
+            "accountId": MOCK_ACCOUNT,
+            "id": "mock-id",
+            "ids": ["subnet-mock-a", "subnet-mock-b"],
+            "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:user/mock",
+            "name": "mock",
+            "region": self.region,
+            "project": MOCK_PROJECT,
+            "number": "123456789",
+            "value": "mock",
+            "json": "{}",
+        }, None
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The stock monitor, plus a record of inputs and the engine's duplicate-URN check."""
+
+    def __init__(self, mocks: _RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.recording = mocks
+        self.urns: set[str] = set()
+        self.duplicates: list[str] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type != "pulumi:pulumi:Stack":
+            if urn in self.urns:
+                self.duplicates.append(urn)
+            self.urns.add(urn)
+            self.recording.pending.urn = urn
+        return super().RegisterResource(request)
+
+
+def run_mocked(program: Callable[[], None], *, project: str, stack: str, region: str) -> SynthResult:
+    """Run ``program`` (which creates Pulumi resources) under the mock engine.
+
+    Raises what the program raises, and :class:`DuplicateResourceError` when two
+    resources share a URN.
+    """
+    mocks = _RecordingMocks(region)
+    monitor = _RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    settings = pulumi_mocks.SETTINGS
+    settings.rpc_manager.clear()
+    settings.outputs.clear()
+    try:
+        pulumi_mocks._sync_await(pulumi_mocks.run_pulumi_func(program))
+    finally:
+        settings.rpc_manager.clear()
+        settings.outputs.clear()
+    if monitor.duplicates:
+        raise DuplicateResourceError(
+            "two resources share a URN (the engine would refuse to deploy): " + ", ".join(monitor.duplicates)
+        )
+    resources = sorted(mocks.recorded, key=lambda r: (r.type, r.name))
+    return SynthResult(resources)
+
+
+def _jsonable(value: Any) -> Any:
+    """Mocked inputs as plain JSON values, with keys sorted by the JSON encoder later."""
+    return json.loads(json.dumps(value, default=str, sort_keys=True))
