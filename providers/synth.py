@@ -13,6 +13,7 @@ Two things the stock mock monitor does not do, and we must:
 
 from __future__ import annotations
 
+import importlib
 import json
 import threading
 from collections.abc import Callable
@@ -21,6 +22,10 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+
+from pcompile.compiler.ir import AppSpec
+from pcompile.compiler.placement import Placement
+from pcompile.providers.settings import StackSettings
 
 MOCK_ACCOUNT = "123456789012"
 MOCK_PROJECT = "pcompile-mock-project"
@@ -162,3 +167,43 @@ def run_mocked(program: Callable[[], None], *, project: str, stack: str, region:
 def _jsonable(value: Any) -> Any:
     """Mocked inputs as plain JSON values, with keys sorted by the JSON encoder later."""
     return json.loads(json.dumps(value, default=str, sort_keys=True))
+
+
+@dataclass
+class SynthOutput:
+    """What ``pcompile synth --cloud X`` reports: the resources, each function's
+    placement, and provider extras (GCP Batch ``job_templates``)."""
+
+    result: SynthResult
+    placements: dict[str, Placement]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"resources": [...], "placements": {...}}`` plus any extras, keys sorted."""
+        data: dict[str, Any] = {
+            "resources": [r.to_json() for r in self.result.resources],
+            "placements": {name: p.to_json() for name, p in sorted(self.placements.items())},
+        }
+        data.update(_jsonable(self.extras))
+        return data
+
+
+def synthesize(cloud: str, app: AppSpec, settings: StackSettings) -> SynthOutput:
+    """Plan placements and run the cloud's program for ``app`` under the mock engine.
+
+    Each provider package ``pcompile.providers.<cloud>`` has a ``placement`` module
+    with ``plan(app, settings) -> dict[str, Placement]`` (no Pulumi import) and a
+    ``program`` module with ``define(app, placements, settings) -> dict[str, Any]``
+    that creates the components and returns extras for the output.
+    """
+    placement_mod = importlib.import_module(f"pcompile.providers.{cloud}.placement")
+    program_mod = importlib.import_module(f"pcompile.providers.{cloud}.program")
+    placements: dict[str, Placement] = placement_mod.plan(app, settings)
+    extras: dict[str, Any] = {}
+
+    def program() -> None:
+        extras.update(program_mod.define(app, placements, settings) or {})
+
+    region = settings.region or "us-east-1"
+    result = run_mocked(program, project=f"pcompile-{app.name}", stack=settings.name, region=region)
+    return SynthOutput(result, placements, extras)

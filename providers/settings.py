@@ -1,0 +1,54 @@
+"""Stack settings as providers consume them: the parsed form of ``stacks/<name>.yaml``.
+
+The stack file loader (``pcompile.compiler.stacks``) validates YAML into this shape;
+``pcompile synth`` builds one from its command-line flags. Providers read only
+this, never the YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FunctionOverride:
+    """Per-function overrides from a stack file: force a placement target or instance types."""
+
+    placement: str | None = None
+    instance_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """Where Batch compute runs; empty means "create a small VPC for the app"."""
+
+    vpc_id: str | None = None
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Everything about one deployment target that is not in the user's code."""
+
+    name: str = "dev"
+    cloud: str = "local"
+    region: str | None = None
+    project: str | None = None
+    state_backend: str | None = None
+    secrets_provider: str = "passphrase"
+    builder: str = "docker"
+    builder_flags: tuple[str, ...] = ()
+    run_flags: tuple[str, ...] = ()
+    base_image_mirror: str | None = None
+    registry: str | None = None
+    bake_code: bool = False
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    overrides: dict[str, FunctionOverride] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def override(self, function: str) -> FunctionOverride:
+        """The override for ``function``, or an empty one."""
+        return self.overrides.get(function, FunctionOverride())
