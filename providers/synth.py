@@ -104,7 +104,7 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         )
         return _fake_outputs(args, self.region)
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], None]:
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
         # Data-source lookups (caller identity, AMIs, default VPC ...) answer with stable fakes.
         return {
             "accountId": MOCK_ACCOUNT,
@@ -117,7 +117,7 @@ class _RecordingMocks(pulumi.runtime.Mocks):
             "number": "123456789",
             "value": "mock",
             "json": "{}",
-        }, None
+        }, []  # no check failures (the mock monitor iterates this)
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
