@@ -1,0 +1,471 @@
+"""Pulumi components for GCP, one per IR concept (DESIGN.md section 3).
+
+* :class:`AppShared` (``pcompile:gcp:AppShared``): Artifact Registry repository, the
+  staging bucket, and the deployment manifest object;
+* :class:`Volume` - a private GCS bucket; :class:`Secret` - a Secret Manager secret
+  (``from_name`` is referenced, others are created from Pulumi secret config);
+* :class:`Service` - a Cloud Run v2 service (CPU, L4 GPU or web endpoint);
+* :class:`BatchFunction` - a GCP Batch job template stored as a GCS object;
+* :class:`Schedule` - a Cloud Scheduler job calling a service (OIDC) or creating a Batch job.
+
+Each function gets its own service account holding only what it needs: object
+access on its own volume buckets and the staging bucket, ``secretAccessor`` on its
+own secrets (plus, on Batch, the two project roles the Batch agent requires).
+Children are named ``f"{name}-..."`` with ``parent=self``; nothing is created inside ``apply``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_gcp as gcp
+
+from pcompile.compiler.ir import AppSpec, FunctionSpec, SecretSpec, VolumeSpec
+from pcompile.compiler.placement import Placement
+from pcompile.providers.gcp import jobs, names
+
+OBJECT_READ_WRITE = "roles/storage.objectUser"
+OBJECT_READ = "roles/storage.objectViewer"
+SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
+RUN_INVOKER = "roles/run.invoker"
+# Batch VMs report task state and write logs; Batch offers these only at project level.
+BATCH_AGENT_ROLES = ("roles/batch.agentReporter", "roles/logging.logWriter")
+HTTP_PORT = 8080
+CONFIG_NAMESPACE = "pcompile"
+
+
+def secret_config_key(secret: str) -> str:
+    """Pulumi secret config key (namespace ``pcompile``) holding a code-defined secret's JSON."""
+    return f"secret-{names.slug(secret)}"
+
+
+def _child(parent: pulumi.Resource, depends_on: list[pulumi.Resource] | None = None) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions(parent=parent, depends_on=depends_on)
+
+
+def private_bucket(name: str, bucket: str, region: str, labels: dict[str, str], parent: pulumi.Resource) -> Any:
+    """A bucket nobody outside the project reaches: uniform access, public access prevention."""
+    return gcp.storage.Bucket(
+        name,
+        name=bucket,
+        location=region.upper(),
+        uniform_bucket_level_access=True,
+        public_access_prevention="enforced",
+        force_destroy=False,
+        labels=labels,
+        opts=_child(parent),
+    )
+
+
+@dataclass
+class Deployment:
+    """What every function component of one app needs to know: where, and the shared pieces."""
+
+    app: AppSpec
+    stack: str
+    project: str
+    region: str
+    registry: str
+    labels: dict[str, str]
+    invokers: tuple[str, ...] = ()
+    shared: AppShared | None = None
+    volumes: dict[str, Volume] = field(default_factory=dict)
+    secrets: dict[str, Secret] = field(default_factory=dict)
+
+    @property
+    def staging_bucket(self) -> str:
+        """Name of the staging bucket."""
+        return names.staging_bucket(self.project, self.stack, self.app.name)
+
+    def image(self, fn: FunctionSpec) -> str:
+        """The image URI a function runs."""
+        return names.image_uri(self.registry, self.app.name, fn.image)
+
+    def account_email(self, fn: FunctionSpec) -> str:
+        """The function's service account e-mail (known before deploy: it is derived from ids)."""
+        return f"{names.account_id(self.app.name, fn.name)}@{self.project}.iam.gserviceaccount.com"
+
+
+class AppShared(pulumi.ComponentResource):
+    """Per-app resources: image repository, staging bucket, deployment manifest."""
+
+    def __init__(self, name: str, dep: Deployment, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pcompile:gcp:AppShared", name, None, opts)
+        self.name = name
+        self.repository = gcp.artifactregistry.Repository(
+            f"{name}-images",
+            repository_id=names.repository_id(dep.app.name),
+            location=dep.region,
+            format="DOCKER",
+            description=f"pcompile images of app {dep.app.name}",
+            labels=dep.labels,
+            opts=_child(self),
+        )
+        self.staging = private_bucket(f"{name}-staging", dep.staging_bucket, dep.region, dep.labels, self)
+        for member in dep.invokers:
+            # Callers stage inputs and read results here.
+            gcp.storage.BucketIAMMember(
+                f"{name}-caller-{names.slug(member)}",
+                bucket=self.staging.name,
+                role=OBJECT_READ_WRITE,
+                member=member,
+                opts=_child(self),
+            )
+        self.register_outputs({"staging": self.staging.name, "repository": self.repository.name})
+
+    def write_manifest(self, key: str, content: pulumi.Input[str], depends_on: list[pulumi.Resource]) -> Any:
+        """The deployment manifest object (its content resolves once every service URL is known)."""
+        return gcp.storage.BucketObject(
+            f"{self.name}-manifest",
+            bucket=self.staging.name,
+            name=key,
+            content=content,
+            content_type="application/json",
+            opts=_child(self, depends_on),
+        )
+
+
+class Volume(pulumi.ComponentResource):
+    """A ``modal.Volume`` as a private GCS bucket (the runtime syncs it on commit/reload)."""
+
+    def __init__(self, name: str, spec: VolumeSpec, dep: Deployment, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("pcompile:gcp:Volume", name, None, opts)
+        self.bucket_name = names.bucket_name(dep.project, dep.stack, dep.app.name, f"vol-{spec.name}")
+        self.bucket = private_bucket(f"{name}-bucket", self.bucket_name, dep.region, dep.labels, self)
+        self.register_outputs({"bucket": self.bucket.name})
+
+
+class Secret(pulumi.ComponentResource):
+    """A ``modal.Secret`` in Secret Manager: its keys as one JSON value.
+
+    ``from_name`` secrets already exist and are referenced by name. Code-defined ones
+    (``from_dict``, ``from_dotenv``, ``from_local_environ``) are created here; their
+    value comes only from the Pulumi secret config key :func:`secret_config_key`.
+    """
+
+    def __init__(self, name: str, spec: SecretSpec, dep: Deployment, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("pcompile:gcp:Secret", name, None, opts)
+        self.spec = spec
+        named = spec.kind == "named"
+        self.secret_id: pulumi.Input[str] = names.secret_id(dep.app.name, spec.name, named)
+        self.id_text = names.secret_id(dep.app.name, spec.name, named)
+        self.missing_value = False
+        if not named:
+            secret = gcp.secretmanager.Secret(
+                f"{name}-secret",
+                secret_id=self.id_text,
+                replication=gcp.secretmanager.SecretReplicationArgs(
+                    auto=gcp.secretmanager.SecretReplicationAutoArgs()
+                ),
+                labels=dep.labels,
+                opts=_child(self),
+            )
+            self.secret_id = secret.secret_id
+            self._version(name, secret)
+        self.register_outputs({"secret_id": self.secret_id})
+
+    def _version(self, name: str, secret: Any) -> None:
+        value = pulumi.Config(CONFIG_NAMESPACE).get_secret(secret_config_key(self.spec.name))
+        if value is None:
+            # Deploy sets this config from the live secret; synth shows the secret without a value.
+            self.missing_value = True
+            return
+        gcp.secretmanager.SecretVersion(f"{name}-value", secret=secret.id, secret_data=value, opts=_child(self))
+
+    def version_path(self, project: str) -> str:
+        """The resource path Batch's ``secretVariables`` take."""
+        return f"projects/{project}/secrets/{self.id_text}/versions/latest"
+
+
+class _FunctionBase(pulumi.ComponentResource):
+    """A function's identity: one service account and grants on only its own buckets and secrets."""
+
+    def __init__(self, token: str, name: str, fn: FunctionSpec, dep: Deployment, opts: pulumi.ResourceOptions | None):
+        super().__init__(token, name, None, opts)
+        self.fn = fn
+        self.account = gcp.serviceaccount.Account(
+            f"{name}-sa",
+            account_id=names.account_id(dep.app.name, fn.name),
+            display_name=f"pcompile {dep.app.name} {fn.name}"[:100],
+            opts=_child(self),
+        )
+        self.member = pulumi.Output.concat("serviceAccount:", self.account.email)
+        self._grant_storage(name, fn, dep)
+        self._grant_secrets(name, fn, dep)
+
+    def _grant_storage(self, name: str, fn: FunctionSpec, dep: Deployment) -> None:
+        assert dep.shared is not None
+        buckets = [("staging", dep.shared.staging, OBJECT_READ_WRITE)]
+        for mount, volume in sorted(fn.volumes.items()):
+            spec = next(v for v in dep.app.volumes if v.name == volume)
+            role = OBJECT_READ if spec.read_only else OBJECT_READ_WRITE
+            buckets.append((f"vol-{names.slug(volume)}", dep.volumes[volume].bucket, role))
+        for label, bucket, role in buckets:
+            gcp.storage.BucketIAMMember(
+                f"{name}-{label}-access", bucket=bucket.name, role=role, member=self.member, opts=_child(self)
+            )
+
+    def _grant_secrets(self, name: str, fn: FunctionSpec, dep: Deployment) -> None:
+        for secret in sorted(fn.secrets):
+            gcp.secretmanager.SecretIamMember(
+                f"{name}-secret-{names.slug(secret)}",
+                secret_id=dep.secrets[secret].secret_id,
+                role=SECRET_ACCESSOR,
+                member=self.member,
+                opts=_child(self),
+            )
+
+
+def runtime_env(fn: FunctionSpec, placement: Placement, dep: Deployment) -> dict[str, str]:
+    """Environment the runtime modes read (see ``pcompile.runtime.gcp_http``)."""
+    volumes = {
+        mount: f"gs://{dep.volumes[volume].bucket_name}" for mount, volume in sorted(fn.volumes.items())
+    }
+    env = {
+        names.ENV_APP: dep.app.name,
+        names.ENV_FUNCTION: fn.name,
+        names.ENV_STACK: dep.stack,
+        names.ENV_STAGING: f"gs://{dep.staging_bucket}",
+        names.ENV_VOLUMES: json.dumps(volumes, sort_keys=True),
+    }
+    schedule = placement.details.get("schedule")
+    if schedule and schedule.get("period_s"):
+        env[names.ENV_SCHEDULE] = json.dumps(schedule, sort_keys=True)
+    return env
+
+
+class Service(pulumi.ComponentResource):
+    """A function served by Cloud Run v2: private unless it is a public web endpoint."""
+
+    def __init__(
+        self,
+        name: str,
+        fn: FunctionSpec,
+        placement: Placement,
+        dep: Deployment,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("pcompile:gcp:Service", name, None, opts)
+        self.identity = _FunctionBase("pcompile:gcp:FunctionIdentity", f"{name}-id", fn, dep, _child(self))
+        d = placement.details
+        self.service = gcp.cloudrunv2.Service(
+            f"{name}-run",
+            name=names.service_name(dep.app.name, fn.name),
+            location=dep.region,
+            ingress="INGRESS_TRAFFIC_ALL",
+            deletion_protection=False,
+            labels=dep.labels,
+            template=self._template(fn, placement, dep),
+            scaling=gcp.cloudrunv2.ServiceScalingArgs(min_instance_count=d["min_instances"]),
+            opts=_child(self, [self.identity]),
+        )
+        self.url = self.service.uri
+        members = ["allUsers"] if d["public"] else list(dep.invokers)
+        for member in members:
+            gcp.cloudrunv2.ServiceIamMember(
+                f"{name}-invoker-{names.slug(member)}",
+                name=self.service.name,
+                location=dep.region,
+                role=RUN_INVOKER,
+                member=member,
+                opts=_child(self),
+            )
+        self.register_outputs({"url": self.url})
+
+    def _template(self, fn: FunctionSpec, placement: Placement, dep: Deployment) -> Any:
+        d = placement.details
+        gpu = d["accelerator"] is not None
+        return gcp.cloudrunv2.ServiceTemplateArgs(
+            service_account=self.identity.account.email,
+            timeout=f"{d['timeout_s']}s",
+            max_instance_request_concurrency=d["concurrency"],
+            scaling=gcp.cloudrunv2.ServiceTemplateScalingArgs(
+                min_instance_count=d["min_instances"], max_instance_count=d["max_instances"]
+            ),
+            node_selector=gcp.cloudrunv2.ServiceTemplateNodeSelectorArgs(accelerator=d["accelerator"])
+            if gpu
+            else None,
+            gpu_zonal_redundancy_disabled=True if gpu else None,
+            containers=[self._container(fn, placement, dep)],
+        )
+
+    def _container(self, fn: FunctionSpec, placement: Placement, dep: Deployment) -> Any:
+        d = placement.details
+        limits = {"cpu": d["cpu"], "memory": d["memory"]}
+        if d["accelerator"]:
+            limits["nvidia.com/gpu"] = "1"
+        port = fn.web.port if fn.web is not None and fn.web.port else HTTP_PORT
+        env = [
+            gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(name=k, value=v)
+            for k, v in sorted(runtime_env(fn, placement, dep).items())
+        ]
+        env += [
+            gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(
+                name=names.secret_env(secret),
+                value_source=gcp.cloudrunv2.ServiceTemplateContainerEnvValueSourceArgs(
+                    secret_key_ref=gcp.cloudrunv2.ServiceTemplateContainerEnvValueSourceSecretKeyRefArgs(
+                        secret=dep.secrets[secret].secret_id, version="latest"
+                    )
+                ),
+            )
+            for secret in sorted(fn.secrets)
+        ]
+        return gcp.cloudrunv2.ServiceTemplateContainerArgs(
+            image=dep.image(fn),
+            commands=["python", "-m", "pcompile.runtime"],
+            args=["http"],
+            envs=env,
+            ports=gcp.cloudrunv2.ServiceTemplateContainerPortsArgs(container_port=port),
+            # A GPU instance must keep its CPU allocated between requests (instance-based billing).
+            resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
+                limits=limits, cpu_idle=False if d["accelerator"] else None
+            ),
+        )
+
+
+class BatchFunction(pulumi.ComponentResource):
+    """A function run as GCP Batch jobs: its job template, stored with the deployment."""
+
+    def __init__(
+        self,
+        name: str,
+        fn: FunctionSpec,
+        placement: Placement,
+        dep: Deployment,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("pcompile:gcp:BatchFunction", name, None, opts)
+        assert dep.shared is not None
+        self.identity = _FunctionBase("pcompile:gcp:FunctionIdentity", f"{name}-id", fn, dep, _child(self))
+        for role in BATCH_AGENT_ROLES:
+            gcp.projects.IAMMember(
+                f"{name}-{role.split('/')[1].replace('.', '-').lower()}",
+                project=dep.project,
+                role=role,
+                member=self.identity.member,
+                opts=_child(self),
+            )
+        gcp.artifactregistry.RepositoryIamMember(
+            f"{name}-pull",
+            repository=dep.shared.repository.name,
+            location=dep.region,
+            role="roles/artifactregistry.reader",
+            member=self.identity.member,
+            opts=_child(self),
+        )
+        for member in dep.invokers:
+            # Callers create jobs that run as this function's account.
+            gcp.serviceaccount.IAMMember(
+                f"{name}-caller-{names.slug(member)}",
+                service_account_id=self.identity.account.name,
+                role="roles/iam.serviceAccountUser",
+                member=member,
+                opts=_child(self),
+            )
+        self.template = jobs.job_template(
+            placement,
+            image=dep.image(fn),
+            service_account=dep.account_email(fn),
+            region=dep.region,
+            env=runtime_env(fn, placement, dep),
+            secret_env={names.secret_env(s): dep.secrets[s].version_path(dep.project) for s in fn.secrets},
+            labels=dep.labels,
+        )
+        self.key = names.template_key(fn.name)
+        self.object = gcp.storage.BucketObject(
+            f"{name}-template",
+            bucket=dep.shared.staging.name,
+            name=self.key,
+            content=json.dumps(self.template, sort_keys=True, indent=2),
+            content_type="application/json",
+            opts=_child(self, [self.identity]),
+        )
+        self.register_outputs({"template": self.object.name})
+
+
+class Schedule(pulumi.ComponentResource):
+    """Cloud Scheduler firing a function: OIDC POST to its service, or Batch ``jobs.create``."""
+
+    def __init__(
+        self,
+        name: str,
+        fn: FunctionSpec,
+        placement: Placement,
+        dep: Deployment,
+        runner: Service | BatchFunction,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("pcompile:gcp:Schedule", name, None, opts)
+        trigger = placement.details["schedule"]
+        self.account = gcp.serviceaccount.Account(
+            f"{name}-sa",
+            account_id=names.account_id(dep.app.name, f"cron-{fn.name}"),
+            display_name=f"pcompile scheduler {dep.app.name} {fn.name}"[:100],
+            opts=_child(self),
+        )
+        member = pulumi.Output.concat("serviceAccount:", self.account.email)
+        if isinstance(runner, Service):
+            target = self._run_target(name, runner, member, dep)
+        else:
+            target = self._batch_target(name, runner, member, dep)
+        self.job = gcp.cloudscheduler.Job(
+            f"{name}-job",
+            name=names.scheduler_job_name(dep.app.name, fn.name),
+            region=dep.region,
+            schedule=trigger["cron"],
+            time_zone=trigger["time_zone"],
+            attempt_deadline=f"{min(max(fn.timeout, 15), 1800)}s",
+            http_target=target,
+            opts=_child(self),
+        )
+        self.register_outputs({"job": self.job.name})
+
+    def _run_target(self, name: str, runner: Service, member: pulumi.Output[str], dep: Deployment) -> Any:
+        gcp.cloudrunv2.ServiceIamMember(
+            f"{name}-invoker",
+            name=runner.service.name,
+            location=dep.region,
+            role=RUN_INVOKER,
+            member=member,
+            opts=_child(self),
+        )
+        body = json.dumps({"scheduled": True}, sort_keys=True).encode()
+        return gcp.cloudscheduler.JobHttpTargetArgs(
+            uri=runner.url.apply(lambda url: url.rstrip("/") + "/invoke"),
+            http_method="POST",
+            headers={"Content-Type": "application/json"},
+            body=base64.b64encode(body).decode(),
+            oidc_token=gcp.cloudscheduler.JobHttpTargetOidcTokenArgs(
+                service_account_email=self.account.email, audience=runner.url
+            ),
+        )
+
+    def _batch_target(self, name: str, runner: BatchFunction, member: pulumi.Output[str], dep: Deployment) -> Any:
+        # Batch has no per-job IAM: creating jobs needs jobsEditor on the project, and
+        # running them as the function's account needs actAs on that one account only.
+        gcp.projects.IAMMember(
+            f"{name}-jobs-editor", project=dep.project, role="roles/batch.jobsEditor", member=member, opts=_child(self)
+        )
+        gcp.serviceaccount.IAMMember(
+            f"{name}-act-as",
+            service_account_id=runner.identity.account.name,
+            role="roles/iam.serviceAccountUser",
+            member=member,
+            opts=_child(self),
+        )
+        job = jobs.for_call(runner.template, call_env={names.ENV_CALL: "scheduled"}, task_count=1)
+        body = json.dumps(job, sort_keys=True).encode()
+        return gcp.cloudscheduler.JobHttpTargetArgs(
+            uri=f"https://batch.googleapis.com/v1/projects/{dep.project}/locations/{dep.region}/jobs",
+            http_method="POST",
+            headers={"Content-Type": "application/json"},
+            body=base64.b64encode(body).decode(),
+            oauth_token=gcp.cloudscheduler.JobHttpTargetOauthTokenArgs(
+                service_account_email=self.account.email,
+                scope="https://www.googleapis.com/auth/cloud-platform",
+            ),
+        )

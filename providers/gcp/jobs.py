@@ -1,0 +1,78 @@
+"""GCP Batch job templates: the JSON body of ``projects.locations.jobs.create`` for one function.
+
+A template is built at synth time (plain data: every name in it is derived from
+the stack settings, none is a Pulumi output), stored with the deployment as a GCS
+object, and completed by the invoker at call time with :func:`for_call`: the
+call's environment (where its inputs and results live) and ``taskCount`` (a
+``.map`` runs one task per slice of inputs; ``BATCH_TASK_INDEX`` picks the slice).
+No Pulumi and no cloud SDK here.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pcompile.compiler.placement import Placement
+
+RUNTIME_COMMAND = ("python", "-m", "pcompile.runtime", "gcpbatch")
+# Tasks of one map run side by side up to this many VMs at once.
+MAX_PARALLELISM = 100
+
+
+def job_template(
+    placement: Placement,
+    *,
+    image: str,
+    service_account: str,
+    region: str,
+    env: dict[str, str],
+    secret_env: dict[str, str],
+    labels: dict[str, str],
+) -> dict[str, Any]:
+    """The job body for ``placement`` (a ``gcpbatch`` placement) with one task."""
+    d = placement.details
+    return {
+        "taskGroups": [
+            {
+                "taskCount": "1",
+                "parallelism": "1",
+                "taskSpec": {
+                    "runnables": [{"container": {"imageUri": image, "entrypoint": "", "commands": list(RUNTIME_COMMAND)}}],
+                    "computeResource": {"cpuMilli": str(d["cpu_milli"]), "memoryMib": str(d["memory_mib"])},
+                    "maxRunDuration": f"{d['max_run_duration_s']}s",
+                    "maxRetryCount": d["max_retry_count"],
+                    "environment": {
+                        "variables": dict(sorted(env.items())),
+                        "secretVariables": dict(sorted(secret_env.items())),
+                    },
+                },
+            }
+        ],
+        "allocationPolicy": {
+            "instances": [{"policy": _instance_policy(d), "installGpuDrivers": bool(d["accelerator"])}],
+            "serviceAccount": {"email": service_account},
+            "location": {"allowedLocations": [f"regions/{region}"]},
+        },
+        "labels": dict(sorted(labels.items())),
+        "logsPolicy": {"destination": "CLOUD_LOGGING"},
+    }
+
+
+def _instance_policy(details: dict[str, Any]) -> dict[str, Any]:
+    policy: dict[str, Any] = {"machineType": details["machine_type"], "provisioningModel": "STANDARD"}
+    if details["accelerator"]:
+        policy["accelerators"] = [{"type": details["accelerator"], "count": str(details["accelerator_count"])}]
+    return policy
+
+
+def for_call(template: dict[str, Any], *, call_env: dict[str, str], task_count: int) -> dict[str, Any]:
+    """A copy of ``template`` for one call: extra environment and ``task_count`` tasks."""
+    job = copy.deepcopy(template)
+    group = job["taskGroups"][0]
+    group["taskCount"] = str(task_count)
+    group["parallelism"] = str(min(task_count, MAX_PARALLELISM))
+    variables = group["taskSpec"]["environment"]["variables"]
+    variables.update(call_env)
+    group["taskSpec"]["environment"]["variables"] = dict(sorted(variables.items()))
+    return job

@@ -1,0 +1,111 @@
+"""Stable GCP names for an app's resources, derived only from IR names and stack settings.
+
+GCP names have narrow alphabets and lengths (service accounts 6-30 characters,
+Cloud Run services 49, buckets 63 and globally unique); names that would not fit
+are cut and end in a short hash of the full name, so they never depend on
+declaration order and never collide. The invoker uses the same functions to find
+what the program created (staging bucket, manifest, job templates).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+DEFAULT_REGION = "us-central1"
+# Placeholder shown by ``pcompile synth`` without ``--project``; a deploy always has a project.
+PLACEHOLDER_PROJECT = "PROJECT_ID"
+
+# Environment variables the GCP runtime modes read (set by the components, read by gcp_http / gcp_batch).
+ENV_APP = "PCOMPILE_APP"
+ENV_FUNCTION = "PCOMPILE_FUNCTION"
+ENV_STACK = "PCOMPILE_STACK"
+ENV_STAGING = "PCOMPILE_STAGING"
+ENV_VOLUMES = "PCOMPILE_VOLUMES"
+ENV_SCHEDULE = "PCOMPILE_SCHEDULE"
+ENV_SECRET_PREFIX = "PCOMPILE_SECRET_JSON_"
+ENV_CALL = "PCOMPILE_CALL"
+
+
+def slug(text: str) -> str:
+    """Lower-case letters, digits and single hyphens (``Model.embed`` -> ``model-embed``)."""
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", text.lower())).strip("-") or "x"
+
+
+def short_hash(*parts: str, length: int = 6) -> str:
+    """A short, stable hex digest of ``parts``."""
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:length]
+
+
+def fit(text: str, limit: int, *salt: str) -> str:
+    """``slug(text)`` when it fits in ``limit``, else cut and suffixed with a hash of the whole."""
+    base = slug(text)
+    if len(base) <= limit and not salt:
+        return base
+    digest = short_hash(text, *salt)
+    return f"{base[: limit - len(digest) - 1].rstrip('-')}-{digest}"
+
+
+def letter_first(text: str) -> str:
+    """GCP ids that must start with a letter."""
+    return text if text[:1].isalpha() else f"p{text}"
+
+
+def service_name(app: str, function: str) -> str:
+    """Cloud Run service name: at most 49 characters, starting with a letter."""
+    return letter_first(fit(f"{app}-{function}", 48))
+
+
+def account_id(app: str, function: str) -> str:
+    """Service account id: 6-30 characters; always hashed, ids are project-wide."""
+    return letter_first(fit(f"pc-{function}", 29, app))
+
+
+def bucket_name(project: str, stack: str, app: str, what: str) -> str:
+    """Globally unique bucket name: readable prefix plus a hash of project, stack and app."""
+    return fit(f"{app}-{what}", 62, project, stack)
+
+
+def staging_bucket(project: str, stack: str, app: str) -> str:
+    """The bucket holding payloads, results, job templates and the manifest."""
+    return bucket_name(project, stack, app, "staging")
+
+
+def repository_id(app: str) -> str:
+    """Artifact Registry repository id (per app)."""
+    return letter_first(fit(f"pcompile-{app}", 62))
+
+
+def secret_id(app: str, secret: str, named: bool) -> str:
+    """Secret Manager id: a ``Secret.from_name`` keeps its name; code-defined ones are per app."""
+    return secret if named else fit(f"{app}-{secret}", 200)
+
+
+def scheduler_job_name(app: str, function: str) -> str:
+    """Cloud Scheduler job id (letters, digits, hyphens, at most 500)."""
+    return fit(f"{app}-{function}", 200)
+
+
+def manifest_key(app: str) -> str:
+    """Object name of the deployment manifest in the staging bucket."""
+    return f"manifests/{slug(app)}.json"
+
+
+def template_key(function: str) -> str:
+    """Object name of a function's Batch job template in the staging bucket."""
+    return f"templates/{slug(function)}.json"
+
+
+def registry(project: str, region: str, app: str, override: str | None = None) -> str:
+    """The Docker registry images are pushed to (a stack's ``registry`` wins)."""
+    return override or f"{region}-docker.pkg.dev/{project}/{repository_id(app)}"
+
+
+def image_uri(registry_url: str, app: str, image_id: str) -> str:
+    """One image: repository per app, tag = the IR's content hash of the image."""
+    return f"{registry_url}/{slug(app)}:{image_id}"
+
+
+def secret_env(secret: str) -> str:
+    """The environment variable carrying a secret's JSON (the runtime exports its keys)."""
+    return ENV_SECRET_PREFIX + re.sub(r"[^A-Z0-9]", "_", secret.upper())

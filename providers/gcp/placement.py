@@ -1,0 +1,259 @@
+"""Where each function of an app runs on GCP: Cloud Run (``cloudrun``) or GCP Batch (``gcpbatch``).
+
+The decision is the first row of :data:`RULES` that holds for the function, after
+its GPU request is resolved against the catalog (fallback lists pick the first
+type GCP offers). A stack file may force a target per function. Impossible
+combinations (a GPU GCP has no shape for, a web endpoint that cannot be served by
+Cloud Run) are :class:`UserError`\\ s naming the decorator's ``file:line`` and the fix.
+No Pulumi here: this runs before any program.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from pcompile.compiler.errors import UserError
+from pcompile.compiler.ir import AppSpec, FunctionSpec, GpuRequest, GpuSpec
+from pcompile.compiler.placement import Placement, Rule, first_matching
+from pcompile.providers.gcp import catalog as cat
+from pcompile.providers.gcp import schedules
+from pcompile.providers.settings import StackSettings
+
+CLOUD_RUN = "cloudrun"
+GCP_BATCH = "gcpbatch"
+TARGETS = (CLOUD_RUN, GCP_BATCH)
+
+# Cloud Run service limits: https://cloud.google.com/run/docs/configuring/request-timeout,
+# .../configuring/services/cpu, .../configuring/services/memory-limits, .../services/gpu
+CLOUD_RUN_MAX_TIMEOUT_S = 3600
+CLOUD_RUN_CPUS = (1, 2, 4, 6, 8)
+CLOUD_RUN_MIN_MEMORY_MIB = 512
+CLOUD_RUN_MAX_MEMORY_MIB = 32 * 1024
+# Memory above the key needs at least the value's vCPUs.
+CLOUD_RUN_CPU_FOR_MEMORY_MIB = ((24 * 1024, 8), (16 * 1024, 6), (8 * 1024, 4), (4 * 1024, 2))
+CLOUD_RUN_GPU_MIN_CPU = 4
+CLOUD_RUN_GPU_MIN_MEMORY_MIB = 16 * 1024
+CLOUD_RUN_GPU_ACCELERATOR = "nvidia-l4"
+
+BATCH_DEFAULT_CPU = 2.0
+BATCH_DEFAULT_MEMORY_MIB = 2048
+
+
+def _cloud_run_gpu(fn: FunctionSpec) -> bool:
+    return fn.gpu is not None and fn.gpu.type == "L4" and fn.gpu.count == 1
+
+
+def _too_big_for_cloud_run(fn: FunctionSpec) -> bool:
+    return _requested_cpu(fn) > max(CLOUD_RUN_CPUS) or _requested_memory(fn) > CLOUD_RUN_MAX_MEMORY_MIB
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(CLOUD_RUN, lambda fn: fn.web is not None, "web endpoints are Cloud Run services"),
+    Rule(GCP_BATCH, lambda fn: fn.timeout > CLOUD_RUN_MAX_TIMEOUT_S, "Cloud Run requests stop at 3600 s"),
+    Rule(CLOUD_RUN, _cloud_run_gpu, "Cloud Run serves one L4 GPU per instance"),
+    Rule(GCP_BATCH, lambda fn: fn.gpu is not None, "this GPU shape needs a Compute Engine VM (GCP Batch)"),
+    Rule(GCP_BATCH, _too_big_for_cloud_run, "Cloud Run instances stop at 8 vCPU and 32 GiB"),
+    Rule(CLOUD_RUN, lambda fn: True, "CPU functions are Cloud Run services"),
+)
+
+
+def plan(app: AppSpec, settings: StackSettings) -> dict[str, Placement]:
+    """One placement per function of ``app``; all user errors found are raised together."""
+    return plan_with(app, settings, cat.default_catalog())
+
+
+def plan_with(app: AppSpec, settings: StackSettings, catalog: cat.Catalog) -> dict[str, Placement]:
+    """:func:`plan` against an explicit catalog (tests pass a few rows)."""
+    from pcompile.compiler.errors import CompileErrors
+
+    placements: dict[str, Placement] = {}
+    errors: list[UserError] = []
+    for fn in app.functions:
+        try:
+            placements[fn.name] = place(fn, settings, catalog)
+        except UserError as err:
+            errors.append(err)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise CompileErrors(errors)
+    return placements
+
+
+def place(fn: FunctionSpec, settings: StackSettings, catalog: cat.Catalog) -> Placement:
+    """The placement of one function."""
+    gpu = resolve_gpu(fn, catalog)
+    resolved = dataclasses.replace(fn, gpu=None if gpu is None else GpuSpec(gpu.type, gpu.count))
+    rule = first_matching(RULES, resolved)
+    target = settings.override(fn.name).placement or rule.target
+    why = rule.why if target == rule.target else "forced by the stack file"
+    _check(resolved, target)
+    common = {"why": why, "schedule": _schedule(resolved, target)}
+    if target == CLOUD_RUN:
+        return Placement(fn.name, CLOUD_RUN, gpu, (), {**cloud_run_details(resolved), **common})
+    shape = batch_shape(resolved, catalog, settings.override(fn.name).instance_types)
+    details = {**batch_details(resolved, shape), **common}
+    return Placement(fn.name, GCP_BATCH, gpu, (shape.machine_type,), details)
+
+
+def _schedule(fn: FunctionSpec, target: str) -> dict[str, Any] | None:
+    """The Cloud Scheduler trigger; gated periods need Cloud Run (a Batch VM boots too late)."""
+    if fn.schedule is None:
+        return None
+    trig = schedules.trigger(fn.schedule, fn.source)
+    if trig.gated and target == GCP_BATCH:
+        raise UserError(
+            f"function {fn.name!r}: a Period of {trig.period_s} s is not a unix-cron interval, and GCP Batch "
+            "functions cannot gate a finer trigger",
+            source=fn.source,
+            fix="use a Period that divides an hour or a day (e.g. Period(hours=6)) or a Cron",
+        )
+    return trig.to_json()
+
+
+def resolve_gpu(fn: FunctionSpec, catalog: cat.Catalog) -> GpuRequest | None:
+    """The first of the function's GPU choices GCP offers, with the catalog's type name."""
+    if fn.gpu is None:
+        return None
+    for choice in fn.gpu.choices():
+        if cat.gpu_shape(catalog, choice.type, choice.count) is not None:
+            return GpuRequest(cat.canonical_gpu(choice.type), choice.count)
+    raise _no_gpu_shape(fn, fn.gpu, catalog)
+
+
+def _no_gpu_shape(fn: FunctionSpec, gpu: GpuSpec, catalog: cat.Catalog) -> UserError:
+    asked = ", ".join(f"{c.type}:{c.count}" for c in gpu.choices())
+    offered = ", ".join(cat.offered_gpus(catalog))
+    first = gpu.type
+    return UserError(
+        f"function {fn.name!r}: gpu {asked} has no GCP machine shape (GCP offers {offered})",
+        source=fn.source,
+        fix=f'use a fallback list GCP can place, e.g. gpu=["{first}", "L4"], '
+        f'or run this function on AWS (cloud="aws", pcompile synth --cloud aws)',
+    )
+
+
+def _check(fn: FunctionSpec, target: str) -> None:
+    """Reject what the chosen target cannot do, naming the fix."""
+    if target not in TARGETS:
+        raise UserError(
+            f"function {fn.name!r}: placement {target!r} is not a GCP target",
+            source=fn.source,
+            fix=f"use one of {list(TARGETS)} in the stack file's overrides",
+        )
+    if target == GCP_BATCH and fn.web is not None:
+        raise UserError(
+            f"function {fn.name!r}: web endpoints run on Cloud Run, not GCP Batch",
+            source=fn.source,
+            fix="remove the stack file's placement override for this function",
+        )
+    if target == CLOUD_RUN:
+        _check_cloud_run(fn)
+
+
+def _check_cloud_run(fn: FunctionSpec) -> None:
+    if fn.gpu is not None and not _cloud_run_gpu(fn):
+        raise UserError(
+            f"function {fn.name!r}: Cloud Run serves only gpu='L4' (one per instance), got "
+            f"{fn.gpu.type}:{fn.gpu.count}",
+            source=fn.source,
+            fix='use gpu="L4" for a web endpoint, or move the GPU work to a plain function it calls',
+        )
+    if fn.timeout > CLOUD_RUN_MAX_TIMEOUT_S:
+        raise UserError(
+            f"function {fn.name!r}: timeout={fn.timeout} exceeds Cloud Run's 3600 s request limit",
+            source=fn.source,
+            fix="use timeout=3600 or less for a web endpoint",
+        )
+    if _too_big_for_cloud_run(fn):
+        raise UserError(
+            f"function {fn.name!r}: Cloud Run instances stop at 8 vCPU and 32 GiB",
+            source=fn.source,
+            fix="ask for cpu<=8 and memory<=32768 for a web endpoint",
+        )
+
+
+# ----------------------------------------------------------------------------- sizing
+
+
+def _requested_cpu(fn: FunctionSpec) -> float:
+    cpu = fn.cpu[1] if isinstance(fn.cpu, tuple) else fn.cpu
+    return float(cpu or 0)
+
+
+def _requested_memory(fn: FunctionSpec) -> int:
+    memory = fn.memory[1] if isinstance(fn.memory, tuple) else fn.memory
+    return int(memory or 0)
+
+
+def cloud_run_resources(fn: FunctionSpec) -> tuple[int, int]:
+    """(vCPUs, MiB) for a Cloud Run instance: the request rounded up to what Cloud Run allows."""
+    memory = max(_requested_memory(fn), CLOUD_RUN_MIN_MEMORY_MIB)
+    cpu = _requested_cpu(fn)
+    if fn.gpu is not None:
+        memory = max(memory, CLOUD_RUN_GPU_MIN_MEMORY_MIB)
+        cpu = max(cpu, CLOUD_RUN_GPU_MIN_CPU)
+    for floor_mib, needed in CLOUD_RUN_CPU_FOR_MEMORY_MIB:
+        if memory > floor_mib:
+            cpu = max(cpu, needed)
+            break
+    vcpus = next(c for c in CLOUD_RUN_CPUS if c >= cpu)
+    return vcpus, memory
+
+
+def cloud_run_details(fn: FunctionSpec) -> dict[str, Any]:
+    """What the Cloud Run component needs beyond the IR: sizes, scaling, exposure."""
+    vcpus, memory = cloud_run_resources(fn)
+    return {
+        "cpu": str(vcpus),
+        "memory": f"{memory}Mi",
+        "accelerator": CLOUD_RUN_GPU_ACCELERATOR if fn.gpu is not None else None,
+        "timeout_s": fn.timeout,
+        "concurrency": fn.concurrency.max_inputs if fn.concurrency else 1,
+        "min_instances": fn.min_containers or 0,
+        "max_instances": fn.max_containers,
+        "public": fn.web is not None and not fn.web.requires_auth,
+    }
+
+
+def batch_shape(fn: FunctionSpec, catalog: cat.Catalog, forced: tuple[str, ...] = ()) -> cat.MachineShape:
+    """The machine a Batch task of ``fn`` runs on (a stack override's first type wins)."""
+    if forced:
+        for row in catalog:
+            if row.machine_type == forced[0]:
+                return row
+        raise UserError(
+            f"function {fn.name!r}: instance type {forced[0]!r} is not in the GCP catalog",
+            source=fn.source,
+            fix=f"use one of {sorted({r.machine_type for r in catalog})}",
+        )
+    if fn.gpu is not None:
+        shape = cat.gpu_shape(catalog, fn.gpu.type, fn.gpu.count)
+    else:
+        cpu = _requested_cpu(fn) or BATCH_DEFAULT_CPU
+        shape = cat.cpu_shape(catalog, cpu, _requested_memory(fn) / 1024)
+    if shape is None:
+        raise UserError(
+            f"function {fn.name!r}: no GCP machine has cpu={fn.cpu} and memory={fn.memory}",
+            source=fn.source,
+            fix="ask for less cpu or memory",
+        )
+    return shape
+
+
+def batch_details(fn: FunctionSpec, shape: cat.MachineShape) -> dict[str, Any]:
+    """What the Batch job template needs: machine, accelerator, task resources, run limits."""
+    # The task asks for what the user asked, capped by the VM (Batch refuses tasks that do not fit).
+    cpu = min(_requested_cpu(fn) or BATCH_DEFAULT_CPU, float(shape.vcpus))
+    memory = min(_requested_memory(fn) or BATCH_DEFAULT_MEMORY_MIB, shape.memory_gib * 1024)
+    return {
+        "machine_type": shape.machine_type,
+        "accelerator": shape.accelerator or None,
+        "accelerator_count": shape.count if shape.accelerator else 0,
+        "cpu_milli": math.ceil(cpu * 1000),
+        "memory_mib": memory,
+        "max_run_duration_s": fn.timeout,
+        "max_retry_count": min(fn.retries.max_retries, 10),
+    }

@@ -1,0 +1,127 @@
+"""The GCP Pulumi program for one app: components in a fixed order, then the manifest.
+
+:func:`define` is what the emitted ``__main__.py`` and ``pcompile synth --cloud gcp``
+call. It returns extras for the synth output: ``job_templates`` (one GCP Batch job
+body per Batch function) and ``gcp`` (project, region, staging bucket, manifest).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pulumi
+import pulumi_gcp as gcp
+
+from pcompile.compiler.ir import AppSpec, FunctionSpec
+from pcompile.compiler.placement import Placement
+from pcompile.providers.gcp import components as c
+from pcompile.providers.gcp import names
+from pcompile.providers.gcp.placement import CLOUD_RUN
+from pcompile.providers.manifest import FunctionAddress, Manifest
+from pcompile.providers.settings import StackSettings
+
+
+def define(app: AppSpec, placements: dict[str, Placement], settings: StackSettings) -> dict[str, Any]:
+    """Create every resource of ``app`` on GCP; returns synth extras."""
+    dep = deployment(app, settings)
+    base = names.slug(app.name)
+    dep.shared = c.AppShared(f"{base}-shared", dep)
+    dep.volumes = {v.name: c.Volume(f"{base}-vol-{names.slug(v.name)}", v, dep) for v in app.volumes}
+    dep.secrets = {s.name: c.Secret(f"{base}-secret-{names.slug(s.name)}", s, dep) for s in app.secrets}
+    runners: dict[str, c.Service | c.BatchFunction] = {}
+    for fn in app.functions:
+        runners[fn.name] = _function(f"{base}-fn-{names.slug(fn.name)}", fn, placements[fn.name], dep)
+        if fn.schedule is not None:
+            c.Schedule(f"{base}-cron-{names.slug(fn.name)}", fn, placements[fn.name], dep, runners[fn.name])
+    manifest_key = names.manifest_key(app.name)
+    dep.shared.write_manifest(manifest_key, _manifest(dep, placements, runners), list(runners.values()))
+    return {
+        "job_templates": {
+            name: r.template for name, r in sorted(runners.items()) if isinstance(r, c.BatchFunction)
+        },
+        "gcp": {
+            "project": dep.project,
+            "region": dep.region,
+            "staging_bucket": dep.staging_bucket,
+            "manifest": f"gs://{dep.staging_bucket}/{manifest_key}",
+            "secret_config_missing": sorted(s.spec.name for s in dep.secrets.values() if s.missing_value),
+            "not_deployed": _not_deployed(app),
+        },
+    }
+
+
+def deployment(app: AppSpec, settings: StackSettings) -> c.Deployment:
+    """Project, region, registry and labels for ``app`` on this stack."""
+    project = settings.project or gcp.config.project or names.PLACEHOLDER_PROJECT
+    region = settings.region or gcp.config.region or names.DEFAULT_REGION
+    invokers = tuple(sorted(settings.extra.get("invokers", ())))
+    return c.Deployment(
+        app=app,
+        stack=settings.name,
+        project=project,
+        region=region,
+        registry=names.registry(project, region, app.name, settings.registry),
+        labels=labels(app, settings),
+        invokers=invokers,
+    )
+
+
+def labels(app: AppSpec, settings: StackSettings) -> dict[str, str]:
+    """GCP labels: lower-case keys and values of letters, digits, ``_`` and ``-``, at most 63."""
+    raw = {**app.tags, **settings.labels, "pcompile-app": app.name, "pcompile-stack": settings.name}
+    return {_label(k): _label(v) for k, v in sorted(raw.items())}
+
+
+def _label(text: str) -> str:
+    return re.sub(r"[^a-z0-9_-]", "-", text.lower())[:63]
+
+
+def _function(name: str, fn: FunctionSpec, placement: Placement, dep: c.Deployment) -> c.Service | c.BatchFunction:
+    if placement.target == CLOUD_RUN:
+        return c.Service(name, fn, placement, dep)
+    return c.BatchFunction(name, fn, placement, dep)
+
+
+def _manifest(
+    dep: c.Deployment, placements: dict[str, Placement], runners: dict[str, c.Service | c.BatchFunction]
+) -> pulumi.Output[str]:
+    """The manifest text, once every service URL is known."""
+    services = {n: r for n, r in runners.items() if isinstance(r, c.Service)}
+    urls = pulumi.Output.all(**{n: s.url for n, s in services.items()}) if services else pulumi.Output.from_input({})
+
+    def render(known: dict[str, str]) -> str:
+        functions = {
+            fn.name: _address(fn, placements[fn.name], dep, known.get(fn.name)) for fn in dep.app.functions
+        }
+        return Manifest(
+            app=dep.app.name,
+            stack=dep.stack,
+            cloud="gcp",
+            region=dep.region,
+            functions=functions,
+            staging={"bucket": dep.staging_bucket, "url": f"gs://{dep.staging_bucket}", "project": dep.project},
+            image_tags={img.id: names.image_uri(dep.registry, dep.app.name, img.id) for img in dep.app.images},
+        ).dumps()
+
+    return urls.apply(render)
+
+
+def _address(fn: FunctionSpec, placement: Placement, dep: c.Deployment, url: str | None) -> FunctionAddress:
+    if placement.target == CLOUD_RUN:
+        addresses = {"service": names.service_name(dep.app.name, fn.name), "service_url": url or ""}
+        return FunctionAddress(CLOUD_RUN, addresses, url if fn.web is not None else None)
+    addresses = {
+        "job_template": f"gs://{dep.staging_bucket}/{names.template_key(fn.name)}",
+        "project": dep.project,
+        "region": dep.region,
+    }
+    return FunctionAddress(placement.target, addresses)
+
+
+def _not_deployed(app: AppSpec) -> list[str]:
+    """IR nodes this provider does not create yet (they fail at first use, not at deploy)."""
+    missing = [f"dict:{d.name}" for d in app.dicts] + [f"queue:{q.name}" for q in app.queues]
+    for fn in app.functions:
+        missing += [f"cloud_bucket_mount:{fn.name}:{m}" for m in sorted(fn.cloud_bucket_mounts)]
+    return missing
