@@ -1,0 +1,346 @@
+"""The local provider's :class:`~pcompile.providers.invoker.Invoker`: worker pools on this machine.
+
+``pcompile run`` / ``with app.run():`` build a :class:`LocalInvoker` from the compiled
+app (IR as plain dicts); every ``.remote``/``.map``/``.spawn`` goes to a :class:`Pool`
+of ``python -m pcompile.runtime worker`` processes, one pool per function (per class
+instance for ``@app.cls``), at most ``max_containers`` workers each.
+:func:`from_deployment` reaches the functions of a running ``pcompile serve``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import queue
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from pcompile.exception import ExecutionError, NotFoundError
+from pcompile.providers.invoker import Target
+from pcompile.runtime import protocol
+from pcompile.runtime.storage import DirectoryStorage
+
+from . import calls
+from .paths import local_dir, sub
+from .pool import Input, LogSink, Pool, print_log
+
+EnvFor = Callable[[list[dict[str, Any]]], dict[str, str]]
+MAP_WINDOW = 100_000  # inputs in flight per map; bounds memory for huge iterators
+SUBMIT_BATCH = 2048
+DEFAULT_MAX_WORKERS = max(4, os.cpu_count() or 1)
+
+
+class _QueueSink:
+    """Outcomes into a queue, read by the thread that called ``.remote``/``.map``."""
+
+    def __init__(self) -> None:
+        self.q: queue.SimpleQueue[tuple[int, str, Any]] = queue.SimpleQueue()
+
+    def deliver(self, index: int, status: str, data: Any) -> None:
+        self.q.put((index, status, data))
+
+
+class LocalInvoker:
+    """Runs an app's functions in local worker pools (see the module docstring)."""
+
+    def __init__(
+        self,
+        app: dict[str, Any],
+        *,
+        root: str | None = None,
+        main_file: str | None = None,
+        env_for: EnvFor | None = None,
+        log: LogSink = print_log,
+        progress: bool | None = None,
+    ) -> None:
+        self.app = app
+        self.specs = {f["name"]: f for f in app.get("functions", ())}
+        self.root = root
+        self.main_file = main_file
+        self.env_for = env_for
+        self.log = log
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.web_urls: dict[str, str] = {}
+        self.staging = DirectoryStorage(sub("staging"))
+        self._pools: dict[tuple[Any, ...], Pool] = {}
+        self._records: dict[str, tuple[Pool, calls.CallRecord]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # ----------------------------------------------------------------- pools
+
+    def serves(self, app_name: str) -> bool:
+        """Whether ``Function.from_name(app_name, ...)`` can use this invoker."""
+        return bool(self.app.get("name") == app_name)
+
+    def _spec(self, target: Target) -> dict[str, Any]:
+        if target.app and target.app != self.app.get("name"):
+            raise NotFoundError(f"app {target.app!r} is not running here (this is {self.app.get('name')!r})")
+        try:
+            spec = self.specs[target.function]
+        except KeyError:
+            raise NotFoundError(
+                f"no function {target.function!r} in app {self.app.get('name')!r}; known: {sorted(self.specs)}"
+            ) from None
+        return _with_options(spec, dict(target.options))
+
+    def pool_for(self, target: Target) -> tuple[Pool, str]:
+        """The pool serving ``target`` (started on first use) and the function name."""
+        spec = self._spec(target)
+        cls = spec.get("cls")
+        group = cls["qualname"] if cls else spec["name"]
+        params_blob = protocol.serialize(dict(target.cls_params)) if target.cls_params else b""
+        key = (group, params_blob, repr(sorted(target.options, key=lambda kv: kv[0])))
+        with self._lock:
+            if self._closed:
+                raise ExecutionError("the app has stopped; start it again with `pcompile run` or `app.run()`")
+            if key not in self._pools:
+                self._pools[key] = self._new_pool(group, spec, target, params_blob)
+            return self._pools[key], spec["name"]
+
+    def _new_pool(self, group: str, spec: dict[str, Any], target: Target, params_blob: bytes) -> Pool:
+        options = dict(target.options)
+        members = [
+            _with_options(s, options)
+            for s in self.specs.values()
+            if (s.get("cls") or {}).get("qualname", s["name"]) == group
+        ]
+        members.sort(key=lambda s: s["name"] != spec["name"])
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PCOMPILE_LOCAL_DIR": str(local_dir())}
+        if self.env_for is not None:
+            env.update(self.env_for(members))
+        init = {
+            "v": 1,
+            "app": self.app,
+            "root": self.root,
+            "main_file": self.main_file,
+            "cls_params": params_blob or None,
+            "mounts": _mounts(members),
+            "storage": f"file://{sub('staging')}",
+            "slot_dir": str(sub("workers")),
+        }
+        max_workers = spec.get("max_containers") or DEFAULT_MAX_WORKERS
+        return Pool(group, members, init=init, env=env, max_workers=int(max_workers), log=self.log)
+
+    def close(self) -> None:
+        """Stop every pool (``@exit`` hooks run); later calls fail clearly."""
+        with self._lock:
+            self._closed = True
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for pool in pools:
+            pool.close()
+
+    def __enter__(self) -> LocalInvoker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- Invoker
+
+    def _decode(self, status: str, data: Any) -> Any:
+        return calls.decode(status, data, self.staging)
+
+    def call(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run one input and return its value (or raise the remote exception)."""
+        pool, name = self.pool_for(target)
+        sink = _QueueSink()
+        pool.submit([Input(name, "call", args, kwargs, sink, 0)])
+        _, status, data = sink.q.get()
+        return self._decode(status, data)
+
+    def call_gen(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Any]:
+        """Run a generator input, yielding items as the worker produces them."""
+        pool, name = self.pool_for(target)
+        sink = _QueueSink()
+        pool.submit([Input(name, "gen", args, kwargs, sink, 0)])
+        while True:
+            _, status, data = sink.q.get()
+            if status != "y":
+                self._decode(status, data)
+                return
+            yield self._decode("ok", data)
+
+    def map(
+        self,
+        target: Target,
+        inputs: Iterable[tuple[tuple[Any, ...], dict[str, Any]]],
+        *,
+        order_outputs: bool,
+        return_exceptions: bool,
+        wrap_returned_exceptions: bool,
+    ) -> Iterator[Any]:
+        """Run many inputs; outputs in input order when ``order_outputs``."""
+        pool, name = self.pool_for(target)
+        total = len(inputs) if hasattr(inputs, "__len__") else None  # type: ignore[arg-type]
+        sink = _QueueSink()
+        source = iter(inputs)
+        submitted = received = next_index = 0
+        exhausted = False
+        held: dict[int, Any] = {}
+        bar = _Progress(name, total) if self.progress else None
+        try:
+            while True:
+                while not exhausted and submitted - received < MAP_WINDOW:
+                    batch = [
+                        Input(name, "call", args, kwargs, sink, submitted + i)
+                        for i, (args, kwargs) in enumerate(itertools.islice(source, SUBMIT_BATCH))
+                    ]
+                    submitted += len(batch)
+                    exhausted = len(batch) < SUBMIT_BATCH
+                    if batch:
+                        pool.submit(batch)
+                if exhausted and received == submitted:
+                    return
+                index, status, data = sink.q.get()
+                received += 1
+                if bar is not None:
+                    bar.advance()
+                out = self._outcome(status, data, return_exceptions)
+                if not order_outputs:
+                    yield out
+                    continue
+                held[index] = out
+                while next_index in held:
+                    yield held.pop(next_index)
+                    next_index += 1
+        finally:
+            if bar is not None:
+                bar.close()
+            if received < submitted:
+                pool.cancel(lambda item: item.sink is sink)
+
+    def _outcome(self, status: str, data: Any, return_exceptions: bool) -> Any:
+        if status == "ok" or not return_exceptions:
+            return self._decode(status, data)
+        return protocol.to_exception(data)
+
+    def spawn(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        """Start one input; its id works with ``FunctionCall.from_id`` in any local process."""
+        return self.spawn_map(target, [(args, kwargs)])
+
+    def spawn_map(self, target: Target, inputs: Iterable[tuple[tuple[Any, ...], dict[str, Any]]]) -> str:
+        """Start many inputs under one durable call id."""
+        pool, name = self.pool_for(target)
+        call_id = calls.new_call_id()
+        record = calls.CallRecord(call_id, name, None)
+        items = [Input(name, "call", a, k, record, i) for i, (a, k) in enumerate(inputs)]
+        record.write_meta(name, len(items))
+        with self._lock:
+            self._records[call_id] = (pool, record)
+        pool.submit(items)
+        return call_id
+
+    def get(self, call_id: str, timeout: float | None, index: int = 0) -> Any:
+        """The result of input ``index`` of a spawned call."""
+        entry = self._records.get(call_id)
+        return calls.read_result(call_id, index, timeout, entry[1] if entry else None)
+
+    def cancel(self, call_id: str, terminate_containers: bool = False) -> None:
+        """Drop the call's waiting inputs; their results become cancellation errors."""
+        entry = self._records.get(call_id)
+        if entry is None:
+            cancel_stored(call_id)
+            return
+        pool, record = entry
+        for item in pool.cancel(lambda item: item.sink is record):
+            record.deliver(item.index, "err", calls.cancelled_error())
+        if terminate_containers:
+            pool.kill_all()
+
+    def web_url(self, target: Target) -> str | None:
+        """The URL ``pcompile serve`` gave a web function, or None."""
+        self._spec(target)
+        return self.web_urls.get(target.function)
+
+
+def cancel_stored(call_id: str) -> None:
+    """Cancel a call spawned by another process: unfinished inputs read as cancelled."""
+    path = calls.call_dir(call_id)
+    store = DirectoryStorage(path)
+    meta = json.loads(store.get("meta.json"))
+    for index in range(meta.get("inputs") or 0):
+        if not store.exists(f"{index}.result"):
+            store.put(
+                f"{index}.result", protocol.dump_envelope({"status": "err", "data": calls.cancelled_error()})
+            )
+
+
+class StoredCalls:
+    """A minimal invoker for ``FunctionCall.from_id`` in a process with no running app."""
+
+    def get(self, call_id: str, timeout: float | None, index: int = 0) -> Any:
+        """Read (waiting for) a stored result."""
+        return calls.read_result(call_id, index, timeout)
+
+    def cancel(self, call_id: str, terminate_containers: bool = False) -> None:
+        """Mark the call's unfinished inputs as cancelled."""
+        cancel_stored(call_id)
+
+
+def _with_options(spec: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """A function spec with ``with_options`` overrides that matter locally applied."""
+    if not options:
+        return spec
+    spec = dict(spec)
+    for key in ("timeout", "max_containers"):
+        if options.get(key) is not None:
+            spec[key] = options[key]
+    retries = options.get("retries")
+    if retries is not None:
+        spec["retries"] = _retries_dict(retries)
+    return spec
+
+
+def _retries_dict(retries: Any) -> dict[str, Any]:
+    if isinstance(retries, int):
+        return {"max_retries": retries, "initial_delay": 1.0, "backoff_coefficient": 1.0, "max_delay": 60.0}
+    if isinstance(retries, dict):
+        return retries
+    fields = ("max_retries", "initial_delay", "backoff_coefficient", "max_delay")
+    return {f: getattr(retries, f) for f in fields}
+
+
+def _mounts(members: list[dict[str, Any]]) -> dict[str, str]:
+    """Mount path -> local directory for every volume the functions mount."""
+    mounts: dict[str, str] = {}
+    for spec in members:
+        for path, volume in sorted((spec.get("volumes") or {}).items()):
+            mounts[path] = str(sub("volumes", volume))
+        for path, nfs in sorted((spec.get("network_file_systems") or {}).items()):
+            mounts[path] = str(sub("volumes", nfs))
+    return mounts
+
+
+class _Progress:
+    """A rich progress bar for long maps on a terminal (started after the first 100 outputs)."""
+
+    def __init__(self, name: str, total: int | None) -> None:
+        self.name, self.total, self.count = name, total, 0
+        self.bar: Any = None
+
+    def advance(self) -> None:
+        self.count += 1
+        if self.bar is None and self.count == 100 and (self.total or 0) >= 1000:
+            from rich.progress import Progress
+
+            self.bar = Progress(transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(f"{self.name}.map", total=self.total, completed=self.count)
+        elif self.bar is not None and self.count % 50 == 0:
+            self.bar.update(self.task, completed=self.count)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def from_deployment(app_name: str) -> Any:
+    """The invoker for an app served by a running ``pcompile serve`` on this machine."""
+    from .control import ControlClient
+
+    return ControlClient.for_app(app_name)

@@ -1,0 +1,386 @@
+"""A pool of runtime worker processes serving one function (or one ``@app.cls`` instance).
+
+Inputs wait in ``pending``; one sender thread per worker moves chunks of them to
+its worker (batched dispatch: a trivial function gets hundreds of inputs per frame,
+a slow one gets one at a time, by the measured run time) and one reader thread per
+worker hands results to each input's :class:`Sink`. The pool grows up to
+``max_workers`` while inputs wait.
+
+Failures follow the function's ``Retries``: an input that raised is queued again
+after Modal's backoff until it has no retries left. A worker that dies (SIGKILL,
+segfault, ``os._exit``) leaves its unfinished inputs behind: results are written as
+each input finishes, so the pool knows exactly which inputs never got one. The
+first of them (the first ``max_inputs`` for ``@concurrent``/``@batched``) were
+running and count as a failed attempt; the others never started and are simply
+queued again. Results are delivered once per input, so nothing is duplicated.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import math
+import os
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from pcompile.exception import ExecutionError
+from pcompile.runtime import protocol
+from pcompile.runtime.channel import Channel
+from pcompile.runtime.execute import retry_delay
+from pcompile.runtime.storage import open_storage
+
+LogSink = Callable[[str, str, bool], None]
+_SLOT = struct.Struct("q")
+_seq = itertools.count()
+
+
+class Sink(Protocol):
+    """Receives what happens to inputs: ``status`` is ``ok``, ``err`` or ``y`` (an item)."""
+
+    def deliver(self, index: int, status: str, data: Any) -> None: ...
+
+
+class Input:
+    """One input on its way through the pool."""
+
+    __slots__ = ("seq", "fname", "kind", "args", "kwargs", "attempt", "sink", "index", "cancelled")
+
+    def __init__(self, fname: str, kind: str, args: Any, kwargs: Any, sink: Sink, index: int) -> None:
+        self.seq = next(_seq)
+        self.fname, self.kind, self.args, self.kwargs = fname, kind, args, kwargs
+        self.sink, self.index = sink, index
+        self.attempt = 0
+        self.cancelled = False
+
+
+def print_log(label: str, line: str, is_err: bool) -> None:
+    """Default log sink: the line on our stdout/stderr, prefixed with the function name."""
+    stream = sys.stderr if is_err else sys.stdout
+    stream.write(f"[{label}] {line}" if line.endswith("\n") else f"[{label}] {line}\n")
+    stream.flush()
+
+
+def describe_exit(rc: int | None) -> str:
+    """``"signal SIGKILL"`` or ``"exit code 3"``."""
+    if rc is not None and rc < 0:
+        try:
+            return f"signal {signal.Signals(-rc).name}"
+        except ValueError:
+            return f"signal {-rc}"
+    return f"exit code {rc}"
+
+
+class Pool:
+    """Worker processes for one group of functions that share containers."""
+
+    def __init__(
+        self,
+        label: str,
+        functions: list[dict[str, Any]],
+        *,
+        init: dict[str, Any],
+        env: dict[str, str],
+        max_workers: int,
+        log: LogSink = print_log,
+    ) -> None:
+        self.label = label
+        self.specs = {f["name"]: f for f in functions}
+        first = functions[0]
+        batching, concurrency = first.get("batching"), first.get("concurrency")
+        self.concurrency = int(
+            (batching or {}).get("max_batch_size") or (concurrency or {}).get("max_inputs") or 1
+        )
+        self.init = {**init, "functions": functions}
+        self.env = env
+        self.max_workers = max(1, max_workers)
+        self.log = log
+        self.storage = open_storage(init["storage"]) if init.get("storage") else None
+        self.cond = threading.Condition()
+        self.pending: collections.deque[Input] = collections.deque()
+        self.workers: list[WorkerProc] = []
+        self.avg_seconds: float | None = None
+        self.fatal: dict[str, Any] | None = None
+        self.closed = False
+
+    # ----------------------------------------------------------------- submitting
+
+    def submit(self, inputs: list[Input]) -> None:
+        """Queue inputs and make sure enough workers run."""
+        with self.cond:
+            if self.fatal is not None:
+                for item in inputs:
+                    item.sink.deliver(item.index, "err", self.fatal)
+                return
+            self.pending.extend(inputs)
+            self._scale()
+            self.cond.notify_all()
+
+    def cancel(self, predicate: Callable[[Input], bool]) -> list[Input]:
+        """Remove waiting inputs matching ``predicate``; returns them."""
+        with self.cond:
+            dropped = [i for i in self.pending if predicate(i)]
+            for item in dropped:
+                item.cancelled = True
+            self.pending = collections.deque(i for i in self.pending if not i.cancelled)
+        return dropped
+
+    def _scale(self) -> None:
+        """Start workers while inputs wait (call with the lock held)."""
+        if self.closed:
+            return
+        busy = sum(len(w.outstanding) for w in self.workers) + len(self.pending)
+        wanted = min(self.max_workers, math.ceil(busy / self.concurrency))
+        if self.avg_seconds is not None and self.avg_seconds < 0.005:
+            wanted = min(wanted, os.cpu_count() or 1)  # more processes only add contention
+        while len(self.workers) < wanted:
+            self.workers.append(WorkerProc(self))
+
+    def depth(self) -> int:
+        """Inputs a worker may hold: its concurrency plus a prefetch sized by run time."""
+        if self.avg_seconds is None:
+            return self.concurrency + 4
+        return self.concurrency + max(0, min(512, int(0.02 / max(self.avg_seconds, 1e-6))))
+
+    # ----------------------------------------------------------------- outcomes
+
+    def record_time(self, seconds: float) -> None:
+        """Track the mean run time of an input (drives prefetch depth)."""
+        avg = self.avg_seconds
+        self.avg_seconds = seconds if avg is None else avg * 0.9 + seconds * 0.1
+
+    def failed(self, item: Input, info: dict[str, Any]) -> None:
+        """An attempt failed: retry under the function's policy, or deliver the error."""
+        retries = self.specs[item.fname].get("retries") or {}
+        if item.cancelled or item.attempt >= int(retries.get("max_retries", 0)) or self.closed:
+            item.sink.deliver(item.index, "err", info)
+            return
+        item.attempt += 1
+        delay = retry_delay(retries, item.attempt)
+        if delay <= 0:
+            self._requeue([item])
+        else:
+            timer = threading.Timer(delay, self._requeue, args=([item],))
+            timer.daemon = True
+            timer.start()
+
+    def _requeue(self, items: list[Input]) -> None:
+        with self.cond:
+            self.pending.extendleft(reversed([i for i in items if not i.cancelled]))
+            self._scale()
+            self.cond.notify_all()
+
+    def worker_exited(self, worker: WorkerProc, rc: int | None, running: int | None = None) -> None:
+        """A worker is gone: requeue what it never started, fail or retry what it ran.
+
+        ``running`` is the seq the worker said it was running; without it (``@concurrent``,
+        ``@batched``) the first ``concurrency`` unfinished inputs count as running.
+        """
+        with self.cond:
+            if worker in self.workers:
+                self.workers.remove(worker)
+            unfinished = list(worker.outstanding.values())
+            worker.outstanding.clear()
+            worker.dead = True
+            if self.closed and not unfinished:
+                return
+            failed: list[Input] = []
+            if self.fatal is not None:
+                failed, started, fresh = unfinished, [], []
+            elif not worker.ready:
+                # crashed while importing the user's code: every input would crash too
+                self.fatal = _exec_error(f"worker for {self.label} exited with {describe_exit(rc)} on start")
+                failed, started, fresh = unfinished + list(self.pending), [], []
+                self.pending.clear()
+            elif self.concurrency == 1 and running is not None:
+                started = [i for i in unfinished if i.seq == running]
+                fresh = [i for i in unfinished if i.seq != running]
+            else:
+                started, fresh = unfinished[: self.concurrency], unfinished[self.concurrency :]
+            self.pending.extendleft(reversed(fresh))
+            self._scale()
+            self.cond.notify_all()
+        for item in failed:
+            item.sink.deliver(item.index, "err", self.fatal)
+        message = f"the worker running {self.label} exited with {describe_exit(rc)} while running this input"
+        for item in started:
+            self.failed(item, _exec_error(message))
+
+    def set_fatal(self, info: dict[str, Any]) -> None:
+        """The user's code failed to import or ``@enter`` failed: fail everything queued."""
+        with self.cond:
+            self.fatal = info
+            waiting = list(self.pending)
+            self.pending.clear()
+        for item in waiting:
+            item.sink.deliver(item.index, "err", info)
+
+    def close(self, grace: float = 10.0) -> None:
+        """Stop every worker (running ``@exit`` hooks); waiting inputs fail as cancelled."""
+        with self.cond:
+            self.closed = True
+            workers = list(self.workers)
+            waiting = list(self.pending)
+            self.pending.clear()
+            self.cond.notify_all()
+        for item in waiting:
+            item.sink.deliver(item.index, "err", _exec_error("the app stopped before this input ran"))
+        for worker in workers:
+            worker.stop(grace)
+
+    def kill_all(self) -> None:
+        """SIGKILL every worker (``cancel(terminate_containers=True)``)."""
+        with self.cond:
+            workers = list(self.workers)
+        for worker in workers:
+            worker.kill()
+
+
+def _exec_error(message: str) -> dict[str, Any]:
+    return protocol.error_info(ExecutionError(message))
+
+
+class WorkerProc:
+    """One ``python -m pcompile.runtime worker`` process and its threads."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self.outstanding: dict[int, Input] = {}
+        self.ready = False
+        self.dead = False
+        fd, self.slot_path = tempfile.mkstemp(prefix="slot-", dir=pool.init.get("slot_dir"))
+        os.write(fd, _SLOT.pack(-1))
+        os.close(fd)
+        to_worker_r, to_worker_w = os.pipe()
+        from_worker_r, from_worker_w = os.pipe()
+        cmd = [sys.executable, "-m", "pcompile.runtime", "worker", "--in-fd", str(to_worker_r)]
+        cmd += ["--out-fd", str(from_worker_w), "--slot", self.slot_path]
+        self.proc = subprocess.Popen(
+            cmd,
+            pass_fds=(to_worker_r, from_worker_w),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=pool.env,
+        )
+        os.close(to_worker_r)
+        os.close(from_worker_w)
+        self.channel = Channel(from_worker_r, to_worker_w)
+        self.channel.send(("init", pool.init))
+        for target, name in ((self._read_results, "results"), (self._send_inputs, "inputs")):
+            threading.Thread(target=target, name=f"pcompile-{name}-{self.proc.pid}", daemon=True).start()
+        for stream, is_err in ((self.proc.stdout, False), (self.proc.stderr, True)):
+            threading.Thread(target=self._pump_log, args=(stream, is_err), daemon=True).start()
+
+    def _pump_log(self, stream: Any, is_err: bool) -> None:
+        for raw in iter(stream.readline, b""):
+            self.pool.log(self.pool.label, raw.decode(errors="replace"), is_err)
+
+    def _take_chunk(self) -> list[Input] | None:
+        pool = self.pool
+        with pool.cond:
+            while True:
+                if pool.closed or self.dead:
+                    return None
+                room = pool.depth() - len(self.outstanding)
+                if self.ready and pool.pending and room > 0:
+                    break
+                pool.cond.wait()
+            live = max(1, sum(1 for w in pool.workers if not w.dead))
+            share = max(1, math.ceil(len(pool.pending) / live))
+            chunk = [pool.pending.popleft() for _ in range(min(room, share, len(pool.pending)))]
+            for item in chunk:
+                self.outstanding[item.seq] = item
+            return chunk
+
+    def _send_inputs(self) -> None:
+        while (chunk := self._take_chunk()) is not None:
+            try:
+                payload = protocol.pack([(i.args, i.kwargs) for i in chunk], self.pool.storage)
+            except Exception as exc:
+                self._fail_unsendable(chunk, exc)
+                continue
+            try:
+                self.channel.send(("in", [(i.seq, i.fname, i.kind) for i in chunk], payload))
+            except OSError:
+                return  # the reader sees the exit and requeues these inputs
+
+    def _fail_unsendable(self, chunk: list[Input], exc: Exception) -> None:
+        with self.pool.cond:
+            for item in chunk:
+                self.outstanding.pop(item.seq, None)
+        for item in chunk:
+            item.sink.deliver(item.index, "err", protocol.error_info(exc))
+
+    def _read_results(self) -> None:
+        pool = self.pool
+        try:
+            while True:
+                message = self.channel.recv()
+                kind = message[0]
+                if kind == "res":
+                    self._results(message[1])
+                elif kind == "y":
+                    item = self.outstanding.get(message[1])
+                    if item is not None:
+                        item.sink.deliver(item.index, "y", message[2])
+                elif kind == "ready":
+                    with pool.cond:
+                        self.ready = True
+                        pool.cond.notify_all()
+                elif kind == "fatal":
+                    pool.set_fatal(message[1])
+        except (EOFError, OSError):
+            pass
+        rc = self.proc.wait()
+        self.channel.close()
+        pool.worker_exited(self, rc, self.running_seq())
+
+    def _results(self, results: list[tuple[str, int, Any, float]]) -> None:
+        pool = self.pool
+        pool.record_time(sum(r[3] for r in results) / len(results))
+        with pool.cond:
+            finished = [(r, self.outstanding.pop(r[1], None)) for r in results]
+            if len(self.outstanding) <= pool.depth() // 2 and pool.pending:
+                pool.cond.notify_all()
+        for (status, _, data, _), item in finished:
+            if item is None:
+                continue
+            if status == "ok":
+                item.sink.deliver(item.index, "ok", data)
+            else:
+                pool.failed(item, data)
+
+    def running_seq(self) -> int | None:
+        """The seq of the input the worker last started (from its shared slot)."""
+        try:
+            with open(self.slot_path, "rb") as fh:
+                (seq,) = _SLOT.unpack(fh.read(_SLOT.size))
+            os.unlink(self.slot_path)
+        except (OSError, struct.error):
+            return None
+        return int(seq) if seq >= 0 else None
+
+    def stop(self, grace: float) -> None:
+        """Ask the worker to finish (``@exit`` hooks run), kill it after ``grace`` seconds."""
+        try:
+            self.channel.send(("stop",))
+        except OSError:
+            pass
+        try:
+            self.proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the worker process."""
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            pass
