@@ -13,6 +13,8 @@ import sys
 MODES: dict[str, str] = {
     "worker": "pcompile.runtime.worker:main",
     "web": "pcompile.runtime.web:main",
+    "http": "pcompile.runtime.gcp_http:main",
+    "gcpbatch": "pcompile.runtime.gcp_batch:main",
 }
 
 

@@ -15,7 +15,7 @@ STACK = "PCOMPILE_STACK"
 SPEC = "PCOMPILE_SPEC"
 # ``gs://bucket``: payloads, results, job templates, manifest.
 STAGING = "PCOMPILE_STAGING"
-# JSON ``{mount path: "gs://bucket"}``.
+# JSON ``{mount path: {"url": "gs://bucket", "read_only": bool}}``.
 VOLUMES = "PCOMPILE_VOLUMES"
 # JSON ``{"cron", "time_zone", "tick_s", "period_s"}`` when the runtime gates a finer trigger.
 SCHEDULE = "PCOMPILE_SCHEDULE"

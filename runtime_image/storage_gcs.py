@@ -68,6 +68,12 @@ class GcsStorage:
         """Whether ``key`` is stored."""
         return bool(self.bucket.blob(self._name(key)).exists())
 
+    def list(self, prefix: str = "") -> list[str]:
+        """Keys under ``prefix`` (relative to this storage's prefix), sorted."""
+        root = f"{self.prefix}/" if self.prefix else ""
+        blobs = self.client.list_blobs(self.bucket, prefix=root + prefix)
+        return sorted(b.name[len(root) :] for b in blobs if not b.name.endswith("/"))
+
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
         from google.api_core.exceptions import NotFound

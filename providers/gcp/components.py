@@ -24,9 +24,10 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
-from pcompile.compiler.ir import AppSpec, FunctionSpec, SecretSpec, VolumeSpec
+from pcompile.compiler.ir import AppSpec, FunctionSpec, SecretSpec, VolumeSpec, to_jsonable
 from pcompile.compiler.placement import Placement
 from pcompile.providers.gcp import jobs, names
+from pcompile.runtime import gcp_env
 
 OBJECT_READ_WRITE = "roles/storage.objectUser"
 OBJECT_READ = "roles/storage.objectViewer"
@@ -72,6 +73,8 @@ class Deployment:
     registry: str
     labels: dict[str, str]
     invokers: tuple[str, ...] = ()
+    image_refs: dict[str, str] = field(default_factory=dict)
+    bundle_url: str | None = None
     shared: AppShared | None = None
     volumes: dict[str, Volume] = field(default_factory=dict)
     secrets: dict[str, Secret] = field(default_factory=dict)
@@ -82,8 +85,12 @@ class Deployment:
         return names.staging_bucket(self.project, self.stack, self.app.name)
 
     def image(self, fn: FunctionSpec) -> str:
-        """The image URI a function runs."""
-        return names.image_uri(self.registry, self.app.name, fn.image)
+        """The image URI a function runs (the deploy's pushed reference when it passed one)."""
+        return self.image_ref(fn.image)
+
+    def image_ref(self, image_id: str) -> str:
+        """The reference of image ``image_id``."""
+        return self.image_refs.get(image_id) or names.image_uri(self.registry, self.app.name, image_id)
 
     def account_email(self, fn: FunctionSpec) -> str:
         """The function's service account e-mail (known before deploy: it is derived from ids)."""
@@ -134,6 +141,7 @@ class Volume(pulumi.ComponentResource):
 
     def __init__(self, name: str, spec: VolumeSpec, dep: Deployment, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pcompile:gcp:Volume", name, None, opts)
+        self.spec = spec
         self.bucket_name = names.bucket_name(dep.project, dep.stack, dep.app.name, f"vol-{spec.name}")
         self.bucket = private_bucket(f"{name}-bucket", self.bucket_name, dep.region, dep.labels, self)
         self.register_outputs({"bucket": self.bucket.name})
@@ -221,20 +229,24 @@ class _FunctionBase(pulumi.ComponentResource):
 
 
 def runtime_env(fn: FunctionSpec, placement: Placement, dep: Deployment) -> dict[str, str]:
-    """Environment the runtime modes read (see ``pcompile.runtime.gcp_http``)."""
+    """Environment the runtime modes read (the contract is :mod:`pcompile.runtime.gcp_env`)."""
     volumes = {
-        mount: f"gs://{dep.volumes[volume].bucket_name}" for mount, volume in sorted(fn.volumes.items())
+        mount: {"url": f"gs://{dep.volumes[volume].bucket_name}", "read_only": dep.volumes[volume].spec.read_only}
+        for mount, volume in sorted(fn.volumes.items())
     }
     env = {
-        names.ENV_APP: dep.app.name,
-        names.ENV_FUNCTION: fn.name,
-        names.ENV_STACK: dep.stack,
-        names.ENV_STAGING: f"gs://{dep.staging_bucket}",
-        names.ENV_VOLUMES: json.dumps(volumes, sort_keys=True),
+        gcp_env.APP: dep.app.name,
+        gcp_env.FUNCTION: fn.name,
+        gcp_env.STACK: dep.stack,
+        gcp_env.SPEC: json.dumps(to_jsonable(fn), sort_keys=True, separators=(",", ":")),
+        gcp_env.STAGING: f"gs://{dep.staging_bucket}",
+        gcp_env.VOLUMES: json.dumps(volumes, sort_keys=True),
     }
+    if dep.bundle_url:
+        env[gcp_env.BUNDLE] = dep.bundle_url
     schedule = placement.details.get("schedule")
     if schedule and schedule.get("period_s"):
-        env[names.ENV_SCHEDULE] = json.dumps(schedule, sort_keys=True)
+        env[gcp_env.SCHEDULE] = json.dumps(schedule, sort_keys=True)
     return env
 
 
@@ -457,7 +469,7 @@ class Schedule(pulumi.ComponentResource):
             member=member,
             opts=_child(self),
         )
-        job = jobs.for_call(runner.template, call_env={names.ENV_CALL: "scheduled"}, task_count=1)
+        job = jobs.for_call(runner.template, call_env={gcp_env.CALL: gcp_env.SCHEDULED_CALL}, task_count=1)
         body = json.dumps(job, sort_keys=True).encode()
         return gcp.cloudscheduler.JobHttpTargetArgs(
             uri=f"https://batch.googleapis.com/v1/projects/{dep.project}/locations/{dep.region}/jobs",

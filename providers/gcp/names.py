@@ -12,19 +12,12 @@ from __future__ import annotations
 import hashlib
 import re
 
+from pcompile.runtime import gcp_env
+
 DEFAULT_REGION = "us-central1"
 # Placeholder shown by ``pcompile synth`` without ``--project``; a deploy always has a project.
 PLACEHOLDER_PROJECT = "PROJECT_ID"
 
-# Environment variables the GCP runtime modes read (set by the components, read by gcp_http / gcp_batch).
-ENV_APP = "PCOMPILE_APP"
-ENV_FUNCTION = "PCOMPILE_FUNCTION"
-ENV_STACK = "PCOMPILE_STACK"
-ENV_STAGING = "PCOMPILE_STAGING"
-ENV_VOLUMES = "PCOMPILE_VOLUMES"
-ENV_SCHEDULE = "PCOMPILE_SCHEDULE"
-ENV_SECRET_PREFIX = "PCOMPILE_SECRET_JSON_"
-ENV_CALL = "PCOMPILE_CALL"
 
 
 def slug(text: str) -> str:
@@ -108,4 +101,4 @@ def image_uri(registry_url: str, app: str, image_id: str) -> str:
 
 def secret_env(secret: str) -> str:
     """The environment variable carrying a secret's JSON (the runtime exports its keys)."""
-    return ENV_SECRET_PREFIX + re.sub(r"[^A-Z0-9]", "_", secret.upper())
+    return gcp_env.SECRET_PREFIX + re.sub(r"[^A-Z0-9]", "_", secret.upper())

@@ -64,6 +64,8 @@ def deployment(app: AppSpec, settings: StackSettings) -> c.Deployment:
         registry=names.registry(project, region, app.name, settings.registry),
         labels=labels(app, settings),
         invokers=invokers,
+        image_refs=dict(settings.extra.get("image_refs") or {}),
+        bundle_url=settings.extra.get("bundle_url"),
     )
 
 
@@ -86,25 +88,36 @@ def _function(name: str, fn: FunctionSpec, placement: Placement, dep: c.Deployme
 def _manifest(
     dep: c.Deployment, placements: dict[str, Placement], runners: dict[str, c.Service | c.BatchFunction]
 ) -> pulumi.Output[str]:
-    """The manifest text, once every service URL is known."""
+    """The manifest text once every service URL is known; also exported for ``pcompile deploy``."""
     services = {n: r for n, r in runners.items() if isinstance(r, c.Service)}
     urls = pulumi.Output.all(**{n: s.url for n, s in services.items()}) if services else pulumi.Output.from_input({})
+    staging = {"bucket": dep.staging_bucket, "url": f"gs://{dep.staging_bucket}", "project": dep.project}
+
+    def addresses(known: dict[str, str]) -> dict[str, FunctionAddress]:
+        return {fn.name: _address(fn, placements[fn.name], dep, known.get(fn.name)) for fn in dep.app.functions}
 
     def render(known: dict[str, str]) -> str:
-        functions = {
-            fn.name: _address(fn, placements[fn.name], dep, known.get(fn.name)) for fn in dep.app.functions
-        }
         return Manifest(
             app=dep.app.name,
             stack=dep.stack,
             cloud="gcp",
             region=dep.region,
-            functions=functions,
-            staging={"bucket": dep.staging_bucket, "url": f"gs://{dep.staging_bucket}", "project": dep.project},
-            image_tags={img.id: names.image_uri(dep.registry, dep.app.name, img.id) for img in dep.app.images},
+            functions=addresses(known),
+            staging=staging,
+            image_tags={img.id: dep.image_ref(img.id) for img in dep.app.images},
+            code_bundle=dep.bundle_url,
         ).dumps()
 
+    pulumi.export("functions", urls.apply(lambda known: _exported(addresses(known))))
+    pulumi.export("staging", staging)
     return urls.apply(render)
+
+
+def _exported(functions: dict[str, FunctionAddress]) -> dict[str, Any]:
+    return {
+        name: {"target": f.target, "addresses": f.addresses, "web_url": f.web_url}
+        for name, f in sorted(functions.items())
+    }
 
 
 def _address(fn: FunctionSpec, placement: Placement, dep: c.Deployment, url: str | None) -> FunctionAddress:

@@ -1,0 +1,191 @@
+"""What the two GCP runtime modes share: start-up from the environment and running requests.
+
+A *request* (the body of ``POST /invoke``, or a Batch task's input object) is an
+envelope (:mod:`.protocol`) holding::
+
+    {"function": name, "kind": "call" | "gen", "cls_params": {...},
+     "inputs": payload of [(args, kwargs), ...], "first": index of inputs[0],
+     "result_prefix": "calls/<id>" or None}
+
+Each input gives one result dict (``{"status": "ok", "value": payload}`` or
+``{"status": "error", "error": {...}}``; a generator's value is the list of its
+items). With a ``result_prefix`` each result is also stored as an envelope at
+``<prefix>/<index>.result`` in the staging bucket, which is where a durable
+``FunctionCall`` id points.
+
+At start: each ``PCOMPILE_SECRET_JSON_*`` variable's keys are exported to the
+environment, volumes (``{mount: {"url": "gs://bucket", "read_only": bool}}``) are copied down and made to
+reach their mount path, and ``@enter`` hooks run. After every input, files
+changed under a writable volume are copied back (an automatic ``commit``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+import threading
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from . import gcp_env, mounts, protocol
+from .execute import Container
+from .storage import Storage, open_storage
+
+
+def task_key(call_prefix: str, task: int) -> str:
+    """Where task ``task`` of a Batch call finds its request envelope."""
+    return f"{call_prefix}/task-{task}.in"
+
+
+def result_key(call_prefix: str, index: int) -> str:
+    """Where the result of input ``index`` of a call is stored."""
+    return f"{call_prefix}/{index}.result"
+
+
+def export_secrets(environ: MutableMapping[str, str]) -> list[str]:
+    """Put each secret's keys into ``environ``; returns the exported key names."""
+    exported: list[str] = []
+    for name in sorted(k for k in environ if k.startswith(gcp_env.SECRET_PREFIX)):
+        values = json.loads(environ[name])
+        if not isinstance(values, dict):
+            raise ValueError(f"{name} must hold a JSON object of the secret's keys")
+        for key, value in sorted(values.items()):
+            environ[key] = str(value)
+            exported.append(key)
+    return exported
+
+
+def should_run(schedule_time_s: float, period_s: int, tick_s: int) -> bool:
+    """Gate of a finer trigger: run on the tick nearest ``schedule_time_s`` that starts a period.
+
+    Periods are anchored to the Unix epoch, so any tick dividing the period gives
+    firings exactly ``period_s`` apart (see ``pcompile.providers.gcp.schedules``).
+    """
+    tick_index = round(schedule_time_s / tick_s)
+    return (tick_index * tick_s) % period_s == 0
+
+
+class VolumeSync:
+    """A GCS bucket mirrored in a local directory: ``pull`` at start, ``push`` after each input."""
+
+    def __init__(self, mount: str, storage: Storage, local: Path, read_only: bool) -> None:
+        self.mount = mount
+        self.storage = storage
+        self.local = local
+        self.read_only = read_only
+        self._seen: dict[str, tuple[int, int]] = {}
+
+    def _files(self) -> dict[str, tuple[int, int]]:
+        found: dict[str, tuple[int, int]] = {}
+        for path in sorted(self.local.rglob("*")):
+            if path.is_file():
+                st = path.stat()
+                found[path.relative_to(self.local).as_posix()] = (st.st_size, st.st_mtime_ns)
+        return found
+
+    def pull(self) -> None:
+        """Copy every object of the bucket into the local directory (``reload``)."""
+        lister = getattr(self.storage, "list", None)
+        for key in lister("") if lister else ():
+            target = self.local / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(self.storage.get(key))
+        self._seen = self._files()
+
+    def push(self) -> None:
+        """Upload files added or changed since the last sync, delete removed ones (``commit``)."""
+        if self.read_only:
+            return
+        now = self._files()
+        for key, stamp in now.items():
+            if self._seen.get(key) != stamp:
+                self.storage.put(key, (self.local / key).read_bytes())
+        for key in set(self._seen) - set(now):
+            self.storage.delete(key)
+        self._seen = now
+
+
+class GcpRuntime:
+    """One container's state: its function spec, staging storage, volumes and class instances."""
+
+    def __init__(self, environ: Mapping[str, str], storage: Storage | None = None) -> None:
+        self.spec: dict[str, Any] = json.loads(environ[gcp_env.SPEC])
+        self.storage = storage if storage is not None else open_storage(environ[gcp_env.STAGING])
+        self.schedule: dict[str, Any] | None = json.loads(environ.get(gcp_env.SCHEDULE) or "null")
+        self.volumes = self._volumes(json.loads(environ.get(gcp_env.VOLUMES) or "{}"))
+        self._containers: dict[bytes, Container] = {}
+        self._lock = threading.Lock()
+        # Sync functions under @concurrent run side by side; async ones share one event loop.
+        concurrency = self.spec.get("concurrency") or {}
+        self.serial = self.spec.get("is_async") or int(concurrency.get("max_inputs") or 1) <= 1
+        self._run_lock = threading.Lock()
+
+    def _volumes(self, buckets: dict[str, dict[str, Any]]) -> list[VolumeSync]:
+        root = Path(tempfile.mkdtemp(prefix="pcompile-volumes-"))
+        return [
+            VolumeSync(mount, open_storage(vol["url"]), root / str(i), bool(vol.get("read_only")))
+            for i, (mount, vol) in enumerate(sorted(buckets.items()))
+        ]
+
+    def start(self) -> None:
+        """Secrets, volumes, and ``@enter`` hooks of a parameterless class (before serving)."""
+        export_secrets(os.environ)
+        for vol in self.volumes:
+            vol.local.mkdir(parents=True, exist_ok=True)
+            vol.pull()
+        mounts.apply({vol.mount: str(vol.local) for vol in self.volumes})
+        if not (self.spec.get("cls") or {}).get("parameters"):
+            self.container({}).start()
+
+    def container(self, cls_params: dict[str, Any]) -> Container:
+        """The container serving ``cls_params`` (Modal runs one parameter set per container)."""
+        key = pickle.dumps(sorted(cls_params.items()))
+        with self._lock:
+            if key not in self._containers:
+                self._containers[key] = Container([self.spec], cls_params)
+            return self._containers[key]
+
+    def handle(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run every input of a request; store results under its prefix when it has one."""
+        if request["function"] != self.spec["name"]:
+            raise ValueError(f"this container serves {self.spec['name']!r}, not {request['function']!r}")
+        inputs = protocol.unpack(request["inputs"], self.storage)
+        container = self.container(dict(request.get("cls_params") or {}))
+        results = []
+        for offset, (args, kwargs) in enumerate(inputs):
+            result = self._run_one(container, request.get("kind", "call"), tuple(args), dict(kwargs))
+            if request.get("result_prefix"):
+                index = int(request.get("first", 0)) + offset
+                self.storage.put(result_key(request["result_prefix"], index), protocol.dump_envelope(result))
+            results.append(result)
+        return results
+
+    def _run_one(self, container: Container, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            if self.serial:
+                with self._run_lock:
+                    value = self._call(container, kind, args, kwargs)
+            else:
+                value = self._call(container, kind, args, kwargs)
+            result = {"status": "ok", "value": protocol.pack(value, self.storage)}
+        except Exception as exc:
+            result = {"status": "error", "error": protocol.error_info(exc)}
+        for vol in self.volumes:
+            vol.push()
+        return result
+
+    def _call(self, container: Container, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        name = self.spec["name"]
+        if kind == "gen":
+            return list(container.iterate(name, args, kwargs))
+        return container.run(name, args, kwargs)
+
+    def scheduled(self, schedule_time_s: float) -> dict[str, Any] | None:
+        """A scheduled firing: the result, or None when the period gate skips this tick."""
+        gate = self.schedule
+        if gate and gate.get("period_s") and not should_run(schedule_time_s, gate["period_s"], gate["tick_s"]):
+            return None
+        return self._run_one(self.container({}), "call", (), {})

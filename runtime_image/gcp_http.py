@@ -1,0 +1,107 @@
+"""``python -m pcompile.runtime http``: the Cloud Run container (listens on ``$PORT``).
+
+* Plain functions (private services, reached with an ID token): ``POST /invoke``
+  takes a request envelope (see :mod:`.gcp_container`) and answers
+  ``{"results": [...]}``; a JSON body ``{"scheduled": true}`` is a Cloud Scheduler
+  firing (gated by period when the trigger is finer than the period).
+* Web functions serve the user's app at ``/`` and nothing else: ``fastapi_endpoint``
+  as one route with its method, ``asgi_app`` / ``wsgi_app`` from their factories;
+  ``web_server`` and ``app.server`` start their own server on their port (Cloud Run
+  sends traffic there) and this process keeps the container alive. ``/invoke`` is
+  never exposed on a web service: it unpickles its body, and web services may be public.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+from . import gcp_env, protocol
+from .gcp_container import GcpRuntime, should_run
+
+__all__ = ["invoke_app", "main", "schedule_time", "should_run", "web_app"]
+
+ENVELOPE_TYPE = "application/x-pcompile-envelope"
+DEFAULT_PORT = 8080
+
+
+def schedule_time(headers: dict[str, str]) -> float:
+    """Cloud Scheduler's scheduled time of this firing (epoch seconds); now when absent."""
+    raw = headers.get(gcp_env.SCHEDULE_TIME_HEADER)
+    if not raw:
+        return time.time()
+    return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+
+
+def invoke_app(runtime: GcpRuntime) -> Any:
+    """The ASGI app of a private service: ``POST /invoke`` and ``GET /healthz``."""
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    async def invoke(request: Request) -> Response:
+        body = await request.body()
+        if request.headers.get("content-type", "").startswith("application/json"):
+            if not json.loads(body or b"{}").get("scheduled"):
+                return JSONResponse({"error": "expected {\"scheduled\": true}"}, status_code=400)
+            result = await run_in_threadpool(runtime.scheduled, schedule_time(dict(request.headers)))
+            if result is None:
+                return JSONResponse({"ran": False})
+            failed = result["status"] != "ok"
+            error = result.get("error", {}).get("message") if failed else None
+            return JSONResponse({"ran": True, "status": result["status"], "error": error}, 500 if failed else 200)
+        results = await run_in_threadpool(runtime.handle, protocol.load_envelope(body))
+        return Response(protocol.dump_envelope({"results": results}), media_type=ENVELOPE_TYPE)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True, "function": runtime.spec["name"]})
+
+    return Starlette(routes=[Route("/invoke", invoke, methods=["POST"]), Route("/healthz", healthz)])
+
+
+def web_app(runtime: GcpRuntime) -> Any:
+    """The user's ASGI app for a ``fastapi``, ``asgi`` or ``wsgi`` web function."""
+    web = runtime.spec["web"]
+    fn = runtime.container({}).callable(runtime.spec["name"])
+    if web["kind"] == "fastapi":
+        from fastapi import FastAPI
+
+        docs = "/docs" if web.get("docs") else None
+        app = FastAPI(docs_url=docs, redoc_url=None, openapi_url="/openapi.json" if docs else None)
+        app.add_api_route("/", fn, methods=[(web.get("method") or "GET").upper()])
+        return app
+    if web["kind"] == "asgi":
+        return fn()
+    if web["kind"] == "wsgi":
+        from a2wsgi import WSGIMiddleware
+
+        return WSGIMiddleware(fn())
+    raise ValueError(f"web kind {web['kind']!r} serves itself")
+
+
+def serves_itself(spec: dict[str, Any]) -> bool:
+    """``web_server`` / ``app.server``: the user's code listens on its own port."""
+    return (spec.get("web") or {}).get("kind") in ("web_server", "server") or spec.get("kind") == "server"
+
+
+def main(argv: list[str]) -> int:
+    """Start the container: secrets, volumes, ``@enter``, then serve until stopped."""
+    runtime = GcpRuntime(os.environ)
+    runtime.start()
+    if serves_itself(runtime.spec):
+        if runtime.spec.get("kind") != "server":
+            runtime.container({}).run(runtime.spec["name"], (), {})
+        threading.Event().wait()
+        return 0
+    import uvicorn
+
+    app = web_app(runtime) if runtime.spec.get("web") else invoke_app(runtime)
+    port = int(os.environ.get(gcp_env.PORT) or DEFAULT_PORT)
+    uvicorn.run(app, host=os.environ.get("PCOMPILE_HOST", "0.0.0.0"), port=port, log_level="warning")
+    return 0
