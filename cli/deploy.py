@@ -1,9 +1,392 @@
-"""CLI commands: placeholder until their issue lands."""
+"""``pcompile deploy``, ``destroy``, ``bootstrap``, ``app list/status``, ``logs`` and ``init``.
+
+The commands parse flags, load the stack file, pick the deploy tools for the
+stack's cloud (see :func:`default_tools`; tests install fakes with
+:func:`set_tools_factory`) and hand over to :mod:`pcompile.providers.deploy`.
+Exit codes: 0 success, 1 user error, 2 deployment failure. Progress goes to stderr
+(rich), so ``--json`` keeps stdout machine-readable.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from pcompile.compiler.errors import UserError
+from pcompile.compiler.stacks import load_stack
+from pcompile.providers import deploy as dep
+from pcompile.providers.settings import StackSettings
+
+ToolsFactory = Callable[[StackSettings, Path], dep.DeployTools]
+_factory: ToolsFactory | None = None
+
+STACK_HELP = "Stack name (stacks/NAME.yaml) or path to a stack file."
+DEFAULT_STACK = "dev"
+
+
+def set_tools_factory(factory: ToolsFactory | None) -> ToolsFactory | None:
+    """Install the function that builds deploy tools (tests pass fakes); returns the previous one."""
+    global _factory
+    previous, _factory = _factory, factory
+    return previous
+
+
+def tools_for(settings: StackSettings, root: Path) -> dep.DeployTools:
+    """The deploy tools for ``settings``: the installed factory's, or the real ones."""
+    if _factory is not None:
+        return _factory(settings, root)
+    from pcompile.providers.cloud_stores import default_tools
+
+    return default_tools(settings, root)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class RichProgress:
+    """Deploy progress on stderr: one line per step, engine output dimmed."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def step(self, message: str) -> None:
+        """Print a step."""
+        self.console.print(Text.assemble(("==> ", "bold cyan"), message))
+
+    def output(self, line: str) -> None:
+        """Print a line of engine output as it arrives."""
+        self.console.print(Text(line.rstrip("\n"), style="dim"))
+
+
+@contextmanager
+def exit_codes() -> Iterator[None]:
+    """Map failures to exit codes: UserError 1, DeploymentFailed 2."""
+    try:
+        yield
+    except UserError as err:
+        _stderr().print(Text.assemble(("error: ", "bold red"), str(err)))
+        raise typer.Exit(1) from None
+    except dep.DeploymentFailed as err:
+        _stderr().print(Text.assemble(("deployment failed: ", "bold red"), str(err)))
+        raise typer.Exit(2) from None
+
+
+def is_ci() -> bool:
+    """True on CI systems (``CI=true``): never prompt."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _interactive(yes: bool) -> bool:
+    return not yes and not is_ci() and sys.stdin.isatty()
+
+
+def _root() -> Path:
+    return Path.cwd()
+
+
+def deploy_cmd(
+    file: Path = typer.Argument(..., help="The app file (a Modal-style app)."),
+    stack: str = typer.Option(DEFAULT_STACK, "--stack", "-s", help=STACK_HELP, envvar="PCOMPILE_STACK"),
+    app_name: str | None = typer.Option(
+        None, "--app", help="Which App of the file, when it defines several."
+    ),
+    preview: bool = typer.Option(
+        False, "--preview", help="Show what would change; build and upload nothing."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+) -> None:
+    """Build images, upload code, run Pulumi and record where every function lives."""
+    with exit_codes():
+        root = _root()
+        settings = load_stack(stack, root)
+        if not file.is_file():
+            raise UserError(f"no such file: {file}", fix="pass the path of your app file, e.g. app.py")
+        tools = tools_for(settings, root)
+        progress = RichProgress(_stderr())
+        request = dep.DeployRequest(file, root, settings, app_name, preview)
+        if not preview and settings.cloud != "local" and _interactive(yes):
+            first = dep.deploy(dep.DeployRequest(file, root, settings, app_name, True), tools, progress)
+            if first.changed() and not typer.confirm(f"Deploy these changes to stack {settings.name}?"):
+                raise typer.Exit(1)
+        report = dep.deploy(request, tools, progress)
+        _print_report(report, as_json)
+
+
+def _print_report(report: dep.DeployReport, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2, sort_keys=True))
+        return
+    console = Console(highlight=False, soft_wrap=True)
+    verb = "previewed" if report.preview else "deployed"
+    counts = ", ".join(f"{op} {n}" for op, n in sorted(report.changes.items())) or "no engine run"
+    console.print(f"{verb} app {report.app!r} on stack {report.stack!r} ({report.cloud}): {counts}")
+    for ref in report.images_built:
+        console.print(f"  image pushed: {ref}")
+    for name, url in sorted(report.endpoints.items()):
+        console.print(f"  {name}: {url}")
+    for path in report.manifest:
+        console.print(f"  manifest: {path}")
+
+
+def destroy_cmd(
+    stack: str = typer.Option(DEFAULT_STACK, "--stack", "-s", help=STACK_HELP, envvar="PCOMPILE_STACK"),
+    app_name: str | None = typer.Option(None, "--app", help="The deployed app (default: the only one)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete every resource of a deployed app."""
+    with exit_codes():
+        root = _root()
+        settings = load_stack(stack, root)
+        tools = tools_for(settings, root)
+        name = _one_app(tools, settings, app_name)
+        if _interactive(yes) and not typer.confirm(f"Destroy app {name!r} on stack {settings.name!r}?"):
+            raise typer.Exit(1)
+        result = dep.destroy(name, settings, root, tools.engine, tools.manifests, RichProgress(_stderr()))
+        typer.echo(
+            f"destroyed app {name!r} on stack {settings.name!r} ({result.changes.get('delete', 0)} deleted)"
+        )
+
+
+def _one_app(tools: dep.DeployTools, settings: StackSettings, name: str | None) -> str:
+    if name:
+        return name
+    apps = sorted({a for store in tools.manifests for a in store.list()})
+    if len(apps) == 1:
+        return apps[0]
+    raise UserError(
+        f"stack {settings.name!r} has {len(apps)} deployed apps{': ' + ', '.join(apps) if apps else ''}",
+        fix="pass --app NAME",
+    )
+
+
+def bootstrap_cmd(
+    stack: str = typer.Option(DEFAULT_STACK, "--stack", "-s", help=STACK_HELP, envvar="PCOMPILE_STACK"),
+    preview: bool = typer.Option(False, "--preview", help="Show what would be created."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outputs as JSON."),
+) -> None:
+    """Create the per-account shared pieces: state bucket, staging bucket, registry."""
+    with exit_codes():
+        from pcompile.providers import cloud_stores
+
+        root = _root()
+        settings = load_stack(stack, root)
+        tools = tools_for(settings, root)
+        result = cloud_stores.bootstrap(
+            settings, root, tools.engine, RichProgress(_stderr()), preview=preview
+        )
+        if as_json:
+            typer.echo(
+                json.dumps({"changes": result.changes, "outputs": result.outputs}, indent=2, sort_keys=True)
+            )
+        else:
+            for key, value in sorted(result.outputs.items()):
+                typer.echo(f"{key}: {value}")
+
+
+app_group = typer.Typer(help="Deployed apps on a stack.", no_args_is_help=True)
+
+
+@app_group.command("list")
+def app_list(
+    stack: str = typer.Option(DEFAULT_STACK, "--stack", "-s", help=STACK_HELP, envvar="PCOMPILE_STACK"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The apps deployed on a stack."""
+    with exit_codes():
+        root = _root()
+        settings = load_stack(stack, root)
+        apps = sorted({a for store in tools_for(settings, root).manifests for a in store.list()})
+        if as_json:
+            typer.echo(json.dumps({"stack": settings.name, "apps": apps}, indent=2, sort_keys=True))
+            return
+        for name in apps:
+            typer.echo(name)
+
+
+@app_group.command("status")
+def app_status(
+    name: str = typer.Argument(..., help="The app name."),
+    stack: str = typer.Option(DEFAULT_STACK, "--stack", "-s", help=STACK_HELP, envvar="PCOMPILE_STACK"),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+) -> None:
+    """Where every function of a deployed app runs, and its endpoints."""
+    with exit_codes():
+        root = _root()
+        settings = load_stack(stack, root)
+        manifest = _read_manifest(tools_for(settings, root), settings, name)
+        if as_json:
+            typer.echo(manifest.dumps().rstrip("\n"))
+            return
+        table = Table(title=f"{manifest.app} on {manifest.stack} ({manifest.cloud})")
+        for column in ("function", "target", "endpoint"):
+            table.add_column(column)
+        for fn, address in sorted(manifest.functions.items()):
+            table.add_row(fn, address.target, address.web_url or "")
+        Console(highlight=False).print(table)
+
+
+def _read_manifest(tools: dep.DeployTools, settings: StackSettings, name: str) -> Any:
+    for store in tools.manifests:
+        manifest = store.read(name)
+        if manifest is not None:
+            return manifest
+    raise UserError(
+        f"app {name!r} is not deployed on stack {settings.name!r}",
+        fix=f"deploy it with `pcompile deploy FILE --stack {settings.name}`, or see `pcompile app list`",
+    )
+
+
+def logs_cmd(
+    function: str = typer.Argument(..., help="Function name (Cls.method for methods)."),
+    app_name: str | None = typer.Option(None, "--app", help="The deployed app (default: the only one)."),
+    stack: str = typer.Option(DEFAULT_STACK, "--stack", "-s", help=STACK_HELP, envvar="PCOMPILE_STACK"),
+    since: str = typer.Option("1h", "--since", help="How far back: 30m, 2h, 1d."),
+    limit: int = typer.Option(200, "--limit", help="At most this many lines."),
+) -> None:
+    """Recent log lines of a deployed function (CloudWatch, Cloud Logging or local files)."""
+    with exit_codes():
+        from pcompile.providers import cloud_stores
+
+        root = _root()
+        settings = load_stack(stack, root)
+        tools = tools_for(settings, root)
+        manifest = _read_manifest(tools, settings, _one_app(tools, settings, app_name))
+        for line in cloud_stores.fetch_logs(settings, root, manifest, function, since, limit):
+            typer.echo(line)
+
+
+def init_cmd(
+    directory: Path = typer.Argument(Path("."), help="Where to write the project."),
+    cloud: str = typer.Option("", "--cloud", help="aws, gcp or local."),
+    ci: str = typer.Option("", "--ci", help="Write a CI workflow: github."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Accept defaults without prompting."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+) -> None:
+    """Scaffold an app, ``stacks/dev.yaml`` and (with ``--ci github``) a GitHub Actions workflow."""
+    with exit_codes():
+        answers = ask(cloud, ci, yes or is_ci() or not sys.stdin.isatty())
+        for path in write_scaffold(directory, answers, force=force):
+            typer.echo(f"wrote {path}")
+        typer.echo(next_steps(answers))
+
+
+# ----------------------------------------------------------------------- init
+
+TEMPLATES = Path(__file__).parent / "templates"
+CLOUDS = ("aws", "gcp", "local")
+CI_SYSTEMS = ("github",)
+PULUMI_VERSION = "3.150.0"
+DEFAULTS = {
+    "aws": {"region": "us-east-1", "state_backend": "s3://pcompile-state-ACCOUNT_ID-us-east-1"},
+    "gcp": {
+        "region": "us-central1",
+        "project": "my-gcp-project",
+        "state_backend": "gs://my-gcp-project-pulumi-state",
+    },
+    "local": {},
+}
+
+
+def ask(cloud: str, ci: str, defaults_only: bool) -> dict[str, str]:
+    """The scaffold's answers: flags first, then prompts (or defaults with ``--yes``)."""
+    if not cloud:
+        cloud = "aws" if defaults_only else typer.prompt("Cloud (aws, gcp, local)", default="aws")
+    if cloud not in CLOUDS:
+        raise UserError(
+            f"--cloud {cloud!r} is not one of {', '.join(CLOUDS)}", fix="pass --cloud aws, gcp or local"
+        )
+    if ci and ci not in CI_SYSTEMS:
+        raise UserError(f"--ci {ci!r} is not supported", fix="pass --ci github, or leave --ci out")
+    if ci and cloud == "local":
+        raise UserError(
+            "a CI workflow deploys to a cloud; a local stack has nothing to deploy in CI",
+            fix="pass --cloud aws or --cloud gcp with --ci github",
+        )
+    answers = {"cloud": cloud, "ci": ci, "stack": "dev", "app_name": "hello-pcompile", "app_file": "app.py"}
+    answers.update(DEFAULTS[cloud])
+    if not ci and cloud != "local":
+        answers["state_backend"] = "file://.pcompile/state"
+    if not defaults_only:
+        for key in ("app_name", *DEFAULTS[cloud]):
+            answers[key] = typer.prompt(key.replace("_", " ").capitalize(), default=answers[key])
+    return answers
+
+
+def render_scaffold(answers: dict[str, str]) -> dict[str, str]:
+    """The files ``pcompile init`` writes: relative path -> text."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    context = {**answers, "cloud_title": answers["cloud"].upper(), "pulumi_version": PULUMI_VERSION}
+    files = {
+        answers["app_file"]: env.get_template("app.py.j2").render(context),
+        f"stacks/{answers['stack']}.yaml": env.get_template("stack.yaml.j2").render(context),
+        "requirements.txt": env.get_template("requirements.txt.j2").render(context),
+        "test_app.py": env.get_template("test_app.py.j2").render(context),
+    }
+    if answers["ci"] == "github":
+        steps = {
+            f"{part}_steps": env.get_template(f"github-{part}-steps.yml.j2").render(context).rstrip("\n")
+            for part in ("setup", "cloud")
+        }
+        workflow = env.get_template("github-workflow.yml.j2").render({**context, **steps})
+        files[".github/workflows/pcompile.yml"] = workflow
+    return files
+
+
+def write_scaffold(directory: Path, answers: dict[str, str], *, force: bool) -> list[str]:
+    """Write the scaffold under ``directory``; refuses to overwrite without ``force``."""
+    files = render_scaffold(answers)
+    existing = sorted(rel for rel in files if (directory / rel).exists())
+    if existing and not force:
+        raise UserError(
+            f"{', '.join(existing)} already exist(s) in {directory}",
+            fix="pass --force to overwrite, or run `pcompile init` in an empty folder",
+        )
+    for rel, text in sorted(files.items()):
+        path = directory / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return sorted(files)
+
+
+def next_steps(answers: dict[str, str]) -> str:
+    """What to do after ``pcompile init``."""
+    stack = answers["stack"]
+    lines = ["next:", f"  pcompile run {answers['app_file']}"]
+    if answers["cloud"] != "local":
+        lines.append(f"  pcompile bootstrap --stack {stack}   # once per account and region")
+    lines.append(f"  pcompile deploy {answers['app_file']} --stack {stack}")
+    if answers["ci"] == "github" and answers["cloud"] == "aws":
+        lines.append("  set repository variable AWS_DEPLOY_ROLE_ARN and secret PULUMI_CONFIG_PASSPHRASE")
+    elif answers["ci"] == "github":
+        lines.append(
+            "  set variables GCP_WORKLOAD_IDENTITY_PROVIDER, GCP_SERVICE_ACCOUNT, secret PULUMI_CONFIG_PASSPHRASE"
+        )
+    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the pcompile app."""
+    """Add the deploy commands to the ``pcompile`` app."""
+    app.command("deploy")(deploy_cmd)
+    app.command("destroy")(destroy_cmd)
+    app.command("bootstrap")(bootstrap_cmd)
+    app.command("logs")(logs_cmd)
+    app.command("init")(init_cmd)
+    app.add_typer(app_group, name="app")

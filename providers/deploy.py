@@ -451,6 +451,10 @@ class DeployReport:
     manifest: list[str] = field(default_factory=list)
     diff: str = ""
 
+    def changed(self) -> int:
+        """Resources created, updated, replaced or deleted."""
+        return sum(n for op, n in self.changes.items() if op not in ("same", "read"))
+
     def to_json(self) -> dict[str, Any]:
         """Deterministic summary: sorted keys, no timestamps."""
         return {
@@ -464,7 +468,7 @@ class DeployReport:
             "bundle": self.bundle,
             "bundle_uploaded": self.bundle_uploaded,
             "changes": dict(sorted(self.changes.items())),
-            "resources_changed": sum(n for op, n in self.changes.items() if op not in ("same", "read")),
+            "resources_changed": self.changed(),
             "endpoints": dict(sorted(self.endpoints.items())),
             "manifest": list(self.manifest),
         }
