@@ -109,7 +109,12 @@ class LocalInvoker:
             if (s.get("cls") or {}).get("qualname", s["name"]) == group
         ]
         members.sort(key=lambda s: s["name"] != spec["name"])
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PCOMPILE_LOCAL_DIR": str(local_dir())}
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "PCOMPILE_LOCAL_DIR": str(local_dir()),
+            "PCOMPILE_WORKER": "1",
+        }
         if self.env_for is not None:
             env.update(self.env_for(members))
         init = {

@@ -1,0 +1,127 @@
+"""Where ``.remote()`` and friends go: the active backend (an Invoker).
+
+``pcompile run`` and ``with app.run():`` install the local provider's invoker
+(:func:`run_app`); ``Function.from_name(app, name, stack=...)`` picks the invoker of
+the stack's cloud from the deployment manifest. The SDK never knows more than the
+:class:`pcompile.providers.invoker.Invoker` protocol.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pcompile.exception import ExecutionError
+
+if TYPE_CHECKING:
+    from pcompile.providers.invoker import Invoker
+
+_lock = threading.Lock()
+_active: Invoker | None = None
+
+
+def set_backend(invoker: Invoker | None) -> Invoker | None:
+    """Install ``invoker`` as the process-wide backend; returns the previous one."""
+    global _active
+    with _lock:
+        previous, _active = _active, invoker
+    return previous
+
+
+def active_backend() -> Invoker | None:
+    """The installed backend, or None."""
+    return _active
+
+
+def backend() -> Invoker:
+    """The installed backend, or a clear error saying how to get one."""
+    if _active is None:
+        raise ExecutionError(
+            "this call needs a running app: run the file with `pcompile run FILE`, "
+            "use `with app.run():`, or look up a deployed function with "
+            "`pcompile.Function.from_name(app_name, name)`"
+        )
+    return _active
+
+
+def backend_for_deployment(app_name: str, stack: str | None) -> Invoker:
+    """The invoker for a deployed (or ``pcompile serve``d) app on ``stack``.
+
+    With no stack: the local provider's registry of running ``pcompile serve``
+    processes. Cloud stacks are resolved by
+    ``pcompile.providers.<cloud>.invoker.from_stack(app_name, settings)``.
+    """
+    if stack is None:
+        local = importlib.import_module("pcompile.providers.local.invoker")
+        return local.from_deployment(app_name)  # type: ignore[no-any-return]
+    stacks = importlib.import_module("pcompile.compiler.stacks")
+    settings = stacks.load_stack(stack)
+    provider = importlib.import_module(f"pcompile.providers.{settings.cloud}.invoker")
+    return provider.from_stack(app_name, settings)  # type: ignore[no-any-return]
+
+
+def backend_for_call(call_id: str) -> Invoker:
+    """The invoker that can read ``FunctionCall.from_id(call_id)``.
+
+    The active backend when one runs; otherwise, for local call ids, a reader of the
+    local call store, so a result spawned by another process can be fetched.
+    """
+    if _active is not None:
+        return _active
+    local = importlib.import_module("pcompile.providers.local.invoker")
+    if call_id.startswith(local.calls.CALL_PREFIX):
+        return local.StoredCalls()  # type: ignore[no-any-return]
+    return backend()
+
+
+@contextlib.contextmanager
+def run_app(app: Any, *, root: str | None = None, main_file: str | None = None) -> Iterator[Any]:
+    """Run ``app`` on this machine for the duration of the ``with`` block.
+
+    Compiles the app, checks its secrets (a missing one fails here, before any
+    function runs), and installs a :class:`~pcompile.providers.local.invoker.LocalInvoker`
+    whose worker processes import the functions by module + qualname.
+    """
+    from pcompile.compiler import compile_apps, ir
+    from pcompile.providers.local.invoker import LocalInvoker
+    from pcompile.providers.local.secrets import SecretResolver
+
+    program = compile_apps([app])
+    data = json.loads(ir.dumps(program))
+    spec = next(a for a in data["apps"] if a["name"] == app.name)
+    resolver = SecretResolver.for_app(app)
+    resolver.check(spec)
+    modules = {f["module"] for f in spec["functions"]}
+    if main_file is None and "__main__" in modules:
+        main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if root is None:
+        root = _common_root(modules - {"__main__"}) or (os.path.dirname(main_file) if main_file else None)
+    invoker = LocalInvoker(spec, root=root, main_file=main_file, env_for=resolver.env_for)
+    previous = set_backend(invoker)
+    try:
+        yield app
+    finally:
+        set_backend(previous)
+        invoker.close()
+
+
+def _common_root(modules: set[str]) -> str | None:
+    """The folder to put on workers' ``sys.path`` so ``modules`` import as they do here."""
+    for name in sorted(modules):
+        module = sys.modules.get(name)
+        path = getattr(module, "__file__", None)
+        if not path:
+            continue
+        folder = Path(path).resolve().parent
+        depth = name.count(".") + (1 if Path(path).name == "__init__.py" else 0)
+        for _ in range(depth):
+            folder = folder.parent
+        return str(folder)
+    return None
