@@ -1,9 +1,237 @@
-"""CLI commands: placeholder until their issue lands."""
+"""``pcompile run`` and ``pcompile serve``: execute an app on this machine.
+
+``run FILE[::name] [--option value ...]`` calls the app's ``local_entrypoint`` (options
+come from its signature, as ``modal run`` builds them) or its single function, with
+``.remote``/``.map``/``.spawn`` going to local worker processes. ``serve FILE``
+serves web endpoints on loopback, fires schedules, lets other processes call the
+app's functions, and restarts when a source file changes.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import datetime
+import inspect
+import sys
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
 import typer
+
+from pcompile.compiler.errors import UserError
+
+_CTX = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the pcompile app."""
+    """Add ``run`` and ``serve`` to the pcompile app."""
+
+    @app.command(context_settings=_CTX)
+    def run(
+        ctx: typer.Context,
+        ref: str = typer.Argument(None, help="FILE.py, FILE.py::name, or a module with -m"),
+        module: str = typer.Option(None, "-m", help="run a module (pkg.mod[::name]) instead of a file"),
+    ) -> None:
+        """Run a local_entrypoint (or the single function) of an app on this machine."""
+        run_ref(_ref(ref, module), list(ctx.args))
+
+    @app.command()
+    def serve(
+        ref: str = typer.Argument(None, help="FILE.py or FILE.py::app"),
+        module: str = typer.Option(None, "-m", help="serve a module instead of a file"),
+        reload: bool = typer.Option(True, "--reload/--no-reload", help="restart when a source file changes"),
+    ) -> None:
+        """Serve web endpoints and schedules locally; other processes can call the app's functions."""
+        serve_ref(_ref(ref, module), reload=reload)
+
+
+def _ref(ref: str | None, module: str | None) -> str:
+    if module:
+        return f"-m {module}"
+    if not ref:
+        raise UserError("no program given", fix="pcompile run app.py  (or app.py::function, or -m pkg.mod)")
+    return ref
+
+
+# --------------------------------------------------------------------------- run
+
+
+def pick(loaded: Any) -> tuple[Any, str, Any]:
+    """(app, kind, object) that ``run`` executes: Modal's rules for choosing a target."""
+    candidates: list[tuple[Any, str, str, Any]] = []
+    for app in loaded.apps:
+        candidates += [(app, "entrypoint", n, e) for n, e in sorted(app.registered_entrypoints.items())]
+    functions = [
+        (app, "function", n, f)
+        for app in loaded.apps
+        for n, f in sorted(app.registered_functions.items())
+        if "." not in n
+    ]
+    if loaded.selected:
+        chosen = [c for c in candidates + functions if c[2] == loaded.selected]
+        if not chosen:
+            names = sorted({c[2] for c in candidates + functions})
+            raise UserError(
+                f"no entrypoint or function named {loaded.selected!r}", fix=f"choose one of {names}"
+            )
+        return chosen[0][0], chosen[0][1], chosen[0][3]
+    pool = candidates or functions
+    if len(pool) != 1:
+        names = sorted(c[2] for c in pool)
+        raise UserError(
+            f"{'several' if pool else 'no'} runnable targets in {loaded.module_name}: {names}",
+            fix=f"name one: pcompile run FILE.py::{names[0] if names else 'function'}",
+        )
+    return pool[0][0], pool[0][1], pool[0][3]
+
+
+def run_ref(ref: str, argv: list[str]) -> None:
+    """Load ``ref``, pick its target, parse ``argv`` as its options and run it."""
+    from pcompile import _invocation
+    from pcompile.compiler import load
+    from pcompile.exception import Error
+
+    loaded = load(ref)
+    app, kind, target = pick(loaded)
+    raw = target.raw_f if kind == "entrypoint" else target.get_raw_f()
+    kwargs = parse_options(raw, argv, f"pcompile run {ref}")
+    if kwargs is None:
+        return
+    app_name = loaded.app_names[id(app)]
+    _say(f"Running app {app_name!r} locally")
+    try:
+        context = _invocation.run_app(app, root=str(loaded.root), program=loaded.program, name=app_name)
+        context.__enter__()
+    except Error as exc:  # a missing secret or similar: nothing has run yet
+        raise UserError(str(exc)) from None
+    try:
+        if kind == "entrypoint":
+            result = raw(**kwargs)
+            if inspect.isawaitable(result):
+                asyncio.run(_await(result))
+        else:
+            target.remote(**kwargs)
+    finally:
+        context.__exit__(None, None, None)
+    _say("App completed.")
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _say(message: str) -> None:
+    print(f"✓ {message}", file=sys.stderr, flush=True)
+
+
+def parse_options(fn: Callable[..., Any], argv: list[str], prog: str) -> dict[str, Any] | None:
+    """Keyword arguments for ``fn`` from ``--option`` flags (None when ``--help`` was shown)."""
+    params = [
+        option_for(name, p, hints_of(fn).get(name)) for name, p in inspect.signature(fn).parameters.items()
+    ]
+    command = click.Command(prog, params=[p for p in params if p is not None], callback=lambda **kw: kw)
+    try:
+        result = command.main(args=argv, prog_name=prog, standalone_mode=False)
+    except click.ClickException as exc:
+        raise UserError(exc.format_message(), fix=f"see {prog} --help") from None
+    if not isinstance(result, dict):
+        return None
+    return {k: v for k, v in result.items() if v is not _UNSET}
+
+
+_UNSET = object()
+
+
+def hints_of(fn: Callable[..., Any]) -> dict[str, Any]:
+    """Resolved annotations (strings from ``from __future__ import annotations`` too)."""
+    try:
+        return typing.get_type_hints(fn)
+    except Exception:
+        return dict(getattr(fn, "__annotations__", {}))
+
+
+def option_for(name: str, param: inspect.Parameter, hint: Any) -> click.Option | None:
+    """The click option for one parameter, as ``modal run`` maps types."""
+    if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+        return None
+    required = param.default is param.empty
+    default = _UNSET if required else param.default
+    flag = "--" + name.replace("_", "-")
+    spellings = [flag] if "_" not in name else [flag, f"--{name}"]
+    base, optional = _unwrap_optional(hint)
+    if base is bool:
+        names = [f"{flag}/--no-{name.replace('_', '-')}"]
+        return click.Option(names, name, default=default if not required else None, required=required)
+    ctype: Any
+    if typing.get_origin(base) is typing.Literal:
+        ctype = click.Choice([str(v) for v in typing.get_args(base)])
+    elif base is datetime.datetime:
+        ctype = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"])
+    elif base in (int, float, str):
+        ctype = base
+    else:
+        ctype = str
+    return click.Option(spellings + [name], type=ctype, default=default, required=required and not optional)
+
+
+def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return hint, False
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def serve_ref(ref: str, *, reload: bool) -> None:
+    """Serve the app at ``ref`` until interrupted (restarting on changes when ``reload``)."""
+    from pcompile.compiler.loader import split_ref
+
+    if reload:
+        from pcompile.providers.local.serve import watch_and_restart
+
+        target, is_module, _ = split_ref(ref)
+        root = Path.cwd() if is_module else Path(target).resolve().parent
+        cmd = [sys.executable, "-c", "from pcompile.cli.main import main; main()", "serve", "--no-reload"]
+        cmd += ["-m", ref[3:]] if ref.startswith("-m ") else [ref]
+        raise typer.Exit(watch_and_restart(cmd, root))
+    _serve_once(ref)
+
+
+def _serve_once(ref: str) -> None:
+    import signal
+    import threading
+
+    from pcompile import _invocation
+    from pcompile.compiler import load
+    from pcompile.exception import Error
+    from pcompile.providers.local.serve import Serving
+
+    loaded = load(ref)
+    app = loaded.app(loaded.selected) if loaded.selected else loaded.app()
+    app_name = loaded.app_names[id(app)]
+    try:
+        context = _invocation.run_app(app, root=str(loaded.root), program=loaded.program, name=app_name)
+        context.__enter__()
+    except Error as exc:
+        raise UserError(str(exc)) from None
+    invoker = _invocation.active_backend()
+    serving = Serving(invoker)  # type: ignore[arg-type]
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        serving.start()
+        _say(f"Serving app {app_name!r}; Ctrl-C to stop")
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        serving.stop()
+        context.__exit__(None, None, None)

@@ -82,28 +82,42 @@ def backend_for_call(call_id: str) -> Invoker:
 
 
 @contextlib.contextmanager
-def run_app(app: Any, *, root: str | None = None, main_file: str | None = None) -> Iterator[Any]:
+def run_app(
+    app: Any,
+    *,
+    root: str | None = None,
+    main_file: str | None = None,
+    program: Any = None,
+    name: str | None = None,
+) -> Iterator[Any]:
     """Run ``app`` on this machine for the duration of the ``with`` block.
 
-    Compiles the app, checks its secrets (a missing one fails here, before any
-    function runs), and installs a :class:`~pcompile.providers.local.invoker.LocalInvoker`
-    whose worker processes import the functions by module + qualname.
+    Compiles the app (unless ``program``, its compiled IR, is given), checks its
+    secrets (a missing one fails here, before any function runs), and installs a
+    :class:`~pcompile.providers.local.invoker.LocalInvoker` whose worker processes
+    import the functions by module + qualname.
     """
     from pcompile.compiler import compile_apps, ir
     from pcompile.providers.local.invoker import LocalInvoker
     from pcompile.providers.local.secrets import SecretResolver
 
-    program = compile_apps([app])
+    main = sys.modules.get("__main__")
+    if root is None:
+        main_path = getattr(main, "__file__", None)
+        root = os.path.dirname(os.path.abspath(main_path)) if main_path else os.getcwd()
+    if program is None:
+        program = compile_apps([app], Path(root))
     data = json.loads(ir.dumps(program))
-    spec = next(a for a in data["apps"] if a["name"] == app.name)
+    wanted = name or app.name
+    spec = next((a for a in data["apps"] if a["name"] == wanted), None) or data["apps"][0]
     resolver = SecretResolver.for_app(app)
     resolver.check(spec)
     modules = {f["module"] for f in spec["functions"]}
     if main_file is None and "__main__" in modules:
-        main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-    if root is None:
-        root = _common_root(modules - {"__main__"}) or (os.path.dirname(main_file) if main_file else None)
-    invoker = LocalInvoker(spec, root=root, main_file=main_file, env_for=resolver.env_for)
+        main_file = getattr(main, "__file__", None)
+    invoker = LocalInvoker(
+        spec, root=_common_root(modules - {"__main__"}) or root, main_file=main_file, env_for=resolver.env_for
+    )
     previous = set_backend(invoker)
     try:
         yield app

@@ -101,14 +101,18 @@ class LocalInvoker:
                 self._pools[key] = self._new_pool(group, spec, target, params_blob)
             return self._pools[key], spec["name"]
 
-    def _new_pool(self, group: str, spec: dict[str, Any], target: Target, params_blob: bytes) -> Pool:
-        options = dict(target.options)
+    def members(self, group: str, first: str, options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The function specs sharing containers with ``first`` (one class, or itself)."""
         members = [
-            _with_options(s, options)
+            _with_options(s, options or {})
             for s in self.specs.values()
             if (s.get("cls") or {}).get("qualname", s["name"]) == group
         ]
-        members.sort(key=lambda s: s["name"] != spec["name"])
+        members.sort(key=lambda s: s["name"] != first)
+        return members
+
+    def worker_env(self, members: list[dict[str, Any]]) -> dict[str, str]:
+        """Environment of a worker serving ``members``: ours, their secrets, runtime flags."""
         env = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
@@ -117,9 +121,14 @@ class LocalInvoker:
         }
         if self.env_for is not None:
             env.update(self.env_for(members))
-        init = {
+        return env
+
+    def worker_init(self, members: list[dict[str, Any]], params_blob: bytes | None = None) -> dict[str, Any]:
+        """The ``init`` frame for a worker serving ``members`` (see ``pcompile.runtime.worker``)."""
+        return {
             "v": 1,
             "app": self.app,
+            "functions": members,
             "root": self.root,
             "main_file": self.main_file,
             "cls_params": params_blob or None,
@@ -127,8 +136,19 @@ class LocalInvoker:
             "storage": f"file://{sub('staging')}",
             "slot_dir": str(sub("workers")),
         }
+
+    def _new_pool(self, group: str, spec: dict[str, Any], target: Target, params_blob: bytes) -> Pool:
+        members = self.members(group, spec["name"], dict(target.options))
+        init = self.worker_init(members, params_blob)
         max_workers = spec.get("max_containers") or DEFAULT_MAX_WORKERS
-        return Pool(group, members, init=init, env=env, max_workers=int(max_workers), log=self.log)
+        return Pool(
+            group,
+            members,
+            init=init,
+            env=self.worker_env(members),
+            max_workers=int(max_workers),
+            log=self.log,
+        )
 
     def close(self) -> None:
         """Stop every pool (``@exit`` hooks run); later calls fail clearly."""

@@ -69,7 +69,8 @@ class SecretResolver:
     def for_app(cls, app: Any) -> SecretResolver:
         """Collect the ``Secret`` objects an SDK ``App`` and its functions reference."""
         found: dict[str, Any] = {}
-        for secret in getattr(app, "default_secrets", lambda: [])() or []:
+        defaults = getattr(app, "default_secrets", None) or []
+        for secret in defaults() if callable(defaults) else defaults:
             found[secret.name] = secret
         for definition in getattr(app, "definitions", dict)().values():
             for secret in (getattr(definition, "options", {}) or {}).get("secrets") or []:
