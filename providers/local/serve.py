@@ -83,13 +83,18 @@ class Serving:
         return str(self.invoker.app["name"])
 
     def start(self) -> None:
-        """Start web processes, schedules and the control endpoint; print the URLs."""
-        for spec in sorted(self.invoker.specs.values(), key=lambda s: s["name"]):
-            if spec.get("web"):
-                self._start_web(spec)
-        for spec in sorted(self.invoker.specs.values(), key=lambda s: s["name"]):
+        """Start schedules, web processes and the control endpoint; print the URLs."""
+        specs = sorted(self.invoker.specs.values(), key=lambda s: s["name"])
+        for spec in specs:
             if spec.get("schedule"):
                 threading.Thread(target=self._schedule, args=(spec,), daemon=True).start()
+        launched = [self._launch_web(spec) for spec in specs if spec.get("web")]
+        for name, port, proc, timeout in launched:
+            url = f"http://127.0.0.1:{port}"
+            if not wait_listening(port, timeout, proc):
+                self.say(f"warning: {name} did not listen on {url} within {timeout:g} s")
+            self.invoker.web_urls[name] = url
+            self.say(f"{name} => {url}")
         self.control.start()
         record = {
             "app": self.app_name,
@@ -99,7 +104,7 @@ class Serving:
         }
         deployment_file(self.app_name).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
-    def _start_web(self, spec: dict[str, Any]) -> None:
+    def _launch_web(self, spec: dict[str, Any]) -> tuple[str, int, subprocess.Popen[bytes], float]:
         web = spec["web"]
         fixed = web.get("port") if web.get("kind") in ("web_server", "server") else None
         port = int(fixed or free_port())
@@ -110,18 +115,17 @@ class Serving:
         with os.fdopen(fd, "w") as fh:
             json.dump(init, fh)
         cmd = [sys.executable, "-m", "pcompile.runtime", "web", "--init", init_path, "--port", str(port)]
-        proc = subprocess.Popen(
-            cmd, env=self.invoker.worker_env(members), stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
+        env = self.invoker.worker_env(members)
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.web.append(proc)
         for stream, is_err in ((proc.stdout, False), (proc.stderr, True)):
             threading.Thread(target=self._pump, args=(spec["name"], stream, is_err), daemon=True).start()
-        timeout = float(web.get("startup_timeout") or spec.get("startup_timeout") or 30)
-        url = f"http://127.0.0.1:{port}"
-        if not wait_listening(port, timeout, proc):
-            self.say(f"warning: {spec['name']} did not listen on {url} within {timeout:g} s")
-        self.invoker.web_urls[spec["name"]] = url
-        self.say(f"{spec['name']} => {url}")
+        return (
+            spec["name"],
+            port,
+            proc,
+            float(web.get("startup_timeout") or spec.get("startup_timeout") or 30),
+        )
 
     def _pump(self, label: str, stream: Any, is_err: bool) -> None:
         for raw in iter(stream.readline, b""):

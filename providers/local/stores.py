@@ -40,8 +40,11 @@ class _Store:
     def __init__(self, name: str) -> None:
         self.name = safe_name(name, self.kind)
         self.path = sub("stores") / f"{self.kind}-{self.name}.sqlite"
-        with self._tx() as conn:
-            conn.executescript(self.schema)
+        conn = _connect(self.path)
+        try:
+            conn.executescript(self.schema)  # executescript manages its own transaction
+        finally:
+            conn.close()
 
     @contextlib.contextmanager
     def _tx(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
