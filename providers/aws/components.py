@@ -1,0 +1,460 @@
+"""One Pulumi component per IR concept on AWS: Function (Lambda), BatchFunction,
+Schedule, Volume, Secret and the deployment Manifest.
+
+Each component takes ``(name, args, opts)``, names its children ``f"{name}-<role>"``
+with ``parent=self``, never creates resources inside ``apply``, and calls
+``register_outputs`` last. Roles are least-privilege: see :mod:`.iam`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pulumi
+import pulumi_aws as aws
+
+from pcompile.compiler.ir import FunctionSpec, SecretSpec
+from pcompile.compiler.placement import Placement
+from pcompile.providers.aws import iam
+from pcompile.providers.aws.shared import private_bucket
+from pcompile.runtime import aws_env
+
+LAMBDA_HANDLER = "pcompile.runtime.aws_lambda.handler"
+BATCH_COMMAND = ("python", "-m", "pcompile.runtime", "batch")
+BATCH_MAX_ATTEMPTS = 10
+LIVE_ALIAS = "live"
+SCHEDULE_EVENT = {"pcompile": "schedule"}
+BATCH_SUBMIT_TARGET = "arn:aws:scheduler:::aws-sdk:batch:submitJob"
+
+
+@dataclass(frozen=True)
+class BatchQueueRef:
+    """A job queue functions submit to (its ARN)."""
+
+    arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class Grants:
+    """What a function's role may touch: the staging bucket, its volumes, its secrets."""
+
+    staging_bucket_arn: pulumi.Input[str]
+    volume_buckets: Mapping[str, tuple[pulumi.Input[str], bool]] = field(default_factory=dict)
+    secret_arns: tuple[pulumi.Input[str], ...] = ()
+
+    def statements(self) -> list[dict[str, Any]]:
+        """IAM statements for these grants, volumes in mount-path order."""
+        out = iam.staging_statements(self.staging_bucket_arn)
+        for index, (_mount, (arn, read_only)) in enumerate(sorted(self.volume_buckets.items())):
+            out += iam.volume_statements(f"Volume{index}", arn, read_only)
+        return out + iam.secret_statements(list(self.secret_arns))
+
+
+@dataclass(frozen=True)
+class RuntimeEnv:
+    """The environment every container of a function starts with (see ``aws_env``)."""
+
+    app: str
+    fn: FunctionSpec
+    staging_bucket: pulumi.Input[str]
+    volume_buckets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    secret_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    python_version: str = ""
+
+    def variables(self) -> pulumi.Output[dict[str, str]]:
+        """Variable name → value once bucket names and secret ARNs are known."""
+        static = {
+            aws_env.APP: self.app,
+            aws_env.FUNCTION: self.fn.name,
+            aws_env.MODULE: self.fn.module,
+            aws_env.QUALNAME: self.fn.qualname,
+            aws_env.PYTHON_VERSION: self.python_version,
+            aws_env.TIMEOUT: str(self.fn.timeout),
+        }
+        if self.fn.cls is not None:
+            static[aws_env.CLS_QUALNAME] = self.fn.cls.qualname
+        if self.fn.is_generator:
+            static[aws_env.IS_GENERATOR] = "1"
+        parts = pulumi.Output.all(
+            pulumi.Output.from_input(self.staging_bucket),
+            pulumi.Output.from_input(dict(self.volume_buckets)),
+            pulumi.Output.from_input(dict(self.secret_ids)),
+        )
+        return parts.apply(lambda p: _with_dynamic(static, p[0], p[1], p[2]))
+
+
+def _with_dynamic(
+    static: dict[str, str], bucket: str, volumes: dict[str, str], secrets: dict[str, str]
+) -> dict[str, str]:
+    dynamic = {
+        aws_env.STAGING_URL: f"s3://{bucket}",
+        aws_env.VOLUMES: json.dumps({m: f"s3://{b}" for m, b in volumes.items()}, sort_keys=True),
+        aws_env.SECRETS: json.dumps(secrets, sort_keys=True),
+    }
+    return dict(sorted({**static, **dynamic}.items()))
+
+
+@dataclass(frozen=True)
+class FunctionArgs:
+    """A Lambda function: its spec and placement, image, names and grants."""
+
+    fn: FunctionSpec
+    placement: Placement
+    physical_name: str
+    image_uri: pulumi.Input[str]
+    env: RuntimeEnv
+    grants: Grants
+    tags: dict[str, str]
+    log_retention_days: int = 30
+
+
+class Function(pulumi.ComponentResource):
+    """A CPU function on Lambda: role, log group, image function, IAM (or public) Function URL."""
+
+    def __init__(self, name: str, args: FunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pcompile:aws:Function", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        fn, details = args.fn, args.placement.details
+        logs = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/aws/lambda/{args.physical_name}",
+            retention_in_days=args.log_retention_days,
+            tags=args.tags,
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=iam.trust_policy("lambda.amazonaws.com"),
+            tags=args.tags,
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=iam.policy_json(iam.log_statements(logs.arn) + args.grants.statements()),
+            opts=child,
+        )
+        self.function = aws.lambda_.Function(
+            f"{name}-fn",
+            name=args.physical_name,
+            package_type="Image",
+            image_uri=args.image_uri,
+            image_config={"commands": [LAMBDA_HANDLER]},
+            role=role.arn,
+            timeout=int(details["timeout"]),
+            memory_size=int(details["memory_mib"]),
+            ephemeral_storage={"size": int(details["ephemeral_storage_mib"])},
+            environment={"variables": args.env.variables()},
+            reserved_concurrent_executions=fn.max_containers,
+            publish=bool(fn.min_containers),
+            logging_config={"log_format": "Text", "log_group": logs.name},
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs, policy]),
+        )
+        self.qualifier = self._warm_pool(name, fn, child)
+        self.url = self._url(name, fn, child)
+        self.register_outputs(
+            {
+                "function_name": self.function.name,
+                "function_arn": self.function.arn,
+                "url": self.url.function_url,
+            }
+        )
+
+    def _warm_pool(self, name: str, fn: FunctionSpec, child: pulumi.ResourceOptions) -> str | None:
+        """``min_containers`` → provisioned concurrency on a ``live`` alias of the published version."""
+        if not fn.min_containers:
+            return None
+        alias = aws.lambda_.Alias(
+            f"{name}-live",
+            name=LIVE_ALIAS,
+            function_name=self.function.name,
+            function_version=self.function.version,
+            opts=child,
+        )
+        aws.lambda_.ProvisionedConcurrencyConfig(
+            f"{name}-warm",
+            function_name=self.function.name,
+            qualifier=alias.name,
+            provisioned_concurrent_executions=fn.min_containers,
+            opts=child,
+        )
+        return LIVE_ALIAS
+
+    def _url(self, name: str, fn: FunctionSpec, child: pulumi.ResourceOptions) -> aws.lambda_.FunctionUrl:
+        """Every Lambda gets an HTTPS URL: IAM-signed, or public for an open web endpoint."""
+        public = fn.web is not None and not fn.web.requires_auth
+        auth = "NONE" if public else "AWS_IAM"
+        url = aws.lambda_.FunctionUrl(
+            f"{name}-url",
+            function_name=self.function.name,
+            qualifier=self.qualifier,
+            authorization_type=auth,
+            invoke_mode="BUFFERED",
+            opts=child,
+        )
+        if public:
+            # Since late 2025 a public URL needs both permissions; neither is implied by auth NONE.
+            aws.lambda_.Permission(
+                f"{name}-public-url",
+                action="lambda:InvokeFunctionUrl",
+                function=self.function.name,
+                qualifier=self.qualifier,
+                principal="*",
+                function_url_auth_type="NONE",
+                opts=child,
+            )
+            aws.lambda_.Permission(
+                f"{name}-public-invoke",
+                action="lambda:InvokeFunction",
+                function=self.function.name,
+                qualifier=self.qualifier,
+                principal="*",
+                invoked_via_function_url=True,
+                opts=child,
+            )
+        return url
+
+
+@dataclass(frozen=True)
+class BatchFunctionArgs:
+    """A Batch job definition: spec, placement, queue, image, names and grants."""
+
+    fn: FunctionSpec
+    placement: Placement
+    physical_name: str
+    image_uri: pulumi.Input[str]
+    queue_arn: pulumi.Input[str]
+    region: str
+    env: RuntimeEnv
+    grants: Grants
+    tags: dict[str, str]
+    log_retention_days: int = 30
+
+
+class BatchFunction(pulumi.ComponentResource):
+    """A GPU or long function on Batch: job role, log group, job definition (GPU/VCPU/MEMORY)."""
+
+    def __init__(
+        self, name: str, args: BatchFunctionArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("pcompile:aws:BatchFunction", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/aws/batch/{args.physical_name}",
+            retention_in_days=args.log_retention_days,
+            tags=args.tags,
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=iam.trust_policy("ecs-tasks.amazonaws.com"),
+            tags=args.tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-policy", role=role.id, policy=iam.policy_json(args.grants.statements()), opts=child
+        )
+        fn = args.fn
+        self.job_definition = aws.batch.JobDefinition(
+            f"{name}-jobdef",
+            name=args.physical_name,
+            type="container",
+            platform_capabilities=["EC2"],
+            container_properties=self._container(args, role.arn),
+            retry_strategy={"attempts": min(BATCH_MAX_ATTEMPTS, fn.retries.max_retries + 1)},
+            timeout={"attempt_duration_seconds": int(args.placement.details["timeout"])},
+            propagate_tags=True,
+            tags=args.tags,
+            opts=child,
+        )
+        self.queue_arn = pulumi.Output.from_input(args.queue_arn)
+        self.register_outputs({"job_definition": self.job_definition.arn, "job_queue": self.queue_arn})
+
+    def _container(self, args: BatchFunctionArgs, role_arn: pulumi.Output[str]) -> pulumi.Output[str]:
+        """``containerProperties`` JSON: image, command, resources, environment, logs."""
+        details = args.placement.details
+        resources = [
+            {"type": "VCPU", "value": str(details["vcpus"])},
+            {"type": "MEMORY", "value": str(details["memory_mib"])},
+        ]
+        if int(details["gpus"]):
+            resources.append({"type": "GPU", "value": str(details["gpus"])})
+        parts = pulumi.Output.all(
+            pulumi.Output.from_input(args.image_uri), role_arn, args.env.variables(), self.log_group.name
+        )
+        return parts.apply(lambda p: _container_json(p[0], p[1], p[2], p[3], resources, args.region))
+
+
+def _container_json(
+    image: str,
+    role_arn: str,
+    env: dict[str, str],
+    log_group: str,
+    resources: list[dict[str, str]],
+    region: str,
+) -> str:
+    props = {
+        "image": image,
+        "command": list(BATCH_COMMAND),
+        "jobRoleArn": role_arn,
+        "resourceRequirements": resources,
+        "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": log_group,
+                "awslogs-region": region,
+                "awslogs-stream-prefix": "pcompile",
+            },
+        },
+    }
+    return json.dumps(props, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class ScheduleArgs:
+    """A schedule expression and what it starts: a Lambda (``function_arn``) or a Batch job."""
+
+    expression: str
+    timezone: str | None
+    account: pulumi.Input[str]
+    job_name: str
+    function_arn: pulumi.Input[str] | None = None
+    job_queue_arn: pulumi.Input[str] | None = None
+    job_definition_arn: pulumi.Input[str] | None = None
+
+
+class Schedule(pulumi.ComponentResource):
+    """An EventBridge Scheduler schedule with a role allowed to start exactly its target."""
+
+    def __init__(self, name: str, args: ScheduleArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pcompile:aws:Schedule", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=iam.trust_policy("scheduler.amazonaws.com", args.account),
+            opts=child,
+        )
+        statement, target = self._target(args)
+        aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=iam.policy_json([statement]), opts=child)
+        self.schedule = aws.scheduler.Schedule(
+            f"{name}-schedule",
+            schedule_expression=args.expression,
+            schedule_expression_timezone=args.timezone,
+            flexible_time_window={"mode": "OFF"},
+            target=cast(Any, {**target, "role_arn": role.arn, "retry_policy": {"maximum_retry_attempts": 0}}),
+            opts=child,
+        )
+        self.register_outputs({"arn": self.schedule.arn})
+
+    @staticmethod
+    def _target(args: ScheduleArgs) -> tuple[dict[str, Any], dict[str, Any]]:
+        if args.function_arn is not None:
+            statement = iam.allow("Invoke", ["lambda:InvokeFunction"], [args.function_arn])
+            return statement, {"arn": args.function_arn, "input": json.dumps(SCHEDULE_EVENT)}
+        assert args.job_queue_arn is not None and args.job_definition_arn is not None
+        statement = iam.allow("Submit", ["batch:SubmitJob"], [args.job_queue_arn, args.job_definition_arn])
+        request = pulumi.Output.all(args.job_queue_arn, args.job_definition_arn).apply(
+            lambda a: json.dumps(
+                {"JobDefinition": a[1], "JobName": args.job_name, "JobQueue": a[0]}, sort_keys=True
+            )
+        )
+        return statement, {"arn": BATCH_SUBMIT_TARGET, "input": request}
+
+
+class Volume(pulumi.ComponentResource):
+    """A Modal Volume as a private, encrypted, TLS-only S3 bucket."""
+
+    def __init__(self, name: str, tags: dict[str, str], opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pcompile:aws:Volume", name, None, opts)
+        self.bucket = private_bucket(f"{name}-bucket", self, tags)
+        self.register_outputs({"bucket": self.bucket.bucket, "arn": self.bucket.arn})
+
+
+@dataclass(frozen=True)
+class SecretArgs:
+    """A secret of the app: named (exists already) or created here from Pulumi secret config."""
+
+    spec: SecretSpec
+    physical_name: str
+    region: pulumi.Input[str]
+    account: pulumi.Input[str]
+    value: pulumi.Input[str] | None = None
+
+
+class Secret(pulumi.ComponentResource):
+    """``Secret.from_name`` → the ARN pattern of an existing secret; other kinds → a new secret
+    whose value comes only from Pulumi secret config."""
+
+    def __init__(self, name: str, args: SecretArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pcompile:aws:Secret", name, None, opts)
+        if args.spec.kind == "named":
+            # Secrets Manager appends a 6-character suffix to every secret ARN.
+            self.arn: pulumi.Output[str] = pulumi.Output.concat(
+                "arn:aws:secretsmanager:",
+                args.region,
+                ":",
+                args.account,
+                ":secret:",
+                args.spec.name,
+                "-??????",
+            )
+            self.secret_id: pulumi.Output[str] = pulumi.Output.from_input(args.spec.name)
+        else:
+            secret = aws.secretsmanager.Secret(
+                f"{name}-secret",
+                name=args.physical_name,
+                recovery_window_in_days=7,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            aws.secretsmanager.SecretVersion(
+                f"{name}-value",
+                secret_id=secret.id,
+                secret_string=args.value,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.arn = secret.arn
+            self.secret_id = secret.arn
+        self.register_outputs({"arn": self.arn})
+
+
+@dataclass(frozen=True)
+class ManifestArgs:
+    """Where the manifest goes and what it says (``content`` resolves to ``Manifest.dumps()``)."""
+
+    bucket: pulumi.Input[str]
+    key: str
+    parameter_name: str
+    content: pulumi.Input[str]
+    tags: dict[str, str]
+
+
+class DeploymentManifest(pulumi.ComponentResource):
+    """The manifest as an S3 object, found through an SSM parameter at a well-known name."""
+
+    def __init__(self, name: str, args: ManifestArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pcompile:aws:Manifest", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        obj = aws.s3.BucketObjectv2(
+            f"{name}-object",
+            bucket=args.bucket,
+            key=args.key,
+            content=args.content,
+            content_type="application/json",
+            tags=args.tags,
+            opts=child,
+        )
+        self.parameter = aws.ssm.Parameter(
+            f"{name}-pointer",
+            name=args.parameter_name,
+            type="String",
+            value=pulumi.Output.concat("s3://", obj.bucket, "/", obj.key),
+            tags=args.tags,
+            opts=child,
+        )
+        self.register_outputs({"parameter": self.parameter.name})

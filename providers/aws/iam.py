@@ -1,0 +1,89 @@
+"""IAM policy documents as data: trust policies and least-privilege statements.
+
+Every statement names concrete resources of the app (its log group, its staging
+bucket prefixes, its volumes' buckets, its secrets, its queue); none uses action
+``*`` or resource ``*``. Policies are built with :func:`policy_json` from
+statements that may hold Pulumi outputs, so ARNs resolve at deploy time.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+
+VERSION = "2012-10-17"
+
+
+def trust_policy(service: str, source_account: pulumi.Input[str] | None = None) -> pulumi.Output[str]:
+    """Let ``service`` (e.g. ``lambda.amazonaws.com``) assume a role, optionally only for our account."""
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    if source_account is not None:
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
+    return policy_json([statement])
+
+
+def policy_json(statements: list[dict[str, Any]]) -> pulumi.Output[str]:
+    """A policy document as a JSON string once every ARN inside is known."""
+    return pulumi.Output.from_input(statements).apply(
+        lambda resolved: json.dumps({"Version": VERSION, "Statement": resolved}, sort_keys=True)
+    )
+
+
+def allow(sid: str, actions: list[str], resources: list[Any]) -> dict[str, Any]:
+    """One Allow statement; ``resources`` may be outputs."""
+    return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resources}
+
+
+def staging_statements(bucket_arn: pulumi.Input[str]) -> list[dict[str, Any]]:
+    """Read inputs and write outputs under the staging bucket's call and blob prefixes only."""
+    prefixes = [pulumi.Output.concat(bucket_arn, "/", p, "/*") for p in ("calls", "blobs")]
+    return [allow("Staging", ["s3:GetObject", "s3:PutObject"], prefixes)]
+
+
+def volume_statements(sid: str, bucket_arn: pulumi.Input[str], read_only: bool) -> list[dict[str, Any]]:
+    """List and read a volume's bucket; write and delete too unless mounted read-only."""
+    objects = ["s3:GetObject"] if read_only else ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+    return [
+        allow(f"{sid}List", ["s3:ListBucket"], [bucket_arn]),
+        allow(f"{sid}Objects", objects, [pulumi.Output.concat(bucket_arn, "/*")]),
+    ]
+
+
+def secret_statements(secret_arns: list[pulumi.Input[str]]) -> list[dict[str, Any]]:
+    """Read exactly the function's own secrets."""
+    if not secret_arns:
+        return []
+    return [allow("Secrets", ["secretsmanager:GetSecretValue"], list(secret_arns))]
+
+
+def log_statements(log_group_arn: pulumi.Input[str]) -> list[dict[str, Any]]:
+    """Write to the function's own log group."""
+    return [
+        allow(
+            "Logs",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [pulumi.Output.concat(log_group_arn, ":*")],
+        )
+    ]
+
+
+def deny_insecure_transport(bucket_arn: pulumi.Input[str]) -> pulumi.Output[str]:
+    """A bucket policy refusing every request not made over TLS."""
+    return policy_json(
+        [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ]
+    )

@@ -1,0 +1,364 @@
+"""The AWS Pulumi program for one app: IR + placements → components.
+
+:func:`define` is what ``providers.synth.synthesize("aws", ...)`` runs under the mock
+engine and what the emitted ``__main__.py`` runs under ``pulumi up``. It creates, in
+this order: shared resources (ECR, staging bucket), secrets, volumes, Batch compute
+(network, instance role, one compute environment per GPU type, queues), functions,
+schedules, and the deployment manifest. Names come from IR names (sorted), never
+from declaration order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from pcompile.compiler.errors import UserError
+from pcompile.compiler.ir import AppSpec, FunctionSpec, GpuRequest, SecretSpec
+from pcompile.compiler.placement import Placement
+from pcompile.providers.aws import catalog, components, schedules, shared
+from pcompile.providers.aws.placement import slug
+from pcompile.providers.manifest import FunctionAddress, Manifest
+from pcompile.providers.settings import StackSettings
+
+MANIFEST_KEY = "pcompile/manifest.json"
+
+
+def manifest_parameter(app: str, stack: str) -> str:
+    """The SSM parameter that points at an app's manifest (read by the invoker)."""
+    return f"/pcompile/{slug(stack)}/{slug(app)}/manifest"
+
+
+def secret_config_key(secret: str) -> str:
+    """The Pulumi secret config key holding a non-named secret's JSON object of values."""
+    return f"secret-{slug(secret)}"
+
+
+@dataclass
+class Context:
+    """Per-run facts every component needs: names, region, account, tags."""
+
+    app: AppSpec
+    settings: StackSettings
+    region: str
+    account: pulumi.Output[str]
+    tags: dict[str, str]
+    names: dict[str, str] = field(default_factory=dict)
+
+    def logical(self, kind: str, ir_name: str) -> str:
+        """A logical resource name from a stable IR name; two IR names that collide are an error."""
+        name = (
+            f"{slug(self.app.name)}-{kind}-{slug(ir_name)}"
+            if kind
+            else f"{slug(self.app.name)}-{slug(ir_name)}"
+        )
+        previous = self.names.setdefault(name, ir_name)
+        if previous != ir_name:
+            raise UserError(
+                f"{previous!r} and {ir_name!r} would get the same AWS resource name {name!r}",
+                fix="rename one of them so they differ in more than punctuation or case",
+            )
+        return name
+
+    def physical(self, *parts: str, limit: int = 64) -> str:
+        """A physical name unique per app and stack, shortened with a hash when too long."""
+        base = "-".join([slug(self.app.name), slug(self.settings.name), *(slug(p) for p in parts)])
+        if len(base) <= limit:
+            return base
+        digest = hashlib.sha256(base.encode()).hexdigest()[:8]
+        return f"{base[: limit - 9]}-{digest}"
+
+
+def define(app: AppSpec, placements: dict[str, Placement], settings: StackSettings) -> dict[str, Any]:
+    """Create every AWS resource of ``app``; returns extras for ``synth --json``."""
+    ctx = _context(app, settings)
+    base = shared.AppShared(slug(app.name), shared.SharedArgs(tags=ctx.tags, **_shared_options(settings)))
+    secrets = {s.name: _secret(ctx, s) for s in sorted(app.secrets, key=lambda s: s.name)}
+    volumes = {
+        v.name: components.Volume(ctx.logical("vol", v.name), ctx.tags)
+        for v in sorted(app.volumes, key=lambda v: v.name)
+    }
+    queues = _batch(ctx, placements)
+    made: dict[str, components.Function | components.BatchFunction] = {}
+    for fn in sorted(app.functions, key=lambda f: f.name):
+        made[fn.name] = _function(ctx, fn, placements[fn.name], base, secrets, volumes, queues)
+        if fn.schedule is not None:
+            _schedule(ctx, fn, made[fn.name])
+    _manifest(ctx, base, made)
+    return {
+        "aws": {
+            "manifest_parameter": manifest_parameter(app.name, settings.name),
+            "secret_config_keys": {
+                s.name: secret_config_key(s.name) for s in app.secrets if s.kind != "named"
+            },
+        }
+    }
+
+
+def _context(app: AppSpec, settings: StackSettings) -> Context:
+    region = settings.region or pulumi.Config("aws").get("region") or "us-east-1"
+    account = aws.get_caller_identity_output().account_id
+    tags = {"pcompile-app": app.name, "pcompile-stack": settings.name, **app.tags, **settings.labels}
+    return Context(app, settings, region, account, dict(sorted(tags.items())))
+
+
+def _shared_options(settings: StackSettings) -> dict[str, int]:
+    keys = ("staging_expiry_days", "image_keep_count")
+    return {k: int(settings.extra[k]) for k in keys if k in settings.extra}
+
+
+def _image_uri(ctx: Context, base: shared.AppShared, image_id: str) -> pulumi.Input[str]:
+    """The image a function runs: from the deploy step's build, else ``{repo}:{image_id}``."""
+    built = ctx.settings.extra.get("image_uris", {})
+    if image_id in built:
+        return str(built[image_id])
+    tag = slug(image_id)[:128]
+    if ctx.settings.registry:
+        return f"{ctx.settings.registry.rstrip('/')}/{slug(ctx.app.name)}:{tag}"
+    return pulumi.Output.concat(base.repository.repository_url, ":", tag)
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def _secret(ctx: Context, spec: SecretSpec) -> components.Secret:
+    value = None if spec.kind == "named" else _secret_value(secret_config_key(spec.name))
+    args = components.SecretArgs(
+        spec=spec,
+        physical_name=f"pcompile/{slug(ctx.settings.name)}/{slug(ctx.app.name)}/{slug(spec.name)}",
+        region=ctx.region,
+        account=ctx.account,
+        value=value,
+    )
+    return components.Secret(ctx.logical("secret", spec.name), args)
+
+
+def _secret_value(key: str) -> pulumi.Output[str]:
+    """The secret's JSON from Pulumi secret config; a visible placeholder only under ``synth``'s mocks."""
+    value = pulumi.Config().get_secret(key)
+    if value is not None:
+        return value
+    if _under_mocks():
+        return pulumi.Output.secret(f"<pulumi config set --secret {key}>")
+    return pulumi.Config().require_secret(key)
+
+
+def _under_mocks() -> bool:
+    from pulumi.runtime.mocks import MockMonitor
+
+    return isinstance(pulumi.runtime.settings.get_monitor(), MockMonitor)
+
+
+# --------------------------------------------------------------------------- batch
+
+
+@dataclass
+class _ComputePlan:
+    instance_types: tuple[str, ...]
+    gpu: bool
+    min_vcpus: int = 0
+
+
+def _batch(ctx: Context, placements: dict[str, Placement]) -> dict[tuple[str, ...], components.BatchQueueRef]:
+    """Compute environments per GPU type and queues per fallback order, for Batch placements."""
+    on_batch = [p for _, p in sorted(placements.items()) if p.target == "batch"]
+    if not on_batch:
+        return {}
+    plans = _compute_plans(ctx, on_batch)
+    network = _network(ctx)
+    role = shared.InstanceRole(f"{slug(ctx.app.name)}-batch-instance", ctx.tags)
+    max_vcpus = int(ctx.settings.extra.get("batch_max_vcpus", 512))
+    envs = {
+        key: shared.BatchCompute(
+            f"{slug(ctx.app.name)}-{key}",
+            shared.ComputeArgs(
+                instance_types=plan.instance_types,
+                gpu=plan.gpu,
+                subnet_ids=network.subnet_ids,
+                security_group_ids=network.security_group_ids,
+                instance_profile_arn=role.profile.arn,
+                tags=ctx.tags,
+                min_vcpus=plan.min_vcpus,
+                max_vcpus=max_vcpus,
+            ),
+        )
+        for key, plan in sorted(plans.items())
+    }
+    orders = sorted({tuple(p.details["compute"]) for p in on_batch})
+    return {
+        order: components.BatchQueueRef(
+            shared.BatchQueue(
+                f"{slug(ctx.app.name)}-{'-'.join(order)}", [envs[k] for k in order], ctx.tags
+            ).queue.arn
+        )
+        for order in orders
+    }
+
+
+def _compute_plans(ctx: Context, on_batch: list[Placement]) -> dict[str, _ComputePlan]:
+    table = catalog.load_catalog()
+    plans: dict[str, _ComputePlan] = {}
+    for p in on_batch:
+        fn = ctx.app.function(p.function)
+        for index, key in enumerate(p.details["compute"]):
+            plan = plans.setdefault(key, _new_plan(table, key, p))
+            if index == 0 and fn.min_containers:
+                plan.min_vcpus += fn.min_containers * int(p.details["vcpus"])
+    return plans
+
+
+def _new_plan(table: tuple[catalog.InstanceRow, ...], key: str, p: Placement) -> _ComputePlan:
+    if key == "cpu":
+        return _ComputePlan(shared.CPU_INSTANCE_FAMILIES, gpu=False)
+    if key.startswith("custom-"):
+        return _ComputePlan(p.instance_types, gpu=p.gpu is not None)
+    rows = catalog.instances_for(table, GpuRequest(key.removeprefix("gpu-").upper(), 1))
+    return _ComputePlan(tuple(r.instance_type for r in rows), gpu=True)
+
+
+def _network(ctx: Context) -> shared.BatchNetwork:
+    given = ctx.settings.network
+    if given.subnet_ids:
+        return shared.BatchNetwork(list(given.subnet_ids), list(given.security_group_ids))
+    made = shared.Network(f"{slug(ctx.app.name)}-net", shared.NetworkArgs(region=ctx.region, tags=ctx.tags))
+    return shared.BatchNetwork(list(made.subnet_ids), list(made.security_group_ids))
+
+
+# --------------------------------------------------------------------------- functions
+
+
+def _function(
+    ctx: Context,
+    fn: FunctionSpec,
+    placement: Placement,
+    base: shared.AppShared,
+    secrets: dict[str, components.Secret],
+    volumes: dict[str, components.Volume],
+    queues: dict[tuple[str, ...], components.BatchQueueRef],
+) -> components.Function | components.BatchFunction:
+    read_only = {v.name: v.read_only for v in ctx.app.volumes}
+    env = components.RuntimeEnv(
+        app=ctx.app.name,
+        fn=fn,
+        staging_bucket=base.staging.bucket,
+        volume_buckets={m: volumes[v].bucket.bucket for m, v in sorted(fn.volumes.items())},
+        secret_ids={s: secrets[s].secret_id for s in sorted(fn.secrets)},
+        python_version=ctx.settings.extra.get("python_version", ""),
+    )
+    grants = components.Grants(
+        staging_bucket_arn=base.staging.arn,
+        volume_buckets={m: (volumes[v].bucket.arn, read_only.get(v, False)) for m, v in fn.volumes.items()},
+        secret_arns=tuple(secrets[s].arn for s in sorted(fn.secrets)),
+    )
+    image = _image_uri(ctx, base, fn.image)
+    retention = int(ctx.settings.extra.get("log_retention_days", 30))
+    name = ctx.logical("", fn.name)
+    if placement.target == "lambda":
+        return components.Function(
+            name,
+            components.FunctionArgs(
+                fn, placement, ctx.physical(fn.name), image, env, grants, ctx.tags, retention
+            ),
+        )
+    queue = queues[tuple(placement.details["compute"])]
+    args = components.BatchFunctionArgs(
+        fn,
+        placement,
+        ctx.physical(fn.name, limit=128),
+        image,
+        queue.arn,
+        ctx.region,
+        env,
+        grants,
+        ctx.tags,
+        retention,
+    )
+    return components.BatchFunction(name, args)
+
+
+def _schedule(ctx: Context, fn: FunctionSpec, made: components.Function | components.BatchFunction) -> None:
+    assert fn.schedule is not None
+    expression, timezone = schedules.expression(fn.schedule, fn.source)
+    job_name = ctx.physical(fn.name, "scheduled", limit=128)
+    if isinstance(made, components.Function):
+        args = components.ScheduleArgs(
+            expression, timezone, ctx.account, job_name, function_arn=made.function.arn
+        )
+    else:
+        args = components.ScheduleArgs(
+            expression,
+            timezone,
+            ctx.account,
+            job_name,
+            job_queue_arn=made.queue_arn,
+            job_definition_arn=made.job_definition.arn,
+        )
+    components.Schedule(ctx.logical("schedule", fn.name), args)
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def _addresses(made: components.Function | components.BatchFunction) -> dict[str, Any]:
+    if isinstance(made, components.Function):
+        out: dict[str, Any] = {
+            "function_name": made.function.name,
+            "function_arn": made.function.arn,
+            "function_url": made.url.function_url,
+        }
+        if made.qualifier:
+            out["qualifier"] = made.qualifier
+        return out
+    return {
+        "job_queue": made.queue_arn,
+        "job_definition": made.job_definition.arn,
+        "log_group": made.log_group.name,
+    }
+
+
+def _manifest(
+    ctx: Context, base: shared.AppShared, made: dict[str, components.Function | components.BatchFunction]
+) -> None:
+    data = {
+        "functions": {name: _addresses(m) for name, m in sorted(made.items())},
+        "bucket": base.staging.bucket,
+        "images": {img.id: _image_uri(ctx, base, img.id) for img in ctx.app.images},
+    }
+    targets = {name: "lambda" if isinstance(m, components.Function) else "batch" for name, m in made.items()}
+    web = {fn.name for fn in ctx.app.functions if fn.web is not None}
+    content = pulumi.Output.from_input(data).apply(lambda d: _manifest_text(ctx, d, targets, web))
+    components.DeploymentManifest(
+        f"{slug(ctx.app.name)}-manifest",
+        components.ManifestArgs(
+            bucket=base.staging.id,
+            key=MANIFEST_KEY,
+            parameter_name=manifest_parameter(ctx.app.name, ctx.settings.name),
+            content=content,
+            tags=ctx.tags,
+        ),
+    )
+
+
+def _manifest_text(ctx: Context, data: dict[str, Any], targets: dict[str, str], web: set[str]) -> str:
+    functions = {
+        name: FunctionAddress(
+            target=targets[name],
+            addresses={k: str(v) for k, v in addresses.items()},
+            web_url=addresses.get("function_url") if name in web else None,
+        )
+        for name, addresses in data["functions"].items()
+    }
+    manifest = Manifest(
+        app=ctx.app.name,
+        stack=ctx.settings.name,
+        cloud="aws",
+        region=ctx.region,
+        functions=functions,
+        staging={"bucket": data["bucket"], "url": f"s3://{data['bucket']}"},
+        image_tags=dict(data["images"]),
+    )
+    return manifest.dumps()

@@ -1,0 +1,284 @@
+"""Per-app AWS components: the ECR repository, the staging bucket, the network and
+instance role Batch needs, Batch compute environments and queues, and private
+buckets (shared by the staging bucket and volumes).
+
+Children are named ``f"{name}-<role>"`` with ``parent=self``; ``register_outputs``
+comes last; no resource is created inside an ``apply``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from pcompile.providers.aws import iam
+
+GPU_IMAGE_TYPE = "ECS_AL2023_NVIDIA"  # successor of ECS_AL2_NVIDIA (AL2 AMIs blocked from mid-2026)
+CPU_IMAGE_TYPE = "ECS_AL2023"
+CPU_INSTANCE_FAMILIES = ("c6i", "m6i", "r6i")
+ECS_INSTANCE_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+
+
+def private_bucket(
+    name: str, parent: pulumi.Resource, tags: dict[str, str], expire: dict[str, int] | None = None
+) -> aws.s3.Bucket:
+    """An S3 bucket with public access blocked, SSE, TLS-only policy and optional expiry by prefix."""
+    opts = pulumi.ResourceOptions(parent=parent)
+    bucket = aws.s3.Bucket(name, force_destroy=False, tags=tags, opts=opts)
+    block = aws.s3.BucketPublicAccessBlock(
+        f"{name}-public-access",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=opts,
+    )
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{name}-encryption",
+        bucket=bucket.id,
+        rules=[
+            {
+                "apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"},
+                "bucket_key_enabled": True,
+            }
+        ],
+        opts=opts,
+    )
+    aws.s3.BucketPolicy(
+        f"{name}-tls-only",
+        bucket=bucket.id,
+        policy=iam.deny_insecure_transport(bucket.arn),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[block]),
+    )
+    if expire:
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-expiry",
+            bucket=bucket.id,
+            rules=[
+                {
+                    "id": f"expire-{prefix}",
+                    "status": "Enabled",
+                    "filter": {"prefix": f"{prefix}/"},
+                    "expiration": {"days": days},
+                }
+                for prefix, days in sorted(expire.items())
+            ],
+            opts=opts,
+        )
+    return bucket
+
+
+@dataclass(frozen=True)
+class SharedArgs:
+    """What the per-app component needs: tags, expiry days, and whether Batch is used."""
+
+    tags: dict[str, str]
+    staging_expiry_days: int = 7
+    image_keep_count: int = 50
+
+
+class AppShared(pulumi.ComponentResource):
+    """The app's ECR repository and staging bucket (inputs, outputs, manifest)."""
+
+    def __init__(self, name: str, args: SharedArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pcompile:aws:AppShared", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.repository = aws.ecr.Repository(
+            f"{name}-repo",
+            image_scanning_configuration={"scan_on_push": True},
+            image_tag_mutability="MUTABLE",
+            force_delete=False,
+            tags=args.tags,
+            opts=child,
+        )
+        aws.ecr.LifecyclePolicy(
+            f"{name}-repo-lifecycle", repository=self.repository.name, policy=_ecr_lifecycle(args), opts=child
+        )
+        days = args.staging_expiry_days
+        self.staging = private_bucket(f"{name}-staging", self, args.tags, {"calls": days, "blobs": days})
+        self.register_outputs(
+            {"repository_url": self.repository.repository_url, "staging_bucket": self.staging.bucket}
+        )
+
+
+def _ecr_lifecycle(args: SharedArgs) -> str:
+    """Expire untagged images after a day and keep the newest ``image_keep_count`` images."""
+    rules = [
+        {
+            "rulePriority": 1,
+            "description": "drop untagged layers",
+            "selection": {
+                "tagStatus": "untagged",
+                "countType": "sinceImagePushed",
+                "countUnit": "days",
+                "countNumber": 1,
+            },
+            "action": {"type": "expire"},
+        },
+        {
+            "rulePriority": 2,
+            "description": "keep recent images",
+            "selection": {
+                "tagStatus": "any",
+                "countType": "imageCountMoreThan",
+                "countNumber": args.image_keep_count,
+            },
+            "action": {"type": "expire"},
+        },
+    ]
+    return json.dumps({"rules": rules}, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    """A small public VPC (egress only: no ingress rule) in two availability zones."""
+
+    region: str
+    tags: dict[str, str]
+    cidr: str = "10.40.0.0/16"
+    subnet_cidrs: tuple[str, ...] = ("10.40.0.0/20", "10.40.16.0/20")
+
+
+class Network(pulumi.ComponentResource):
+    """Where Batch instances run when the stack names no VPC: they need egress to pull images."""
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pcompile:aws:Network", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=args.cidr,
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags=args.tags,
+            opts=child,
+        )
+        gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=args.tags, opts=child)
+        routes = aws.ec2.RouteTable(
+            f"{name}-routes",
+            vpc_id=vpc.id,
+            routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": gateway.id}],
+            tags=args.tags,
+            opts=child,
+        )
+        self.subnet_ids: list[pulumi.Output[str]] = []
+        for index, cidr in enumerate(args.subnet_cidrs):
+            zone = f"{args.region}{'abcdef'[index]}"
+            subnet = aws.ec2.Subnet(
+                f"{name}-subnet-{zone}",
+                vpc_id=vpc.id,
+                cidr_block=cidr,
+                availability_zone=zone,
+                map_public_ip_on_launch=True,
+                tags=args.tags,
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-subnet-{zone}-routes", subnet_id=subnet.id, route_table_id=routes.id, opts=child
+            )
+            self.subnet_ids.append(subnet.id)
+        group = aws.ec2.SecurityGroup(
+            f"{name}-batch-sg",
+            vpc_id=vpc.id,
+            description="pcompile Batch instances: egress only",
+            egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"]}],
+            tags=args.tags,
+            opts=child,
+        )
+        self.security_group_ids: list[pulumi.Output[str]] = [group.id]
+        self.register_outputs({"subnet_ids": self.subnet_ids, "security_group_ids": self.security_group_ids})
+
+
+@dataclass(frozen=True)
+class ComputeArgs:
+    """One managed EC2 compute environment: its instance types and vCPU bounds."""
+
+    instance_types: tuple[str, ...]
+    gpu: bool
+    subnet_ids: list[pulumi.Input[str]]
+    security_group_ids: list[pulumi.Input[str]]
+    instance_profile_arn: pulumi.Input[str]
+    tags: dict[str, str]
+    min_vcpus: int = 0
+    max_vcpus: int = 512
+    image_type: str | None = None
+
+
+class BatchCompute(pulumi.ComponentResource):
+    """A managed EC2 compute environment; GPU ones use the NVIDIA ECS AMI and GPU instances only."""
+
+    def __init__(self, name: str, args: ComputeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pcompile:aws:BatchCompute", name, None, opts)
+        image_type = args.image_type or (GPU_IMAGE_TYPE if args.gpu else CPU_IMAGE_TYPE)
+        self.environment = aws.batch.ComputeEnvironment(
+            f"{name}-ce",
+            type="MANAGED",
+            compute_resources={
+                "type": "EC2",
+                "allocation_strategy": "BEST_FIT_PROGRESSIVE",
+                "instance_types": list(args.instance_types),
+                "min_vcpus": args.min_vcpus,
+                "max_vcpus": max(args.max_vcpus, args.min_vcpus),
+                "subnets": args.subnet_ids,
+                "security_group_ids": args.security_group_ids,
+                "instance_role": args.instance_profile_arn,
+                "ec2_configurations": [{"image_type": image_type}],
+                "tags": args.tags,
+            },
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"arn": self.environment.arn})
+
+
+class BatchQueue(pulumi.ComponentResource):
+    """A job queue over compute environments in preference order (GPU fallbacks)."""
+
+    def __init__(
+        self,
+        name: str,
+        environments: list[BatchCompute],
+        tags: dict[str, str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("pcompile:aws:BatchQueue", name, None, opts)
+        self.queue = aws.batch.JobQueue(
+            f"{name}-queue",
+            priority=1,
+            state="ENABLED",
+            compute_environment_orders=[
+                {"order": i + 1, "compute_environment": env.environment.arn}
+                for i, env in enumerate(environments)
+            ],
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"arn": self.queue.arn})
+
+
+class InstanceRole(pulumi.ComponentResource):
+    """The EC2 instance role and profile Batch instances run with (ECS agent, ECR pull, logs)."""
+
+    def __init__(self, name: str, tags: dict[str, str], opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pcompile:aws:InstanceRole", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-role", assume_role_policy=iam.trust_policy("ec2.amazonaws.com"), tags=tags, opts=child
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-ecs", role=role.name, policy_arn=ECS_INSTANCE_POLICY, opts=child
+        )
+        self.profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, tags=tags, opts=child)
+        self.register_outputs({"arn": self.profile.arn})
+
+
+@dataclass
+class BatchNetwork:
+    """Subnets and security groups Batch compute uses (from the stack or a new Network)."""
+
+    subnet_ids: list[pulumi.Input[str]] = field(default_factory=list)
+    security_group_ids: list[pulumi.Input[str]] = field(default_factory=list)
