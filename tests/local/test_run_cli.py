@@ -1,0 +1,116 @@
+"""``pcompile run`` end to end on Modal-shaped programs, in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from localhelp import FIXTURES
+
+CLI = [sys.executable, "-c", "from pcompile.cli.main import main; main()"]
+
+
+def pcompile(tmp_path: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in ``tmp_path`` with its own local state."""
+    env = {**os.environ, "PCOMPILE_LOCAL_DIR": str(tmp_path / "local")}
+    return subprocess.run(
+        [*CLI, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def run_fixture(tmp_path: Path, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    result = pcompile(tmp_path, "run", str(FIXTURES / name), *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_hello_world(tmp_path):
+    out = run_fixture(tmp_path, "local_hello_world.py")
+    lines = out.stdout.splitlines()
+    assert lines[0] == "hello 1000"  # .local() runs here, unprefixed
+    assert "[f] hello 1000" in lines and lines.count("1000000") == 2
+    assert lines[-1] == str(sum(i * i for i in range(200)))
+    assert "[f] world 199" in out.stderr and "App completed" in out.stderr
+
+
+def test_parallel_execution_spawn_gather_and_remote_value_error(tmp_path):
+    out = run_fixture(tmp_path, "local_parallel_execution.py").stdout
+    assert "gathered [0, 10, 20, 30]" in out
+    assert "from_id 0" in out
+    assert "caught ValueError: negative input -1" in out
+    assert "with exceptions [10, 'ValueError', 30]" in out
+
+
+def test_grid_search_maps_over_app_image(tmp_path):
+    out = run_fixture(tmp_path, "local_grid_search.py").stdout
+    assert "best score 1.0 with k 6 weight 0.5" in out
+
+
+def test_generators(tmp_path):
+    out = run_fixture(tmp_path, "local_generators.py").stdout
+    assert out.split() == [str(i) for i in range(10)]
+
+
+def test_dynamic_batching(tmp_path):
+    result = run_fixture(tmp_path, "local_dynamic_batching.py")
+    assert "sum 9900" in result.stdout and "product 328350" in result.stdout
+    assert "[batch_add] batch of 4" in result.stdout
+
+
+def test_semantics_options_retries_big_args_resources(tmp_path):
+    created = pcompile(tmp_path, "secret", "create", "local-sem-secret", "TOKEN=s3cr3t-value")
+    assert created.returncode == 0 and "s3cr3t-value" not in created.stdout
+    args = ["--count", "3", "--verbose", "--name", "bob", "--mode", "slow", "--day", "2025-02-03"]
+    out = run_fixture(tmp_path, "local_semantics.py", *args, "--tmp", str(tmp_path)).stdout
+    assert "options 3 0.5 True bob slow 2025-02-03" in out
+    assert "ok after 3 attempts" in out
+    assert "big:8388608" in out
+    assert "hola/s3cr3t-value" in out
+    assert "volume weights v1 ['note.txt']" in out
+    assert "dict weights v1 queue WEIGHTS V1" in out
+    assert "queue empty" in out and "model 6" in out
+    listing = pcompile(tmp_path, "secret", "list")
+    assert "local-sem-secret\tTOKEN" in listing.stdout and "s3cr3t" not in listing.stdout
+    mode = (tmp_path / "local" / "secrets" / "local-sem-secret.json").stat().st_mode & 0o777
+    assert mode == 0o600
+
+
+def test_bad_option_is_a_clear_error(tmp_path):
+    result = pcompile(tmp_path, "run", str(FIXTURES / "local_semantics.py"), "--mode", "medium", "--count", "1")
+    assert result.returncode == 1
+    assert "medium" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_remote_error_shows_remote_traceback(tmp_path):
+    result = pcompile(tmp_path, "run", str(FIXTURES / "local_parallel_execution.py") + "::step", "--i", "-5")
+    assert result.returncode == 1
+    assert "Remote traceback" in result.stderr and "ValueError: negative input -5" in result.stderr
+    assert "local_parallel_execution.py" in result.stderr
+
+
+def test_missing_secret_fails_before_anything_runs(tmp_path):
+    result = pcompile(tmp_path, "run", str(FIXTURES / "local_missing_secret.py"))
+    assert result.returncode == 1
+    assert "entrypoint started" not in result.stdout
+    assert "local-absent-secret" in result.stderr and "pcompile secret create" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_required_keys_name_the_keys_not_values(tmp_path):
+    assert pcompile(tmp_path, "secret", "create", "local-absent-secret", "X=1").returncode == 0
+    made = pcompile(tmp_path, "secret", "create", "local-partial-secret", "API_KEY=do-not-print")
+    assert made.returncode == 0
+    result = pcompile(tmp_path, "run", str(FIXTURES / "local_missing_secret.py"))
+    assert result.returncode == 1
+    assert "OTHER" in result.stderr and "do-not-print" not in result.stderr + result.stdout
+
+
+def test_volume_cli_round_trip(tmp_path):
+    (tmp_path / "w.bin").write_bytes(b"\x00\x01weights")
+    assert pcompile(tmp_path, "volume", "put", "models", "w.bin", "/ckpt/").returncode == 0
+    listing = pcompile(tmp_path, "volume", "ls", "models", "/ckpt")
+    assert listing.stdout.split() == ["ckpt/w.bin", "9"]
+    got = pcompile(tmp_path, "volume", "get", "models", "ckpt/w.bin", str(tmp_path / "back.bin"))
+    assert got.returncode == 0 and (tmp_path / "back.bin").read_bytes() == b"\x00\x01weights"
