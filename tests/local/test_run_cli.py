@@ -78,7 +78,9 @@ def test_semantics_options_retries_big_args_resources(tmp_path):
 
 
 def test_bad_option_is_a_clear_error(tmp_path):
-    result = pcompile(tmp_path, "run", str(FIXTURES / "local_semantics.py"), "--mode", "medium", "--count", "1")
+    result = pcompile(
+        tmp_path, "run", str(FIXTURES / "local_semantics.py"), "--mode", "medium", "--count", "1"
+    )
     assert result.returncode == 1
     assert "medium" in result.stderr and "Traceback" not in result.stderr
 

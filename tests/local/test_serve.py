@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+
 import httpx
 import pytest
 from localhelp import FIXTURES
@@ -73,7 +74,9 @@ def test_other_processes_reach_functions_and_urls(served):
         "call = pcompile.Function.from_name('local-web', 'double').spawn(5)\n"
         "print(pcompile.FunctionCall.from_id(call.object_id).get(timeout=30))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["42", record["web_urls"]["greet"], "10"]
 
