@@ -163,7 +163,9 @@ class GcpRuntime:
             results.append(result)
         return results
 
-    def _run_one(self, container: Container, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _run_one(
+        self, container: Container, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
         try:
             if self.serial:
                 with self._run_lock:
@@ -186,6 +188,10 @@ class GcpRuntime:
     def scheduled(self, schedule_time_s: float) -> dict[str, Any] | None:
         """A scheduled firing: the result, or None when the period gate skips this tick."""
         gate = self.schedule
-        if gate and gate.get("period_s") and not should_run(schedule_time_s, gate["period_s"], gate["tick_s"]):
+        if (
+            gate
+            and gate.get("period_s")
+            and not should_run(schedule_time_s, gate["period_s"], gate["tick_s"])
+        ):
             return None
         return self._run_one(self.container({}), "call", (), {})

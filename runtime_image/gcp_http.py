@@ -49,13 +49,15 @@ def invoke_app(runtime: GcpRuntime) -> Any:
         body = await request.body()
         if request.headers.get("content-type", "").startswith("application/json"):
             if not json.loads(body or b"{}").get("scheduled"):
-                return JSONResponse({"error": "expected {\"scheduled\": true}"}, status_code=400)
+                return JSONResponse({"error": 'expected {"scheduled": true}'}, status_code=400)
             result = await run_in_threadpool(runtime.scheduled, schedule_time(dict(request.headers)))
             if result is None:
                 return JSONResponse({"ran": False})
             failed = result["status"] != "ok"
             error = result.get("error", {}).get("message") if failed else None
-            return JSONResponse({"ran": True, "status": result["status"], "error": error}, 500 if failed else 200)
+            return JSONResponse(
+                {"ran": True, "status": result["status"], "error": error}, 500 if failed else 200
+            )
         results = await run_in_threadpool(runtime.handle, protocol.load_envelope(body))
         return Response(protocol.dump_envelope({"results": results}), media_type=ENVELOPE_TYPE)
 

@@ -44,11 +44,15 @@ def secret_config_key(secret: str) -> str:
     return f"secret-{names.slug(secret)}"
 
 
-def _child(parent: pulumi.Resource, depends_on: list[pulumi.Resource] | None = None) -> pulumi.ResourceOptions:
+def _child(
+    parent: pulumi.Resource, depends_on: list[pulumi.Resource] | None = None
+) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(parent=parent, depends_on=depends_on)
 
 
-def private_bucket(name: str, bucket: str, region: str, labels: dict[str, str], parent: pulumi.Resource) -> Any:
+def private_bucket(
+    name: str, bucket: str, region: str, labels: dict[str, str], parent: pulumi.Resource
+) -> Any:
     """A bucket nobody outside the project reaches: uniform access, public access prevention."""
     return gcp.storage.Bucket(
         name,
@@ -139,7 +143,9 @@ class AppShared(pulumi.ComponentResource):
 class Volume(pulumi.ComponentResource):
     """A ``modal.Volume`` as a private GCS bucket (the runtime syncs it on commit/reload)."""
 
-    def __init__(self, name: str, spec: VolumeSpec, dep: Deployment, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, spec: VolumeSpec, dep: Deployment, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__("pcompile:gcp:Volume", name, None, opts)
         self.spec = spec
         self.bucket_name = names.bucket_name(dep.project, dep.stack, dep.app.name, f"vol-{spec.name}")
@@ -155,7 +161,9 @@ class Secret(pulumi.ComponentResource):
     value comes only from the Pulumi secret config key :func:`secret_config_key`.
     """
 
-    def __init__(self, name: str, spec: SecretSpec, dep: Deployment, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, spec: SecretSpec, dep: Deployment, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__("pcompile:gcp:Secret", name, None, opts)
         self.spec = spec
         named = spec.kind == "named"
@@ -173,16 +181,18 @@ class Secret(pulumi.ComponentResource):
                 opts=_child(self),
             )
             self.secret_id = secret.secret_id
-            self._version(name, secret)
+            self._add_version(name, secret)
         self.register_outputs({"secret_id": self.secret_id})
 
-    def _version(self, name: str, secret: Any) -> None:
+    def _add_version(self, name: str, secret: Any) -> None:
         value = pulumi.Config(CONFIG_NAMESPACE).get_secret(secret_config_key(self.spec.name))
         if value is None:
             # Deploy sets this config from the live secret; synth shows the secret without a value.
             self.missing_value = True
             return
-        gcp.secretmanager.SecretVersion(f"{name}-value", secret=secret.id, secret_data=value, opts=_child(self))
+        gcp.secretmanager.SecretVersion(
+            f"{name}-value", secret=secret.id, secret_data=value, opts=_child(self)
+        )
 
     def version_path(self, project: str) -> str:
         """The resource path Batch's ``secretVariables`` take."""
@@ -192,7 +202,9 @@ class Secret(pulumi.ComponentResource):
 class _FunctionBase(pulumi.ComponentResource):
     """A function's identity: one service account and grants on only its own buckets and secrets."""
 
-    def __init__(self, token: str, name: str, fn: FunctionSpec, dep: Deployment, opts: pulumi.ResourceOptions | None):
+    def __init__(
+        self, token: str, name: str, fn: FunctionSpec, dep: Deployment, opts: pulumi.ResourceOptions | None
+    ):
         super().__init__(token, name, None, opts)
         self.fn = fn
         self.account = gcp.serviceaccount.Account(
@@ -208,8 +220,8 @@ class _FunctionBase(pulumi.ComponentResource):
     def _grant_storage(self, name: str, fn: FunctionSpec, dep: Deployment) -> None:
         assert dep.shared is not None
         buckets = [("staging", dep.shared.staging, OBJECT_READ_WRITE)]
-        for mount, volume in sorted(fn.volumes.items()):
-            spec = next(v for v in dep.app.volumes if v.name == volume)
+        for volume in sorted(set(fn.volumes.values())):
+            spec = dep.volumes[volume].spec
             role = OBJECT_READ if spec.read_only else OBJECT_READ_WRITE
             buckets.append((f"vol-{names.slug(volume)}", dep.volumes[volume].bucket, role))
         for label, bucket, role in buckets:
@@ -231,7 +243,10 @@ class _FunctionBase(pulumi.ComponentResource):
 def runtime_env(fn: FunctionSpec, placement: Placement, dep: Deployment) -> dict[str, str]:
     """Environment the runtime modes read (the contract is :mod:`pcompile.runtime.gcp_env`)."""
     volumes = {
-        mount: {"url": f"gs://{dep.volumes[volume].bucket_name}", "read_only": dep.volumes[volume].spec.read_only}
+        mount: {
+            "url": f"gs://{dep.volumes[volume].bucket_name}",
+            "read_only": dep.volumes[volume].spec.read_only,
+        }
         for mount, volume in sorted(fn.volumes.items())
     }
     env = {
@@ -456,11 +471,17 @@ class Schedule(pulumi.ComponentResource):
             ),
         )
 
-    def _batch_target(self, name: str, runner: BatchFunction, member: pulumi.Output[str], dep: Deployment) -> Any:
+    def _batch_target(
+        self, name: str, runner: BatchFunction, member: pulumi.Output[str], dep: Deployment
+    ) -> Any:
         # Batch has no per-job IAM: creating jobs needs jobsEditor on the project, and
         # running them as the function's account needs actAs on that one account only.
         gcp.projects.IAMMember(
-            f"{name}-jobs-editor", project=dep.project, role="roles/batch.jobsEditor", member=member, opts=_child(self)
+            f"{name}-jobs-editor",
+            project=dep.project,
+            role="roles/batch.jobsEditor",
+            member=member,
+            opts=_child(self),
         )
         gcp.serviceaccount.IAMMember(
             f"{name}-act-as",

@@ -38,7 +38,15 @@ def job_template(
                 "taskCount": "1",
                 "parallelism": "1",
                 "taskSpec": {
-                    "runnables": [{"container": {"imageUri": image, "entrypoint": "", "commands": list(RUNTIME_COMMAND)}}],
+                    "runnables": [
+                        {
+                            "container": {
+                                "imageUri": image,
+                                "entrypoint": "",
+                                "commands": list(RUNTIME_COMMAND),
+                            }
+                        }
+                    ],
                     "computeResource": {"cpuMilli": str(d["cpu_milli"]), "memoryMib": str(d["memory_mib"])},
                     "maxRunDuration": f"{d['max_run_duration_s']}s",
                     "maxRetryCount": d["max_retry_count"],
@@ -62,7 +70,9 @@ def job_template(
 def _instance_policy(details: dict[str, Any]) -> dict[str, Any]:
     policy: dict[str, Any] = {"machineType": details["machine_type"], "provisioningModel": "STANDARD"}
     if details["accelerator"]:
-        policy["accelerators"] = [{"type": details["accelerator"], "count": str(details["accelerator_count"])}]
+        policy["accelerators"] = [
+            {"type": details["accelerator"], "count": str(details["accelerator_count"])}
+        ]
     return policy
 
 

@@ -19,7 +19,6 @@ DEFAULT_REGION = "us-central1"
 PLACEHOLDER_PROJECT = "PROJECT_ID"
 
 
-
 def slug(text: str) -> str:
     """Lower-case letters, digits and single hyphens (``Model.embed`` -> ``model-embed``)."""
     return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", text.lower())).strip("-") or "x"

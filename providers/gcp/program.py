@@ -79,7 +79,9 @@ def _label(text: str) -> str:
     return re.sub(r"[^a-z0-9_-]", "-", text.lower())[:63]
 
 
-def _function(name: str, fn: FunctionSpec, placement: Placement, dep: c.Deployment) -> c.Service | c.BatchFunction:
+def _function(
+    name: str, fn: FunctionSpec, placement: Placement, dep: c.Deployment
+) -> c.Service | c.BatchFunction:
     if placement.target == CLOUD_RUN:
         return c.Service(name, fn, placement, dep)
     return c.BatchFunction(name, fn, placement, dep)
@@ -90,11 +92,17 @@ def _manifest(
 ) -> pulumi.Output[str]:
     """The manifest text once every service URL is known; also exported for ``pcompile deploy``."""
     services = {n: r for n, r in runners.items() if isinstance(r, c.Service)}
-    urls = pulumi.Output.all(**{n: s.url for n, s in services.items()}) if services else pulumi.Output.from_input({})
+    urls = (
+        pulumi.Output.all(**{n: s.url for n, s in services.items()})
+        if services
+        else pulumi.Output.from_input({})
+    )
     staging = {"bucket": dep.staging_bucket, "url": f"gs://{dep.staging_bucket}", "project": dep.project}
 
     def addresses(known: dict[str, str]) -> dict[str, FunctionAddress]:
-        return {fn.name: _address(fn, placements[fn.name], dep, known.get(fn.name)) for fn in dep.app.functions}
+        return {
+            fn.name: _address(fn, placements[fn.name], dep, known.get(fn.name)) for fn in dep.app.functions
+        }
 
     def render(known: dict[str, str]) -> str:
         return Manifest(

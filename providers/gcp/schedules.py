@@ -52,7 +52,12 @@ class Trigger:
 
     def to_json(self) -> dict[str, object]:
         """Plain form for placements and job bodies."""
-        return {"cron": self.cron, "time_zone": self.time_zone, "tick_s": self.tick_s, "period_s": self.period_s}
+        return {
+            "cron": self.cron,
+            "time_zone": self.time_zone,
+            "tick_s": self.tick_s,
+            "period_s": self.period_s,
+        }
 
 
 def trigger(schedule: Schedule, source: Source | None = None) -> Trigger:
@@ -89,4 +94,3 @@ def period_trigger(period: PeriodSchedule, source: Source | None = None) -> Trig
                 return Trigger(cron, "UTC", tick)
             return Trigger(cron, "UTC", tick, whole)
     raise AssertionError("the one-minute tick divides every whole-minute period")  # pragma: no cover
-

@@ -54,7 +54,9 @@ def gpu_mix_app() -> AppSpec:
             gpu=GpuSpec("L40S", 1, (GpuRequest("L4", 1),)),
         ),
         fn("square", 50, max_containers=10, min_containers=1),
-        fn("nightly", 55, schedule=CronSchedule("0 2 * * *", "Europe/Paris"), volumes={"/weights": "weights"}),
+        fn(
+            "nightly", 55, schedule=CronSchedule("0 2 * * *", "Europe/Paris"), volumes={"/weights": "weights"}
+        ),
         fn("refresh", 60, schedule=PeriodSchedule(6 * 3600.0)),
         fn("predict", 65, web=WebSpec(kind="fastapi", method="POST")),
     )

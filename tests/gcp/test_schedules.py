@@ -19,7 +19,13 @@ def test_cron_keeps_expression_and_time_zone() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "cron"),
-    [(6 * 3600, "0 */6 * * *"), (3600, "0 * * * *"), (900, "*/15 * * * *"), (86400, "0 0 * * *"), (60, "* * * * *")],
+    [
+        (6 * 3600, "0 */6 * * *"),
+        (3600, "0 * * * *"),
+        (900, "*/15 * * * *"),
+        (86400, "0 0 * * *"),
+        (60, "* * * * *"),
+    ],
 )
 def test_expressible_periods_are_not_gated(seconds: int, cron: str) -> None:
     trig = schedules.trigger(PeriodSchedule(float(seconds)))
