@@ -90,7 +90,10 @@ class Container:
         if name not in self._callables:
             spec = self.spec(name)
             cls = spec.get("cls")
-            if cls:
+            if cls and spec.get("kind") == "server":
+                instance = self._instance(spec["module"], cls)
+                self._callables[name] = lambda: instance  # @app.server: the instance is the server
+            elif cls:
                 instance = self._instance(spec["module"], cls)
                 self._callables[name] = getattr(instance, spec["qualname"].rsplit(".", 1)[-1])
             else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -92,7 +93,12 @@ class Serving:
         for name, port, proc, timeout in launched:
             url = f"http://127.0.0.1:{port}"
             if not wait_listening(port, timeout, proc):
-                self.say(f"warning: {name} did not listen on {url} within {timeout:g} s")
+                why = (
+                    f"exited with code {proc.returncode}"
+                    if proc.poll() is not None
+                    else f"within {timeout:g} s"
+                )
+                self.say(f"warning: {name} is not listening on {url} ({why})")
             self.invoker.web_urls[name] = url
             self.say(f"{name} => {url}")
         self.control.start()
@@ -116,7 +122,10 @@ class Serving:
             json.dump(init, fh)
         cmd = [sys.executable, "-m", "pcompile.runtime", "web", "--init", init_path, "--port", str(port)]
         env = self.invoker.worker_env(members)
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # its own process group, so servers the user's code starts stop with it
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+        )
         self.web.append(proc)
         for stream, is_err in ((proc.stdout, False), (proc.stderr, True)):
             threading.Thread(target=self._pump, args=(spec["name"], stream, is_err), daemon=True).start()
@@ -149,13 +158,21 @@ class Serving:
         deployment_file(self.app_name).unlink(missing_ok=True)
         self.control.close()
         for proc in self.web:
-            proc.terminate()
+            _signal_group(proc, signal.SIGTERM)
         for proc in self.web:
             try:
                 proc.wait(5)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                pass
+            _signal_group(proc, signal.SIGKILL)
         self.invoker.close()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def source_mtimes(root: Path) -> dict[str, float]:

@@ -116,3 +116,23 @@ def test_volume_cli_round_trip(tmp_path):
     assert listing.stdout.split() == ["ckpt/w.bin", "9"]
     got = pcompile(tmp_path, "volume", "get", "models", "ckpt/w.bin", str(tmp_path / "back.bin"))
     assert got.returncode == 0 and (tmp_path / "back.bin").read_bytes() == b"\x00\x01weights"
+
+
+def test_plain_script_with_app_run_and_aio_forms(tmp_path):
+    env = {**os.environ, "PCOMPILE_LOCAL_DIR": str(tmp_path / "local")}
+    result = subprocess.run(
+        [sys.executable, str(FIXTURES / "local_script.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "remote 16",
+        "aio (9, [1, 4, 9], 8, 25)",
+        "for_each None",
+        "starmap [1, 4]",
+        "unordered [0, 1, 4, 9, 16]",
+    ]

@@ -88,3 +88,78 @@ def test_from_name_without_serve_is_a_clear_error(tmp_path, monkeypatch):
 
     with pytest.raises(NotFoundError, match="pcompile serve"):
         pcompile.Function.from_name("not-served", "f").remote()
+
+
+def test_web_server_and_app_server_listen_on_their_ports(tmp_path):
+    from pcompile.providers.local.serve import free_port
+
+    ports = {"SERVER_PORT": str(free_port()), "CLS_SERVER_PORT": str(free_port())}
+    env = {**os.environ, "PCOMPILE_LOCAL_DIR": str(tmp_path / "local"), **ports}
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--no-reload", str(FIXTURES / "local_servers.py")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+    )
+    record = tmp_path / "local" / "deployments" / "local-servers.json"
+    try:
+        for _ in range(1200):
+            if record.exists():
+                break
+            time.sleep(0.05)
+        urls = json.loads(record.read_text())["web_urls"]
+        assert urls == {
+            "Static": f"http://127.0.0.1:{ports['CLS_SERVER_PORT']}",
+            "files": f"http://127.0.0.1:{ports['SERVER_PORT']}",
+        }
+        assert httpx.get(urls["files"] + "/").status_code == 200
+        assert httpx.get(urls["Static"] + "/").status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{ports['SERVER_PORT']}/")
+
+
+def test_cron_next_fire_uses_the_time_zone():
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from pcompile.providers.local.serve import next_fire
+
+    start = dt.datetime(2025, 1, 15, 12, 0, tzinfo=ZoneInfo("UTC")).timestamp()
+    fire = next_fire({"kind": "cron", "expression": "0 9 * * *", "timezone": "America/New_York"}, start)
+    assert dt.datetime.fromtimestamp(fire, ZoneInfo("UTC")) == dt.datetime(
+        2025, 1, 15, 14, 0, tzinfo=ZoneInfo("UTC")
+    )
+    assert next_fire({"kind": "period", "seconds": 2.5}, 100.0) == 102.5
+
+
+def test_serve_reloads_when_the_file_changes(tmp_path):
+    app_file = tmp_path / "reloading_app.py"
+    source = (FIXTURES / "local_web.py").read_text()
+    app_file.write_text(source)
+    env = {**os.environ, "PCOMPILE_LOCAL_DIR": str(tmp_path / "local")}
+    proc = subprocess.Popen([*CLI, "serve", str(app_file)], cwd=tmp_path, env=env, stdout=subprocess.PIPE)
+    record = tmp_path / "local" / "deployments" / "local-web.json"
+    try:
+        url = _wait_url(record, "greet")
+        assert httpx.get(url + "/").json() == {"hello": "world"}
+        record.unlink()
+        app_file.write_text(source.replace('{"hello": name}', '{"hi": name}'))
+        url = _wait_url(record, "greet")
+        assert httpx.get(url + "/").json() == {"hi": "world"}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _wait_url(record, name):
+    for _ in range(1200):
+        if record.exists():
+            return json.loads(record.read_text())["web_urls"][name]
+        time.sleep(0.05)
+    raise AssertionError("serve did not come up")
