@@ -24,6 +24,7 @@ and the bundle key are content hashes, known before anything is built.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -409,16 +410,21 @@ class EmitRequest:
 
 @dataclass
 class DeployTools:
-    """The side-effecting pieces of a deploy; tests pass fakes."""
+    """The side-effecting pieces of a deploy; tests pass fakes.
+
+    ``image_refs(app)`` plans the content-addressed ref of every image (no build);
+    ``publisher(app)`` builds and pushes them; ``artifacts_url(key)`` is where a
+    bundle key lives once uploaded (``s3://bucket/key``).
+    """
 
     engine: Engine
-    publisher: ImagePublisher
+    publisher: Callable[[AppSpec], ImagePublisher]
     artifacts: ArtifactStore
     manifests: list[ManifestStore]
     compile: Compiler
     emit: Emitter
     bundle: Bundler
-    registry: Callable[[], str]
+    image_refs: Callable[[AppSpec], dict[str, str]]
     artifacts_url: Callable[[str], str] = field(default=lambda key: key)
 
 
@@ -518,7 +524,7 @@ def deploy(request: DeployRequest, tools: DeployTools, progress: Progress) -> De
     report.app = app.name
     if settings.cloud == "local":
         return _deploy_local(request, app, tools, report, progress)
-    image_refs = plan_image_refs(app, tools.registry())
+    image_refs = tools.image_refs(app)
     report.image_tags = image_refs
     bundle = tools.bundle(request.root, app)
     report.bundle = tools.artifacts_url(bundle.key)
@@ -527,7 +533,10 @@ def deploy(request: DeployRequest, tools: DeployTools, progress: Progress) -> De
         _guard(lambda: _upload_bundle(bundle, tools, report, progress))
     _step(report, progress, "emit", "writing the Pulumi project")
     out_dir = request.root / STATE_DIR / "build" / settings.name / app.name
-    project_dir = tools.emit(EmitRequest(program, app, settings, out_dir, image_refs, report.bundle))
+    # The providers read built image refs and the bundle URL from the settings' extras.
+    extra = {**settings.extra, "image_uris": image_refs, "code_bundle": report.bundle}
+    emit_settings = dataclasses.replace(settings, extra=extra)
+    project_dir = tools.emit(EmitRequest(program, app, emit_settings, out_dir, image_refs, report.bundle))
     project = pulumi_project(project_dir, app.name, settings, request.root)
     return _run_engine(request, app, project, tools, report, progress)
 
@@ -595,13 +604,14 @@ def _publish_images(
     progress: Progress,
 ) -> None:
     _step(report, progress, "images", f"building {len(refs)} image(s)")
+    publisher = tools.publisher(app)
     for image in app.images:
         ref = refs[image.id]
-        if tools.publisher.exists(ref):
+        if publisher.exists(ref):
             progress.output(f"image {ref} exists, skipped")
             continue
         progress.output(f"building and pushing {ref}")
-        tools.publisher.publish(image, ref, root)
+        publisher.publish(image, ref, root)
         report.images_built.append(ref)
 
 
@@ -630,7 +640,11 @@ def _guard(action: Callable[[], Any]) -> Any:
 
 
 def plan_image_refs(app: AppSpec, registry: str) -> dict[str, str]:
-    """Content-addressed image refs: ``<registry>/<app>:<image id>`` per image."""
+    """Image refs ``<registry>/<app>:<image id>``: the IR's image id is a content hash.
+
+    The real deploy uses :func:`pcompile.providers.builders.plan_image_refs` (the tag
+    is the hash of the rendered build); this form serves fakes and tests.
+    """
     repo = f"{registry.rstrip('/')}/{app.name}" if registry else app.name
     return {image.id: f"{repo}:{image.id}" for image in app.images}
 

@@ -13,9 +13,11 @@ from pcompile.providers.deploy import (
     FakeEngine,
     FakePublisher,
     MemoryArtifactStore,
+    plan_image_refs,
     simple_bundle,
 )
 
+REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/pcompile"
 OUTPUTS = {
     "functions": {
         "hello": {"target": "lambda", "addresses": {"function_arn": "arn:aws:lambda:x:1:function:hello"}},
@@ -79,11 +81,11 @@ class Kit:
     def tools(self) -> DeployTools:
         return DeployTools(
             engine=self.engine,
-            publisher=self.publisher,
+            publisher=lambda app: self.publisher,
             artifacts=self.artifacts,
             manifests=[self.manifests],
             compile=self.compile,
             emit=self.emit,
             bundle=simple_bundle,
-            registry=lambda: "123456789012.dkr.ecr.us-east-1.amazonaws.com/pcompile",
+            image_refs=lambda app: plan_image_refs(app, REGISTRY),
         )
