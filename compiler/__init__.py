@@ -1,1 +1,21 @@
-"""pcompile."""
+"""pcompile's compiler: user program → IR → placements → Pulumi project.
+
+The pipeline, one job per stage, data flowing one way:
+
+1. **load** (:mod:`.loader`): import the user's file as a module with ``import modal``
+   resolving to pcompile; decorators record specs on ``App`` objects.
+2. **build** (:mod:`.build`): read those records into the frozen IR (:mod:`.ir`),
+   validating GPU strings (:mod:`.gpu`), cron expressions (:mod:`.cron`) and every
+   argument; user errors name ``file:line`` and the fix (:mod:`.errors`).
+3. **place** (:mod:`.placement`): each provider's rules table picks where every
+   function runs on its cloud.
+4. **emit** (:mod:`.emit`): write the Pulumi project (``Pulumi.yaml``,
+   ``__main__.py``, the IR) that the provider's components turn into resources.
+
+Nothing here calls a cloud or imports ``pulumi``.
+"""
+
+from pcompile.compiler.build import compile_apps
+from pcompile.compiler.loader import Loaded, compile_file, load
+
+__all__ = ["Loaded", "compile_apps", "compile_file", "load"]

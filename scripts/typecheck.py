@@ -12,29 +12,45 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHADOW = ROOT / ".pcompile" / "mypy-shadow"
 
 
-def build_shadow() -> None:
-    """Mirror ``[tool.setuptools.package-dir]`` as symlinked files under SHADOW."""
+def build_shadow(shadow: Path) -> None:
+    """Mirror ``[tool.setuptools.package-dir]`` as symlinked files under ``shadow``."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    shutil.rmtree(SHADOW, ignore_errors=True)
     for package, folder in config["package-dir"].items():
-        target = SHADOW / package.replace(".", "/")
+        target = shadow / package.replace(".", "/")
         target.mkdir(parents=True, exist_ok=True)
         for source in sorted((ROOT / folder).glob("*.py")):
             os.symlink(source, target / source.name)
 
 
 def main() -> int:
-    build_shadow()
-    env = {**os.environ, "MYPYPATH": str(SHADOW)}
-    cmd = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), "-p", "pcompile"]
-    return subprocess.call(cmd, cwd=SHADOW, env=env)
+    # A private tree per run: several checks may run at once on one machine.
+    (ROOT / ".pcompile").mkdir(exist_ok=True)
+    shadow = Path(tempfile.mkdtemp(prefix="mypy-shadow-", dir=ROOT / ".pcompile"))
+    try:
+        build_shadow(shadow)
+        env = {**os.environ, "MYPYPATH": str(shadow)}
+        cache = ROOT / ".pcompile" / "mypy-cache"
+        cmd = [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--cache-dir",
+            str(cache),
+            "-p",
+            "pcompile",
+        ]
+        return subprocess.call(cmd, cwd=shadow, env=env)
+    finally:
+        shutil.rmtree(shadow, ignore_errors=True)
 
 
 if __name__ == "__main__":

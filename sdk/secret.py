@@ -1,0 +1,5 @@
+"""``modal.secret``: public names of this Modal submodule."""
+
+from pcompile._secret import Secret
+
+__all__ = ["Secret"]
