@@ -50,7 +50,7 @@ def instantiate(user_cls: type, params: dict[str, Any]) -> Any:
     try:
         from pcompile._runtime_support import instantiate as sdk_instantiate
     except ImportError:
-        obj = user_cls.__new__(user_cls)
+        obj: Any = object.__new__(user_cls)
         for key, value in params.items():
             setattr(obj, key, value)
         return obj

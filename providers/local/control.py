@@ -77,7 +77,7 @@ class ControlServer:
         try:
             op = request["op"]
             target = Target(*protocol.unpack(request["target"]))
-            body = protocol.unpack(request["body"]) if request.get("body") else None
+            body: Any = protocol.unpack(request["body"]) if request.get("body") else None
             inv = self.invoker
             if op == "call":
                 return _ok(inv.call(target, *body))

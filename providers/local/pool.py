@@ -191,6 +191,8 @@ class Pool:
             if self.closed and not unfinished:
                 return
             failed: list[Input] = []
+            started: list[Input] = []
+            fresh: list[Input] = []
             if self.fatal is not None:
                 failed, started, fresh = unfinished, [], []
             elif not worker.ready:
