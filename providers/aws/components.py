@@ -32,9 +32,10 @@ BATCH_SUBMIT_TARGET = "arn:aws:scheduler:::aws-sdk:batch:submitJob"
 
 @dataclass(frozen=True)
 class BatchQueueRef:
-    """A job queue functions submit to (its ARN)."""
+    """A job queue functions submit to: its ARN and the name it was given."""
 
     arn: pulumi.Input[str]
+    name: str
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ class FunctionArgs:
     image_uri: pulumi.Input[str]
     env: RuntimeEnv
     grants: Grants
+    arns: iam.Arns
     tags: dict[str, str]
     log_retention_days: int = 30
 
@@ -118,9 +120,10 @@ class Function(pulumi.ComponentResource):
         super().__init__("pcompile:aws:Function", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         fn, details = args.fn, args.placement.details
+        log_group = f"/aws/lambda/{args.physical_name}"
         logs = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            name=f"/aws/lambda/{args.physical_name}",
+            name=log_group,
             retention_in_days=args.log_retention_days,
             tags=args.tags,
             opts=child,
@@ -134,7 +137,9 @@ class Function(pulumi.ComponentResource):
         policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
-            policy=iam.policy_json(iam.log_statements(logs.arn) + args.grants.statements()),
+            policy=iam.policy_json(
+                iam.log_statements(args.arns.log_group(log_group)) + args.grants.statements()
+            ),
             opts=child,
         )
         self.function = aws.lambda_.Function(
@@ -154,6 +159,7 @@ class Function(pulumi.ComponentResource):
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[logs, policy]),
         )
+        self.physical_name = args.physical_name
         self.qualifier = self._warm_pool(name, fn, child)
         self.url = self._url(name, fn, child)
         self.register_outputs(
@@ -227,7 +233,7 @@ class BatchFunctionArgs:
     placement: Placement
     physical_name: str
     image_uri: pulumi.Input[str]
-    queue_arn: pulumi.Input[str]
+    queue: BatchQueueRef
     region: str
     env: RuntimeEnv
     grants: Grants
@@ -272,8 +278,9 @@ class BatchFunction(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        self.queue_arn = pulumi.Output.from_input(args.queue_arn)
-        self.register_outputs({"job_definition": self.job_definition.arn, "job_queue": self.queue_arn})
+        self.queue = args.queue
+        self.physical_name = args.physical_name
+        self.register_outputs({"job_definition": self.job_definition.arn, "job_queue": args.queue.arn})
 
     def _container(self, args: BatchFunctionArgs, role_arn: pulumi.Output[str]) -> pulumi.Output[str]:
         """``containerProperties`` JSON: image, command, resources, environment, logs."""
@@ -324,6 +331,7 @@ class ScheduleArgs:
     timezone: str | None
     account: pulumi.Input[str]
     job_name: str
+    grant: dict[str, Any]
     function_arn: pulumi.Input[str] | None = None
     job_queue_arn: pulumi.Input[str] | None = None
     job_definition_arn: pulumi.Input[str] | None = None
@@ -340,31 +348,32 @@ class Schedule(pulumi.ComponentResource):
             assume_role_policy=iam.trust_policy("scheduler.amazonaws.com", args.account),
             opts=child,
         )
-        statement, target = self._target(args)
-        aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=iam.policy_json([statement]), opts=child)
+        aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=iam.policy_json([args.grant]), opts=child)
         self.schedule = aws.scheduler.Schedule(
             f"{name}-schedule",
             schedule_expression=args.expression,
             schedule_expression_timezone=args.timezone,
             flexible_time_window={"mode": "OFF"},
-            target=cast(Any, {**target, "role_arn": role.arn, "retry_policy": {"maximum_retry_attempts": 0}}),
+            target=cast(
+                Any,
+                {**self._target(args), "role_arn": role.arn, "retry_policy": {"maximum_retry_attempts": 0}},
+            ),
             opts=child,
         )
         self.register_outputs({"arn": self.schedule.arn})
 
     @staticmethod
-    def _target(args: ScheduleArgs) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _target(args: ScheduleArgs) -> dict[str, Any]:
+        """The Lambda itself, or Scheduler's universal target calling ``batch:SubmitJob``."""
         if args.function_arn is not None:
-            statement = iam.allow("Invoke", ["lambda:InvokeFunction"], [args.function_arn])
-            return statement, {"arn": args.function_arn, "input": json.dumps(SCHEDULE_EVENT)}
+            return {"arn": args.function_arn, "input": json.dumps(SCHEDULE_EVENT)}
         assert args.job_queue_arn is not None and args.job_definition_arn is not None
-        statement = iam.allow("Submit", ["batch:SubmitJob"], [args.job_queue_arn, args.job_definition_arn])
         request = pulumi.Output.all(args.job_queue_arn, args.job_definition_arn).apply(
             lambda a: json.dumps(
                 {"JobDefinition": a[1], "JobName": args.job_name, "JobQueue": a[0]}, sort_keys=True
             )
         )
-        return statement, {"arn": BATCH_SUBMIT_TARGET, "input": request}
+        return {"arn": BATCH_SUBMIT_TARGET, "input": request}
 
 
 class Volume(pulumi.ComponentResource):
@@ -382,8 +391,7 @@ class SecretArgs:
 
     spec: SecretSpec
     physical_name: str
-    region: pulumi.Input[str]
-    account: pulumi.Input[str]
+    arns: iam.Arns
     value: pulumi.Input[str] | None = None
 
 
@@ -394,16 +402,7 @@ class Secret(pulumi.ComponentResource):
     def __init__(self, name: str, args: SecretArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pcompile:aws:Secret", name, None, opts)
         if args.spec.kind == "named":
-            # Secrets Manager appends a 6-character suffix to every secret ARN.
-            self.arn: pulumi.Output[str] = pulumi.Output.concat(
-                "arn:aws:secretsmanager:",
-                args.region,
-                ":",
-                args.account,
-                ":secret:",
-                args.spec.name,
-                "-??????",
-            )
+            self.arn: pulumi.Output[str] = args.arns.named_secret(args.spec.name)
             self.secret_id: pulumi.Output[str] = pulumi.Output.from_input(args.spec.name)
         else:
             secret = aws.secretsmanager.Secret(

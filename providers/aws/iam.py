@@ -9,11 +9,50 @@ statements that may hold Pulumi outputs, so ARNs resolve at deploy time.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 
 VERSION = "2012-10-17"
+
+
+@dataclass(frozen=True)
+class Arns:
+    """ARNs built from names we choose, so policies are exact before anything exists."""
+
+    region: str
+    account: pulumi.Input[str]
+    partition: str = "aws"
+
+    def _regional(self, service: str, resource: pulumi.Input[str]) -> pulumi.Output[str]:
+        return pulumi.Output.concat(
+            "arn:", self.partition, ":", service, ":", self.region, ":", self.account, ":", resource
+        )
+
+    def bucket(self, name: pulumi.Input[str]) -> pulumi.Output[str]:
+        """An S3 bucket (S3 ARNs carry neither region nor account)."""
+        return pulumi.Output.concat("arn:", self.partition, ":s3:::", name)
+
+    def log_group(self, name: str) -> pulumi.Output[str]:
+        """A CloudWatch log group, without the ``:*`` stream suffix."""
+        return self._regional("logs", f"log-group:{name}")
+
+    def function(self, name: str) -> pulumi.Output[str]:
+        """An unqualified Lambda function."""
+        return self._regional("lambda", f"function:{name}")
+
+    def job_queue(self, name: str) -> pulumi.Output[str]:
+        """A Batch job queue."""
+        return self._regional("batch", f"job-queue/{name}")
+
+    def job_definition(self, name: str) -> pulumi.Output[str]:
+        """Every revision of a Batch job definition."""
+        return self._regional("batch", f"job-definition/{name}:*")
+
+    def named_secret(self, name: str) -> pulumi.Output[str]:
+        """An existing secret by name; Secrets Manager appends a 6-character suffix."""
+        return self._regional("secretsmanager", f"secret:{name}-??????")
 
 
 def trust_policy(service: str, source_account: pulumi.Input[str] | None = None) -> pulumi.Output[str]:

@@ -20,7 +20,7 @@ import pulumi_aws as aws
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.ir import AppSpec, FunctionSpec, GpuRequest, SecretSpec
 from pcompile.compiler.placement import Placement
-from pcompile.providers.aws import catalog, components, schedules, shared
+from pcompile.providers.aws import catalog, components, iam, schedules, shared
 from pcompile.providers.aws.placement import slug
 from pcompile.providers.manifest import FunctionAddress, Manifest
 from pcompile.providers.settings import StackSettings
@@ -47,6 +47,7 @@ class Context:
     region: str
     account: pulumi.Output[str]
     tags: dict[str, str]
+    arns: iam.Arns
     names: dict[str, str] = field(default_factory=dict)
 
     def logical(self, kind: str, ir_name: str) -> str:
@@ -103,7 +104,8 @@ def _context(app: AppSpec, settings: StackSettings) -> Context:
     region = settings.region or pulumi.Config("aws").get("region") or "us-east-1"
     account = aws.get_caller_identity_output().account_id
     tags = {"pcompile-app": app.name, "pcompile-stack": settings.name, **app.tags, **settings.labels}
-    return Context(app, settings, region, account, dict(sorted(tags.items())))
+    arns = iam.Arns(region, account, str(settings.extra.get("partition", "aws")))
+    return Context(app, settings, region, account, dict(sorted(tags.items())), arns)
 
 
 def _shared_options(settings: StackSettings) -> dict[str, int]:
@@ -130,8 +132,7 @@ def _secret(ctx: Context, spec: SecretSpec) -> components.Secret:
     args = components.SecretArgs(
         spec=spec,
         physical_name=f"pcompile/{slug(ctx.settings.name)}/{slug(ctx.app.name)}/{slug(spec.name)}",
-        region=ctx.region,
-        account=ctx.account,
+        arns=ctx.arns,
         value=value,
     )
     return components.Secret(ctx.logical("secret", spec.name), args)
@@ -189,14 +190,13 @@ def _batch(ctx: Context, placements: dict[str, Placement]) -> dict[tuple[str, ..
         for key, plan in sorted(plans.items())
     }
     orders = sorted({tuple(p.details["compute"]) for p in on_batch})
-    return {
-        order: components.BatchQueueRef(
-            shared.BatchQueue(
-                f"{slug(ctx.app.name)}-{'-'.join(order)}", [envs[k] for k in order], ctx.tags
-            ).queue.arn
-        )
-        for order in orders
-    }
+    return {order: _queue(ctx, order, [envs[k] for k in order]) for order in orders}
+
+
+def _queue(ctx: Context, order: tuple[str, ...], envs: list[shared.BatchCompute]) -> components.BatchQueueRef:
+    physical = ctx.physical(*order, limit=128)
+    queue = shared.BatchQueue(f"{slug(ctx.app.name)}-{'-'.join(order)}", physical, envs, ctx.tags)
+    return components.BatchQueueRef(queue.queue.arn, physical)
 
 
 def _compute_plans(ctx: Context, on_batch: list[Placement]) -> dict[str, _ComputePlan]:
@@ -250,8 +250,11 @@ def _function(
         python_version=ctx.settings.extra.get("python_version", ""),
     )
     grants = components.Grants(
-        staging_bucket_arn=base.staging.arn,
-        volume_buckets={m: (volumes[v].bucket.arn, read_only.get(v, False)) for m, v in fn.volumes.items()},
+        staging_bucket_arn=ctx.arns.bucket(base.staging.bucket),
+        volume_buckets={
+            m: (ctx.arns.bucket(volumes[v].bucket.bucket), read_only.get(v, False))
+            for m, v in fn.volumes.items()
+        },
         secret_arns=tuple(secrets[s].arn for s in sorted(fn.secrets)),
     )
     image = _image_uri(ctx, base, fn.image)
@@ -261,7 +264,7 @@ def _function(
         return components.Function(
             name,
             components.FunctionArgs(
-                fn, placement, ctx.physical(fn.name), image, env, grants, ctx.tags, retention
+                fn, placement, ctx.physical(fn.name), image, env, grants, ctx.arns, ctx.tags, retention
             ),
         )
     queue = queues[tuple(placement.details["compute"])]
@@ -270,7 +273,7 @@ def _function(
         placement,
         ctx.physical(fn.name, limit=128),
         image,
-        queue.arn,
+        queue,
         ctx.region,
         env,
         grants,
@@ -285,16 +288,19 @@ def _schedule(ctx: Context, fn: FunctionSpec, made: components.Function | compon
     expression, timezone = schedules.expression(fn.schedule, fn.source)
     job_name = ctx.physical(fn.name, "scheduled", limit=128)
     if isinstance(made, components.Function):
+        grant = iam.allow("Invoke", ["lambda:InvokeFunction"], [ctx.arns.function(made.physical_name)])
         args = components.ScheduleArgs(
-            expression, timezone, ctx.account, job_name, function_arn=made.function.arn
+            expression, timezone, ctx.account, job_name, grant, function_arn=made.function.arn
         )
     else:
+        targets = [ctx.arns.job_queue(made.queue.name), ctx.arns.job_definition(made.physical_name)]
         args = components.ScheduleArgs(
             expression,
             timezone,
             ctx.account,
             job_name,
-            job_queue_arn=made.queue_arn,
+            iam.allow("Submit", ["batch:SubmitJob"], targets),
+            job_queue_arn=made.queue.arn,
             job_definition_arn=made.job_definition.arn,
         )
     components.Schedule(ctx.logical("schedule", fn.name), args)
@@ -314,7 +320,7 @@ def _addresses(made: components.Function | components.BatchFunction) -> dict[str
             out["qualifier"] = made.qualifier
         return out
     return {
-        "job_queue": made.queue_arn,
+        "job_queue": made.queue.arn,
         "job_definition": made.job_definition.arn,
         "log_group": made.log_group.name,
     }
@@ -334,7 +340,7 @@ def _manifest(
     components.DeploymentManifest(
         f"{slug(ctx.app.name)}-manifest",
         components.ManifestArgs(
-            bucket=base.staging.id,
+            bucket=base.staging.bucket,
             key=MANIFEST_KEY,
             parameter_name=manifest_parameter(ctx.app.name, ctx.settings.name),
             content=content,

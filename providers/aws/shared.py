@@ -241,6 +241,7 @@ class BatchQueue(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
+        physical_name: str,
         environments: list[BatchCompute],
         tags: dict[str, str],
         opts: pulumi.ResourceOptions | None = None,
@@ -248,6 +249,7 @@ class BatchQueue(pulumi.ComponentResource):
         super().__init__("pcompile:aws:BatchQueue", name, None, opts)
         self.queue = aws.batch.JobQueue(
             f"{name}-queue",
+            name=physical_name,
             priority=1,
             state="ENABLED",
             compute_environment_orders=[
