@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from pcompile.compiler.errors import UserError
 from pcompile.compiler.ir import AppSpec, ImageSpec
 from pcompile.providers.settings import StackSettings
 
@@ -30,10 +31,15 @@ def register(app: typer.Typer) -> None:
     app.add_typer(image_app, name="image")
 
 
-def _load(file: Path, app_name: str | None) -> AppSpec:
-    from pcompile.compiler import compile_file
+def _load(file: Path, app_name: str | None) -> tuple[AppSpec, Path]:
+    """The app's IR and its project root (where IR paths are relative to)."""
+    from pcompile.compiler import load
 
-    return compile_file(file).app(app_name)
+    loaded = load(file)
+    try:
+        return loaded.program.app(app_name), loaded.root
+    except KeyError as err:
+        raise UserError(str(err.args[0]), fix="pass --app with one of the names listed") from None
 
 
 def _settings(stack: str | None, root: Path) -> StackSettings:
@@ -63,9 +69,8 @@ def dockerfile(
     """Print the Dockerfile of a function's image (deterministic; the tag is its content hash)."""
     from pcompile.compiler.images import RenderOptions, function_image, render_image
 
-    root = Path.cwd()
-    app = _load(file, app_name)
-    settings = _settings(stack, root)
+    app, root = _load(file, app_name)
+    settings = _settings(stack, Path.cwd())
     options = RenderOptions(cloud=settings.cloud, bake_code=settings.bake_code)
     rendered = render_image(function_image(app, function), root=root, options=options, app=app)
     if as_json:
@@ -89,9 +94,8 @@ def build(
 
     from pcompile.providers.builders import ImageBuilder
 
-    root = Path.cwd()
-    app = _load(file, app_name)
-    settings = _settings(stack, root)
+    app, root = _load(file, app_name)
+    settings = _settings(stack, Path.cwd())
     if builder:
         settings = replace(settings, builder=builder)
     images = ImageBuilder.for_stack(settings, root)
