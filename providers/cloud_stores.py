@@ -642,6 +642,13 @@ def _bundle(root: Path, app: AppSpec) -> dep.Bundle:
 
 
 def _emit(request: dep.EmitRequest) -> Path:
-    from pcompile.compiler import emit  # type: ignore[attr-defined]
+    from pcompile.compiler import emit
 
-    return Path(emit.emit_project(request))
+    return emit.emit_project(
+        request.program,
+        request.app,
+        request.settings,
+        request.out_dir,
+        image_refs=request.image_refs,
+        bundle_url=request.bundle_url,
+    )

@@ -52,3 +52,16 @@ class StackSettings:
     def override(self, function: str) -> FunctionOverride:
         """The override for ``function``, or an empty one."""
         return self.overrides.get(function, FunctionOverride())
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON values, for the emitted project's ``stack.json``."""
+        from pcompile.compiler.ir import to_jsonable
+
+        return to_jsonable(self)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> StackSettings:
+        """Rebuild settings written by :meth:`to_json`."""
+        from pcompile.compiler.ir import _from_json
+
+        return _from_json(StackSettings, data)  # type: ignore[no-any-return]
