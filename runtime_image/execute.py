@@ -69,6 +69,8 @@ class Container:
         self.cls_params = cls_params or {}
         self._instances: dict[str, Any] = {}
         self._callables: dict[str, Callable[..., Any]] = {}
+        self._async: dict[str, bool] = {}
+        self._timeouts = {name: _timeout(spec) for name, spec in self.specs.items()}
         self.loop = asyncio.new_event_loop()
 
     def spec(self, name: str) -> dict[str, Any]:
@@ -98,6 +100,7 @@ class Container:
                 self._callables[name] = getattr(instance, spec["qualname"].rsplit(".", 1)[-1])
             else:
                 self._callables[name] = import_qualname(spec["module"], spec["qualname"])
+            self._async[name] = inspect.iscoroutinefunction(self._callables[name])
         return self._callables[name]
 
     def _instance(self, module: str, cls: dict[str, Any]) -> Any:
@@ -120,9 +123,16 @@ class Container:
                     self.run_sync_or_async(getattr(instance, hook), (), {}, None)
         self.loop.close()
 
-    def run_sync_or_async(self, fn: Callable[..., Any], args: Any, kwargs: Any, timeout: float | None) -> Any:
+    def run_sync_or_async(
+        self,
+        fn: Callable[..., Any],
+        args: Any,
+        kwargs: Any,
+        timeout: float | None,
+        is_async: bool | None = None,
+    ) -> Any:
         """Call ``fn``; coroutines run on this container's loop; ``timeout`` enforced."""
-        if inspect.iscoroutinefunction(fn):
+        if inspect.iscoroutinefunction(fn) if is_async is None else is_async:
             coro = asyncio.wait_for(fn(*args, **kwargs), timeout)
             try:
                 return self.loop.run_until_complete(coro)
@@ -133,8 +143,8 @@ class Container:
 
     def run(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """One input of function ``name``: its return value (generators: see :meth:`iterate`)."""
-        spec = self.spec(name)
-        return self.run_sync_or_async(self.callable(name), args, kwargs, _timeout(spec))
+        fn = self.callable(name)
+        return self.run_sync_or_async(fn, args, kwargs, self._timeouts[name], self._async[name])
 
     def iterate(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Any]:
         """The items of a generator (sync or async) input, under its timeout."""
@@ -170,24 +180,34 @@ def _timeout(spec: dict[str, Any]) -> float | None:
     return float(value) if value else None
 
 
+_armed: list[float] = []
+_handler_installed = False
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    if _armed:
+        raise FunctionTimeoutError(f"function timed out after {_armed[-1]:g} s")
+
+
 @contextlib.contextmanager
 def deadline(seconds: float | None) -> Iterator[None]:
     """Raise :class:`FunctionTimeoutError` in the main thread after ``seconds``.
 
     Other threads (``@concurrent`` sync functions) cannot be interrupted in Python;
-    there the caller enforces the timeout by abandoning the input.
+    there the caller enforces the timeout by abandoning the input. The SIGALRM
+    handler is installed once; each input only arms and disarms the timer.
     """
+    global _handler_installed
     if not seconds or threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def _alarm(signum: int, frame: Any) -> None:
-        raise FunctionTimeoutError(f"function timed out after {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, _alarm)
+    if not _handler_installed:
+        signal.signal(signal.SIGALRM, _on_alarm)
+        _handler_installed = True
+    _armed.append(seconds)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        _armed.pop()
