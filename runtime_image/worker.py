@@ -40,6 +40,10 @@ from .execute import Container
 from .storage import Storage, open_storage
 
 PROTOCOL_VERSION = 1
+try:
+    from pcompile._context import set_current_input as _set_current_input
+except ImportError:  # an SDK without input ids
+    _set_current_input = None  # type: ignore[assignment]
 _SLOT = struct.Struct("q")
 Item = tuple[int, str, str, tuple[Any, ...], dict[str, Any]]
 
@@ -121,9 +125,12 @@ class Worker:
             self.channel.send(("res", out))
 
     def _started(self, seq: int) -> None:
-        """Record which input runs now, in shared memory the pool reads if we die."""
+        """Record which input runs now, in shared memory the pool reads if we die, and
+        for ``modal.current_input_id()``."""
         if self.slot is not None:
             _SLOT.pack_into(self.slot, 0, seq)
+        if _set_current_input is not None:
+            _set_current_input(None, f"in-{os.getpid()}-{seq}")
 
     # ----------------------------------------------------------------- running
 
@@ -186,6 +193,7 @@ class Worker:
 
     async def _handle_async(self, item: Item, limit: asyncio.Semaphore) -> None:
         seq, name, kind, args, kwargs = item
+        self._started(seq)
         start = time.perf_counter()
         fn = self.container.callable(name)
         timeout = self.container.spec(name).get("timeout")

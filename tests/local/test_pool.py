@@ -255,3 +255,10 @@ def test_killing_a_worker_from_outside_is_reported(invoker_factory):
     os.kill(worker_pid, signal.SIGKILL)
     with pytest.raises(ExecutionError, match="SIGKILL"):
         inv.get(call_id, 30)
+
+
+def test_current_input_id_and_is_local_inside_workers(invoker_factory):
+    inv = invoker_factory(fn("input_id"))
+    first, second = run_map(inv, "input_id", [1, 2])
+    assert first[0].startswith("in-") and first[0] != second[0]
+    assert first[1] is False

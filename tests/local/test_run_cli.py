@@ -28,6 +28,8 @@ def run_fixture(tmp_path: Path, name: str, *args: str) -> subprocess.CompletedPr
 
 def test_hello_world(tmp_path):
     out = run_fixture(tmp_path, "local_hello_world.py")
+    example = pcompile(tmp_path, "run", str(FIXTURES.parent.parent / "examples" / "hello_world.py"))
+    assert example.returncode == 0 and sorted(example.stdout.splitlines()) == sorted(out.stdout.splitlines())
     lines = out.stdout.splitlines()
     assert lines[0] == "hello 1000"  # .local() runs here, unprefixed
     assert "[f] hello 1000" in lines and lines.count("1000000") == 2
