@@ -4,8 +4,9 @@ Locally a volume is a directory (``.pcompile/local/volumes/<name>``). A worker m
 its mount path reach that directory, in this order:
 
 1. the path already is a symlink to the volume directory: nothing to do;
-2. the path does not exist and its parent is writable (root, or a path such as
-   ``/tmp/x``): create a symlink ``mount -> volume dir`` (left in place; it is reused);
+2. the path does not exist (or is a symlink whose target is gone) and its parent is
+   writable (root, or a path such as ``/tmp/x``): create a symlink
+   ``mount -> volume dir`` (left in place; it is reused);
 3. otherwise: install a path-mapping shim in this worker process, so Python-level
    file access (``open``, ``os``, ``pathlib``, ``shutil``) under the mount path is
    redirected to the volume directory. Code that opens files from C/Rust directly
@@ -43,7 +44,11 @@ def apply(mounts: dict[str, str]) -> dict[str, str]:
 def _try_symlink(mount: str, target: str) -> bool:
     for _ in range(2):  # two workers may race to create it
         if os.path.islink(mount):
-            return os.path.realpath(mount) == os.path.realpath(target)
+            if os.path.realpath(mount) == os.path.realpath(target):
+                return True
+            if os.path.exists(mount) or not _replace_dangling(mount):
+                return False
+            continue
         if os.path.exists(mount) or not os.access(os.path.dirname(mount) or "/", os.W_OK):
             return False
         try:
@@ -54,6 +59,17 @@ def _try_symlink(mount: str, target: str) -> bool:
         except OSError:
             return False
     return False
+
+
+def _replace_dangling(mount: str) -> bool:
+    """Remove a symlink whose target is gone (a project or test folder deleted since)."""
+    try:
+        os.unlink(mount)
+        return True
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
 
 
 def translate(path: Any) -> Any:
