@@ -138,3 +138,9 @@ def test_plain_script_with_app_run_and_aio_forms(tmp_path):
         "starmap [1, 4]",
         "unordered [0, 1, 4, 9, 16]",
     ]
+
+
+def test_dotenv_secret_reaches_the_function(tmp_path):
+    (tmp_path / ".env").write_text('# comment\nDOTENV_KEY=from-file\nexport QUOTED="a b"\n')
+    out = run_fixture(tmp_path, "local_dotenv.py").stdout
+    assert "('from-file', 'a b')" in out
