@@ -140,10 +140,7 @@ def parse_options(fn: Callable[..., Any], argv: list[str], prog: str) -> dict[st
         raise UserError(exc.format_message(), fix=f"see {prog} --help") from None
     if not isinstance(result, dict):
         return None
-    return {k: v for k, v in result.items() if v is not _UNSET}
-
-
-_UNSET = object()
+    return result
 
 
 def hints_of(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -159,13 +156,16 @@ def option_for(name: str, param: inspect.Parameter, hint: Any) -> click.Option |
     if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
         return None
     required = param.default is param.empty
-    default = _UNSET if required else param.default
+    default = None if required else param.default
+    # click >= 8.3 treats an explicit default=None as a value: give none for required options
+    extra: dict[str, Any] = {} if required else {"default": default}
     flag = "--" + name.replace("_", "-")
     spellings = [flag] if "_" not in name else [flag, f"--{name}"]
     base, optional = _unwrap_optional(hint)
     if base is bool:
         names = [f"{flag}/--no-{name.replace('_', '-')}"]
-        return click.Option(names, name, default=default if not required else None, required=required)
+        flag_default = {} if required else {"default": bool(default)}
+        return click.Option(names, name, required=required, show_default=False, **flag_default)
     ctype: Any
     if typing.get_origin(base) is typing.Literal:
         ctype = click.Choice([str(v) for v in typing.get_args(base)])
@@ -175,7 +175,10 @@ def option_for(name: str, param: inspect.Parameter, hint: Any) -> click.Option |
         ctype = base
     else:
         ctype = str
-    return click.Option(spellings + [name], type=ctype, default=default, required=required and not optional)
+    show = not required and default is not None
+    return click.Option(
+        spellings + [name], type=ctype, required=required and not optional, show_default=show, **extra
+    )
 
 
 def _unwrap_optional(hint: Any) -> tuple[Any, bool]:

@@ -144,3 +144,15 @@ def test_dotenv_secret_reaches_the_function(tmp_path):
     (tmp_path / ".env").write_text('# comment\nDOTENV_KEY=from-file\nexport QUOTED="a b"\n')
     out = run_fixture(tmp_path, "local_dotenv.py").stdout
     assert "('from-file', 'a b')" in out
+
+
+def test_missing_required_option_is_named(tmp_path):
+    result = pcompile(tmp_path, "run", str(FIXTURES / "local_semantics.py"))
+    assert result.returncode == 1 and "Missing option '--count'" in result.stderr
+
+
+def test_option_help_lists_the_signature(tmp_path):
+    result = pcompile(tmp_path, "run", str(FIXTURES / "local_semantics.py"), "--help")
+    assert result.returncode == 0
+    for expected in ("--count INTEGER", "--verbose / --no-verbose", "--mode [fast|slow]", "--day"):
+        assert expected in result.stdout
