@@ -652,3 +652,209 @@ def _emit(request: dep.EmitRequest) -> Path:
         image_refs=request.image_refs,
         bundle_url=request.bundle_url,
     )
+
+
+# ------------------------------------------------------------------ secrets
+
+
+class AwsSecrets:
+    """Named secrets in Secrets Manager: ``Secret.from_name(NAME)`` reads secret ``NAME``,
+    a JSON object of keys to values."""
+
+    def __init__(self, region: str | None = None, client: Any = None) -> None:
+        import boto3
+
+        self.client = client or boto3.client("secretsmanager", region_name=region)
+
+    def create(self, name: str, values: dict[str, str], overwrite: bool = False) -> None:
+        """Create ``name``, or replace its value with ``overwrite``."""
+        body = json.dumps(values, sort_keys=True)
+        try:
+            self.client.create_secret(
+                Name=name, SecretString=body, Tags=[{"Key": "pcompile", "Value": "secret"}]
+            )
+        except self.client.exceptions.ResourceExistsException:
+            if not overwrite:
+                raise UserError(
+                    f"secret {name!r} already exists", fix="pass --force to replace its value"
+                ) from None
+            self.client.put_secret_value(SecretId=name, SecretString=body)
+
+    def list(self) -> dict[str, list[str]]:
+        """Secret names and their key names (values are read to find keys, never shown)."""
+        found: dict[str, list[str]] = {}
+        for page in self.client.get_paginator("list_secrets").paginate():
+            for item in page["SecretList"]:
+                found[item["Name"]] = self._keys(item["Name"])
+        return dict(sorted(found.items()))
+
+    def _keys(self, name: str) -> list[str]:
+        try:
+            value = json.loads(self.client.get_secret_value(SecretId=name).get("SecretString") or "{}")
+        except (ValueError, self.client.exceptions.ClientError):
+            return []
+        return sorted(value) if isinstance(value, dict) else []
+
+
+class GcpSecrets:
+    """Named secrets in Secret Manager (REST, so no extra client library): one secret per
+    name, its latest version a JSON object of keys to values."""
+
+    API = "https://secretmanager.googleapis.com/v1"
+
+    def __init__(self, project: str, session: Any = None) -> None:
+        self.project = project
+        self.session = session or _google_session("https://www.googleapis.com/auth/cloud-platform")
+
+    def create(self, name: str, values: dict[str, str], overwrite: bool = False) -> None:
+        """Create the secret (if needed) and add a version holding the JSON."""
+        import base64
+
+        parent = f"{self.API}/projects/{self.project}/secrets"
+        made = self.session.post(f"{parent}?secretId={name}", json={"replication": {"automatic": {}}})
+        if made.status_code == 409 and not overwrite:
+            raise UserError(f"secret {name!r} already exists", fix="pass --force to add a new version")
+        if made.status_code not in (200, 409):
+            made.raise_for_status()
+        data = base64.b64encode(json.dumps(values, sort_keys=True).encode()).decode()
+        self.session.post(f"{parent}/{name}:addVersion", json={"payload": {"data": data}}).raise_for_status()
+
+    def list(self) -> dict[str, list[str]]:
+        """Secret names (key names need a version read; shown as empty here)."""
+        response = self.session.get(f"{self.API}/projects/{self.project}/secrets")
+        response.raise_for_status()
+        names = [s["name"].rsplit("/", 1)[-1] for s in response.json().get("secrets", [])]
+        return {n: [] for n in sorted(names)}
+
+
+def _google_session(scope: str) -> Any:
+    import google.auth
+    from google.auth.transport.requests import AuthorizedSession
+
+    credentials, _ = google.auth.default(scopes=[scope])
+    return AuthorizedSession(credentials)
+
+
+def cloud_secrets(settings: StackSettings) -> AwsSecrets | GcpSecrets:
+    """The secret store of a cloud stack."""
+    if settings.cloud == "aws":
+        return AwsSecrets(settings.region)
+    if settings.cloud == "gcp":
+        return GcpSecrets(settings.project or "")
+    raise UserError("local secrets need no --stack", fix="leave --stack out for the local store")
+
+
+# ------------------------------------------------------------------ volumes
+
+
+@dataclass(frozen=True)
+class VolumeEntry:
+    """One object in a volume bucket."""
+
+    path: str
+    size: int
+
+
+class BucketVolume:
+    """``pcompile volume ls/put/get`` on a volume's bucket (S3 or GCS), files at the bucket root."""
+
+    def __init__(self, url: str, client: Any = None) -> None:
+        scheme, _, rest = url.partition("://")
+        self.scheme = scheme
+        self.bucket, _, prefix = rest.partition("/")
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        if scheme == "s3":
+            import boto3
+
+            self.client = client or boto3.client("s3")
+        else:
+            from google.cloud import storage  # type: ignore[attr-defined]
+
+            self.client = client or storage.Client()
+
+    def _key(self, path: str) -> str:
+        return self.prefix + path.strip("/")
+
+    def ls(self, path: str = "/") -> list[VolumeEntry]:
+        """Objects under ``path``, sorted."""
+        prefix = self._key(path)
+        prefix = prefix + "/" if prefix and not prefix.endswith("/") else prefix
+        if self.scheme == "s3":
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            items = [(o["Key"], int(o["Size"])) for p in pages for o in p.get("Contents", [])]
+        else:
+            items = [(b.name, int(b.size or 0)) for b in self.client.list_blobs(self.bucket, prefix=prefix)]
+        return [VolumeEntry("/" + k[len(self.prefix) :], size) for k, size in sorted(items)]
+
+    def put(self, local: Path, remote: str) -> list[str]:
+        """Upload a file, or a folder's files, under ``remote``; returns the volume paths."""
+        files = sorted(p for p in local.rglob("*") if p.is_file()) if local.is_dir() else [local]
+        written = []
+        for path in files:
+            rel = path.relative_to(local).as_posix() if local.is_dir() else ""
+            target = (
+                f"{remote.rstrip('/')}/{rel}"
+                if rel
+                else (f"{remote.rstrip('/')}/{path.name}" if remote.endswith("/") else remote)
+            )
+            self._upload(self._key(target), path.read_bytes())
+            written.append("/" + target.strip("/"))
+        return written
+
+    def get(self, remote: str) -> bytes:
+        """The bytes of one file; a UserError when it is missing."""
+        key = self._key(remote)
+        try:
+            if self.scheme == "s3":
+                return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+            return bytes(self.client.bucket(self.bucket).blob(key).download_as_bytes())
+        except Exception as exc:
+            raise UserError(f"no file {remote!r} in the volume ({exc.__class__.__name__})") from None
+
+    def _upload(self, key: str, data: bytes) -> None:
+        if self.scheme == "s3":
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+        else:
+            self.client.bucket(self.bucket).blob(key).upload_from_string(data)
+
+
+def volume_url(settings: StackSettings, name: str, app: str | None, tagging: Any = None) -> str:
+    """Where volume ``name`` lives on a cloud stack.
+
+    ``extra.volumes.<name>`` in the stack file wins; on GCP the bucket name is derived
+    from project, stack and app; on AWS the bucket is found by its tags
+    (``pcompile-stack``, ``pcompile-volume``).
+    """
+    explicit = (settings.extra.get("volumes") or {}).get(name)
+    if explicit:
+        return str(explicit)
+    if settings.cloud == "gcp":
+        if not app:
+            raise UserError(f"volume {name!r}: which app's volume?", fix="pass --app NAME")
+        from pcompile.providers.gcp import names
+
+        return f"gs://{names.bucket_name(settings.project or '', settings.name, app, f'vol-{name}')}"
+    if settings.cloud == "aws":
+        return f"s3://{_tagged_bucket(settings, name, app, tagging)}"
+    raise UserError("local volumes need no --stack", fix="leave --stack out for local volumes")
+
+
+def _tagged_bucket(settings: StackSettings, name: str, app: str | None, tagging: Any) -> str:
+    import boto3
+
+    client = tagging or boto3.client("resourcegroupstaggingapi", region_name=settings.region)
+    filters = [
+        {"Key": "pcompile-stack", "Values": [settings.name]},
+        {"Key": "pcompile-volume", "Values": [name]},
+    ]
+    if app:
+        filters.append({"Key": "pcompile-app", "Values": [app]})
+    found = client.get_resources(TagFilters=filters, ResourceTypeFilters=["s3:bucket"])
+    arns = sorted(r["ResourceARN"] for r in found.get("ResourceTagMappingList", []))
+    if len(arns) != 1:
+        raise UserError(
+            f"{len(arns)} buckets are tagged as volume {name!r} on stack {settings.name!r}",
+            fix="deploy the app that uses the volume, pass --app, or set extra.volumes."
+            f"{name}: s3://bucket in the stack file",
+        )
+    return arns[0].rsplit(":", 1)[-1]

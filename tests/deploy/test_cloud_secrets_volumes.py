@@ -1,0 +1,64 @@
+"""``secret`` and ``volume`` commands' cloud side, against moto server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+import pytest
+
+from pcompile.compiler.errors import UserError
+from pcompile.compiler.stacks import parse_stack
+from pcompile.providers.cloud_stores import AwsSecrets, BucketVolume, volume_url
+
+AWS = parse_stack({"cloud": "aws", "region": "us-east-1"}, Path("dev.yaml"))
+GCP = parse_stack({"cloud": "gcp", "region": "us-central1", "project": "proj"}, Path("dev.yaml"))
+
+
+def test_aws_secret_create_list_and_replace(aws_env: str) -> None:
+    secrets = AwsSecrets("us-east-1")
+    secrets.create("openai", {"OPENAI_API_KEY": "sk-1", "ORG": "o"})
+    assert secrets.list()["openai"] == ["OPENAI_API_KEY", "ORG"]
+    with pytest.raises(UserError, match="--force"):
+        secrets.create("openai", {"X": "1"})
+    secrets.create("openai", {"X": "1"}, overwrite=True)
+    assert secrets.list()["openai"] == ["X"]
+    value = boto3.client("secretsmanager").get_secret_value(SecretId="openai")["SecretString"]
+    assert value == '{"X": "1"}'
+
+
+def test_bucket_volume_put_ls_get(aws_env: str, tmp_path: Path) -> None:
+    boto3.client("s3").create_bucket(Bucket="vol-weights")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "a.bin").write_bytes(b"aa")
+    (tmp_path / "model" / "sub").mkdir()
+    (tmp_path / "model" / "sub" / "b.bin").write_bytes(b"bbb")
+    volume = BucketVolume("s3://vol-weights")
+    assert volume.put(tmp_path / "model", "/ckpt") == ["/ckpt/a.bin", "/ckpt/sub/b.bin"]
+    assert volume.put(tmp_path / "model" / "a.bin", "/") == ["/a.bin"]
+    assert [(e.path, e.size) for e in volume.ls("/ckpt")] == [("/ckpt/a.bin", 2), ("/ckpt/sub/b.bin", 3)]
+    assert volume.get("/ckpt/sub/b.bin") == b"bbb"
+    with pytest.raises(UserError, match="no file"):
+        volume.get("/missing")
+
+
+def test_volume_urls() -> None:
+    explicit = parse_stack(
+        {"cloud": "aws", "region": "us-east-1", "extra": {"volumes": {"w": "s3://b/p"}}}, Path("dev.yaml")
+    )
+    assert volume_url(explicit, "w", None) == "s3://b/p"
+    assert volume_url(GCP, "weights", "demo").startswith("gs://demo-vol-weights-")
+    with pytest.raises(UserError, match="--app"):
+        volume_url(GCP, "weights", None)
+
+
+def test_aws_volume_found_by_tags(aws_env: str) -> None:
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="demo-vol-abc123")
+    tags = {"pcompile-stack": "dev", "pcompile-volume": "weights", "pcompile-app": "demo"}
+    s3.put_bucket_tagging(
+        Bucket="demo-vol-abc123", Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]}
+    )
+    assert volume_url(AWS, "weights", None) == "s3://demo-vol-abc123"
+    with pytest.raises(UserError, match="0 buckets"):
+        volume_url(AWS, "other", None)
