@@ -680,7 +680,7 @@ class AwsSecrets:
                 ) from None
             self.client.put_secret_value(SecretId=name, SecretString=body)
 
-    def list(self) -> dict[str, list[str]]:
+    def keys_by_name(self) -> dict[str, list[str]]:
         """Secret names and their key names (values are read to find keys, never shown)."""
         found: dict[str, list[str]] = {}
         for page in self.client.get_paginator("list_secrets").paginate():
@@ -719,7 +719,7 @@ class GcpSecrets:
         data = base64.b64encode(json.dumps(values, sort_keys=True).encode()).decode()
         self.session.post(f"{parent}/{name}:addVersion", json={"payload": {"data": data}}).raise_for_status()
 
-    def list(self) -> dict[str, list[str]]:
+    def keys_by_name(self) -> dict[str, list[str]]:
         """Secret names (key names need a version read; shown as empty here)."""
         response = self.session.get(f"{self.API}/projects/{self.project}/secrets")
         response.raise_for_status()

@@ -18,11 +18,11 @@ GCP = parse_stack({"cloud": "gcp", "region": "us-central1", "project": "proj"}, 
 def test_aws_secret_create_list_and_replace(aws_env: str) -> None:
     secrets = AwsSecrets("us-east-1")
     secrets.create("openai", {"OPENAI_API_KEY": "sk-1", "ORG": "o"})
-    assert secrets.list()["openai"] == ["OPENAI_API_KEY", "ORG"]
+    assert secrets.keys_by_name()["openai"] == ["OPENAI_API_KEY", "ORG"]
     with pytest.raises(UserError, match="--force"):
         secrets.create("openai", {"X": "1"})
     secrets.create("openai", {"X": "1"}, overwrite=True)
-    assert secrets.list()["openai"] == ["X"]
+    assert secrets.keys_by_name()["openai"] == ["X"]
     value = boto3.client("secretsmanager").get_secret_value(SecretId="openai")["SecretString"]
     assert value == '{"X": "1"}'
 
