@@ -165,7 +165,7 @@ def option_for(name: str, param: inspect.Parameter, hint: Any) -> click.Option |
     if base is bool:
         names = [f"{flag}/--no-{name.replace('_', '-')}"]
         flag_default = {} if required else {"default": bool(default)}
-        return click.Option(names, name, required=required, show_default=False, **flag_default)
+        return click.Option([*names, name], required=required, show_default=False, **flag_default)
     ctype: Any
     if typing.get_origin(base) is typing.Literal:
         ctype = click.Choice([str(v) for v in typing.get_args(base)])
