@@ -164,7 +164,7 @@ def option_for(name: str, param: inspect.Parameter, hint: Any) -> click.Option |
     base, optional = _unwrap_optional(hint)
     if base is bool:
         names = [f"{flag}/--no-{name.replace('_', '-')}"]
-        flag_default = {} if required else {"default": bool(default)}
+        flag_default: dict[str, Any] = {} if required else {"default": bool(default)}
         return click.Option([*names, name], required=required, show_default=False, **flag_default)
     ctype: Any
     if typing.get_origin(base) is typing.Literal:
