@@ -156,3 +156,7 @@ def test_option_help_lists_the_signature(tmp_path):
     assert result.returncode == 0
     for expected in ("--count INTEGER", "--verbose / --no-verbose", "--mode [fast|slow]", "--day"):
         assert expected in result.stdout
+
+
+def test_functions_call_other_functions_from_workers(tmp_path):
+    assert "nested 285" in run_fixture(tmp_path, "local_nested.py").stdout
