@@ -68,7 +68,7 @@ PACKAGE_FILE_SUFFIXES = (".py", ".pyi", ".j2", ".csv", ".json", ".yaml", ".typed
 RUNTIME_EXTRAS: dict[str, tuple[str, ...]] = {
     "local": (),
     "aws": ("boto3",),
-    "gcp": ("google-cloud-storage",),
+    "gcp": ("fastapi", "google-cloud-storage", "uvicorn"),  # the http mode serves with uvicorn
 }
 
 

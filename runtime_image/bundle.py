@@ -84,10 +84,27 @@ def fetch_and_verify(uri: str, sha256: str, dest: str | os.PathLike[str]) -> Pat
     verify(data, sha256)
     target.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
-        # The "data" filter refuses absolute paths, "..", links out of dest and devices.
-        tar.extractall(target, filter="data")
+        for member in tar.getmembers():
+            _extract(tar, member, target)
     marker.write_text(sha256.lower() + "\n")
     return target
+
+
+def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> None:
+    """Write one regular file; anything else, or a path leaving ``target``, is refused.
+
+    Done by hand rather than with ``extractall(filter="data")``: images such as
+    Debian's Python 3.11.2 predate that argument.
+    """
+    path = (target / member.name).resolve()
+    if not member.isfile() or member.name.startswith("/") or not path.is_relative_to(target.resolve()):
+        raise BundleError(f"code bundle entry {member.name!r} is not a plain file inside the bundle")
+    source = tar.extractfile(member)
+    if source is None:
+        raise BundleError(f"code bundle entry {member.name!r} has no data")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(source.read())
+    path.chmod(0o755 if member.mode & 0o111 else 0o644)
 
 
 def link_mounts(root: Path, mounts: dict[str, str]) -> dict[str, str]:

@@ -123,3 +123,14 @@ def test_runtime_without_env_does_nothing() -> None:
     assert runtime_bundle.install_from_env({}) is None
     with pytest.raises(runtime_bundle.BundleError, match="sha256"):
         runtime_bundle.install_from_env({"PCOMPILE_CODE_BUNDLE": "file:///x.tar"})
+
+
+def test_runtime_refuses_entries_outside_the_bundle(tmp_path: Path) -> None:
+    import hashlib
+
+    data = bundle.deterministic_tar({"../escape.txt": b"x"})
+    archive = tmp_path / "evil.tar"
+    archive.write_bytes(data)
+    with pytest.raises(runtime_bundle.BundleError, match="not a plain file inside"):
+        runtime_bundle.fetch_and_verify(str(archive), hashlib.sha256(data).hexdigest(), tmp_path / "out")
+    assert not (tmp_path / "escape.txt").exists()
