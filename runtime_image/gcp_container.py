@@ -131,7 +131,16 @@ class GcpRuntime:
         ]
 
     def start(self) -> None:
-        """Secrets, volumes, and ``@enter`` hooks of a parameterless class (before serving)."""
+        """Code, secrets, volumes, and ``@enter`` hooks of a parameterless class (before serving)."""
+        from . import bundle
+
+        bundle.install_from_env(dict(os.environ))
+        try:
+            from pcompile import _modal_alias
+
+            _modal_alias.install()  # user modules say ``import modal``
+        except ImportError:
+            pass
         export_secrets(os.environ)
         for vol in self.volumes:
             vol.local.mkdir(parents=True, exist_ok=True)

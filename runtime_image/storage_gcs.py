@@ -13,7 +13,7 @@ from typing import Any
 
 def gcs_client(project: str | None = None) -> Any:
     """A storage client: anonymous against an emulator, default credentials otherwise."""
-    from google.cloud import storage
+    from google.cloud import storage  # type: ignore[attr-defined]
 
     if os.environ.get("STORAGE_EMULATOR_HOST"):
         from google.auth.credentials import AnonymousCredentials

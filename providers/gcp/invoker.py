@@ -1,0 +1,530 @@
+"""Calling deployed GCP functions from any Python process: the :class:`GcpInvoker`.
+
+The deployment manifest (``gs://<staging>/manifests/<app>.json``) says where each
+function lives:
+
+* ``cloudrun``: ``POST <service_url>/invoke`` with a Google ID token for the service
+  (audience = its URL) and a request envelope (:mod:`pcompile.runtime.gcp_container`);
+  payloads over the inline limit are staged in the staging bucket. ``.map`` sends
+  chunks of inputs concurrently;
+* ``gcpbatch``: the function's job template is read from GCS and a job is created per
+  call (google-cloud-batch); ``.map`` is one job whose ``taskCount`` tasks each run a
+  slice of the inputs (``BATCH_TASK_INDEX``).
+
+Every ``spawn`` returns a durable id, ``gcp:<bucket>/calls/<uuid>``: results are
+objects ``<index>.result`` under that prefix, so ``FunctionCall.from_id(id).get()``
+works from any process that can read the bucket. A Cloud Run spawn is carried by a
+request this process keeps open (Cloud Run only guarantees CPU while a request is
+open), so the spawning process must live until the call finishes; Batch spawns
+need nothing from the caller.
+
+Side effects sit behind three small interfaces with fakes here: :class:`TokenSource`
+(:class:`StaticTokens`), :class:`HttpPost`, and :class:`BatchJobs`
+(:class:`FakeBatchJobs`, which can run each task with the real runtime in a subprocess).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pcompile.providers.gcp import jobs, names
+from pcompile.providers.invoker import Target
+from pcompile.providers.manifest import FunctionAddress, Manifest
+from pcompile.providers.settings import StackSettings
+from pcompile.runtime import gcp_env, protocol
+from pcompile.runtime.gcp_container import result_key, task_key
+from pcompile.runtime.storage import Storage
+from pcompile.runtime.storage_gcs import GcsStorage, split_gs_url
+
+Inputs = Iterable[tuple[tuple[Any, ...], dict[str, Any]]]
+ENVELOPE_TYPE = "application/x-pcompile-envelope"
+CALL_PREFIX = "gcp:"
+# Inputs per Cloud Run request in a map, and requests in flight at once.
+MAP_CHUNK = 16
+MAP_CONCURRENCY = 16
+# A map on Batch runs at most this many tasks (each takes a slice of the inputs).
+MAX_TASKS = 100
+TERMINAL_FAILED = ("FAILED", "DELETION_IN_PROGRESS", "CANCELLED")
+
+
+class InvokeError(Exception):
+    """The platform failed to run an input (HTTP error, Batch job failed); not the user's exception."""
+
+
+# ------------------------------------------------------------------------ interfaces
+
+
+class TokenSource(Protocol):
+    """Google ID tokens for a Cloud Run service URL."""
+
+    def id_token(self, audience: str) -> str: ...
+
+
+class GoogleIdTokens:
+    """ID tokens from Application Default Credentials, cached per audience for 50 minutes."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def id_token(self, audience: str) -> str:
+        """A token whose audience is ``audience`` (google-auth's fetch_id_token)."""
+        with self._lock:
+            cached = self._cache.get(audience)
+            if cached and cached[0] > time.monotonic():
+                return cached[1]
+        import google.auth.transport.requests
+        from google.oauth2 import id_token
+
+        token = id_token.fetch_id_token(google.auth.transport.requests.Request(), audience)
+        with self._lock:
+            self._cache[audience] = (time.monotonic() + 50 * 60, token)
+        return str(token)
+
+
+@dataclass
+class StaticTokens:
+    """Fake token source: always ``token``; records the audiences asked for."""
+
+    token: str = "fake-id-token"
+    audiences: list[str] = field(default_factory=list)
+
+    def id_token(self, audience: str) -> str:
+        """``token``, remembering ``audience``."""
+        self.audiences.append(audience)
+        return self.token
+
+
+class HttpPost(Protocol):
+    """One HTTP POST: ``(status, body)``."""
+
+    def post(
+        self, url: str, body: bytes, headers: dict[str, str], timeout: float | None
+    ) -> tuple[int, bytes]: ...
+
+
+class HttpxPost:
+    """:class:`HttpPost` over one shared httpx client."""
+
+    def __init__(self) -> None:
+        import httpx
+
+        self.client = httpx.Client(timeout=None)
+
+    def post(
+        self, url: str, body: bytes, headers: dict[str, str], timeout: float | None
+    ) -> tuple[int, bytes]:
+        """POST ``body`` and return status and response bytes."""
+        response = self.client.post(url, content=body, headers=headers, timeout=timeout)
+        return response.status_code, response.content
+
+
+class BatchJobs(Protocol):
+    """The three GCP Batch calls the invoker makes."""
+
+    def create(self, parent: str, job_id: str, job: dict[str, Any]) -> str: ...
+
+    def state(self, name: str) -> str: ...
+
+    def delete(self, name: str) -> None: ...
+
+
+class GoogleBatchJobs:
+    """:class:`BatchJobs` with google-cloud-batch (Application Default Credentials)."""
+
+    def __init__(self) -> None:
+        from google.cloud import batch_v1
+
+        self.batch_v1 = batch_v1
+        self.client = batch_v1.BatchServiceClient()
+
+    def create(self, parent: str, job_id: str, job: dict[str, Any]) -> str:
+        """Create the job; returns its resource name."""
+        body = self.batch_v1.Job.from_json(json.dumps(job), ignore_unknown_fields=False)
+        created = self.client.create_job(parent=parent, job_id=job_id, job=body)
+        return str(created.name)
+
+    def state(self, name: str) -> str:
+        """``QUEUED``, ``SCHEDULED``, ``RUNNING``, ``SUCCEEDED``, ``FAILED`` ..."""
+        return str(self.client.get_job(name=name).status.state.name)
+
+    def delete(self, name: str) -> None:
+        """Delete (and so stop) the job."""
+        self.client.delete_job(name=name)
+
+
+TaskRunner = Callable[[dict[str, Any], int], int]
+
+
+@dataclass
+class FakeBatchJobs:
+    """In-memory Batch: records jobs; with a ``runner`` it runs every task at once (in order)."""
+
+    runner: TaskRunner | None = None
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    states: dict[str, str] = field(default_factory=dict)
+
+    def create(self, parent: str, job_id: str, job: dict[str, Any]) -> str:
+        """Record ``job``; run its tasks when a runner is set."""
+        name = f"{parent}/jobs/{job_id}"
+        self.jobs[name] = job
+        self.states[name] = "QUEUED"
+        if self.runner is not None:
+            count = int(job["taskGroups"][0]["taskCount"])
+            codes = [self.runner(job, index) for index in range(count)]
+            self.states[name] = "SUCCEEDED" if not any(codes) else "FAILED"
+        return name
+
+    def state(self, name: str) -> str:
+        """The recorded state."""
+        return self.states[name]
+
+    def delete(self, name: str) -> None:
+        """Forget the job."""
+        self.states[name] = "DELETION_IN_PROGRESS"
+
+
+def subprocess_task_runner(extra_env: dict[str, str] | None = None) -> TaskRunner:
+    """A runner that executes a task as Batch would: the runtime's ``gcpbatch`` mode in a
+    subprocess, with the job's environment and ``BATCH_TASK_INDEX``."""
+
+    def run(job: dict[str, Any], index: int) -> int:
+        spec = job["taskGroups"][0]["taskSpec"]
+        env = {**os.environ, **(extra_env or {}), **spec["environment"]["variables"]}
+        env[gcp_env.TASK_INDEX] = str(index)
+        command = spec["runnables"][0]["container"]["commands"]
+        argv = [sys.executable, *command[1:]] if command[0] == "python" else command
+        return subprocess.run(argv, env=env, timeout=600, check=False).returncode
+
+    return run
+
+
+# ------------------------------------------------------------------------- invoker
+
+
+@dataclass(frozen=True)
+class CallRef:
+    """Where a spawned call's results live."""
+
+    bucket: str
+    prefix: str
+
+    @property
+    def id(self) -> str:
+        """The durable id handed to the user."""
+        return f"{CALL_PREFIX}{self.bucket}/{self.prefix}"
+
+    @classmethod
+    def parse(cls, call_id: str) -> CallRef:
+        """Read an id made by :attr:`id`."""
+        if not call_id.startswith(CALL_PREFIX) or "/calls/" not in call_id:
+            raise ValueError(f"not a GCP FunctionCall id: {call_id!r}")
+        bucket, _, prefix = call_id.removeprefix(CALL_PREFIX).partition("/")
+        return cls(bucket, prefix)
+
+
+class GcpInvoker:
+    """The :class:`~pcompile.providers.invoker.Invoker` for one app deployed on GCP."""
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        storage: Storage,
+        *,
+        tokens: TokenSource,
+        http: HttpPost,
+        batch: BatchJobs,
+        poll_s: float = 1.0,
+    ) -> None:
+        self.manifest = manifest
+        self.storage = storage
+        self.bucket = manifest.staging["bucket"]
+        self.tokens = tokens
+        self.http = http
+        self.batch = batch
+        self.poll_s = poll_s
+        self._templates: dict[str, dict[str, Any]] = {}
+        self._jobs: dict[str, str] = {}
+        self._threads: list[threading.Thread] = []
+
+    # ----------------------------------------------------------------- helpers
+
+    def address(self, target: Target) -> FunctionAddress:
+        """Where ``target`` runs; a clear error when the manifest lacks it."""
+        try:
+            return self.manifest.functions[target.function]
+        except KeyError:
+            raise InvokeError(
+                f"app {self.manifest.app!r} on stack {self.manifest.stack!r} has no function "
+                f"{target.function!r}; deployed: {sorted(self.manifest.functions)}"
+            ) from None
+
+    def _request(self, target: Target, kind: str, inputs: list[Any], first: int, prefix: str | None) -> bytes:
+        return protocol.dump_envelope(
+            {
+                "function": target.function,
+                "kind": kind,
+                "cls_params": dict(target.cls_params),
+                "inputs": protocol.pack(inputs, self.storage),
+                "first": first,
+                "result_prefix": prefix,
+            }
+        )
+
+    def _post(self, address: FunctionAddress, body: bytes) -> list[dict[str, Any]]:
+        url = address.addresses["service_url"].rstrip("/")
+        headers = {
+            "Authorization": f"Bearer {self.tokens.id_token(url)}",
+            "Content-Type": ENVELOPE_TYPE,
+        }
+        status, data = self.http.post(f"{url}/invoke", body, headers, None)
+        if status != 200:
+            raise InvokeError(f"{url}/invoke answered HTTP {status}: {data[:500]!r}")
+        results: list[dict[str, Any]] = protocol.load_envelope(data)["results"]
+        return results
+
+    def _outcome(self, result: dict[str, Any], return_exceptions: bool = False) -> Any:
+        if result["status"] == "ok":
+            return protocol.unpack(result["value"], self.storage)
+        exc = protocol.to_exception(result["error"])
+        if return_exceptions:
+            return exc
+        raise exc
+
+    def _run_chunks(self, target: Target, kind: str, inputs: list[Any], prefix: str | None) -> Iterator[Any]:
+        """POST inputs to Cloud Run in chunks, several at once; results in input order."""
+        address = self.address(target)
+        chunks = [(i, inputs[i : i + MAP_CHUNK]) for i in range(0, len(inputs), MAP_CHUNK)]
+        with ThreadPoolExecutor(max_workers=MAP_CONCURRENCY) as pool:
+            futures = [
+                pool.submit(self._post, address, self._request(target, kind, chunk, first, prefix))
+                for first, chunk in chunks
+            ]
+            for future in futures:
+                yield from future.result()
+
+    # ----------------------------------------------------------------- Invoker
+
+    def call(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run one input and return its value (or raise the remote exception)."""
+        if self.address(target).target == "cloudrun":
+            (result,) = self._post(
+                self.address(target), self._request(target, "call", [(args, kwargs)], 0, None)
+            )
+            return self._outcome(result)
+        return self.get(self._spawn(target, "call", [(args, kwargs)]), None)
+
+    def call_gen(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Any]:
+        """A generator's items (collected remotely, then yielded)."""
+        if self.address(target).target == "cloudrun":
+            (result,) = self._post(
+                self.address(target), self._request(target, "gen", [(args, kwargs)], 0, None)
+            )
+            yield from self._outcome(result)
+            return
+        yield from self.get(self._spawn(target, "gen", [(args, kwargs)]), None)
+
+    def map(
+        self,
+        target: Target,
+        inputs: Inputs,
+        *,
+        order_outputs: bool,
+        return_exceptions: bool,
+        wrap_returned_exceptions: bool,
+    ) -> Iterator[Any]:
+        """Many inputs: Cloud Run chunks in parallel, or one Batch job with a task per slice."""
+        items = list(inputs)
+        if not items:
+            return
+        if self.address(target).target == "cloudrun":
+            for result in self._run_chunks(target, "call", items, None):
+                yield self._outcome(result, return_exceptions)
+            return
+        call_id = self._spawn(target, "call", items)
+        for index in range(len(items)):
+            try:
+                yield self.get(call_id, None, index)
+            except Exception as exc:
+                if not return_exceptions:
+                    raise
+                yield exc
+
+    def spawn(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        """Start one input; returns a durable call id."""
+        return self._spawn(target, "call", [(args, kwargs)])
+
+    def spawn_map(self, target: Target, inputs: Inputs) -> str:
+        """Start many inputs under one durable call id."""
+        return self._spawn(target, "call", list(inputs))
+
+    def _spawn(self, target: Target, kind: str, items: list[Any]) -> str:
+        ref = CallRef(self.bucket, f"calls/{uuid.uuid4().hex}")
+        address = self.address(target)
+        meta: dict[str, Any] = {"function": target.function, "target": address.target, "n": len(items)}
+        if address.target == "cloudrun":
+            self.storage.put(f"{ref.prefix}/call.json", json.dumps(meta, sort_keys=True).encode())
+            self._background(lambda: list(self._run_chunks(target, kind, items, ref.prefix)))
+            return ref.id
+        meta["job"] = self._create_job(target, address, kind, items, ref)
+        self._jobs[ref.id] = meta["job"]
+        self.storage.put(f"{ref.prefix}/call.json", json.dumps(meta, sort_keys=True).encode())
+        return ref.id
+
+    def _background(self, work: Callable[[], Any]) -> None:
+        thread = threading.Thread(target=work, daemon=True, name="pcompile-gcp-spawn")
+        thread.start()
+        self._threads.append(thread)
+
+    def _create_job(
+        self, target: Target, address: FunctionAddress, kind: str, items: list[Any], ref: CallRef
+    ) -> str:
+        slices = _slices(len(items), MAX_TASKS)
+        for task, (first, size) in enumerate(slices):
+            body = self._request(target, kind, items[first : first + size], first, ref.prefix)
+            self.storage.put(task_key(ref.prefix, task), body)
+        job = jobs.for_call(
+            self._template(address), call_env={gcp_env.CALL: ref.prefix}, task_count=len(slices)
+        )
+        parent = f"projects/{address.addresses['project']}/locations/{address.addresses['region']}"
+        job_id = f"{names.slug(target.function)[:40]}-{ref.prefix.rsplit('/', 1)[1][:16]}"
+        return self.batch.create(parent, letter_first_id(job_id), job)
+
+    def _template(self, address: FunctionAddress) -> dict[str, Any]:
+        url = address.addresses["job_template"]
+        if url not in self._templates:
+            bucket, key = split_gs_url(url)
+            store = self.storage if bucket == self.bucket else GcsStorage(bucket)
+            self._templates[url] = json.loads(store.get(key))
+        return self._templates[url]
+
+    def get(self, call_id: str, timeout: float | None, index: int = 0) -> Any:
+        """The result of input ``index`` of a spawned call; ``TimeoutError`` when not ready in time."""
+        ref = CallRef.parse(call_id)
+        store = self.storage if ref.bucket == self.bucket else GcsStorage(ref.bucket)
+        key = result_key(ref.prefix, index)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                data = store.get(key)
+            except KeyError:  # not written yet (the user's own KeyError travels inside the result)
+                data = None
+            if data is not None:
+                return self._outcome(protocol.load_envelope(data))
+            self._check_job(ref, store, index)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"call {call_id} input {index} has no result yet")
+            time.sleep(
+                self.poll_s if deadline is None else min(self.poll_s, max(deadline - time.monotonic(), 0))
+            )
+
+    def _check_job(self, ref: CallRef, store: Storage, index: int) -> None:
+        """A Batch job that ended without writing this result will never write it."""
+        job = self._jobs.get(ref.id)
+        if job is None:
+            try:
+                job = json.loads(store.get(f"{ref.prefix}/call.json")).get("job")
+            except KeyError:
+                raise InvokeError(
+                    f"no call {ref.id} (nothing under gs://{ref.bucket}/{ref.prefix})"
+                ) from None
+            if job:
+                self._jobs[ref.id] = job
+        state = self.batch.state(job) if job else ""
+        if state in (*TERMINAL_FAILED, "SUCCEEDED"):
+            try:
+                store.get(result_key(ref.prefix, index))  # it may have landed since the last look
+            except KeyError:
+                raise InvokeError(
+                    f"Batch job {job} ended ({state}) without a result for input {index}"
+                ) from None
+
+    def cancel(self, call_id: str, terminate_containers: bool = False) -> None:
+        """Delete the call's Batch job (Cloud Run requests run to completion)."""
+        ref = CallRef.parse(call_id)
+        job = self._jobs.get(ref.id)
+        if job is None:
+            meta = json.loads(self.storage.get(f"{ref.prefix}/call.json"))
+            job = meta.get("job")
+        if job:
+            self.batch.delete(job)
+
+    def web_url(self, target: Target) -> str | None:
+        """The public URL of a web function."""
+        return self.address(target).web_url
+
+    def wait_spawned(self, timeout: float | None = None) -> None:
+        """Block until the Cloud Run requests carrying this process's spawns have returned."""
+        for thread in self._threads:
+            thread.join(timeout)
+
+
+def _slices(count: int, max_tasks: int) -> list[tuple[int, int]]:
+    """``(first, size)`` of each task's slice: ``count`` inputs over at most ``max_tasks`` tasks."""
+    tasks = min(count, max_tasks)
+    base, extra = divmod(count, tasks)
+    out, first = [], 0
+    for task in range(tasks):
+        size = base + (1 if task < extra else 0)
+        out.append((first, size))
+        first += size
+    return out
+
+
+def letter_first_id(job_id: str) -> str:
+    """Batch job ids: lower-case, start with a letter, at most 63 characters."""
+    return names.letter_first(job_id.lower())[:63]
+
+
+# ------------------------------------------------------------------------- lookup
+
+
+def read_manifest(storage: Storage, app_name: str) -> Manifest:
+    """The manifest of ``app_name`` from the staging bucket."""
+    try:
+        return Manifest.loads(storage.get(names.manifest_key(app_name)).decode())
+    except KeyError:
+        raise InvokeError(
+            f"app {app_name!r} is not deployed on this stack (no {names.manifest_key(app_name)} in staging)"
+        ) from None
+
+
+def from_stack(app_name: str, settings: StackSettings) -> GcpInvoker:
+    """The invoker for ``app_name`` deployed on a GCP stack (real Google clients)."""
+    project = settings.project or os.environ.get("GOOGLE_CLOUD_PROJECT") or names.PLACEHOLDER_PROJECT
+    bucket = settings.extra.get("staging_bucket") or names.staging_bucket(project, settings.name, app_name)
+    storage = GcsStorage(bucket)
+    manifest = read_manifest(storage, app_name)
+    batch: BatchJobs = _LazyBatch()
+    return GcpInvoker(manifest, storage, tokens=GoogleIdTokens(), http=HttpxPost(), batch=batch)
+
+
+class _LazyBatch:
+    """google-cloud-batch is imported (and its client built) only when a Batch function is called."""
+
+    def __init__(self) -> None:
+        self._real: GoogleBatchJobs | None = None
+
+    def _client(self) -> GoogleBatchJobs:
+        if self._real is None:
+            self._real = GoogleBatchJobs()
+        return self._real
+
+    def create(self, parent: str, job_id: str, job: dict[str, Any]) -> str:
+        return self._client().create(parent, job_id, job)
+
+    def state(self, name: str) -> str:
+        return self._client().state(name)
+
+    def delete(self, name: str) -> None:
+        self._client().delete(name)
