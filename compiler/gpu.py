@@ -32,6 +32,19 @@ KNOWN_GPUS: tuple[str, ...] = (
 MAX_GPU_COUNT = 8
 
 
+# Letters typed for the digits they look like: "A10O" is A100, "H1OO" is H100.
+_LOOKALIKES = str.maketrans({"O": "0", "I": "1"})
+
+
+def suggest(kind: str) -> str | None:
+    """The known GPU type closest to ``kind`` (upper-cased), or None when nothing is close."""
+    fixed = kind.translate(_LOOKALIKES)
+    if fixed in KNOWN_GPUS:
+        return fixed
+    close = difflib.get_close_matches(kind, KNOWN_GPUS, n=1, cutoff=0.5)
+    return close[0] if close else None
+
+
 def parse_one(text: Any, source: Source) -> GpuRequest:
     """``"h100:8"`` → ``GpuRequest("H100", 8)``; a UserError for unknown types or bad counts."""
     if not isinstance(text, str) or not text.strip():
@@ -41,8 +54,8 @@ def parse_one(text: Any, source: Source) -> GpuRequest:
     kind, sep, count_text = text.strip().partition(":")
     kind = kind.upper()
     if kind not in KNOWN_GPUS:
-        close = difflib.get_close_matches(kind, KNOWN_GPUS, n=1, cutoff=0.5)
-        hint = f'did you mean gpu="{close[0]}"?' if close else f"known types: {', '.join(KNOWN_GPUS)}"
+        close = suggest(kind)
+        hint = f'did you mean gpu="{close}"?' if close else f"known types: {', '.join(KNOWN_GPUS)}"
         raise UserError(f"unknown GPU type {text!r}", source=source, fix=hint)
     count = 1
     if sep:

@@ -388,8 +388,10 @@ def _from_union(options: tuple[Any, ...], value: Any) -> Any:
     if isinstance(value, dict):
         for opt in candidates:
             if dataclasses.is_dataclass(opt):
+                # A fixed ``kind`` default tells union members apart; a required ``kind``
+                # (WebSpec's) or none at all matches any object.
                 kind = {f.name: f.default for f in dataclasses.fields(opt)}.get("kind")
-                if kind is None or kind == value.get("kind"):
+                if kind in (None, dataclasses.MISSING) or kind == value.get("kind"):
                     return _from_json(opt, value)
     if isinstance(value, list):
         for opt in candidates:

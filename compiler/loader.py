@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -114,6 +116,12 @@ def _rel(path: str, root: Path) -> str:
         return path
 
 
+def _user_modules(module_name: str) -> str:
+    """A warnings ``module`` regex matching the user's module and its top-level package."""
+    top = re.escape(module_name.split(".")[0])
+    return rf"{top}(\..*)?$"
+
+
 def import_user_module(module_name: str, root: Path) -> ModuleType:
     """Import (fresh) the user's module with ``modal`` aliased to pcompile."""
     _modal_alias.install()
@@ -123,7 +131,11 @@ def import_user_module(module_name: str, root: Path) -> ModuleType:
         del sys.modules[name]
     importlib.invalidate_caches()
     try:
-        return importlib.import_module(module_name)
+        with warnings.catch_warnings():
+            # Python hides DeprecationWarnings outside __main__; old Modal spellings in the
+            # user's own files must still be reported (once per line) with the new spelling.
+            warnings.filterwarnings("default", category=DeprecationWarning, module=_user_modules(module_name))
+            return importlib.import_module(module_name)
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise

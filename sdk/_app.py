@@ -613,9 +613,16 @@ class App:
     # Old Stub-era spelling: @stub.web_endpoint(...) below @stub.function().
     def web_endpoint(self, **kwargs: Any) -> Callable[[Any], Any]:
         """Old spelling of ``@modal.fastapi_endpoint``."""
-        from pcompile._partial import web_endpoint
+        from pcompile._partial import fastapi_endpoint
 
-        return web_endpoint(**kwargs)
+        # Warn here so the warning points at the user's line, not at this method.
+        warnings.warn(
+            "stub.web_endpoint was renamed; use @modal.fastapi_endpoint(...)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        kwargs.pop("wait_for_response", None)
+        return fastapi_endpoint(**kwargs)
 
 
 class Stub(App):
