@@ -15,6 +15,7 @@ MODES: dict[str, str] = {
     "web": "pcompile.runtime.web:main",
     "http": "pcompile.runtime.gcp_http:main",
     "gcpbatch": "pcompile.runtime.gcp_batch:main",
+    "batch": "pcompile.runtime.aws_batch:main",
 }
 
 

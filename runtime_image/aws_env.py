@@ -10,20 +10,20 @@ from __future__ import annotations
 
 APP = "PCOMPILE_APP"
 FUNCTION = "PCOMPILE_FUNCTION"
-MODULE = "PCOMPILE_MODULE"
-QUALNAME = "PCOMPILE_QUALNAME"
-CLS_QUALNAME = "PCOMPILE_CLS_QUALNAME"
+# The function's IR dict (``compiler/ir.py`` field names, defaults dropped), as JSON.
+SPEC = "PCOMPILE_SPEC"
+# ``s3://bucket``: staged payloads and results (``calls/``, ``blobs/``).
 STAGING_URL = "PCOMPILE_STAGING_URL"
+# JSON ``{secret name: Secrets Manager id (name or ARN)}``; keys exported at start.
 SECRETS = "PCOMPILE_SECRETS"
+# JSON ``{mount path: {"url": "s3://bucket", "read_only": bool}}``.
 VOLUMES = "PCOMPILE_VOLUMES"
-PYTHON_VERSION = "PCOMPILE_PYTHON_VERSION"
-IS_GENERATOR = "PCOMPILE_IS_GENERATOR"
-TIMEOUT = "PCOMPILE_TIMEOUT"
-# Set per job by the invoker (container overrides), never in the job definition.
-JOB_PREFIX = "PCOMPILE_JOB_PREFIX"
+# Code bundle URL, read by ``pcompile.runtime.bundle`` (same name as there).
+CODE_BUNDLE = "PCOMPILE_CODE_BUNDLE"
+# Set per job by the invoker (container overrides), never in the job definition: the
+# call's layout ``calls/<id>?n=..&k=..&m=..`` (see ``aws_calls``). Absent for a scheduled run.
+JOB = "PCOMPILE_JOB"
 # Batch sets this on each child of an array job.
 ARRAY_INDEX = "AWS_BATCH_JOB_ARRAY_INDEX"
 # boto3 endpoint override (moto in tests; VPC endpoints in locked-down accounts).
 ENDPOINT_URL = "PCOMPILE_AWS_ENDPOINT_URL"
-
-STATIC = (APP, FUNCTION, MODULE, QUALNAME, CLS_QUALNAME, STAGING_URL, SECRETS, VOLUMES, PYTHON_VERSION)

@@ -16,6 +16,7 @@ from typing import Any, cast
 import pulumi
 import pulumi_aws as aws
 
+from pcompile.compiler import ir
 from pcompile.compiler.ir import FunctionSpec, SecretSpec
 from pcompile.compiler.placement import Placement
 from pcompile.providers.aws import iam
@@ -45,13 +46,40 @@ class Grants:
     staging_bucket_arn: pulumi.Input[str]
     volume_buckets: Mapping[str, tuple[pulumi.Input[str], bool]] = field(default_factory=dict)
     secret_arns: tuple[pulumi.Input[str], ...] = ()
+    code_bundle_arn: pulumi.Input[str] | None = None
 
     def statements(self) -> list[dict[str, Any]]:
         """IAM statements for these grants, volumes in mount-path order."""
         out = iam.staging_statements(self.staging_bucket_arn)
+        if self.code_bundle_arn is not None:
+            out.append(iam.allow("CodeBundle", ["s3:GetObject"], [self.code_bundle_arn]))
         for index, (_mount, (arn, read_only)) in enumerate(sorted(self.volume_buckets.items())):
             out += iam.volume_statements(f"Volume{index}", arn, read_only)
         return out + iam.secret_statements(list(self.secret_arns))
+
+
+SPEC_FIELDS = (
+    "batching",
+    "cls",
+    "concurrency",
+    "is_async",
+    "is_generator",
+    "kind",
+    "module",
+    "name",
+    "qualname",
+    "retries",
+    "timeout",
+    "web",
+)
+
+
+def runtime_spec(fn: FunctionSpec) -> str:
+    """The function's IR dict as the runtime reads it: only the fields it uses, compact JSON
+    (Lambda allows 4 KiB of environment in all)."""
+    full = ir.to_jsonable(fn)
+    spec = {k: full[k] for k in SPEC_FIELDS if full.get(k) not in (None, False, {}, [])}
+    return json.dumps(spec, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -61,38 +89,33 @@ class RuntimeEnv:
     app: str
     fn: FunctionSpec
     staging_bucket: pulumi.Input[str]
-    volume_buckets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    volume_buckets: Mapping[str, tuple[pulumi.Input[str], bool]] = field(default_factory=dict)
     secret_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    python_version: str = ""
+    code_bundle: str | None = None
 
     def variables(self) -> pulumi.Output[dict[str, str]]:
         """Variable name → value once bucket names and secret ARNs are known."""
-        static = {
-            aws_env.APP: self.app,
-            aws_env.FUNCTION: self.fn.name,
-            aws_env.MODULE: self.fn.module,
-            aws_env.QUALNAME: self.fn.qualname,
-            aws_env.PYTHON_VERSION: self.python_version,
-            aws_env.TIMEOUT: str(self.fn.timeout),
+        static = {aws_env.APP: self.app, aws_env.FUNCTION: self.fn.name, aws_env.SPEC: runtime_spec(self.fn)}
+        if self.code_bundle:
+            static[aws_env.CODE_BUNDLE] = self.code_bundle
+        volumes = {
+            m: {"url": pulumi.Output.concat("s3://", b), "read_only": ro}
+            for m, (b, ro) in self.volume_buckets.items()
         }
-        if self.fn.cls is not None:
-            static[aws_env.CLS_QUALNAME] = self.fn.cls.qualname
-        if self.fn.is_generator:
-            static[aws_env.IS_GENERATOR] = "1"
         parts = pulumi.Output.all(
             pulumi.Output.from_input(self.staging_bucket),
-            pulumi.Output.from_input(dict(self.volume_buckets)),
+            pulumi.Output.from_input(volumes),
             pulumi.Output.from_input(dict(self.secret_ids)),
         )
         return parts.apply(lambda p: _with_dynamic(static, p[0], p[1], p[2]))
 
 
 def _with_dynamic(
-    static: dict[str, str], bucket: str, volumes: dict[str, str], secrets: dict[str, str]
+    static: dict[str, str], bucket: str, volumes: dict[str, Any], secrets: dict[str, str]
 ) -> dict[str, str]:
     dynamic = {
         aws_env.STAGING_URL: f"s3://{bucket}",
-        aws_env.VOLUMES: json.dumps({m: f"s3://{b}" for m, b in volumes.items()}, sort_keys=True),
+        aws_env.VOLUMES: json.dumps(volumes, sort_keys=True),
         aws_env.SECRETS: json.dumps(secrets, sort_keys=True),
     }
     return dict(sorted({**static, **dynamic}.items()))
@@ -280,6 +303,8 @@ class BatchFunction(pulumi.ComponentResource):
         )
         self.queue = args.queue
         self.physical_name = args.physical_name
+        # Array jobs never fan out wider than max_containers (default: 64 tasks per call).
+        self.max_tasks = args.fn.max_containers or 64
         self.register_outputs({"job_definition": self.job_definition.arn, "job_queue": args.queue.arn})
 
     def _container(self, args: BatchFunctionArgs, role_arn: pulumi.Output[str]) -> pulumi.Output[str]:

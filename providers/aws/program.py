@@ -245,9 +245,11 @@ def _function(
         app=ctx.app.name,
         fn=fn,
         staging_bucket=base.staging.bucket,
-        volume_buckets={m: volumes[v].bucket.bucket for m, v in sorted(fn.volumes.items())},
+        volume_buckets={
+            m: (volumes[v].bucket.bucket, read_only.get(v, False)) for m, v in sorted(fn.volumes.items())
+        },
         secret_ids={s: secrets[s].secret_id for s in sorted(fn.secrets)},
-        python_version=ctx.settings.extra.get("python_version", ""),
+        code_bundle=ctx.settings.extra.get("code_bundle") or None,
     )
     grants = components.Grants(
         staging_bucket_arn=ctx.arns.bucket(base.staging.bucket),
@@ -256,6 +258,7 @@ def _function(
             for m, v in fn.volumes.items()
         },
         secret_arns=tuple(secrets[s].arn for s in sorted(fn.secrets)),
+        code_bundle_arn=_bundle_arn(ctx),
     )
     image = _image_uri(ctx, base, fn.image)
     retention = int(ctx.settings.extra.get("log_retention_days", 30))
@@ -281,6 +284,15 @@ def _function(
         retention,
     )
     return components.BatchFunction(name, args)
+
+
+def _bundle_arn(ctx: Context) -> pulumi.Output[str] | None:
+    """The code bundle object (``s3://bucket/key#sha256=...``) functions may read, if any."""
+    url = str(ctx.settings.extra.get("code_bundle") or "")
+    if not url.startswith("s3://"):
+        return None
+    bucket, _, key = url.removeprefix("s3://").partition("#")[0].partition("/")
+    return ctx.arns.bucket(f"{bucket}/{key}")
 
 
 def _schedule(ctx: Context, fn: FunctionSpec, made: components.Function | components.BatchFunction) -> None:
@@ -323,6 +335,7 @@ def _addresses(made: components.Function | components.BatchFunction) -> dict[str
         "job_queue": made.queue.arn,
         "job_definition": made.job_definition.arn,
         "log_group": made.log_group.name,
+        "max_tasks": str(made.max_tasks),
     }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from aws_apps import IMAGE, fn, gpu_mix
-from conftest import AWS_SETTINGS
+from conftest import AWS_SETTINGS, gpu_mix_example
 from parliament import analyze_policy_string
 
 from pcompile.compiler.errors import UserError
@@ -41,7 +41,7 @@ def test_golden_snapshot(gpu_mix_synth: SynthOutput) -> None:
 
 
 def test_synthesis_is_deterministic(gpu_mix_synth: SynthOutput) -> None:
-    again = synthesize("aws", gpu_mix(), AWS_SETTINGS)
+    again = synthesize("aws", gpu_mix_example(), AWS_SETTINGS)
     assert _canonical(again) == _canonical(gpu_mix_synth)
 
 
@@ -223,7 +223,7 @@ def test_every_bucket_is_private_encrypted_and_tls_only(gpu_mix_synth: SynthOutp
 
 def test_manifest_records_every_function_and_the_web_url(gpu_mix_synth: SynthOutput) -> None:
     manifest = _manifest(gpu_mix_synth)
-    assert set(manifest["functions"]) == {f.name for f in gpu_mix().functions}
+    assert set(manifest["functions"]) == {f.name for f in gpu_mix().functions}  # the hand-built twin
     assert manifest["functions"]["predict"]["web_url"].startswith("https://")
     assert manifest["functions"]["Model.generate"]["addresses"]["qualifier"] == "live"
     pointer = gpu_mix_synth.result.of_type("aws:ssm/parameter:Parameter")[0]
@@ -306,3 +306,30 @@ def test_stack_network_replaces_the_default_vpc() -> None:
     assert not out.result.of_type("aws:ec2/vpc:Vpc")
     (ce,) = out.result.of_type(CE)
     assert ce.inputs["computeResources"]["subnets"] == ["subnet-1"]
+
+
+def test_cli_synth_json_shows_the_acceptance_graph() -> None:
+    import subprocess
+    import sys
+
+    from conftest import EXAMPLE
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from pcompile.cli.main import main; main()",
+            "synth",
+            str(EXAMPLE),
+            "--cloud",
+            "aws",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = json.loads(done.stdout)
+    types = {r["type"] for r in data["resources"]}
+    assert {CE, JOBDEF, "aws:lambda/functionUrl:FunctionUrl", "aws:scheduler/schedule:Schedule"} <= types
+    assert data["placements"]["train_h100x8"]["gpu"] == {"count": 8, "type": "H100"}

@@ -1,0 +1,86 @@
+"""Where a call's inputs and results live in the staging bucket (shared by invoker and runtime).
+
+A call of ``n`` inputs is staged under ``calls/<id>/`` as ``k`` *chunk* objects
+(``chunk-<j>.in``, each a request envelope for a contiguous slice of inputs) and run
+as ``k * split`` *tasks*: task ``i`` takes part ``i % split`` of chunk ``i // split``
+and writes every result of its part to ``task-<i>.out``. Few objects keep the
+number of requests small (a 10,000-input map is 16 puts and one ``SubmitJob``);
+many tasks keep the parallelism high.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_CHUNKS = 16
+
+
+def bounds(n: int, parts: int, part: int) -> tuple[int, int]:
+    """The ``[start, end)`` of part ``part`` when ``n`` items are split in ``parts`` near-equal parts."""
+    return part * n // parts, (part + 1) * n // parts
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How ``n`` inputs are split into ``chunks`` objects and ``chunks * split`` tasks."""
+
+    prefix: str
+    n: int
+    chunks: int
+    split: int
+
+    @classmethod
+    def plan(cls, prefix: str, n: int, max_tasks: int) -> Layout:
+        """At most :data:`MAX_CHUNKS` objects and about ``max_tasks`` tasks (never more than ``n``)."""
+        chunks = max(1, min(MAX_CHUNKS, n))
+        split = max(1, min(max_tasks, n) // chunks)
+        return cls(prefix, n, chunks, split)
+
+    @property
+    def tasks(self) -> int:
+        """How many tasks (Batch array children) run the call."""
+        return self.chunks * self.split
+
+    def chunk_key(self, chunk: int) -> str:
+        """The request envelope of chunk ``chunk``."""
+        return f"{self.prefix}/chunk-{chunk}.in"
+
+    def out_key(self, task: int) -> str:
+        """The results of task ``task``."""
+        return f"{self.prefix}/task-{task}.out"
+
+    def chunk_range(self, chunk: int) -> tuple[int, int]:
+        """Global input indices of chunk ``chunk``."""
+        return bounds(self.n, self.chunks, chunk)
+
+    def task_range(self, task: int) -> tuple[int, int]:
+        """Global input indices task ``task`` runs."""
+        start, end = self.chunk_range(task // self.split)
+        low, high = bounds(end - start, self.split, task % self.split)
+        return start + low, start + high
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """``(task, offset in that task's results)`` of global input ``index``."""
+        if not 0 <= index < self.n:
+            raise IndexError(f"input index {index} out of range for a call of {self.n} inputs")
+        for task in range(self.tasks):
+            start, end = self.task_range(task)
+            if start <= index < end:
+                return task, index - start
+        raise AssertionError("unreachable: tasks cover every index")
+
+    def to_id(self, bucket: str, job: str | None) -> str:
+        """A durable ``FunctionCall`` id: where the results are and how they are split."""
+        query = f"n={self.n}&k={self.chunks}&m={self.split}" + (f"&job={job}" if job else "")
+        return f"aws:{bucket}/{self.prefix}?{query}"
+
+    @classmethod
+    def from_id(cls, call_id: str) -> tuple[str, Layout, str | None]:
+        """``(bucket, layout, job id)`` of an id made by :meth:`to_id`."""
+        if not call_id.startswith("aws:") or "?" not in call_id:
+            raise ValueError(f"not an AWS FunctionCall id: {call_id!r}")
+        path, _, query = call_id.removeprefix("aws:").partition("?")
+        bucket, _, prefix = path.partition("/")
+        fields = dict(part.split("=", 1) for part in query.split("&"))
+        layout = cls(prefix, int(fields["n"]), int(fields["k"]), int(fields["m"]))
+        return bucket, layout, fields.get("job")

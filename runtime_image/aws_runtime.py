@@ -1,0 +1,108 @@
+"""What the AWS runtime modes share: start-up from the environment and running tasks.
+
+The container state (function spec, staging storage, volume sync, ``@app.cls``
+instances, request handling) is the GCP runtime's :class:`~.gcp_container.GcpRuntime`,
+driven by the same request envelopes; this module adapts it to AWS:
+
+* the environment contract of :mod:`.aws_env` (staging bucket URL, volumes as
+  ``s3://`` URLs, ``PCOMPILE_SPEC``);
+* secrets fetched from Secrets Manager at start and exported to the environment
+  (each secret's JSON keys; a non-JSON secret under its upper-cased name);
+* tasks of a staged call (:mod:`.aws_calls`): read the chunk, run this task's part,
+  write ``task-<i>.out``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping, MutableMapping
+from typing import Any, Protocol
+
+from . import aws_env, gcp_env, protocol
+from .aws_calls import Layout
+from .gcp_container import GcpRuntime
+from .storage import Storage
+
+
+class SecretSource(Protocol):
+    """Reads one secret's string by id (name or ARN)."""
+
+    def get(self, secret_id: str) -> str: ...
+
+
+class SecretsManager:
+    """Secrets Manager through boto3 (imported lazily), honouring the endpoint override."""
+
+    def __init__(self, client: Any = None) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("secretsmanager", endpoint_url=os.environ.get(aws_env.ENDPOINT_URL) or None)
+        self.client = client
+
+    def get(self, secret_id: str) -> str:
+        """The secret's current string value."""
+        return str(self.client.get_secret_value(SecretId=secret_id)["SecretString"])
+
+
+class DictSecrets:
+    """The fake: secret id → string."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self.values = dict(values)
+
+    def get(self, secret_id: str) -> str:
+        """The stored string; KeyError names the missing secret."""
+        return self.values[secret_id]
+
+
+def export_secrets(environ: MutableMapping[str, str], source: SecretSource) -> list[str]:
+    """Export every secret named in ``PCOMPILE_SECRETS``; returns the exported key names."""
+    exported: list[str] = []
+    for name, secret_id in sorted(json.loads(environ.get(aws_env.SECRETS) or "{}").items()):
+        text = source.get(secret_id)
+        try:
+            values = json.loads(text)
+        except ValueError:
+            values = None
+        if not isinstance(values, dict):
+            values = {re.sub(r"[^A-Z0-9]+", "_", name.upper()).strip("_"): text}
+        for key, value in sorted(values.items()):
+            environ[key] = str(value)
+            exported.append(key)
+    return exported
+
+
+class AwsRuntime(GcpRuntime):
+    """One Lambda or Batch container: GCP's container state over S3 storage."""
+
+    def __init__(self, environ: Mapping[str, str], storage: Storage | None = None) -> None:
+        translated = {**environ, gcp_env.STAGING: environ[aws_env.STAGING_URL]}
+        super().__init__(translated, storage)
+
+    def start_with_secrets(self, source: SecretSource | None = None) -> None:
+        """Export secrets (Secrets Manager unless ``source`` is given), then :meth:`start`."""
+        if os.environ.get(aws_env.SECRETS, "{}") not in ("", "{}"):
+            export_secrets(os.environ, source or SecretsManager())
+        self.start()
+
+    def run_task(self, layout: Layout, task: int) -> list[dict[str, Any]]:
+        """Run task ``task`` of a staged call and store its results; returns them."""
+        chunk = task // layout.split
+        request = protocol.load_envelope(self.storage.get(layout.chunk_key(chunk)))
+        inputs = protocol.unpack(request["inputs"], self.storage)
+        chunk_start, _ = layout.chunk_range(chunk)
+        start, end = layout.task_range(task)
+        mine = inputs[start - chunk_start : end - chunk_start]
+        part = {**request, "inputs": protocol.pack(mine, self.storage), "first": start, "result_prefix": None}
+        results = self.handle(part)
+        self.storage.put(layout.out_key(task), protocol.dump_envelope({"first": start, "results": results}))
+        return results
+
+
+def job_layout(value: str) -> Layout:
+    """The layout in ``PCOMPILE_JOB`` (``calls/<id>?n=..&k=..&m=..``)."""
+    _, layout, _ = Layout.from_id(f"aws:-/{value}")
+    return layout
