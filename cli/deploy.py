@@ -25,6 +25,7 @@ from rich.text import Text
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.stacks import load_stack
 from pcompile.providers import deploy as dep
+from pcompile.providers.cloud_stores import credential_error
 from pcompile.providers.settings import StackSettings
 
 ToolsFactory = Callable[[StackSettings, Path], dep.DeployTools]
@@ -78,8 +79,15 @@ def exit_codes() -> Iterator[None]:
         _stderr().print(Text.assemble(("error: ", "bold red"), str(err)))
         raise typer.Exit(1) from None
     except dep.DeploymentFailed as err:
-        _stderr().print(Text.assemble(("deployment failed: ", "bold red"), str(err)))
-        raise typer.Exit(2) from None
+        cause = credential_error(err.__cause__) if err.__cause__ else None
+        _stderr().print(Text.assemble(("deployment failed: ", "bold red"), str(cause or err)))
+        raise typer.Exit(1 if cause else 2) from None
+    except Exception as exc:
+        user = credential_error(exc)
+        if user is None:
+            raise
+        _stderr().print(Text.assemble(("error: ", "bold red"), str(user)))
+        raise typer.Exit(1) from None
 
 
 def is_ci() -> bool:

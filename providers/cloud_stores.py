@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,34 @@ def aws_account() -> str:
             f"cannot read the AWS account id: {exc}",
             fix="configure AWS credentials (aws configure sso, or OIDC in CI) and re-run",
         ) from None
+
+
+@contextmanager
+def aws_errors() -> Iterator[None]:
+    """Missing credentials or an unreachable endpoint are the user's to fix: one sentence."""
+    from botocore.exceptions import BotoCoreError, NoCredentialsError
+
+    try:
+        yield
+    except NoCredentialsError:
+        raise UserError(
+            "no AWS credentials found", fix="configure them (aws configure sso, or OIDC in CI) and re-run"
+        ) from None
+    except BotoCoreError as exc:
+        raise UserError(f"cannot reach AWS: {exc}", fix="check the network, region and credentials") from None
+
+
+def credential_error(exc: BaseException) -> UserError | None:
+    """A UserError for missing cloud credentials (AWS or Google), else None."""
+    kind = f"{type(exc).__module__}.{type(exc).__name__}"
+    if kind.endswith("NoCredentialsError") or kind.endswith("UnauthorizedSSOTokenError"):
+        return UserError("no AWS credentials found", fix="configure them (aws configure sso, or OIDC in CI)")
+    if kind.endswith("DefaultCredentialsError") or kind.endswith("RefreshError"):
+        return UserError(
+            "no Google Cloud credentials found",
+            fix="run `gcloud auth application-default login` (or OIDC in CI)",
+        )
+    return None
 
 
 # ------------------------------------------------------------------ object stores
@@ -185,22 +214,26 @@ class SsmManifestStore:
         """Follow the SSM pointer to the S3 object."""
         from pcompile.providers.aws.program import manifest_parameter
 
-        try:
-            url = self.ssm.get_parameter(Name=manifest_parameter(app, self.stack))["Parameter"]["Value"]
-        except self.ssm.exceptions.ParameterNotFound:
-            return None
-        bucket, _, key = url.removeprefix("s3://").partition("/")
-        return Manifest.loads(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode())
+        with aws_errors():
+            try:
+                url = self.ssm.get_parameter(Name=manifest_parameter(app, self.stack))["Parameter"]["Value"]
+            except self.ssm.exceptions.ParameterNotFound:
+                return None
+            bucket, _, key = url.removeprefix("s3://").partition("/")
+            return Manifest.loads(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode())
 
     def list(self) -> list[str]:
         """Apps with a manifest parameter under the stack's prefix."""
         names: set[str] = set()
-        pages = self.ssm.get_paginator("get_parameters_by_path").paginate(Path=self._prefix(), Recursive=True)
-        for page in pages:
-            for param in page["Parameters"]:
-                parts = param["Name"][len(self._prefix()) :].split("/")
-                if len(parts) == 2 and parts[1] == "manifest":
-                    names.add(parts[0])
+        with aws_errors():
+            pages = self.ssm.get_paginator("get_parameters_by_path").paginate(
+                Path=self._prefix(), Recursive=True
+            )
+            for page in pages:
+                for param in page["Parameters"]:
+                    parts = param["Name"][len(self._prefix()) :].split("/")
+                    if len(parts) == 2 and parts[1] == "manifest":
+                        names.add(parts[0])
         return sorted(names)
 
     def delete(self, app: str) -> None:

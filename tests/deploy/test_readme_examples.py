@@ -23,6 +23,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
+# Pages whose console blocks are run too (this area's own page).
+PAGES = (README, REPO / "docs" / "deploy.md")
 SKIP_MARKERS = ("# needs: cloud", "# needs: network")
 COPIED = ("examples", "stacks", "tests/fixtures")
 
@@ -67,7 +69,7 @@ def _command(line: int, text: str) -> Command:
     return Command(line, tuple(shlex.split(code)), int(expected.group(1)) if expected else 0, runnable)
 
 
-BLOCKS = extract_blocks(README.read_text()) if README.is_file() else []
+BLOCKS = [(page, block) for page in PAGES if page.is_file() for block in extract_blocks(page.read_text())]
 
 
 def test_extractor_understands_the_convention() -> None:
@@ -86,8 +88,8 @@ def test_extractor_understands_the_convention() -> None:
     assert [c.exit_code for c in block] == [0, 0, 1]
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[f"README.md:{b[0].line}" for b in BLOCKS])
-def test_readme_block_runs(block: list[Command], tmp_path: Path) -> None:
+@pytest.mark.parametrize(("page", "block"), BLOCKS, ids=[f"{p.name}:{b[0].line}" for p, b in BLOCKS])
+def test_readme_block_runs(page: Path, block: list[Command], tmp_path: Path) -> None:
     for folder in COPIED:
         if (REPO / folder).is_dir():
             shutil.copytree(REPO / folder, tmp_path / folder)
@@ -101,7 +103,7 @@ def test_readme_block_runs(block: list[Command], tmp_path: Path) -> None:
             [pcompile, *command.argv[1:]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
         )
         assert result.returncode == command.exit_code, (
-            f"README.md:{command.line}: {shlex.join(command.argv)} exited {result.returncode}\n"
+            f"{page.name}:{command.line}: {shlex.join(command.argv)} exited {result.returncode}\n"
             f"{result.stdout}\n{result.stderr}"
         )
         ran += 1
