@@ -156,6 +156,31 @@ def run_worker_in_container(
     return proc
 
 
+def container_env(worker_env: Mapping[str, str], host_env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The part of a local worker's environment that belongs inside its container:
+    ``PCOMPILE_*``/``PYTHONUNBUFFERED`` and whatever differs from this process's
+    environment (secrets, per-function env), never the host's PATH or HOME."""
+    host = os.environ if host_env is None else host_env
+    skip = {
+        "PATH",
+        "HOME",
+        "HOSTNAME",
+        "PWD",
+        "SHELL",
+        "TERM",
+        "USER",
+        "VIRTUAL_ENV",
+        "PYTHONPATH",
+        "PYTHONHOME",
+    }
+    keep = {
+        k: v
+        for k, v in worker_env.items()
+        if k not in skip and (k.startswith(("PCOMPILE_", "PYTHONUNBUFFERED")) or host.get(k) != v)
+    }
+    return dict(sorted(keep.items()))
+
+
 def image_builder_for_run(
     settings: StackSettings, root: Path, builder: Builder | None = None
 ) -> ImageBuilder:

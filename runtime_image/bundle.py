@@ -4,7 +4,8 @@ The image carries dependencies only; the user's code arrives as the bundle writt
 by ``pcompile.compiler.bundle`` (a plain tar: ``pcompile-bundle.json``, ``code/``,
 ``mounts/<n>/``). When ``PCOMPILE_CODE_BUNDLE`` is set (a ``file://``, ``s3://``,
 ``gs://`` or ``https://`` URL, optionally ending in ``#sha256=<hex>``; else the hash
-comes from ``PCOMPILE_CODE_BUNDLE_SHA256``), :func:`install_from_env`:
+comes from ``PCOMPILE_CODE_BUNDLE_SHA256``, or from the content-addressed object name
+``bundles/<app>/<sha256>.tar`` itself), :func:`install_from_env`:
 
 1. downloads it (through :mod:`.storage` for object stores) and refuses it unless
    its sha256 matches: a bundle is never run on trust;
@@ -142,6 +143,12 @@ def install(uri: str, sha256: str, dest: str | os.PathLike[str] | None = None) -
     return InstalledBundle(root, code_dir, link_mounts(root, dict(index.get("mounts") or {})))
 
 
+def _sha_from_name(uri: str) -> str:
+    """The sha256 in a content-addressed key (``.../<64 hex>.tar``), or ``""``."""
+    name = uri.rsplit("/", 1)[-1].removesuffix(".tar")
+    return name.lower() if len(name) == 64 and all(c in "0123456789abcdefABCDEF" for c in name) else ""
+
+
 def install_from_env(environ: dict[str, str] | None = None) -> InstalledBundle | None:
     """:func:`install` driven by ``PCOMPILE_CODE_BUNDLE``; None when it is not set."""
     env = os.environ if environ is None else environ
@@ -149,9 +156,10 @@ def install_from_env(environ: dict[str, str] | None = None) -> InstalledBundle |
     if not uri:
         return None
     uri, _, fragment = uri.partition("#sha256=")
-    sha256 = fragment or env.get(SHA_ENV, "")
+    sha256 = fragment or env.get(SHA_ENV, "") or _sha_from_name(uri)
     if not sha256:
         raise BundleError(
-            f"{BUNDLE_ENV} is set but its sha256 is not (append #sha256=<hex> or set {SHA_ENV})"
+            f"{BUNDLE_ENV} is set but its sha256 is not (append #sha256=<hex>, set {SHA_ENV}, "
+            "or use the content-addressed key bundles/<app>/<sha256>.tar)"
         )
     return install(uri, sha256, env.get(DIR_ENV) or None)

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import socket
+import struct
 import subprocess
 import time
 import uuid
@@ -67,8 +68,10 @@ def test_worker_mode_executes_a_pickled_input(
     to_worker_r, to_worker_w = os.pipe()
     from_worker_r, from_worker_w = os.pipe()
     root = FIXTURE.parent
+    slot = tmp_path / "slot"  # the pool reads the running input's seq from here (mmap)
+    slot.write_bytes(struct.pack("<q", -1))
     proc = run_worker_in_container(
-        image, in_fd=to_worker_r, out_fd=from_worker_w, binds=[root],
+        image, in_fd=to_worker_r, out_fd=from_worker_w, worker_args=["--slot", str(slot)], binds=[root, tmp_path],
         env={"PCOMPILE_WORKER": "1"}, run_flags=RUN_FLAGS, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     os.close(to_worker_r)
@@ -83,6 +86,7 @@ def test_worker_mode_executes_a_pickled_input(
         assert (status, seq) == ("ok", 0), data
         value = protocol.unpack(data) if isinstance(data, dict) else protocol.deserialize(data)
         assert value == _expected(7)
+        assert slot.read_bytes() != struct.pack("<q", -1)  # the worker wrote its seq through the bind mount
         channel.send(("stop",))
         assert proc.wait(timeout=60) == 0
     finally:

@@ -157,3 +157,11 @@ def test_container_worker_argv() -> None:
         "-v", "/proj:/proj", "-e", "PCOMPILE_WORKER=1", "--runtime", "runc", "localhost/pcompile/demo:pc-1",
         "python", "-m", "pcompile.runtime", "worker", "--in-fd", "3", "--out-fd", "4", "--slot", "/s/slot-1",
     ]  # fmt: skip
+
+
+def test_container_env_keeps_only_worker_specific_variables() -> None:
+    from pcompile.providers.containers import container_env
+
+    host = {"PATH": "/usr/bin", "HOME": "/root", "LANG": "C"}
+    worker = {**host, "PATH": "/venv/bin", "PCOMPILE_WORKER": "1", "API_KEY": "k", "PYTHONUNBUFFERED": "1"}
+    assert container_env(worker, host) == {"API_KEY": "k", "PCOMPILE_WORKER": "1", "PYTHONUNBUFFERED": "1"}

@@ -134,3 +134,14 @@ def test_runtime_refuses_entries_outside_the_bundle(tmp_path: Path) -> None:
     with pytest.raises(runtime_bundle.BundleError, match="not a plain file inside"):
         runtime_bundle.fetch_and_verify(str(archive), hashlib.sha256(data).hexdigest(), tmp_path / "out")
     assert not (tmp_path / "escape.txt").exists()
+
+
+def test_runtime_takes_the_sha_from_a_content_addressed_key(project: Path, tmp_path: Path) -> None:
+    built = bundle.make_bundle(project, app_with(acceptance_image()))
+    archive = tmp_path / built.key
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(built.data)
+    env = {"PCOMPILE_CODE_BUNDLE": archive.as_uri(), "PCOMPILE_CODE_DIR": str(tmp_path / "code")}
+    installed = runtime_bundle.install_from_env(env)
+    assert installed is not None and (installed.code_dir / "demo.py").is_file()
+    sys.path.remove(str(installed.code_dir))
