@@ -7,9 +7,10 @@ carry ``PCOMPILE_CALL=calls/<id>``; Batch numbers the tasks with
 writes one ``<index>.result`` per input. A Cloud Scheduler firing sets
 ``PCOMPILE_CALL=scheduled`` and runs the function once with no arguments.
 
-The exit code is 1 when an input failed and the function has retries left, so
-Batch's ``maxRetryCount`` re-runs the task (Modal's ``Retries``); otherwise 0,
-because the failure is already recorded as the input's result.
+Modal's ``Retries`` are applied in-process per input (:mod:`.gcp_container`); a
+failed input is recorded as its result and the task exits 0. Batch's
+``maxRetryCount`` therefore only re-runs tasks whose process died (preemption,
+out of memory), and inputs that already have a result are not run again.
 """
 
 from __future__ import annotations
@@ -28,10 +29,8 @@ def run_task(runtime: GcpRuntime, call: str, index: int) -> int:
         return 0 if result is None or result["status"] == "ok" else 1
     request = protocol.load_envelope(runtime.storage.get(task_key(call, index)))
     request["result_prefix"] = call
-    results = runtime.handle(request)
-    failed = any(r["status"] != "ok" for r in results)
-    retries = (runtime.spec.get("retries") or {}).get("max_retries", 0)
-    return 1 if failed and retries else 0
+    runtime.handle(request, skip_done=True)
+    return 0
 
 
 def main(argv: list[str]) -> int:

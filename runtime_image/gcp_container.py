@@ -26,12 +26,13 @@ import os
 import pickle
 import tempfile
 import threading
+import time
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
 from . import gcp_env, mounts, protocol
-from .execute import Container
+from .execute import Container, retry_delay
 from .storage import Storage, open_storage
 
 
@@ -157,38 +158,57 @@ class GcpRuntime:
                 self._containers[key] = Container([self.spec], cls_params)
             return self._containers[key]
 
-    def handle(self, request: dict[str, Any]) -> list[dict[str, Any]]:
-        """Run every input of a request; store results under its prefix when it has one."""
+    def handle(self, request: dict[str, Any], skip_done: bool = False) -> list[dict[str, Any]]:
+        """Run every input of a request; store results under its prefix when it has one.
+
+        With ``skip_done`` (a re-run Batch task) inputs whose result is already stored are skipped.
+        """
         if request["function"] != self.spec["name"]:
             raise ValueError(f"this container serves {self.spec['name']!r}, not {request['function']!r}")
         inputs = protocol.unpack(request["inputs"], self.storage)
         container = self.container(dict(request.get("cls_params") or {}))
+        prefix = request.get("result_prefix")
         results = []
         for offset, (args, kwargs) in enumerate(inputs):
+            key = result_key(prefix, int(request.get("first", 0)) + offset) if prefix else None
+            if key and skip_done and self.storage.exists(key):
+                continue
             result = self._run_one(container, request.get("kind", "call"), tuple(args), dict(kwargs))
-            if request.get("result_prefix"):
-                index = int(request.get("first", 0)) + offset
-                self.storage.put(result_key(request["result_prefix"], index), protocol.dump_envelope(result))
+            if key:
+                self.storage.put(key, protocol.dump_envelope(result))
             results.append(result)
         return results
 
     def _run_one(
         self, container: Container, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> dict[str, Any]:
-        try:
-            if self.serial:
-                with self._run_lock:
-                    value = self._call(container, kind, args, kwargs)
-            else:
+        """One input with Modal's retries (delays from ``modal.Retries``); volumes committed after."""
+        retries = self.spec.get("retries") or {}
+        attempt = 0
+        while True:
+            try:
                 value = self._call(container, kind, args, kwargs)
-            result = {"status": "ok", "value": protocol.pack(value, self.storage)}
-        except Exception as exc:
-            result = {"status": "error", "error": protocol.error_info(exc)}
+                result = {"status": "ok", "value": protocol.pack(value, self.storage)}
+                break
+            except Exception as exc:
+                result = {"status": "error", "error": protocol.error_info(exc)}
+                attempt += 1
+                if attempt > int(retries.get("max_retries") or 0):
+                    break
+                time.sleep(retry_delay(retries, attempt))
         for vol in self.volumes:
             vol.push()
         return result
 
     def _call(self, container: Container, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.serial:
+            with self._run_lock:
+                return self._call_unlocked(container, kind, args, kwargs)
+        return self._call_unlocked(container, kind, args, kwargs)
+
+    def _call_unlocked(
+        self, container: Container, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         name = self.spec["name"]
         if kind == "gen":
             return list(container.iterate(name, args, kwargs))
