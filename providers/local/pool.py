@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pcompile.exception import ExecutionError
@@ -37,6 +38,20 @@ from pcompile.runtime.execute import retry_delay
 from pcompile.runtime.storage import open_storage
 
 LogSink = Callable[[str, str, bool], None]
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """How workers of a function start in its image's environment (``providers/local/envs.py``)."""
+
+    python: str
+    env: dict[str, str] = field(default_factory=dict)
+    mounts: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+
+
+# Set by `pcompile run`/`serve` while image environments are on; None: workers run here.
+image_env_hook: Callable[[list[dict[str, Any]]], WorkerSetup | None] | None = None
 _SLOT = struct.Struct("q")
 _seq = itertools.count()
 
@@ -99,6 +114,11 @@ class Pool:
         )
         self.init = {**init, "functions": functions}
         self.env = env
+        setup = image_env_hook(functions) if image_env_hook is not None else None
+        self.python, self.cwd = (setup.python, setup.cwd) if setup else (sys.executable, None)
+        if setup is not None:
+            self.env = {**env, **setup.env}
+            self.init["mounts"] = {**setup.mounts, **(init.get("mounts") or {})}
         self.max_workers = max(1, max_workers)
         self.log = log
         self.storage = open_storage(init["storage"]) if init.get("storage") else None
@@ -261,7 +281,7 @@ class WorkerProc:
         os.close(fd)
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
-        cmd = [sys.executable, "-m", "pcompile.runtime", "worker", "--in-fd", str(to_worker_r)]
+        cmd = [pool.python, "-m", "pcompile.runtime", "worker", "--in-fd", str(to_worker_r)]
         cmd += ["--out-fd", str(from_worker_w), "--slot", self.slot_path]
         self.proc = subprocess.Popen(
             cmd,
@@ -270,6 +290,7 @@ class WorkerProc:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=pool.env,
+            cwd=pool.cwd,
         )
         os.close(to_worker_r)
         os.close(from_worker_w)
@@ -277,8 +298,12 @@ class WorkerProc:
         self.channel.send(("init", pool.init))
         for target, name in ((self._read_results, "results"), (self._send_inputs, "inputs")):
             threading.Thread(target=target, name=f"pcompile-{name}-{self.proc.pid}", daemon=True).start()
-        for stream, is_err in ((self.proc.stdout, False), (self.proc.stderr, True)):
-            threading.Thread(target=self._pump_log, args=(stream, is_err), daemon=True).start()
+        self.pumps = [
+            threading.Thread(target=self._pump_log, args=(stream, is_err), daemon=True)
+            for stream, is_err in ((self.proc.stdout, False), (self.proc.stderr, True))
+        ]
+        for pump in self.pumps:
+            pump.start()
 
     def _pump_log(self, stream: Any, is_err: bool) -> None:
         for raw in iter(stream.readline, b""):
@@ -379,6 +404,8 @@ class WorkerProc:
             self.proc.wait(grace)
         except subprocess.TimeoutExpired:
             self.kill()
+        for pump in self.pumps:  # the last lines the worker printed are still in the pipes
+            pump.join(5)
 
     def kill(self) -> None:
         """SIGKILL the worker process."""
