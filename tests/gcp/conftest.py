@@ -30,10 +30,17 @@ SETTINGS = StackSettings(
 )
 
 
-@pytest.fixture(scope="session")
-def mix_app() -> AppSpec:
-    """The acceptance app as IR."""
-    return gpu_mix_app()
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gpu_mix_gcp.py"
+
+
+@pytest.fixture(scope="session", params=["hand-ir", "compiled-example"])
+def mix_app(request: pytest.FixtureRequest) -> AppSpec:
+    """The acceptance app: hand-built IR (stable golden) and examples/gpu_mix_gcp.py compiled."""
+    if request.param == "hand-ir":
+        return gpu_mix_app()
+    from pcompile.compiler import compile_file
+
+    return compile_file(str(EXAMPLE)).app()
 
 
 @pytest.fixture(scope="session")
