@@ -131,7 +131,7 @@ def _no_gpu_shape(fn: FunctionSpec, gpu: GpuSpec, catalog: cat.Catalog) -> UserE
         f"function {fn.name!r}: gpu {asked} has no GCP machine shape (GCP offers {offered})",
         source=fn.source,
         fix=f'use a fallback list GCP can place, e.g. gpu=["{first}", "L4"], '
-        f'or run this function on AWS (cloud="aws", pcompile synth --cloud aws)',
+        "or deploy the app on AWS (--cloud aws, or a stack with cloud: aws)",
     )
 
 
