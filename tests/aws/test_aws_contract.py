@@ -1,0 +1,347 @@
+"""Contract tests against moto server: SDK invoker → staged input in S3 → the runtime's
+``batch`` / Lambda handler, run as subprocesses with the environment taken from the
+synthesized job definitions and functions → output in S3 → SDK result.
+
+Moto runs the AWS control plane (S3, SSM, Secrets Manager, Batch) with
+``use_docker: false``; it starts no containers, so the tests start the runtime
+themselves with exactly what the submitted job or the synthesized Lambda would get.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from pcompile.compiler import compile_file
+from pcompile.providers.aws import invoker as aws_invoker
+from pcompile.providers.aws.program import manifest_parameter
+from pcompile.providers.invoker import Target
+from pcompile.providers.manifest import Manifest
+from pcompile.providers.settings import StackSettings
+from pcompile.providers.synth import SynthOutput, synthesize
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "tests" / "fixtures" / "aws_contract_app.py"
+APP = "aws-contract"
+SETTINGS = StackSettings(name="dev", cloud="aws", region="us-east-1")
+CREDS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+POLLING = {"GetObject", "HeadObject", "DescribeJobs", "ListObjectsV2"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[str]:
+    """A moto server on a free loopback port (Batch and Lambda without Docker), stopped by PID."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.05)
+        config = json.dumps({"batch": {"use_docker": False}, "lambda": {"use_docker": False}}).encode()
+        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/config", data=config, method="POST"))
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def base_env(moto: str) -> Iterator[dict[str, str]]:
+    """The environment every process (this one and the runtime's) talks to moto with."""
+    env = {**CREDS, "PCOMPILE_AWS_ENDPOINT_URL": moto}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield {**env, "PYTHONPATH": os.pathsep.join([str(FIXTURE.parent), os.environ.get("PYTHONPATH", "")])}
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def synth() -> SynthOutput:
+    return synthesize("aws", compile_file(FIXTURE).app(), SETTINGS)
+
+
+def _client(service: str) -> Any:
+    return boto3.session.Session(region_name="us-east-1").client(
+        service, endpoint_url=os.environ["PCOMPILE_AWS_ENDPOINT_URL"]
+    )
+
+
+@pytest.fixture(scope="module")
+def deployed(base_env: dict[str, str], synth: SynthOutput) -> Manifest:
+    """Create in moto what ``pulumi up`` would: buckets, Batch queue and job definitions,
+    the secret, the manifest object and its SSM pointer. Returns the manifest."""
+    (bucket,) = [r.name for r in synth.result.of_type("aws:s3/bucket:Bucket")]
+    _client("s3").create_bucket(Bucket=bucket)
+    _client("secretsmanager").create_secret(Name="contract-secret", SecretString='{"TOKEN": "s3cr3t"}')
+    arns = _create_batch(synth)
+    (obj,) = synth.result.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+    content = obj.inputs["content"]
+    for mock_arn, real_arn in arns.items():
+        content = content.replace(mock_arn, real_arn)
+    _client("s3").put_object(Bucket=bucket, Key=obj.inputs["key"], Body=content.encode())
+    url = f"s3://{bucket}/{obj.inputs['key']}"
+    _client("ssm").put_parameter(Name=manifest_parameter(APP, "dev"), Value=url, Type="String")
+    return Manifest.loads(content)
+
+
+def _create_batch(synth: SynthOutput) -> dict[str, str]:
+    """Moto resources for each synthesized queue and job definition; mock ARN → moto ARN."""
+    batch, iam = _client("batch"), _client("iam")
+    role = iam.create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    ce = batch.create_compute_environment(
+        computeEnvironmentName="contract-ce", type="UNMANAGED", state="ENABLED", serviceRole=role
+    )["computeEnvironmentArn"]
+    arns: dict[str, str] = {}
+    for queue in synth.result.of_type("aws:batch/jobQueue:JobQueue"):
+        made = batch.create_job_queue(
+            jobQueueName=queue.inputs["name"],
+            state="ENABLED",
+            priority=1,
+            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
+        )
+        arns[f"arn:aws:batch:us-east-1:123456789012:{queue.name}"] = made["jobQueueArn"]
+    for jobdef in synth.result.of_type("aws:batch/jobDefinition:JobDefinition"):
+        made = batch.register_job_definition(
+            jobDefinitionName=jobdef.inputs["name"],
+            type="container",
+            containerProperties=json.loads(jobdef.inputs["containerProperties"]),
+        )
+        arns[f"arn:aws:batch:us-east-1:123456789012:{jobdef.name}"] = made["jobDefinitionArn"]
+    return arns
+
+
+def _lambda_envs(synth: SynthOutput, base_env: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Each synthesized Lambda's environment, as ``aws_invoker.SubprocessLambda`` runs it."""
+    return {
+        r.inputs["name"]: {**base_env, **r.inputs["environment"]["variables"]}
+        for r in synth.result.of_type("aws:lambda/function:Function")
+    }
+
+
+class RequestLog:
+    """Counts AWS API calls made through one boto3 session (a botocore event hook)."""
+
+    def __init__(self, session: Any) -> None:
+        self.calls: list[str] = []
+        self.submitted: list[dict[str, Any]] = []
+        self.ready = threading.Event()
+        session.events.register("before-call", self._before)
+        session.events.register("after-call.batch.SubmitJob", self._after_submit)
+
+    def _before(self, model: Any, params: Any, **_: Any) -> None:
+        self.calls.append(model.name)
+
+    def _after_submit(self, parsed: Any, **_: Any) -> None:
+        self.ready.set()
+
+    def not_polling(self) -> list[str]:
+        return [c for c in self.calls if c not in POLLING]
+
+
+def _run_job(synth: SynthOutput, base_env: dict[str, str], job_id: str) -> None:
+    """Run a submitted job the way Batch would: the job definition's environment plus the
+    job's container overrides, every array child in turn."""
+    (job,) = _client("batch").describe_jobs(jobs=[job_id])["jobs"]
+    definition_name = job["jobDefinition"].rsplit("/", 1)[-1].split(":")[0]
+    (jobdef,) = [
+        r
+        for r in synth.result.of_type("aws:batch/jobDefinition:JobDefinition")
+        if r.inputs["name"] == definition_name
+    ]
+    props = json.loads(jobdef.inputs["containerProperties"])
+    env = {e["name"]: e["value"] for e in props["environment"]}
+    overrides = {e["name"]: e["value"] for e in job["container"]["environment"]}
+    size = int((job.get("arrayProperties") or {}).get("size") or 1)
+    command = [sys.executable, *props["command"][1:], "--tasks", f"0-{size - 1}"]
+    done = subprocess.run(
+        command, env={**os.environ, **base_env, **env, **overrides}, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def _invoker(
+    deployed: Manifest, synth: SynthOutput, base_env: dict[str, str]
+) -> tuple[aws_invoker.AwsInvoker, RequestLog]:
+    session = boto3.session.Session(region_name="us-east-1")
+    log = RequestLog(session)
+    manifest = aws_invoker.read_manifest(APP, SETTINGS, session)
+    transport = aws_invoker.SubprocessLambda(_lambda_envs(synth, base_env))
+    fast = aws_invoker.Backoff(first=0.05, factor=1.5, most=0.5)
+    return aws_invoker.AwsInvoker(manifest, session, lambda_transport=transport, backoff=fast), log
+
+
+def _job_of(call_id: str) -> str:
+    return call_id.rsplit("job=", 1)[-1]
+
+
+# --------------------------------------------------------------------------- batch
+
+
+def test_spawn_on_batch_round_trips_through_the_runtime(
+    deployed: Manifest, synth: SynthOutput, base_env: dict[str, str]
+) -> None:
+    inv, _ = _invoker(deployed, synth, base_env)
+    call_id = inv.spawn(Target(APP, "square"), (7,), {})
+    with pytest.raises(TimeoutError):
+        inv.get(call_id, timeout=0)
+    _run_job(synth, base_env, _job_of(call_id))
+    assert inv.get(call_id, timeout=30) == 49
+    # Another process (a fresh invoker that knows only the id) reads the same result.
+    assert aws_invoker.for_call(call_id).get(call_id, timeout=5) == 49
+
+
+def test_remote_errors_are_raised_as_their_own_type(
+    deployed: Manifest, synth: SynthOutput, base_env: dict[str, str]
+) -> None:
+    inv, _ = _invoker(deployed, synth, base_env)
+    call_id = inv.spawn(Target(APP, "fail"), ("boom",), {})
+    _run_job(synth, base_env, _job_of(call_id))
+    with pytest.raises(ValueError, match="boom"):
+        inv.get(call_id, timeout=30)
+
+
+def test_generator_on_batch(deployed: Manifest, synth: SynthOutput, base_env: dict[str, str]) -> None:
+    inv, log = _invoker(deployed, synth, base_env)
+    submitted: list[str] = []
+    inv.batch.meta.events.register(
+        "after-call.batch.SubmitJob", lambda parsed, **_: submitted.append(parsed["jobId"])
+    )
+    results: list[Any] = []
+    worker = threading.Thread(target=lambda: results.extend(inv.call_gen(Target(APP, "count"), (4,), {})))
+    worker.start()
+    assert log.ready.wait(30)
+    _run_job(synth, base_env, submitted[0])
+    worker.join(60)
+    assert results == [0, 1, 2, 3]
+
+
+def test_a_10000_input_map_on_batch_costs_at_most_20_requests(
+    deployed: Manifest, synth: SynthOutput, base_env: dict[str, str]
+) -> None:
+    inv, log = _invoker(deployed, synth, base_env)
+    submitted: list[str] = []
+    inv.batch.meta.events.register(
+        "after-call.batch.SubmitJob", lambda parsed, **_: submitted.append(parsed["jobId"])
+    )
+    results: list[Any] = []
+    worker = threading.Thread(
+        target=lambda: results.extend(
+            inv.map(
+                Target(APP, "square"),
+                (((i,), {}) for i in range(10_000)),
+                order_outputs=True,
+                return_exceptions=False,
+                wrap_returned_exceptions=True,
+            )
+        )
+    )
+    worker.start()
+    assert log.ready.wait(60)
+    _run_job(synth, base_env, submitted[0])
+    worker.join(120)
+    assert results == [i * i for i in range(10_000)]
+    spent = log.not_polling()
+    assert spent.count("SubmitJob") == 1
+    assert len(spent) <= 20, spent
+
+
+# --------------------------------------------------------------------------- lambda
+
+
+def test_lambda_call_map_and_spawn(deployed: Manifest, synth: SynthOutput, base_env: dict[str, str]) -> None:
+    inv, log = _invoker(deployed, synth, base_env)
+    assert inv.call(Target(APP, "add"), (2, 3), {}) == 5
+    out = list(
+        inv.map(
+            Target(APP, "add"),
+            (((i,), {"b": 1}) for i in range(100)),
+            order_outputs=True,
+            return_exceptions=False,
+            wrap_returned_exceptions=True,
+        )
+    )
+    assert out == [i + 1 for i in range(100)]
+    assert (
+        isinstance(inv.lambdas, aws_invoker.SubprocessLambda) and inv.lambdas.invocations == 3
+    )  # 1 call + 2 batches of 64
+    call_id = inv.spawn(Target(APP, "add"), (40, 2), {})
+    assert inv.get(call_id, timeout=30) == 42
+
+
+def test_lambda_exports_the_named_secret(
+    deployed: Manifest, synth: SynthOutput, base_env: dict[str, str]
+) -> None:
+    inv, _ = _invoker(deployed, synth, base_env)
+    assert inv.call(Target(APP, "read_secret"), ("TOKEN",), {}) == "s3cr3t"
+
+
+def test_function_url_event_reaches_the_fastapi_endpoint(
+    deployed: Manifest, synth: SynthOutput, base_env: dict[str, str]
+) -> None:
+    envs = _lambda_envs(synth, base_env)
+    (name,) = [n for n in envs if n.endswith("-echo")]
+    event = {
+        "version": "2.0",
+        "rawPath": "/",
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "host": "x.lambda-url.us-east-1.on.aws"},
+        "requestContext": {"http": {"method": "POST", "path": "/", "sourceIp": "203.0.113.1"}},
+        "body": json.dumps({"a": 1}),
+        "isBase64Encoded": False,
+    }
+    body = aws_invoker.SubprocessLambda(envs).invoke(
+        name, None, json.dumps(event).encode(), asynchronous=False
+    )
+    response = json.loads(body)
+    assert response["statusCode"] == 200
+    assert json.loads(base64.b64decode(response["body"])) == {"echo": {"a": 1}}
+    assert deployed.functions["echo"].web_url
+
+
+def test_a_schedule_event_runs_the_function(
+    deployed: Manifest, synth: SynthOutput, base_env: dict[str, str]
+) -> None:
+    envs = _lambda_envs(synth, base_env)
+    (name,) = [n for n in envs if n.endswith("-tick")]
+    body = aws_invoker.SubprocessLambda(envs).invoke(
+        name, None, b'{"pcompile": "schedule"}', asynchronous=False
+    )
+    assert json.loads(body) == {"ok": True}
+    (schedule,) = synth.result.of_type("aws:scheduler/schedule:Schedule")
+    assert schedule.inputs["scheduleExpression"] == "rate(1 hour)"
+    assert json.loads(schedule.inputs["target"]["input"]) == {"pcompile": "schedule"}
