@@ -581,6 +581,7 @@ def default_tools(settings: StackSettings, root: Path) -> dep.DeployTools:
             bundle=_bundle,
             image_refs=lambda app: {},
         )
+    compiled = _Compiled()
     lazy = _LazyCloud(settings, root)
     cloud_manifests: dep.ManifestStore = (
         SsmManifestStore(settings.name, region=settings.region)
@@ -592,11 +593,12 @@ def default_tools(settings: StackSettings, root: Path) -> dep.DeployTools:
         publisher=lazy.publisher,
         artifacts=lazy,
         manifests=[local_manifests, cloud_manifests],
-        compile=_compile,
+        compile=compiled.compile,
         emit=_emit,
         bundle=_bundle,
         image_refs=lazy.image_refs,
         artifacts_url=lazy.url,
+        secret_values=compiled.secret_values,
     )
 
 
@@ -655,6 +657,28 @@ class _LazyCloud:
         from pcompile.providers.builders import BuilderPublisher
 
         return _EcrPublisher(BuilderPublisher(self._images(), app), self.settings.region)
+
+
+class _Compiled:
+    """Compiles the app file and keeps the live SDK objects, whose code-defined secret
+    values become Pulumi secret config (they never enter the IR)."""
+
+    def __init__(self) -> None:
+        self.loaded: Any = None
+
+    def compile(self, path: Path) -> Any:
+        """The IR program of ``path``."""
+        from pcompile.compiler.loader import load
+
+        self.loaded = load(str(path))
+        return self.loaded.program
+
+    def secret_values(self, app: AppSpec) -> dict[str, dict[str, str]]:
+        """Values of the app's non-named secrets, read on this machine."""
+        from pcompile.providers.local.secrets import SecretResolver
+
+        resolver = SecretResolver.for_app(self.loaded.app(app.name))
+        return {s.name: resolver.values(s.name, s.required_keys) for s in app.secrets if s.kind != "named"}
 
 
 def _no_publisher(app: AppSpec) -> dep.ImagePublisher:

@@ -70,6 +70,7 @@ class PulumiProject:
     backend_url: str
     secrets_provider: str = "passphrase"
     config: dict[str, str] = field(default_factory=dict)
+    secret_config: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,8 @@ class AutomationEngine:
         stack = auto.create_or_select_stack(project.stack, work_dir=str(project.path), opts=opts)
         for key, value in sorted(project.config.items()):
             stack.set_config(key, auto.ConfigValue(value))
+        for key, value in sorted(project.secret_config.items()):
+            stack.set_config(key, auto.ConfigValue(value, secret=True))
         return stack
 
 
@@ -426,6 +429,7 @@ class DeployTools:
     bundle: Bundler
     image_refs: Callable[[AppSpec], dict[str, str]]
     artifacts_url: Callable[[str], str] = field(default=lambda key: key)
+    secret_values: Callable[[AppSpec], dict[str, dict[str, str]]] = field(default=lambda app: {})
 
 
 @dataclass(frozen=True)
@@ -524,6 +528,8 @@ def deploy(request: DeployRequest, tools: DeployTools, progress: Progress) -> De
     report.app = app.name
     if settings.cloud == "local":
         return _deploy_local(request, app, tools, report, progress)
+    # Secret values are checked before anything is built: a missing key stops here.
+    secrets = secret_config(settings.cloud, app, tools.secret_values(app))
     image_refs = tools.image_refs(app)
     report.image_tags = image_refs
     bundle = tools.bundle(request.root, app)
@@ -538,6 +544,9 @@ def deploy(request: DeployRequest, tools: DeployTools, progress: Progress) -> De
     emit_settings = dataclasses.replace(settings, extra=extra)
     project_dir = tools.emit(EmitRequest(program, app, emit_settings, out_dir, image_refs, report.bundle))
     project = pulumi_project(project_dir, app.name, settings, request.root)
+    project = dataclasses.replace(
+        project, secret_config=secret_config(settings.cloud, app, tools.secret_values(app))
+    )
     return _run_engine(request, app, project, tools, report, progress)
 
 
@@ -658,6 +667,34 @@ def pulumi_project(path: Path, app: str, settings: StackSettings, root: Path) ->
         backend_url=backend_url(settings, root),
         secrets_provider=settings.secrets_provider,
     )
+
+
+def secret_config(cloud: str, app: AppSpec, values: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Pulumi secret config for the secrets defined in code (``from_dict``/``dotenv``/
+    ``local_environ``): one JSON object per secret, under the key its provider reads.
+    Named secrets already live in the cloud and need none."""
+    config: dict[str, str] = {}
+    for spec in app.secrets:
+        if spec.kind == "named":
+            continue
+        if spec.name not in values:
+            raise UserError(
+                f"no values for secret {spec.name!r} ({spec.kind}) on this machine",
+                fix="define its keys (the .env file or the environment variables) and re-run",
+            )
+        config[_secret_key(cloud, app.name, spec.name)] = json.dumps(values[spec.name], sort_keys=True)
+    return config
+
+
+def _secret_key(cloud: str, app: str, secret: str) -> str:
+    if cloud == "aws":
+        from pcompile.providers.aws.program import secret_config_key as aws_key
+
+        return f"pcompile-{app}:{aws_key(secret)}"
+    from pcompile.providers.gcp.components import CONFIG_NAMESPACE
+    from pcompile.providers.gcp.components import secret_config_key as gcp_key
+
+    return f"{CONFIG_NAMESPACE}:{gcp_key(secret)}"
 
 
 def backend_url(settings: StackSettings, root: Path) -> str:

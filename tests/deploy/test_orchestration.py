@@ -72,7 +72,8 @@ def test_nothing_built_or_uploaded_when_compilation_fails(project: Path, kit: Ki
     with pytest.raises(UserError, match="H1000"):
         deploy(_request(project), kit.tools(), QuietProgress())
     assert kit.publisher.built == [] and kit.artifacts.objects == {}
-    assert kit.journal == ["engine.check", "compile"]
+    assert kit.journal == ["engine.check"]  # the replaced compiler does not journal
+    assert kit.publisher.built == [] and kit.artifacts.objects == {}
     assert not (project / ".pcompile/deployments").exists()
 
 
@@ -128,3 +129,41 @@ def test_destroy_without_emitted_project_says_how(project: Path, kit: Kit) -> No
     settings = load_stack("aws-dev", root=project)
     with pytest.raises(UserError, match="--preview"):
         destroy("demo", settings, project, kit.engine, [kit.manifests], QuietProgress())
+
+
+def test_code_defined_secrets_reach_the_engine_only_as_secret_config(project: Path, kit: Kit) -> None:
+    import dataclasses
+
+    from deploy_kit import make_program
+
+    from pcompile.compiler.ir import SecretSpec
+
+    base = make_program()
+    secrets = (SecretSpec("api", kind="dict", keys=("TOKEN",)), SecretSpec("db", kind="named"))
+    program = dataclasses.replace(base, apps=(dataclasses.replace(base.apps[0], secrets=secrets),))
+    tools = kit.tools()
+    tools.compile = lambda path: program
+    tools.secret_values = lambda app: {"api": {"TOKEN": "s3cr3t-value"}}
+    deploy(_request(project), tools, QuietProgress())
+    (sent,) = kit.engine.projects
+    assert sent.secret_config == {"pcompile-demo:secret-api": '{"TOKEN": "s3cr3t-value"}'}
+    assert sent.config == {}
+    for path in (project / ".pcompile").rglob("*"):
+        assert not path.is_file() or b"s3cr3t-value" not in path.read_bytes(), path
+
+
+def test_missing_secret_values_are_a_user_error(project: Path, kit: Kit) -> None:
+    import dataclasses
+
+    from deploy_kit import make_program
+
+    from pcompile.compiler.ir import SecretSpec
+
+    base = make_program()
+    app = dataclasses.replace(base.apps[0], secrets=(SecretSpec("env", kind="local_environ", keys=("K",)),))
+    tools = kit.tools()
+    tools.compile = lambda path: dataclasses.replace(base, apps=(app,))
+    with pytest.raises(UserError, match="no values for secret 'env'"):
+        deploy(_request(project), tools, QuietProgress())
+    assert kit.journal == ["engine.check"]  # the replaced compiler does not journal
+    assert kit.publisher.built == [] and kit.artifacts.objects == {}
