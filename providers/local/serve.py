@@ -78,6 +78,7 @@ class Serving:
         self.control = ControlServer(invoker)
         self.stopping = threading.Event()
         self.fired: dict[str, int] = {}
+        self.init_files: list[str] = []
 
     @property
     def app_name(self) -> str:
@@ -120,6 +121,7 @@ class Serving:
         fd, init_path = tempfile.mkstemp(prefix="web-", suffix=".json")
         with os.fdopen(fd, "w") as fh:
             json.dump(init, fh)
+        self.init_files.append(init_path)
         cmd = [sys.executable, "-m", "pcompile.runtime", "web", "--init", init_path, "--port", str(port)]
         env = self.invoker.worker_env(members)
         # its own process group, so servers the user's code starts stop with it
@@ -165,6 +167,8 @@ class Serving:
             except subprocess.TimeoutExpired:
                 pass
             _signal_group(proc, signal.SIGKILL)
+        for path in self.init_files:
+            Path(path).unlink(missing_ok=True)
         self.invoker.close()
 
 
