@@ -544,9 +544,7 @@ def deploy(request: DeployRequest, tools: DeployTools, progress: Progress) -> De
     emit_settings = dataclasses.replace(settings, extra=extra)
     project_dir = tools.emit(EmitRequest(program, app, emit_settings, out_dir, image_refs, report.bundle))
     project = pulumi_project(project_dir, app.name, settings, request.root)
-    project = dataclasses.replace(
-        project, secret_config=secret_config(settings.cloud, app, tools.secret_values(app))
-    )
+    project = dataclasses.replace(project, secret_config=secrets)
     return _run_engine(request, app, project, tools, report, progress)
 
 
