@@ -35,18 +35,36 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         ref: str = typer.Argument(None, help="FILE.py, FILE.py::name, or a module with -m"),
         module: str = typer.Option(None, "-m", help="run a module (pkg.mod[::name]) instead of a file"),
+        image_env: bool = typer.Option(None, "--image-env/--no-image-env", help=_IMAGE_ENV_HELP),
     ) -> None:
         """Run a local_entrypoint (or the single function) of an app on this machine."""
-        run_ref(_ref(ref, module), list(ctx.args))
+        run_ref(_ref(ref, module), list(ctx.args), image_env=image_env)
 
     @app.command()
     def serve(
         ref: str = typer.Argument(None, help="FILE.py or FILE.py::app"),
         module: str = typer.Option(None, "-m", help="serve a module instead of a file"),
         reload: bool = typer.Option(True, "--reload/--no-reload", help="restart when a source file changes"),
+        image_env: bool = typer.Option(None, "--image-env/--no-image-env", help=_IMAGE_ENV_HELP),
     ) -> None:
         """Serve web endpoints and schedules locally; other processes can call the app's functions."""
-        serve_ref(_ref(ref, module), reload=reload)
+        serve_ref(_ref(ref, module), reload=reload, image_env=image_env)
+
+
+_IMAGE_ENV_HELP = (
+    "run functions in environments built from their images (default; PCOMPILE_IMAGE_ENV=0 turns off)"
+)
+
+
+def _image_envs(loaded: Any, app_name: str, image_env: bool | None) -> Any:
+    """Build the app's image environments (before anything runs) unless turned off."""
+    import contextlib
+
+    from pcompile.providers.local import envs
+
+    if not (envs.enabled_by_default() if image_env is None else image_env):
+        return contextlib.nullcontext()
+    return envs.activated(loaded.program.app(app_name), Path(loaded.root))
 
 
 def _ref(ref: str | None, module: str | None) -> str:
@@ -89,7 +107,7 @@ def pick(loaded: Any) -> tuple[Any, str, Any]:
     return pool[0][0], pool[0][1], pool[0][3]
 
 
-def run_ref(ref: str, argv: list[str]) -> None:
+def run_ref(ref: str, argv: list[str], *, image_env: bool | None = None) -> None:
     """Load ``ref``, pick its target, parse ``argv`` as its options and run it."""
     from pcompile import _invocation
     from pcompile.compiler import load
@@ -103,20 +121,21 @@ def run_ref(ref: str, argv: list[str]) -> None:
         return
     app_name = loaded.app_names[id(app)]
     _say(f"Running app {app_name!r} locally")
-    try:
-        context = _invocation.run_app(app, root=str(loaded.root), program=loaded.program, name=app_name)
-        context.__enter__()
-    except Error as exc:  # a missing secret or similar: nothing has run yet
-        raise UserError(str(exc)) from None
-    try:
-        if kind == "entrypoint":
-            result = raw(**kwargs)
-            if inspect.isawaitable(result):
-                asyncio.run(_await(result))
-        else:
-            target.remote(**kwargs)
-    finally:
-        context.__exit__(None, None, None)
+    with _image_envs(loaded, app_name, image_env):
+        try:
+            context = _invocation.run_app(app, root=str(loaded.root), program=loaded.program, name=app_name)
+            context.__enter__()
+        except Error as exc:  # a missing secret or similar: nothing has run yet
+            raise UserError(str(exc)) from None
+        try:
+            if kind == "entrypoint":
+                result = raw(**kwargs)
+                if inspect.isawaitable(result):
+                    asyncio.run(_await(result))
+            else:
+                target.remote(**kwargs)
+        finally:
+            context.__exit__(None, None, None)
     _say("App completed.")
 
 
@@ -192,7 +211,7 @@ def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
 # --------------------------------------------------------------------------- serve
 
 
-def serve_ref(ref: str, *, reload: bool) -> None:
+def serve_ref(ref: str, *, reload: bool, image_env: bool | None = None) -> None:
     """Serve the app at ``ref`` until interrupted (restarting on changes when ``reload``)."""
     from pcompile.compiler.loader import split_ref
 
@@ -202,12 +221,13 @@ def serve_ref(ref: str, *, reload: bool) -> None:
         target, is_module, _ = split_ref(ref)
         root = Path.cwd() if is_module else Path(target).resolve().parent
         cmd = [sys.executable, "-c", "from pcompile.cli.main import main; main()", "serve", "--no-reload"]
+        cmd += [] if image_env is None else ["--image-env" if image_env else "--no-image-env"]
         cmd += ["-m", ref[3:]] if ref.startswith("-m ") else [ref]
         raise typer.Exit(watch_and_restart(cmd, root))
-    _serve_once(ref)
+    _serve_once(ref, image_env)
 
 
-def _serve_once(ref: str) -> None:
+def _serve_once(ref: str, image_env: bool | None = None) -> None:
     import signal
     import threading
 
@@ -219,6 +239,8 @@ def _serve_once(ref: str) -> None:
     loaded = load(ref)
     app = loaded.app(loaded.selected) if loaded.selected else loaded.app()
     app_name = loaded.app_names[id(app)]
+    envs = _image_envs(loaded, app_name, image_env)
+    envs.__enter__()
     try:
         context = _invocation.run_app(app, root=str(loaded.root), program=loaded.program, name=app_name)
         context.__enter__()
@@ -238,3 +260,4 @@ def _serve_once(ref: str) -> None:
     finally:
         serving.stop()
         context.__exit__(None, None, None)
+        envs.__exit__(None, None, None)
