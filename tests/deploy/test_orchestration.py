@@ -72,8 +72,7 @@ def test_nothing_built_or_uploaded_when_compilation_fails(project: Path, kit: Ki
     with pytest.raises(UserError, match="H1000"):
         deploy(_request(project), kit.tools(), QuietProgress())
     assert kit.publisher.built == [] and kit.artifacts.objects == {}
-    assert kit.journal == ["engine.check"]  # the replaced compiler does not journal
-    assert kit.publisher.built == [] and kit.artifacts.objects == {}
+    assert kit.journal == ["engine.check", "compile"]
     assert not (project / ".pcompile/deployments").exists()
 
 
@@ -165,5 +164,7 @@ def test_missing_secret_values_are_a_user_error(project: Path, kit: Kit) -> None
     tools.compile = lambda path: dataclasses.replace(base, apps=(app,))
     with pytest.raises(UserError, match="no values for secret 'env'"):
         deploy(_request(project), tools, QuietProgress())
+    assert kit.journal == ["engine.check"]  # the replaced compiler does not journal
+    assert kit.publisher.built == [] and kit.artifacts.objects == {}
     assert kit.journal == ["engine.check"]  # the replaced compiler does not journal
     assert kit.publisher.built == [] and kit.artifacts.objects == {}
