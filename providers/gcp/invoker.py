@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pcompile.compiler.errors import UserError
 from pcompile.providers.gcp import jobs, names
 from pcompile.providers.invoker import Target
 from pcompile.providers.manifest import FunctionAddress, Manifest
@@ -202,8 +203,9 @@ def subprocess_task_runner(extra_env: dict[str, str] | None = None) -> TaskRunne
         spec = job["taskGroups"][0]["taskSpec"]
         env = {**os.environ, **(extra_env or {}), **spec["environment"]["variables"]}
         env[gcp_env.TASK_INDEX] = str(index)
-        command = spec["runnables"][0]["container"]["commands"]
-        argv = [sys.executable, *command[1:]] if command[0] == "python" else command
+        container = spec["runnables"][0]["container"]
+        entrypoint = container.get("entrypoint") or "python"
+        argv = [sys.executable if entrypoint == "python" else entrypoint, *container["commands"]]
         return subprocess.run(argv, env=env, timeout=600, check=False).returncode
 
     return run
@@ -374,12 +376,26 @@ class GcpInvoker:
         meta: dict[str, Any] = {"function": target.function, "target": address.target, "n": len(items)}
         if address.target == "cloudrun":
             self.storage.put(f"{ref.prefix}/call.json", json.dumps(meta, sort_keys=True).encode())
-            self._background(lambda: list(self._run_chunks(target, kind, items, ref.prefix)))
+            self._background(lambda: self._carry(target, kind, items, ref))
             return ref.id
         meta["job"] = self._create_job(target, address, kind, items, ref)
         self._jobs[ref.id] = meta["job"]
         self.storage.put(f"{ref.prefix}/call.json", json.dumps(meta, sort_keys=True).encode())
         return ref.id
+
+    def _carry(self, target: Target, kind: str, items: list[Any], ref: CallRef) -> None:
+        """Run a spawned Cloud Run call; if the platform fails, store that as each missing result."""
+        try:
+            list(self._run_chunks(target, kind, items, ref.prefix))
+        except Exception as exc:
+            failure = {
+                "status": "error",
+                "error": protocol.error_info(InvokeError(f"call {ref.id} failed: {exc}")),
+            }
+            for index in range(len(items)):
+                key = result_key(ref.prefix, index)
+                if not self.storage.exists(key):
+                    self.storage.put(key, protocol.dump_envelope(failure))
 
     def _background(self, work: Callable[[], Any]) -> None:
         thread = threading.Thread(target=work, daemon=True, name="pcompile-gcp-spawn")
@@ -501,7 +517,12 @@ def read_manifest(storage: Storage, app_name: str) -> Manifest:
 
 def from_stack(app_name: str, settings: StackSettings) -> GcpInvoker:
     """The invoker for ``app_name`` deployed on a GCP stack (real Google clients)."""
-    project = settings.project or os.environ.get("GOOGLE_CLOUD_PROJECT") or names.PLACEHOLDER_PROJECT
+    project = settings.project
+    if not project:
+        raise UserError(
+            f"stack {settings.name!r} has no GCP project, so its deployments cannot be found",
+            fix="add `project: <your-project-id>` to the stack file",
+        )
     bucket = settings.extra.get("staging_bucket") or names.staging_bucket(project, settings.name, app_name)
     storage = GcsStorage(bucket)
     manifest = read_manifest(storage, app_name)

@@ -15,7 +15,9 @@ from typing import Any
 
 from pcompile.compiler.placement import Placement
 
-RUNTIME_COMMAND = ("python", "-m", "pcompile.runtime", "gcpbatch")
+# The entrypoint is set too, so a user's ``Image.entrypoint([...])`` cannot swallow the command.
+RUNTIME_ENTRYPOINT = "python"
+RUNTIME_COMMAND = ("-m", "pcompile.runtime", "gcpbatch")
 # Tasks of one map run side by side up to this many VMs at once.
 MAX_PARALLELISM = 100
 
@@ -42,7 +44,7 @@ def job_template(
                         {
                             "container": {
                                 "imageUri": image,
-                                "entrypoint": "",
+                                "entrypoint": RUNTIME_ENTRYPOINT,
                                 "commands": list(RUNTIME_COMMAND),
                             }
                         }

@@ -282,3 +282,12 @@ def test_batch_error_and_cancel(deployed: Deployed) -> None:
     assert list(idle.states.values()) == ["DELETION_IN_PROGRESS"]
     with pytest.raises(gi.InvokeError, match="without a result"):
         deployed.invoker(idle).get(call_id, timeout=None)
+
+
+def test_spawn_whose_service_is_unreachable_fails_instead_of_hanging(deployed: Deployed) -> None:
+    inv = deployed.invoker()
+    inv.manifest.functions["fail"].addresses["service_url"] = "http://127.0.0.1:9"
+    call_id = inv.spawn(target(deployed, "fail"), ("x",), {})
+    inv.wait_spawned(30)
+    with pytest.raises(gi.InvokeError, match="failed"):
+        deployed.invoker().get(call_id, timeout=30)
