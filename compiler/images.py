@@ -79,11 +79,13 @@ class RenderOptions:
     ``wheelhouse`` (a folder of wheels on this machine) makes every pcompile runtime
     install offline (``--no-index --find-links``), for builders without PyPI access.
     ``bake_code`` copies the app's code bundle into the image (the stack setting).
+    ``extra_requirements`` are more runtime requirement lines (another cloud's extras).
     """
 
     cloud: str = "local"
     bake_code: bool = False
     wheelhouse: Path | None = None
+    extra_requirements: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -415,13 +417,14 @@ BASE_RENDERERS: dict[str, Callable[[ImageStep, _Context], list[str]]] = {
 
 def _runtime_lines(ctx: _Context) -> list[str]:
     ctx.add_tree(f"{CTX}/runtime", runtime_source_files())
-    install = f"{PIP} {shlex.join(runtime_requirements(ctx.options.cloud))}"
+    requirements = sorted({*runtime_requirements(ctx.options.cloud), *ctx.options.extra_requirements})
+    install = f"{PIP} {shlex.join(requirements)}"
     mount = ""
     if ctx.options.wheelhouse is not None:
         wheels = bundle.walk_files(ctx.options.wheelhouse)
         ctx.add_tree(f"{CTX}/wheels", {k: v for k, v in wheels.items() if k.endswith(".whl")})
         mount = f"--mount=type=bind,source={CTX}/wheels,target=/tmp/pcompile-wheels "
-        install = f"{PIP} --no-index --find-links /tmp/pcompile-wheels {shlex.join(runtime_requirements(ctx.options.cloud))}"
+        install = f"{PIP} --no-index --find-links /tmp/pcompile-wheels {shlex.join(requirements)}"
     pth = (
         "import sysconfig; "
         'open(sysconfig.get_paths()["purelib"] + "/pcompile-runtime.pth", "w")'

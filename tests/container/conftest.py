@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +36,9 @@ BASE = f"{MIRROR}/python:3.11-slim"
 # Podman as root in this kind of sandbox: chroot isolation to build, runc with low limits to run.
 BUILD_FLAGS = ("--isolation", "chroot")
 RUN_FLAGS = ("--runtime", "runc", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000")
-CLOUD = "gcp"  # one image for both tests: its extras serve the http mode too
+# One image for every mode: GCP's extras (the http server) plus AWS's (boto3 for batch).
+CLOUD = "gcp"
+EXTRA = images.runtime_requirements("aws")
 
 
 def _run(argv: list[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -83,7 +88,7 @@ def wheelhouse() -> Path:
     """Wheels of the runtime's requirements, downloaded on the host once (offline after)."""
     folder = CACHE / "wheels"
     folder.mkdir(parents=True, exist_ok=True)
-    reqs = list(images.runtime_requirements(CLOUD))
+    reqs = sorted({*images.runtime_requirements(CLOUD), *EXTRA})
     pip = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "-d", str(folder)]
     if _run([*pip, "--no-index", "--find-links", str(folder), *reqs]).returncode == 0:
         return folder
@@ -101,7 +106,37 @@ def image_builder(base_image: str, wheelhouse: Path) -> Iterator[ImageBuilder]:
     yield ImageBuilder(
         PodmanBuilder(default_flags=BUILD_FLAGS),
         ROOT / "tests" / "fixtures",
-        options=RenderOptions(cloud=CLOUD, wheelhouse=wheelhouse),
+        options=RenderOptions(cloud=CLOUD, wheelhouse=wheelhouse, extra_requirements=EXTRA),
         mirror=MIRROR,
         log=lambda message: print(message, file=sys.stderr),
     )
+
+
+def free_port() -> int:
+    """A free loopback TCP port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[str]:
+    """moto's server on a free loopback port (the containers reach it over the host network)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

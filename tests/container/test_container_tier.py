@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import socket
 import struct
 import subprocess
 import time
@@ -21,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import RUN_FLAGS
+from conftest import RUN_FLAGS, free_port
 
 from pcompile.compiler import load
 from pcompile.compiler.bundle import build_bundle
@@ -42,7 +41,21 @@ def app() -> AppSpec:
 
 @pytest.fixture(scope="module")
 def image(image_builder: ImageBuilder, app: AppSpec) -> str:
-    return image_builder.ensure(app, app.images[0])
+    ref = image_builder.ensure(app, app.images[0])
+    _remove_older_tags(ref)
+    return ref
+
+
+def _remove_older_tags(ref: str) -> None:
+    """Each pcompile change makes a new tag; keep only the current one on this machine."""
+    repo = ref.rsplit(":", 1)[0]
+    listed = subprocess.run(
+        ["podman", "images", "--filter", f"reference={repo}", "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    stale = [line for line in listed.stdout.split() if line != ref]
+    if stale:
+        subprocess.run(["podman", "rmi", "-f", *stale], capture_output=True, check=False)
 
 
 def _expected(x: int) -> dict[str, Any]:
@@ -96,12 +109,6 @@ def test_worker_mode_executes_a_pickled_input(
     _announce(capsys, f"built image {image} and executed a pickled input (worker mode, podman)")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_healthy(url: str, container: str) -> None:
     for _ in range(300):
         try:
@@ -119,7 +126,7 @@ def test_http_mode_runs_code_from_a_verified_bundle(
     bundle = build_bundle(app, FIXTURE.parent)
     (tmp_path / "bundle.tar").write_bytes(bundle.data)
     (tmp_path / "staging").mkdir()
-    port, name = _free_port(), f"pcompile-http-{uuid.uuid4().hex[:8]}"
+    port, name = free_port(), f"pcompile-http-{uuid.uuid4().hex[:8]}"
     spec = to_jsonable(dataclasses.replace(app.function("describe")))
     env = {
         "PCOMPILE_SPEC": json.dumps(spec),
@@ -168,3 +175,65 @@ def test_http_mode_runs_code_from_a_verified_bundle(
         capsys,
         f"built image {image} and executed a pickled input over HTTP (code bundle {bundle.sha256[:12]})",
     )
+
+
+AWS_CREDS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def test_batch_mode_against_moto_s3(
+    image: str, app: AppSpec, moto_s3: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import boto3
+
+    from pcompile.runtime.aws_calls import Layout
+
+    s3 = boto3.client(
+        "s3", endpoint_url=moto_s3, **{k.lower(): v for k, v in AWS_CREDS.items() if "KEY" in k}
+    )
+    s3.create_bucket(Bucket="staging")
+    bundle = build_bundle(app, FIXTURE.parent)
+    s3.put_object(Bucket="staging", Key=bundle.key, Body=bundle.data)
+    layout = Layout.plan(f"calls/{uuid.uuid4().hex}", 2, 2)
+    inputs = [((4,), {}), ((5,), {})]
+    for chunk in range(layout.chunks):
+        first, last = layout.chunk_range(chunk)
+        request = {
+            "function": "describe",
+            "kind": "call",
+            "cls_params": {},
+            "inputs": protocol.pack(inputs[first:last]),
+        }
+        s3.put_object(Bucket="staging", Key=layout.chunk_key(chunk), Body=protocol.dump_envelope(request))
+    env = {
+        **AWS_CREDS,
+        "PCOMPILE_SPEC": json.dumps(to_jsonable(app.function("describe"))),
+        "PCOMPILE_STAGING_URL": "s3://staging",
+        "PCOMPILE_AWS_ENDPOINT_URL": moto_s3,
+        # No #sha256 fragment: the runtime takes the hash from the content-addressed key.
+        "PCOMPILE_CODE_BUNDLE": f"s3://staging/{bundle.key}",
+        "PCOMPILE_JOB": f"{layout.prefix}?n={layout.n}&k={layout.chunks}&m={layout.split}",
+    }
+    argv = [
+        "podman",
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        *[x for k, v in sorted(env.items()) for x in ("-e", f"{k}={v}")],
+    ]
+    for task in range(layout.tasks):
+        job = subprocess.run(
+            [*argv, "-e", f"AWS_BATCH_JOB_ARRAY_INDEX={task}", *RUN_FLAGS, image, "python", "-m", "pcompile.runtime", "batch"],
+            capture_output=True, text=True, check=False, timeout=300,
+        )  # fmt: skip
+        assert job.returncode == 0, job.stdout + job.stderr
+    values = []
+    for task in range(layout.tasks):
+        out = protocol.load_envelope(s3.get_object(Bucket="staging", Key=layout.out_key(task))["Body"].read())
+        values += [protocol.unpack(r["value"]) for r in out["results"] if r["status"] == "ok"]
+    assert values == [_expected(4), _expected(5)]
+    _announce(capsys, f"built image {image} and executed pickled inputs in batch mode against moto's S3")
