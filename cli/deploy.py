@@ -90,6 +90,15 @@ def exit_codes() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+@contextmanager
+def engine_named(command: str) -> Iterator[None]:
+    """The install sentence names the command that needed the engine."""
+    try:
+        yield
+    except dep.EngineMissing:
+        raise dep.EngineMissing(command) from None
+
+
 def is_ci() -> bool:
     """True on CI systems (``CI=true``): never prompt."""
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -161,7 +170,8 @@ def destroy_cmd(
         name = _one_app(tools, settings, app_name)
         if _interactive(yes) and not typer.confirm(f"Destroy app {name!r} on stack {settings.name!r}?"):
             raise typer.Exit(1)
-        result = dep.destroy(name, settings, root, tools.engine, tools.manifests, RichProgress(_stderr()))
+        with engine_named("destroy"):
+            result = dep.destroy(name, settings, root, tools.engine, tools.manifests, RichProgress(_stderr()))
         typer.echo(
             f"destroyed app {name!r} on stack {settings.name!r} ({result.changes.get('delete', 0)} deleted)"
         )
@@ -191,9 +201,10 @@ def bootstrap_cmd(
         root = _root()
         settings = load_stack(stack, root)
         tools = tools_for(settings, root)
-        result = cloud_stores.bootstrap(
-            settings, root, tools.engine, RichProgress(_stderr()), preview=preview
-        )
+        with engine_named("bootstrap"):
+            result = cloud_stores.bootstrap(
+                settings, root, tools.engine, RichProgress(_stderr()), preview=preview
+            )
         if as_json:
             typer.echo(
                 json.dumps({"changes": result.changes, "outputs": result.outputs}, indent=2, sort_keys=True)
