@@ -33,6 +33,7 @@ from pcompile.compiler import ir
 from pcompile.compiler.cron import validate_cron
 from pcompile.compiler.errors import CompileErrors, UserError
 from pcompile.compiler.gpu import parse_gpu
+from pcompile.exception import InvalidError
 
 DEFAULT_IMAGE = Image.debian_slim()
 
@@ -83,6 +84,8 @@ def compile_apps(
         collector = _Collector(root)
         specs.append(_app_spec(app, name, collector, extras))
         errors.extend(collector.errors)
+    # One mistake can surface twice (a secret used by a function and also at module level).
+    errors = list({str(e): e for e in errors}.values())
     if errors:
         raise errors[0] if len(errors) == 1 else CompileErrors(errors)
     return ir.Program(
@@ -110,8 +113,11 @@ def _app_spec(app: App, name: str, c: _Collector, extras: list[Any]) -> ir.AppSp
     for obj in extras:
         if isinstance(obj, Volume | NetworkFileSystem):
             _add_volume(obj, c)
-        elif isinstance(obj, Secret):
-            _add_secret(obj, c)
+        elif isinstance(obj, Secret) and obj.name not in c.secrets:
+            try:
+                _add_secret(obj, c)
+            except UserError as err:
+                c.errors.append(err)
     dicts = sorted({o.name: o for o in extras if isinstance(o, Dict)}.values(), key=lambda o: o.name)
     queues = sorted({o.name: o for o in extras if isinstance(o, Queue)}.values(), key=lambda o: o.name)
     return ir.AppSpec(
@@ -143,7 +149,11 @@ def _function_spec(app: App, d: FunctionDef, c: _Collector) -> ir.FunctionSpec:
     )
     web = _web_spec(d)
     if web is not None and is_gen:
-        raise UserError("a web endpoint cannot be a generator", source=source)
+        raise UserError(
+            "a web endpoint cannot be a generator",
+            source=source,
+            fix="return the whole response, or a fastapi StreamingResponse wrapping the generator",
+        )
     if is_gen and opts.get("retries") is not None:
         raise UserError("generator functions cannot have retries", source=source, fix="remove retries=...")
     include_source = opts.get("include_source")
@@ -313,10 +323,18 @@ def _add_volume(obj: Volume | NetworkFileSystem, c: _Collector) -> str:
 
 def _add_secret(secret: Secret, c: _Collector) -> str:
     path = c.rel(secret.path) if secret.path else None
+    try:
+        keys = tuple(secret.keys)
+    except InvalidError as err:  # a missing .env file is the user's mistake, not a crash
+        raise UserError(
+            str(err),
+            source=c.source(secret._site),
+            fix="create the file, or point at its folder: modal.Secret.from_dotenv(__file__)",
+        ) from None
     c.secrets[secret.name] = ir.SecretSpec(
         secret.name,
         secret.kind,  # type: ignore[arg-type]
-        tuple(secret.keys),
+        keys,
         tuple(secret.required_keys),
         path,
     )

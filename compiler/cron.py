@@ -71,7 +71,12 @@ def validate_cron(expression: str, timezone: str, source: Source) -> None:
     for text, (name, low, high, names) in zip(fields, FIELDS, strict=True):
         problem = _check_field(text, name, low, high, names)
         if problem:
-            raise UserError(f"invalid cron expression {expression!r}: {problem}", source=source)
+            raise UserError(
+                f"invalid cron expression {expression!r}: {problem}",
+                source=source,
+                fix=f"the {name} field takes values {low}-{high} as N, N-M, */K or lists such as 1,15; "
+                'for example modal.Cron("0 2 * * *") runs daily at 02:00',
+            )
     try:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):

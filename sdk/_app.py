@@ -238,7 +238,9 @@ class App:
                     f"{what}(timeout=None) is not allowed; pass a number of seconds, e.g. timeout=3600"
                 )
             if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-                raise InvalidError(f"{what}(timeout={timeout!r}): must be a positive number of seconds")
+                raise InvalidError(
+                    f"{what}(timeout={timeout!r}): must be a positive number of seconds, e.g. timeout=300"
+                )
         image = kwargs.get("image")
         if image is not None and not isinstance(image, Image):
             raise InvalidError(f"{what}(image=...) must be a modal.Image, got {image!r}")
@@ -438,7 +440,10 @@ class App:
                 hooks["exit"].append(attr)
             if flags.method or flags.web is not None or flags.batching is not None:
                 if flags.web is not None and options["retries"] is not None:
-                    raise InvalidError(f"{cls_name}.{attr} is a web endpoint and cannot have retries")
+                    raise InvalidError(
+                        f"{cls_name}.{attr} is a web endpoint and cannot have retries: "
+                        "remove retries=... from @app.cls()"
+                    )
                 if concurrency is not None and flags.concurrency is None:
                     from dataclasses import replace
 
