@@ -360,14 +360,15 @@ class DirectoryManifestStore:
     """Manifests as ``<root>/.pcompile/deployments/<stack>/<app>.json``."""
 
     def __init__(self, root: Path, stack: str) -> None:
+        self.root = root
         self.folder = root / STATE_DIR / "deployments" / stack
 
     def write(self, manifest: Manifest) -> str:
-        """Write the canonical JSON."""
+        """Write the canonical JSON; returns the path relative to the project root."""
         path = self.folder / f"{manifest.app}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(manifest.dumps())
-        return str(path)
+        return path.relative_to(self.root).as_posix()
 
     def read(self, app: str) -> Manifest | None:
         """Read one manifest, or None."""
