@@ -342,6 +342,8 @@ def _addresses(made: components.Function | components.BatchFunction) -> dict[str
 def _manifest(
     ctx: Context, base: shared.AppShared, made: dict[str, components.Function | components.BatchFunction]
 ) -> None:
+    """The manifest object and its SSM pointer; also exported (``functions``, ``staging``) for
+    ``pcompile deploy``, which records the manifest from the stack outputs."""
     data = {
         "functions": {name: _addresses(m) for name, m in sorted(made.items())},
         "bucket": base.staging.bucket,
@@ -349,20 +351,29 @@ def _manifest(
     }
     targets = {name: "lambda" if isinstance(m, components.Function) else "batch" for name, m in made.items()}
     web = {fn.name for fn in ctx.app.functions if fn.web is not None}
-    content = pulumi.Output.from_input(data).apply(lambda d: _manifest_text(ctx, d, targets, web))
+    manifest = pulumi.Output.from_input(data).apply(lambda d: _manifest_of(ctx, d, targets, web))
+    pulumi.export("functions", manifest.apply(_exported_functions))
+    pulumi.export("staging", manifest.apply(lambda m: m.staging))
     components.DeploymentManifest(
         f"{slug(ctx.app.name)}-manifest",
         components.ManifestArgs(
             bucket=base.staging.bucket,
             key=MANIFEST_KEY,
             parameter_name=manifest_parameter(ctx.app.name, ctx.settings.name),
-            content=content,
+            content=manifest.apply(lambda m: m.dumps()),
             tags=ctx.tags,
         ),
     )
 
 
-def _manifest_text(ctx: Context, data: dict[str, Any], targets: dict[str, str], web: set[str]) -> str:
+def _exported_functions(manifest: Manifest) -> dict[str, Any]:
+    return {
+        name: {"target": f.target, "addresses": f.addresses, "web_url": f.web_url}
+        for name, f in sorted(manifest.functions.items())
+    }
+
+
+def _manifest_of(ctx: Context, data: dict[str, Any], targets: dict[str, str], web: set[str]) -> Manifest:
     functions = {
         name: FunctionAddress(
             target=targets[name],
@@ -371,7 +382,7 @@ def _manifest_text(ctx: Context, data: dict[str, Any], targets: dict[str, str], 
         )
         for name, addresses in data["functions"].items()
     }
-    manifest = Manifest(
+    return Manifest(
         app=ctx.app.name,
         stack=ctx.settings.name,
         cloud="aws",
@@ -379,5 +390,5 @@ def _manifest_text(ctx: Context, data: dict[str, Any], targets: dict[str, str], 
         functions=functions,
         staging={"bucket": data["bucket"], "url": f"s3://{data['bucket']}"},
         image_tags=dict(data["images"]),
+        code_bundle=ctx.settings.extra.get("code_bundle") or None,
     )
-    return manifest.dumps()

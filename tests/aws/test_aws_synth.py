@@ -333,3 +333,26 @@ def test_cli_synth_json_shows_the_acceptance_graph() -> None:
     types = {r["type"] for r in data["resources"]}
     assert {CE, JOBDEF, "aws:lambda/functionUrl:FunctionUrl", "aws:scheduler/schedule:Schedule"} <= types
     assert data["placements"]["train_h100x8"]["gpu"] == {"count": 8, "type": "H100"}
+
+
+def test_no_secret_value_in_emitted_files_or_stack_config(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "aws_secret_app.py"
+    out = tmp_path / "project"
+    done = subprocess.run(
+        [sys.executable, "-c", "from pcompile.cli.main import main; main()", "synth", str(fixture)]
+        + ["--cloud", "aws", "--out", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    emitted = sorted(p.name for p in out.iterdir())
+    assert "Pulumi.dev.yaml" in emitted and "__main__.py" in emitted
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert "sk-live-never-emit-me" not in path.read_text(errors="replace"), path
+    assert "sk-live-never-emit-me" not in done.stdout
+    keys = json.loads(done.stdout)["aws"]["secret_config_keys"]
+    assert list(keys.values()) == [f"secret-{list(keys)[0]}"]
