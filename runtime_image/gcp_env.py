@@ -21,8 +21,9 @@ VOLUMES = "PCOMPILE_VOLUMES"
 SCHEDULE = "PCOMPILE_SCHEDULE"
 # Each variable with this prefix holds one Modal secret as a JSON object of its keys.
 SECRET_PREFIX = "PCOMPILE_SECRET_JSON_"
-# Code bundle URL (``gs://...``), when the code is not baked into the image.
-BUNDLE = "PCOMPILE_BUNDLE_URL"
+# Code bundle (``gs://...#sha256=<hex>``) when the code is not baked into the image;
+# the variable :mod:`.bundle` reads.
+BUNDLE = "PCOMPILE_CODE_BUNDLE"
 # Set per Batch job by the invoker: the call's prefix in staging (``calls/<id>``) or ``scheduled``.
 CALL = "PCOMPILE_CALL"
 SCHEDULED_CALL = "scheduled"

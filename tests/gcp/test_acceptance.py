@@ -46,5 +46,5 @@ def test_l40s_alone_fails_at_its_line_with_the_fix() -> None:
     done = pcompile("synth", str(L40S), "--cloud", "gcp")
     assert done.returncode == 1
     assert "gcp_l40s_only.py:8:" in done.stderr
-    assert 'gpu=["L40S", "L4"]' in done.stderr and '--cloud aws' in done.stderr
+    assert 'gpu=["L40S", "L4"]' in done.stderr and "--cloud aws" in done.stderr
     assert "Traceback" not in done.stderr

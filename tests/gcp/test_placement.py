@@ -80,7 +80,7 @@ def test_gpu_without_gcp_shape_names_file_line_and_fix(gpu: str) -> None:
     text = str(err.value)
     assert text.startswith("examples/gpu_mix_gcp.py:7: ")
     assert gpu in text and "no GCP machine shape" in text
-    assert f'gpu=["{gpu}", "L4"]' in text and '--cloud aws' in text
+    assert f'gpu=["{gpu}", "L4"]' in text and "--cloud aws" in text
 
 
 def test_cpu_functions_and_web_endpoints_use_cloud_run() -> None:

@@ -86,3 +86,9 @@ def test_runtime_modules_import_neither_pulumi_nor_compiler_nor_providers(name: 
     }
     banned = ("pulumi", "pcompile.compiler", "pcompile.providers")
     assert not [m for m in imported if m.startswith(banned)]
+
+
+def test_bundle_variable_is_the_one_the_bundle_loader_reads() -> None:
+    from pcompile.runtime import bundle
+
+    assert gcp_env.BUNDLE == bundle.BUNDLE_ENV

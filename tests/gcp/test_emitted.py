@@ -1,0 +1,39 @@
+"""The emitted Pulumi project for GCP runs the same components as ``synth`` (under the mock engine)."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+
+from conftest import SETTINGS
+
+from pcompile.compiler import compile_file
+from pcompile.compiler.emit import emit_project
+from pcompile.providers.synth import run_mocked, synthesize
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gpu_mix_gcp.py"
+
+
+def test_emitted_program_matches_synth_and_uses_deploy_refs(tmp_path: Path) -> None:
+    program = compile_file(str(EXAMPLE))
+    app = program.app()
+    refs = {
+        img.id: f"us-central1-docker.pkg.dev/acme-ml/pushed/gpu-mix@sha256:{'a' * 64}" for img in app.images
+    }
+    bundle = "gs://acme-ml-pcompile-staging/bundles/gpu-mix/abc.tar#sha256=" + "b" * 64
+    out = emit_project(program, app, SETTINGS, tmp_path / "proj", image_refs=refs, bundle_url=bundle)
+    emitted = run_mocked(
+        lambda: runpy.run_path(str(out / "__main__.py")), project="p", stack="dev", region="r"
+    )
+    direct = synthesize("gcp", app, SETTINGS).result
+    assert sorted((r.type, r.name) for r in emitted.resources) == sorted(
+        (r.type, r.name) for r in direct.resources
+    )
+    services = [r for r in emitted.resources if r.type == "gcp:cloudrunv2/service:Service"]
+    for service in services:
+        container = service.inputs["template"]["containers"][0]
+        assert container["image"] in refs.values()
+        assert {"name": "PCOMPILE_CODE_BUNDLE", "value": bundle} in container["envs"]
+    text = json.dumps([r.inputs for r in emitted.resources], default=str)
+    assert "PROJECT_ID" not in text
