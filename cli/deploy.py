@@ -293,12 +293,80 @@ def init_cmd(
     yes: bool = typer.Option(False, "--yes", "-y", help="Accept defaults without prompting."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
 ) -> None:
-    """Scaffold an app, ``stacks/dev.yaml`` and (with ``--ci github``) a GitHub Actions workflow."""
+    """Scaffold an app, stacks/dev.yaml and (with --ci github) a GitHub Actions workflow."""
     with exit_codes():
         answers = ask(cloud, ci, yes or is_ci() or not sys.stdin.isatty())
         for path in write_scaffold(directory, answers, force=force):
             typer.echo(f"wrote {path}")
         typer.echo(next_steps(answers))
+
+
+# ------------------------------------------- secret / volume on cloud stacks
+# ``pcompile secret`` and ``pcompile volume`` live in cli/stores.py (local store);
+# with ``--stack`` naming an aws or gcp stack they call these instead.
+
+
+def cloud_stack(stack: str | None) -> StackSettings | None:
+    """The settings of ``--stack`` when it names a cloud stack; None for local (or none)."""
+    if not stack:
+        return None
+    settings = load_stack(stack, _root())
+    return settings if settings.cloud != "local" else None
+
+
+def stack_secret_create(settings: StackSettings, name: str, values: dict[str, str], force: bool) -> None:
+    """``pcompile secret create NAME K=V --stack S`` on the stack's secret store."""
+    from pcompile.providers.cloud_stores import cloud_secrets
+
+    with exit_codes():
+        cloud_secrets(settings).create(name, values, overwrite=force)
+        typer.echo(f"created secret {name!r} with keys {sorted(values)} on stack {settings.name!r}")
+
+
+def stack_secret_list(settings: StackSettings) -> None:
+    """``pcompile secret list --stack S``: names and key names, never values."""
+    from pcompile.providers.cloud_stores import cloud_secrets
+
+    with exit_codes():
+        for name, keys in cloud_secrets(settings).keys_by_name().items():
+            typer.echo(f"{name}\t{', '.join(keys)}")
+
+
+def _bucket_volume(settings: StackSettings, name: str, app: str | None) -> Any:
+    from pcompile.providers.cloud_stores import BucketVolume, volume_url
+
+    return BucketVolume(volume_url(settings, name, app))
+
+
+def stack_volume_ls(settings: StackSettings, name: str, path: str, app: str | None = None) -> None:
+    """``pcompile volume ls NAME [PATH] --stack S``."""
+    with exit_codes():
+        for entry in _bucket_volume(settings, name, app).ls(path):
+            typer.echo(f"{entry.path}\t{entry.size}")
+
+
+def stack_volume_put(
+    settings: StackSettings, name: str, local: Path, remote: str, app: str | None = None
+) -> None:
+    """``pcompile volume put NAME LOCAL [REMOTE] --stack S``."""
+    with exit_codes():
+        if not local.exists():
+            raise UserError(f"no such file or directory: {local}")
+        written = _bucket_volume(settings, name, app).put(local, remote)
+        typer.echo(f"uploaded {len(written)} file(s) to {name}:{remote} on stack {settings.name!r}")
+
+
+def stack_volume_get(
+    settings: StackSettings, name: str, remote: str, local: str, app: str | None = None
+) -> None:
+    """``pcompile volume get NAME REMOTE [LOCAL|-] --stack S``."""
+    with exit_codes():
+        data = _bucket_volume(settings, name, app).get(remote)
+        if local == "-":
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        else:
+            Path(local).write_bytes(data)
 
 
 # ----------------------------------------------------------------------- init

@@ -62,3 +62,26 @@ def test_aws_volume_found_by_tags(aws_env: str) -> None:
     assert volume_url(AWS, "weights", None) == "s3://demo-vol-abc123"
     with pytest.raises(UserError, match="0 buckets"):
         volume_url(AWS, "other", None)
+
+
+def test_cli_handlers_on_an_aws_stack(
+    aws_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pcompile.cli import deploy as cli
+
+    boto3.client("s3").create_bucket(Bucket="vol-data")
+    settings = parse_stack(
+        {"cloud": "aws", "region": "us-east-1", "extra": {"volumes": {"data": "s3://vol-data"}}},
+        Path("dev.yaml"),
+    )
+    cli.stack_secret_create(settings, "hf", {"HF_TOKEN": "hf_x"}, force=False)
+    cli.stack_secret_list(settings)
+    (tmp_path / "a.txt").write_text("hello")
+    cli.stack_volume_put(settings, "data", tmp_path / "a.txt", "/in/a.txt")
+    cli.stack_volume_ls(settings, "data", "/")
+    cli.stack_volume_get(settings, "data", "/in/a.txt", str(tmp_path / "back.txt"))
+    out = capsys.readouterr().out
+    assert "created secret 'hf' with keys ['HF_TOKEN']" in out
+    assert "hf\tHF_TOKEN" in out and "hf_x" not in out
+    assert "/in/a.txt\t5" in out
+    assert (tmp_path / "back.txt").read_text() == "hello"
