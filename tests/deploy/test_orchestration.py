@@ -166,3 +166,18 @@ def test_missing_secret_values_are_a_user_error(project: Path, kit: Kit) -> None
         deploy(_request(project), tools, QuietProgress())
     assert kit.journal == ["engine.check"]  # the replaced compiler does not journal
     assert kit.publisher.built == [] and kit.artifacts.objects == {}
+
+
+def test_several_apps_need_app_option(project: Path, kit: Kit) -> None:
+    import dataclasses
+
+    from deploy_kit import make_program
+
+    base = make_program()
+    other = dataclasses.replace(base.apps[0], name="other")
+    tools = kit.tools()
+    tools.compile = lambda path: dataclasses.replace(base, apps=(base.apps[0], other))
+    with pytest.raises(UserError, match="--app"):
+        deploy(_request(project), tools, QuietProgress())
+    request = dataclasses.replace(_request(project), app="other")
+    assert deploy(request, tools, QuietProgress()).app == "other"
