@@ -115,3 +115,16 @@ def test_local_stack_deploy_through_the_cli(scaffold: Path) -> None:
     manifest = json.loads((scaffold / ".pcompile/deployments/local/hello-pcompile.json").read_text())
     assert manifest["staging"] == {"app_file": "app.py"}
     assert {f["target"] for f in manifest["functions"].values()} == {"local"}
+
+
+def test_logs_of_a_local_deployment_through_the_cli(scaffold: Path) -> None:
+    (scaffold / "stacks" / "local.yaml").write_text("cloud: local\n")
+    assert CliRunner().invoke(cli, ["deploy", "app.py", "--stack", "local"]).exit_code == 0
+    logs = scaffold / ".pcompile/local/logs/hello-pcompile"
+    logs.mkdir(parents=True)
+    (logs / "square.log").write_text("started\nsquare(3) = 9\n")
+    result = CliRunner().invoke(cli, ["logs", "square", "--stack", "local", "--limit", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "square(3) = 9"
+    missing = CliRunner().invoke(cli, ["logs", "cube", "--stack", "local"])
+    assert missing.exit_code == 1 and "use one of: hello, square" in missing.output
