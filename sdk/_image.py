@@ -126,23 +126,41 @@ class Image:
         )
 
     @staticmethod
-    def from_aws_ecr(tag: str, secret: Any = None, **kwargs: Any) -> Image:
-        """An image from Amazon ECR."""
+    def from_aws_ecr(
+        tag: str,
+        secret: Any = None,
+        *,
+        setup_dockerfile_commands: list[str] = [],  # noqa: B006 - Modal's signature
+        force_build: bool = False,
+        add_python: str | None = None,
+        **kwargs: Any,
+    ) -> Image:
+        """An image from Amazon ECR (same parameters as ``from_registry``)."""
         return Image._new(
             "from_aws_ecr",
             tag=tag,
             secret=None if secret is None else secret.name,
-            add_python=kwargs.get("add_python"),
+            setup_dockerfile_commands=list(setup_dockerfile_commands),
+            add_python=add_python,
         )
 
     @staticmethod
-    def from_gcp_artifact_registry(tag: str, secret: Any = None, **kwargs: Any) -> Image:
-        """An image from Google Artifact Registry."""
+    def from_gcp_artifact_registry(
+        tag: str,
+        secret: Any = None,
+        *,
+        setup_dockerfile_commands: list[str] = [],  # noqa: B006 - Modal's signature
+        force_build: bool = False,
+        add_python: str | None = None,
+        **kwargs: Any,
+    ) -> Image:
+        """An image from Google Artifact Registry (same parameters as ``from_registry``)."""
         return Image._new(
             "from_gcp_artifact_registry",
             tag=tag,
             secret=None if secret is None else secret.name,
-            add_python=kwargs.get("add_python"),
+            setup_dockerfile_commands=list(setup_dockerfile_commands),
+            add_python=add_python,
         )
 
     @staticmethod
