@@ -90,10 +90,13 @@ class VolumeSync:
     def pull(self) -> None:
         """Copy every object of the bucket into the local directory (``reload``)."""
         lister = getattr(self.storage, "list", None)
-        for key in lister("") if lister else ():
+        remote = set(lister("")) if lister else set()
+        for key in sorted(remote):
             target = self.local / key
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(self.storage.get(key))
+        for key in set(self._seen) - remote:  # committed elsewhere as deleted
+            (self.local / key).unlink(missing_ok=True)
         self._seen = self._files()
 
     def push(self) -> None:
@@ -107,6 +110,35 @@ class VolumeSync:
         for key in set(self._seen) - set(now):
             self.storage.delete(key)
         self._seen = now
+
+
+class MirroredVolume:
+    """What ``modal.Volume`` methods reach inside a GCP container: ``commit``/``reload`` sync the mirror."""
+
+    def __init__(self, name: str, sync: VolumeSync | None) -> None:
+        self.name = name
+        self.sync = sync
+
+    def _mounted(self) -> VolumeSync:
+        if self.sync is None:
+            raise RuntimeError(
+                f"volume {self.name!r} is not mounted in this function; add it to volumes={{...}}"
+            )
+        return self.sync
+
+    def commit(self) -> None:
+        """Upload what changed under the mount path."""
+        self._mounted().push()
+
+    def reload(self) -> None:
+        """Fetch what other containers committed."""
+        self._mounted().pull()
+
+    def __getattr__(self, attr: str) -> Any:
+        raise NotImplementedError(
+            f"Volume.{attr}() is not available inside a GCP container; read and write files under the "
+            "volume's mount path instead"
+        )
 
 
 class GcpRuntime:
@@ -147,8 +179,19 @@ class GcpRuntime:
             vol.local.mkdir(parents=True, exist_ok=True)
             vol.pull()
         mounts.apply({vol.mount: str(vol.local) for vol in self.volumes})
+        self._install_volume_backend()
         if not (self.spec.get("cls") or {}).get("parameters"):
             self.container({}).start()
+
+    def _install_volume_backend(self) -> None:
+        """Route ``Volume.commit()`` / ``reload()`` in user code to this container's mirrors."""
+        names = dict(self.spec.get("volumes") or {})
+        by_name = {names[vol.mount]: vol for vol in self.volumes if vol.mount in names}
+        try:
+            from pcompile import _storage
+        except ImportError:  # pragma: no cover - the SDK ships with the runtime
+            return
+        _storage.set_factory("volume", lambda name: MirroredVolume(name, by_name.get(name)))
 
     def container(self, cls_params: dict[str, Any]) -> Container:
         """The container serving ``cls_params`` (Modal runs one parameter set per container)."""

@@ -291,3 +291,11 @@ def test_spawn_whose_service_is_unreachable_fails_instead_of_hanging(deployed: D
     inv.wait_spawned(30)
     with pytest.raises(gi.InvokeError, match="failed"):
         deployed.invoker().get(call_id, timeout=30)
+
+
+def test_reload_sees_what_another_container_committed(deployed: Deployed) -> None:
+    deployed.serve("read_back")  # started (and synced) before the write below
+    deployed.serve("write_file")
+    inv = deployed.invoker()
+    inv.call(target(deployed, "write_file"), ("note.txt", "hello from another container"), {})
+    assert inv.call(target(deployed, "read_back"), ("note.txt",), {}) == "hello from another container"
