@@ -28,6 +28,9 @@ StackOpt = typer.Option(None, "--stack", "-s", help="Stack name or file (cloud, 
 
 def register(app: typer.Typer) -> None:
     """Add ``image`` to the ``pcompile`` app."""
+    from .image_env import add_commands
+
+    add_commands(image_app)  # `image env` / `image prune`: local image environments
     app.add_typer(image_app, name="image")
 
 

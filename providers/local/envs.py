@@ -303,7 +303,7 @@ def plan_image(
         "pcompile": _pcompile_version(),
         "link": link,
         "python": list(interpreter.version),
-        "interpreter": interpreter.path,
+        "interpreter": os.path.realpath(interpreter.path),
         "installer": installer(),
         "runtime": list(runtime),
         "installs": [_install_key(i) for i in installs],
