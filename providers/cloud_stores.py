@@ -599,6 +599,7 @@ def default_tools(settings: StackSettings, root: Path) -> dep.DeployTools:
         image_refs=lazy.image_refs,
         artifacts_url=lazy.url,
         secret_values=compiled.secret_values,
+        deployed_manifest=lambda app: cloud_manifests.read(app.name),
     )
 
 

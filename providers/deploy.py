@@ -431,6 +431,7 @@ class DeployTools:
     image_refs: Callable[[AppSpec], dict[str, str]]
     artifacts_url: Callable[[str], str] = field(default=lambda key: key)
     secret_values: Callable[[AppSpec], dict[str, dict[str, str]]] = field(default=lambda app: {})
+    deployed_manifest: Callable[[AppSpec], Manifest | None] = field(default=lambda app: None)
 
 
 @dataclass(frozen=True)
@@ -564,7 +565,10 @@ def _run_engine(
     report.changes, report.diff = result.changes, result.text
     if request.preview:
         return report
-    manifest = manifest_from_outputs(app, request.settings, result.outputs, report)
+    # The provider programs write the manifest themselves (S3 + SSM, GCS); read it back,
+    # else build it from the stack outputs.
+    written = _guard(lambda: tools.deployed_manifest(app))
+    manifest = written or manifest_from_outputs(app, request.settings, result.outputs, report)
     _step(report, progress, "manifest", "writing the deployment manifest")
     report.manifest = [_guard(lambda s=store: s.write(manifest)) for store in tools.manifests]  # type: ignore[misc]
     report.endpoints = {n: f.web_url for n, f in sorted(manifest.functions.items()) if f.web_url}

@@ -181,3 +181,23 @@ def test_several_apps_need_app_option(project: Path, kit: Kit) -> None:
         deploy(_request(project), tools, QuietProgress())
     request = dataclasses.replace(_request(project), app="other")
     assert deploy(request, tools, QuietProgress()).app == "other"
+
+
+def test_manifest_written_by_the_provider_program_wins(project: Path, kit: Kit) -> None:
+    from pcompile.providers.manifest import FunctionAddress
+
+    written = Manifest(
+        "demo",
+        "aws-dev",
+        "aws",
+        "us-east-1",
+        {
+            "hello": FunctionAddress("lambda", {"function_name": "demo-hello"}),
+            "web": FunctionAddress("lambda", {}, "https://from-the-program.example/"),
+        },
+    )
+    tools = kit.tools()
+    tools.deployed_manifest = lambda app: written
+    report = deploy(_request(project), tools, QuietProgress())
+    assert report.endpoints == {"web": "https://from-the-program.example/"}
+    assert kit.manifests.read("demo") == written
