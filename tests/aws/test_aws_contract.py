@@ -105,8 +105,9 @@ def _client(service: str) -> Any:
 def deployed(base_env: dict[str, str], synth: SynthOutput) -> Manifest:
     """Create in moto what ``pulumi up`` would: buckets, Batch queue and job definitions,
     the secret, the manifest object and its SSM pointer. Returns the manifest."""
-    (bucket,) = [r.name for r in synth.result.of_type("aws:s3/bucket:Bucket")]
-    _client("s3").create_bucket(Bucket=bucket)
+    for made in synth.result.of_type("aws:s3/bucket:Bucket"):
+        _client("s3").create_bucket(Bucket=made.name)  # the mock engine names buckets by logical name
+    bucket = synth.result.named(f"{APP}-staging").name
     _client("secretsmanager").create_secret(Name="contract-secret", SecretString='{"TOKEN": "s3cr3t"}')
     arns = _create_batch(synth)
     (obj,) = synth.result.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
@@ -345,3 +346,23 @@ def test_a_schedule_event_runs_the_function(
     (schedule,) = synth.result.of_type("aws:scheduler/schedule:Schedule")
     assert schedule.inputs["scheduleExpression"] == "rate(1 hour)"
     assert json.loads(schedule.inputs["target"]["input"]) == {"pcompile": "schedule"}
+
+
+def test_volumes_sync_to_their_bucket_between_containers(
+    deployed: Manifest, synth: SynthOutput, base_env: dict[str, str]
+) -> None:
+    inv, _ = _invoker(deployed, synth, base_env)
+    assert inv.call(Target(APP, "write_file"), ("a.txt", "hello"), {}) == ["a.txt"]
+    listed = _client("s3").list_objects_v2(Bucket=f"{APP}-vol-data-bucket")["Contents"]
+    assert [o["Key"] for o in listed] == ["a.txt"]
+    # A fresh container (another subprocess) sees the committed file.
+    assert inv.call(Target(APP, "read_file"), ("a.txt",), {}) == "hello"
+
+
+def test_from_stack_reads_the_manifest_through_ssm(deployed: Manifest) -> None:
+    inv = aws_invoker.from_stack(APP, SETTINGS)
+    assert inv.manifest == deployed
+    assert inv.address(Target(APP, "square")).target == "batch"
+    assert inv.web_url(Target(APP, "echo")) == deployed.functions["echo"].web_url
+    with pytest.raises(aws_invoker.NotFoundError, match="not deployed on stack 'other'"):
+        aws_invoker.from_stack(APP, StackSettings(name="other", cloud="aws", region="us-east-1"))
