@@ -125,8 +125,11 @@ def _user_modules(module_name: str) -> str:
 def import_user_module(module_name: str, root: Path) -> ModuleType:
     """Import (fresh) the user's module with ``modal`` aliased to pcompile."""
     _modal_alias.install()
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
+    # First on the path even when already present: another project loaded earlier in this
+    # process may have a module of the same name (app.py) further up the path.
+    if str(root) in sys.path:
+        sys.path.remove(str(root))
+    sys.path.insert(0, str(root))
     for name in [m for m in sys.modules if m == module_name or m.startswith(module_name + ".")]:
         del sys.modules[name]
     importlib.invalidate_caches()

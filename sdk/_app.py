@@ -316,7 +316,7 @@ class App:
         options = {
             k: v for k, v in locals().items() if k not in ("self", "_warn_parentheses_missing", "deprecated")
         }
-        options.update(self._accept_deprecated(deprecated, "app.function"))
+        options.update(self._accept_deprecated(deprecated, "app.function", options))
         options = self._common(options, "@app.function")
         site = caller_site()
 
@@ -344,11 +344,18 @@ class App:
 
         return decorate
 
-    def _accept_deprecated(self, deprecated: dict[str, Any], what: str) -> dict[str, Any]:
+    def _accept_deprecated(
+        self, deprecated: dict[str, Any], what: str, parameters: dict[str, Any]
+    ) -> dict[str, Any]:
         known = {*_RENAMED, "allow_concurrent_inputs"}
         unknown = sorted(set(deprecated) - known)
         if unknown:
-            raise TypeError(f"{what}() got an unexpected keyword argument {unknown[0]!r}")
+            import difflib
+
+            public = [p for p in parameters if not p.startswith("_")]
+            close = difflib.get_close_matches(unknown[0], public, n=1)
+            hint = f"; did you mean {close[0]}=...?" if close else ""
+            raise TypeError(f"{what}() got an unexpected keyword argument {unknown[0]!r}{hint}")
         return dict(deprecated)
 
     def cls(
@@ -393,7 +400,7 @@ class App:
         options = {
             k: v for k, v in locals().items() if k not in ("self", "_warn_parentheses_missing", "deprecated")
         }
-        options.update(self._accept_deprecated(deprecated, "app.cls"))
+        options.update(self._accept_deprecated(deprecated, "app.cls", options))
         options = self._common(options, "@app.cls")
         site = caller_site()
 

@@ -164,6 +164,7 @@ CASES: list[tuple[str, str, list[str]]] = [
         HEADER + "@app.function()  # <-\n@modal.fastapi_endpoint()\ndef f():\n    yield 1\n",
         ["web endpoint cannot be a generator", "StreamingResponse"],
     ),
+    ("unknown-keyword", fn('@app.function(gpus="A100")'), ["'gpus'", "did you mean gpu=...?"]),
     (
         "function-on-class",
         HEADER + "@app.function()  # <-\nclass C:\n    pass\n",

@@ -163,3 +163,17 @@ def test_remote_without_a_backend_is_one_clear_sentence() -> None:
     message = lines[0]
     assert "pcompile run" in message and "app.run()" in message and "Function.from_name" in message
     assert "Traceback" not in proc.stderr
+
+
+def test_same_module_name_in_two_projects_in_one_process(tmp_path: Path) -> None:
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "app.py").write_text(APP.format(name=name))
+    code = f"""
+        from pcompile.compiler import compile_file
+        paths = [{str(tmp_path / "first" / "app.py")!r}, {str(tmp_path / "second" / "app.py")!r}]
+        print(*[compile_file(p).apps[0].name for p in [*paths, *paths]])
+    """
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["first", "second", "first", "second"]
