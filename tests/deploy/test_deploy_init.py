@@ -138,3 +138,9 @@ def test_init_rejects_bad_choices(tmp_path: Path, args: list[str], needle: str) 
     result = CliRunner().invoke(app, ["init", str(tmp_path), *args, "--yes"])
     assert result.exit_code == 1 and needle in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_init_local_writes_a_local_stack(tmp_path: Path) -> None:
+    _init(tmp_path, "--cloud", "local", "--yes")
+    settings = load_stack("dev", root=tmp_path)
+    assert settings.cloud == "local" and not (tmp_path / WORKFLOW).exists()

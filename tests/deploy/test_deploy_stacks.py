@@ -99,3 +99,23 @@ def _write(root: Path, name: str, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def test_example_stacks_pass_check_jsonschema() -> None:
+    import subprocess
+    import sys
+
+    files = [str(REPO / "stacks" / f"{name}.yaml") for name in EXAMPLES]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--schemafile",
+            str(REPO / "stacks" / "schema.json"),
+            *files,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
