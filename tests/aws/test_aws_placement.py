@@ -6,9 +6,11 @@ import dataclasses
 
 import pytest
 from aws_apps import fn, gpu_mix
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pcompile.compiler.errors import UserError
-from pcompile.compiler.ir import AppSpec, GpuSpec, WebSpec
+from pcompile.compiler.ir import AppSpec, GpuRequest, GpuSpec, WebSpec
 from pcompile.providers.aws import catalog, placement
 from pcompile.providers.settings import FunctionOverride, StackSettings
 
@@ -88,3 +90,26 @@ def test_plan_is_independent_of_declaration_order() -> None:
     app = gpu_mix()
     shuffled = AppSpec(name=app.name, functions=tuple(reversed(app.functions)), images=app.images)
     assert placement.plan(app, SETTINGS) == placement.plan(shuffled, SETTINGS)
+
+
+GPU_NAMES = sorted({r.gpu for r in TABLE} | set(catalog.GPU_FAMILIES))
+requests = st.builds(GpuRequest, st.sampled_from(GPU_NAMES), st.sampled_from([1, 2, 4, 8]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=requests, fallbacks=st.lists(requests, max_size=2))
+def test_gpu_placements_only_list_instances_carrying_a_requested_gpu(
+    first: GpuRequest, fallbacks: list[GpuRequest]
+) -> None:
+    spec = fn("g", 1, gpu=GpuSpec(first.type, first.count, tuple(fallbacks)))
+    try:
+        p = placement.place(spec, SETTINGS, TABLE)
+    except UserError as err:
+        assert "examples/gpu_mix.py:1" in str(err) and "fix:" in str(err)
+        return
+    allowed = {g for c in spec.gpu.choices() for g in catalog.family(TABLE, c.type)} if spec.gpu else set()
+    by_type = {r.instance_type: r for r in TABLE}
+    assert p.target == "batch" and p.instance_types
+    for t in p.instance_types:
+        assert by_type[t].gpu in allowed
+    assert p.gpu is not None and any(by_type[t].count >= p.gpu.count for t in p.instance_types)
