@@ -14,6 +14,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from pcompile._context import in_container
@@ -571,12 +572,27 @@ class Image:
         try:
             yield
         except ImportError as exc:
-            if in_container():
+            if in_container() and _runs_in(self):
                 raise
             warnings.warn(
                 f"{exc}: ignored outside the image (the import runs inside the function's image)",
                 stacklevel=3,
             )
+
+
+def _runs_in(image: Image) -> bool:
+    """Inside a worker: whether it runs ``image`` (True when the worker does not say which).
+
+    ``pcompile run`` starts workers in image environments with ``PCOMPILE_IMAGE_ID`` and
+    ``PCOMPILE_PROJECT_ROOT`` set, so a module holding several images' ``imports()``
+    blocks imports in each image's workers only what that image has, as in Modal.
+    """
+    current, root = os.environ.get("PCOMPILE_IMAGE_ID"), os.environ.get("PCOMPILE_PROJECT_ROOT")
+    if not current or not root:
+        return True
+    from pcompile.compiler.build import _add_image, _Collector  # only on this error path
+
+    return _add_image(image, _Collector(Path(root))) == current
 
 
 def _deprecated(old: str, new: str) -> None:

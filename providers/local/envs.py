@@ -620,26 +620,28 @@ def read_meta(path: Path) -> dict[str, Any]:
 class ImageEnvs:
     """The built environments of one app, as the pool asks for them (one per image)."""
 
-    def __init__(self, plans: Mapping[str, EnvPlan]) -> None:
+    def __init__(self, plans: Mapping[str, EnvPlan], root: Path | None = None) -> None:
         self.plans = dict(plans)
-        self.warned: set[str] = set()
+        self.root = root
 
     def worker_setup(self, functions: list[dict[str, Any]]) -> WorkerSetup | None:
         """How to start a worker for ``functions`` (they share one image)."""
         plan = self.plans.get(str(functions[0].get("image") or ""))
         if plan is None:
             return None
-        env = dict(plan.env)
+        # which image this worker runs: `Image.imports()` blocks of other images in the same
+        # module are then ignored here, as in Modal's containers (see pcompile._image)
+        env = {**plan.env, "PCOMPILE_IMAGE_ID": plan.image_id}
+        if self.root is not None:
+            env["PCOMPILE_PROJECT_ROOT"] = str(self.root)
         if plan.python_paths:
             env["PYTHONPATH"] = os.pathsep.join(
                 [*plan.python_paths, *filter(None, [os.environ.get("PYTHONPATH")])]
             )
-        return WorkerSetup(python=str(plan.python), env=env, mounts=dict(plan.mounts), cwd=self._cwd(plan))
-
-    def _cwd(self, plan: EnvPlan) -> str | None:
-        if plan.workdir and os.path.isdir(plan.workdir):
-            return plan.workdir
-        return None
+        # Workers keep the caller's working directory even with a `workdir` step: a local
+        # program opens its files relative to where it is run (workdir only places the
+        # relative remote paths of add_local_*).
+        return WorkerSetup(python=str(plan.python), env=env, mounts=dict(plan.mounts))
 
 
 def app_images(app: AppSpec) -> list[ImageSpec]:
@@ -664,7 +666,7 @@ def prepare(app: AppSpec, root: Path, say: Say = _say_stderr) -> ImageEnvs:
             say(f"! {container}")
         _link_files(plan, say)
         ensure(plan, say)
-    return ImageEnvs(plans)
+    return ImageEnvs(plans, root)
 
 
 def _link_files(plan: EnvPlan, say: Say) -> None:
