@@ -180,7 +180,8 @@ class GcpRuntime:
             vol.pull()
         mounts.apply({vol.mount: str(vol.local) for vol in self.volumes})
         self._install_volume_backend()
-        if not (self.spec.get("cls") or {}).get("parameters"):
+        # Web functions are built (and servers started) by the http mode; others warm up here.
+        if not self.spec.get("web") and not (self.spec.get("cls") or {}).get("parameters"):
             self.container({}).start()
 
     def _install_volume_backend(self) -> None:

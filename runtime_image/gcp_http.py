@@ -4,10 +4,11 @@
   takes a request envelope (see :mod:`.gcp_container`) and answers
   ``{"results": [...]}``; a JSON body ``{"scheduled": true}`` is a Cloud Scheduler
   firing (gated by period when the trigger is finer than the period).
-* Web functions serve the user's app at ``/`` and nothing else: ``fastapi_endpoint``
-  as one route with its method, ``asgi_app`` / ``wsgi_app`` from their factories;
-  ``web_server`` and ``app.server`` start their own server on their port (Cloud Run
-  sends traffic there) and this process keeps the container alive. ``/invoke`` is
+* Web functions serve the user's app at ``/`` and nothing else (built by
+  :func:`pcompile.runtime.web.asgi_app_for`): ``fastapi_endpoint`` as one route with
+  its method, ``asgi_app`` / ``wsgi_app`` from their factories; ``web_server`` and
+  ``app.server`` start their own server on their port (the service's container port,
+  so Cloud Run sends traffic there) and this process keeps the container alive. ``/invoke`` is
   never exposed on a web service: it unpickles its body, and web services may be public.
 """
 
@@ -22,8 +23,9 @@ from typing import Any
 
 from . import gcp_env, protocol
 from .gcp_container import GcpRuntime, should_run
+from .web import asgi_app_for
 
-__all__ = ["invoke_app", "main", "schedule_time", "should_run", "web_app"]
+__all__ = ["invoke_app", "main", "schedule_time", "should_run"]
 
 ENVELOPE_TYPE = "application/x-pcompile-envelope"
 DEFAULT_PORT = 8080
@@ -67,43 +69,19 @@ def invoke_app(runtime: GcpRuntime) -> Any:
     return Starlette(routes=[Route("/invoke", invoke, methods=["POST"]), Route("/healthz", healthz)])
 
 
-def web_app(runtime: GcpRuntime) -> Any:
-    """The user's ASGI app for a ``fastapi``, ``asgi`` or ``wsgi`` web function."""
-    web = runtime.spec["web"]
-    fn = runtime.container({}).callable(runtime.spec["name"])
-    if web["kind"] == "fastapi":
-        from fastapi import FastAPI
-
-        docs = "/docs" if web.get("docs") else None
-        app = FastAPI(docs_url=docs, redoc_url=None, openapi_url="/openapi.json" if docs else None)
-        app.add_api_route("/", fn, methods=[(web.get("method") or "GET").upper()])
-        return app
-    if web["kind"] == "asgi":
-        return fn()
-    if web["kind"] == "wsgi":
-        from a2wsgi import WSGIMiddleware
-
-        return WSGIMiddleware(fn())
-    raise ValueError(f"web kind {web['kind']!r} serves itself")
-
-
-def serves_itself(spec: dict[str, Any]) -> bool:
-    """``web_server`` / ``app.server``: the user's code listens on its own port."""
-    return (spec.get("web") or {}).get("kind") in ("web_server", "server") or spec.get("kind") == "server"
-
-
 def main(argv: list[str]) -> int:
-    """Start the container: secrets, volumes, ``@enter``, then serve until stopped."""
+    """Start the container: code, secrets, volumes, ``@enter``, then serve until stopped."""
     runtime = GcpRuntime(os.environ)
     runtime.start()
-    if serves_itself(runtime.spec):
-        if runtime.spec.get("kind") != "server":
-            runtime.container({}).run(runtime.spec["name"], (), {})
-        threading.Event().wait()
-        return 0
+    if runtime.spec.get("web"):
+        app = asgi_app_for(runtime.container({}), runtime.spec["name"])
+        if app is None:  # web_server / app.server: the user's server listens on $PORT itself
+            threading.Event().wait()
+            return 0
+    else:
+        app = invoke_app(runtime)
     import uvicorn
 
-    app = web_app(runtime) if runtime.spec.get("web") else invoke_app(runtime)
     port = int(os.environ.get(gcp_env.PORT) or DEFAULT_PORT)
     uvicorn.run(app, host=os.environ.get("PCOMPILE_HOST", "0.0.0.0"), port=port, log_level="warning")
     return 0

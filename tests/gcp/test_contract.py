@@ -85,10 +85,20 @@ class Deployed:
                 env[item["name"]] = json.dumps(SECRET_VALUES[secret])
         return env
 
+    def container_port(self, function: str) -> int:
+        wanted = names.service_name(self.app.name, function)
+        (service,) = [s for s in self.resources("gcp:cloudrunv2/service:Service") if s["name"] == wanted]
+        return int(service["template"]["containers"][0]["ports"]["containerPort"])
+
     def serve(self, function: str) -> str:
-        """Start the ``http`` runtime for ``function`` (once) and return its URL."""
+        """Start the ``http`` runtime for ``function`` (once) and return its URL.
+
+        ``PORT`` is what Cloud Run would set: the synthesized container port, except
+        that the default 8080 is swapped for a free port so services can run side by side.
+        """
         if function not in self.servers:
-            port = free_port()
+            declared = self.container_port(function)
+            port = free_port() if declared == 8080 else declared
             env = {
                 **self.base_env(),
                 **self.service_env(function),
@@ -236,6 +246,13 @@ def test_web_endpoint_serves_the_user_route_and_not_invoke(deployed: Deployed) -
     assert httpx.post(f"{url}/", json={"x": 21}, timeout=30).json() == {"y": 42}
     assert httpx.post(f"{url}/invoke", content=b"x", timeout=30).status_code in (404, 405)
     assert deployed.invoker().web_url(target(deployed, "double")) is not None
+
+
+def test_web_server_listens_on_the_service_container_port(deployed: Deployed) -> None:
+    assert deployed.container_port("files") == 18793
+    url = deployed.serve("files")
+    assert url.endswith(":18793")
+    assert httpx.get(f"{url}/gcp_contract_app.py", timeout=30).text.startswith('"""The app the GCP contract')
 
 
 # ---------------------------------------------------------------------------- Batch
