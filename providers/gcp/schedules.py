@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pcompile.compiler import cron
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.ir import CronSchedule, PeriodSchedule, Schedule, Source
 
@@ -68,14 +69,16 @@ def trigger(schedule: Schedule, source: Source | None = None) -> Trigger:
 
 
 def _check_cron(expression: str, source: Source | None) -> str:
-    fields = expression.split()
-    if len(fields) != 5 and not expression.startswith("@"):
+    """Five unix fields (macros such as ``@daily`` expanded), validated field by field."""
+    text = cron.expand_macro(expression.strip())
+    fields = text.split()
+    if len(fields) != 5:
         raise UserError(
             f"Cron({expression!r}) has {len(fields)} fields; a Modal cron has 5 (minute hour day month weekday)",
             source=source,
             fix='write it like Cron("0 2 * * *")',
         )
-    return expression.strip()
+    return " ".join(fields)
 
 
 def period_trigger(period: PeriodSchedule, source: Source | None = None) -> Trigger:
@@ -88,9 +91,9 @@ def period_trigger(period: PeriodSchedule, source: Source | None = None) -> Trig
             fix="use a Period that is a whole number of minutes, e.g. Period(minutes=1)",
         )
     whole = int(seconds)
-    for tick, cron in TICKS:
+    for tick, expression in TICKS:
         if whole % tick == 0:
             if tick == whole:
-                return Trigger(cron, "UTC", tick)
-            return Trigger(cron, "UTC", tick, whole)
+                return Trigger(expression, "UTC", tick)
+            return Trigger(expression, "UTC", tick, whole)
     raise AssertionError("the one-minute tick divides every whole-minute period")  # pragma: no cover

@@ -37,6 +37,12 @@ def test_seven_hours_uses_an_hourly_tick_with_gating() -> None:
     assert (trig.cron, trig.tick_s, trig.period_s) == ("0 * * * *", 3600, 7 * 3600)
 
 
+def test_cron_macros_are_expanded() -> None:
+    assert schedules.trigger(CronSchedule("@daily")).cron == "0 0 * * *"
+    with pytest.raises(UserError, match="has 4 fields"):
+        schedules.trigger(CronSchedule("0 2 * *"))
+
+
 def test_sub_minute_period_is_an_error() -> None:
     with pytest.raises(UserError, match="at most once a minute"):
         schedules.trigger(PeriodSchedule(90.0))
