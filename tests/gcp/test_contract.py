@@ -316,3 +316,20 @@ def test_reload_sees_what_another_container_committed(deployed: Deployed) -> Non
     inv = deployed.invoker()
     inv.call(target(deployed, "write_file"), ("note.txt", "hello from another container"), {})
     assert inv.call(target(deployed, "read_back"), ("note.txt",), {}) == "hello from another container"
+
+
+def test_from_stack_finds_the_manifest_in_the_derived_staging_bucket(deployed: Deployed) -> None:
+    deployed.invoker()  # uploads the manifest
+    inv = gi.from_stack(deployed.app.name, SETTINGS)
+    assert inv.manifest.app == deployed.app.name and inv.bucket == deployed.staging
+    assert inv.address(target(deployed, "batch_square")).target == "gcpbatch"
+    with pytest.raises(gi.InvokeError, match="not deployed"):
+        gi.from_stack("no-such-app", SETTINGS)
+
+
+def test_from_stack_needs_a_project() -> None:
+    from pcompile.compiler.errors import UserError
+    from pcompile.providers.settings import StackSettings
+
+    with pytest.raises(UserError, match="no GCP project"):
+        gi.from_stack("x", StackSettings(name="dev", cloud="gcp"))
