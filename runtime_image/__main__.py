@@ -16,6 +16,7 @@ MODES: dict[str, str] = {
     "http": "pcompile.runtime.gcp_http:main",
     "gcpbatch": "pcompile.runtime.gcp_batch:main",
     "batch": "pcompile.runtime.aws_batch:main",
+    "lambda": "pcompile.runtime.aws_lambda:main",
 }
 
 

@@ -1,6 +1,11 @@
-"""The Lambda entry point: ``pcompile.runtime.aws_lambda.handler`` (run by awslambdaric).
+"""The Lambda entry point: ``python -m pcompile.runtime lambda`` (the image's entry point on
+Lambda), or ``pcompile.runtime.aws_lambda.handler`` under awslambdaric.
 
-One handler serves three kinds of event:
+The ``lambda`` mode is a small client of the Lambda Runtime API (standard library
+only, so images need no extra package): it fetches each event from
+``$AWS_LAMBDA_RUNTIME_API``, runs :func:`handler` and posts the response or error.
+
+One handler serves four kinds of event:
 
 * ``{"pcompile": "invoke", "request": <base64 envelope>}`` - a synchronous call from
   the invoker; returns ``{"results": <base64 envelope of result dicts>}``;
@@ -16,9 +21,13 @@ The container state is built once per Lambda execution environment (cold start).
 
 from __future__ import annotations
 
+import argparse
 import base64
+import json
 import os
 import time
+import traceback
+import urllib.request
 from typing import Any
 
 from . import protocol
@@ -131,3 +140,56 @@ async def call_asgi(app: Any, scope: dict[str, Any], body: bytes) -> tuple[int, 
 
     await app(scope, receive, send)
     return status, headers, b"".join(chunks)
+
+
+RUNTIME_API = "2018-06-01/runtime"
+
+
+def _post(base: str, path: str, body: bytes, headers: dict[str, str] | None = None) -> None:
+    request = urllib.request.Request(f"http://{base}/{RUNTIME_API}/{path}", data=body, method="POST")
+    for key, value in (headers or {}).items():
+        request.add_header(key, value)
+    urllib.request.urlopen(request, timeout=30).read()
+
+
+def _error_body(exc: BaseException) -> bytes:
+    return json.dumps(
+        {
+            "errorMessage": str(exc),
+            "errorType": type(exc).__name__,
+            "stackTrace": traceback.format_exception(exc),
+        }
+    ).encode()
+
+
+def serve(base: str, max_events: int | None = None) -> int:
+    """Answer events from the Runtime API at ``base`` (``host:port``) until ``max_events``."""
+    try:
+        runtime()
+    except Exception as exc:
+        _post(
+            base, "init/error", _error_body(exc), {"Lambda-Runtime-Function-Error-Type": "Runtime.InitError"}
+        )
+        raise
+    served = 0
+    while max_events is None or served < max_events:
+        with urllib.request.urlopen(f"http://{base}/{RUNTIME_API}/invocation/next", timeout=None) as answer:
+            request_id = answer.headers["Lambda-Runtime-Aws-Request-Id"]
+            event = json.loads(answer.read() or b"{}")
+        try:
+            body = json.dumps(handler(event)).encode()
+        except Exception as exc:
+            headers = {"Lambda-Runtime-Function-Error-Type": f"Unhandled.{type(exc).__name__}"}
+            _post(base, f"invocation/{request_id}/error", _error_body(exc), headers)
+        else:
+            _post(base, f"invocation/{request_id}/response", body)
+        served += 1
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of the ``lambda`` mode."""
+    parser = argparse.ArgumentParser(prog="python -m pcompile.runtime lambda")
+    parser.add_argument("--max-events", type=int, default=None, help="stop after this many events (tests)")
+    opts = parser.parse_args(argv)
+    return serve(os.environ["AWS_LAMBDA_RUNTIME_API"], opts.max_events)

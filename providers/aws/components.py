@@ -23,7 +23,9 @@ from pcompile.providers.aws import iam
 from pcompile.providers.aws.shared import private_bucket
 from pcompile.runtime import aws_env
 
-LAMBDA_HANDLER = "pcompile.runtime.aws_lambda.handler"
+# The runtime's own Runtime API client: the image needs no awslambdaric (whose handler,
+# ``pcompile.runtime.aws_lambda.handler``, works too).
+LAMBDA_ENTRY_POINT = ("python", "-m", "pcompile.runtime", "lambda")
 BATCH_COMMAND = ("python", "-m", "pcompile.runtime", "batch")
 BATCH_MAX_ATTEMPTS = 10
 LIVE_ALIAS = "live"
@@ -170,7 +172,7 @@ class Function(pulumi.ComponentResource):
             name=args.physical_name,
             package_type="Image",
             image_uri=args.image_uri,
-            image_config={"commands": [LAMBDA_HANDLER]},
+            image_config={"entry_points": list(LAMBDA_ENTRY_POINT)},
             role=role.arn,
             timeout=int(details["timeout"]),
             memory_size=int(details["memory_mib"]),

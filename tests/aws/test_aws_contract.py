@@ -368,3 +368,67 @@ def test_from_stack_reads_the_manifest_through_ssm(deployed: Manifest) -> None:
     assert inv.web_url(Target(APP, "echo")) == deployed.functions["echo"].web_url
     with pytest.raises(aws_invoker.NotFoundError, match="not deployed on stack 'other'"):
         aws_invoker.from_stack(APP, StackSettings(name="other", cloud="aws", region="us-east-1"))
+
+
+class FakeRuntimeApi:
+    """The Lambda Runtime API on loopback: hands out queued events, records answers."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        import http.server
+
+        self.events = list(events)
+        self.answers: list[tuple[str, dict[str, Any]]] = []
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's method name
+                event = api.events.pop(0)
+                body = json.dumps(event).encode()
+                self.send_response(200)
+                self.send_header("Lambda-Runtime-Aws-Request-Id", f"req-{len(api.events)}")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers["Content-Length"])
+                api.answers.append((self.path, json.loads(self.rfile.read(length))))
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_lambda_mode_speaks_the_runtime_api(
+    deployed: Manifest, synth: SynthOutput, base_env: dict[str, str]
+) -> None:
+    envs = _lambda_envs(synth, base_env)
+    (name,) = [n for n in envs if n.endswith("-tick")]
+    (fn,) = [r for r in synth.result.of_type("aws:lambda/function:Function") if r.inputs["name"] == name]
+    entry = fn.inputs["imageConfig"]["entryPoints"]
+    assert entry == ["python", "-m", "pcompile.runtime", "lambda"]
+    api = FakeRuntimeApi([{"pcompile": "schedule"}, {"unexpected": 1}])
+    try:
+        env = {**os.environ, **envs[name], "AWS_LAMBDA_RUNTIME_API": api.address}
+        command = [sys.executable, *entry[1:], "--max-events", "2"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        api.close()
+    assert done.returncode == 0, done.stderr[-2000:]
+    (ok_path, ok), (error_path, error) = api.answers
+    assert ok_path == "/2018-06-01/runtime/invocation/req-1/response" and ok == {"ok": True}
+    assert error_path == "/2018-06-01/runtime/invocation/req-0/error" and error["errorType"] == "ValueError"
