@@ -20,6 +20,7 @@ Each Modal ``Image`` method has one renderer in :data:`STEP_RENDERERS` (steps) o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import importlib.resources
@@ -264,9 +265,18 @@ def runtime_requirements(cloud: str) -> tuple[str, ...]:
     return tuple(sorted(pinned_requirement(d) for d in ("cloudpickle", *extras)))
 
 
-def runtime_source_files() -> dict[str, Path]:
-    """pcompile's package source laid out as installed (``pcompile/runtime/...``)."""
-    files: dict[str, Path] = {}
+def runtime_source_files() -> dict[str, bytes]:
+    """pcompile's package source laid out as installed (``pcompile/runtime/...``).
+
+    Read once per process: the image then holds exactly the code this process runs,
+    and its content cannot drift from the tag if files change while building.
+    """
+    return dict(_runtime_snapshot())
+
+
+@functools.lru_cache(maxsize=1)
+def _runtime_snapshot() -> tuple[tuple[str, bytes], ...]:
+    files: list[tuple[str, bytes]] = []
     for package in RUNTIME_PACKAGES:
         spec = importlib.util.find_spec(package)
         if spec is None or not spec.submodule_search_locations:
@@ -275,8 +285,8 @@ def runtime_source_files() -> dict[str, Path]:
         prefix = package.replace(".", "/")
         for child in sorted(folder.iterdir()):
             if child.is_file() and child.suffix in PACKAGE_FILE_SUFFIXES:
-                files[f"{prefix}/{child.name}"] = child
-    return files
+                files.append((f"{prefix}/{child.name}", child.read_bytes()))
+    return tuple(files)
 
 
 def secret_id(name: str) -> str:

@@ -406,11 +406,21 @@ class ImageBuilder:
 
     @classmethod
     def for_stack(cls, settings: StackSettings, root: Path, builder: Builder | None = None) -> ImageBuilder:
-        """An image builder configured from stack settings."""
+        """An image builder configured from stack settings.
+
+        ``extra.wheelhouse`` (a folder of wheels, relative to the project) makes the
+        runtime install offline, for builders that cannot reach PyPI.
+        """
+        wheelhouse = settings.extra.get("wheelhouse")
+        options = RenderOptions(
+            cloud=settings.cloud,
+            bake_code=settings.bake_code,
+            wheelhouse=root / str(wheelhouse) if wheelhouse else None,
+        )
         return cls(
             builder=builder or make_builder(settings),
             root=root,
-            options=RenderOptions(cloud=settings.cloud, bake_code=settings.bake_code),
+            options=options,
             registry=settings.registry,
             mirror=mirror_of(settings),
         )

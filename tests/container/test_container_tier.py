@@ -15,17 +15,18 @@ import struct
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import RUN_FLAGS, free_port
+from conftest import BUILD_FLAGS, RUN_FLAGS, free_port
 
 from pcompile.compiler import load
 from pcompile.compiler.bundle import build_bundle
 from pcompile.compiler.ir import AppSpec, to_jsonable
-from pcompile.providers.builders import ImageBuilder
+from pcompile.providers.builders import Completed, ImageBuilder, PodmanBuilder, subprocess_runner
 from pcompile.providers.containers import run_worker_in_container
 from pcompile.runtime import protocol
 from pcompile.runtime.channel import Channel
@@ -237,3 +238,33 @@ def test_batch_mode_against_moto_s3(
         values += [protocol.unpack(r["value"]) for r in out["results"] if r["status"] == "ok"]
     assert values == [_expected(4), _expected(5)]
     _announce(capsys, f"built image {image} and executed pickled inputs in batch mode against moto's S3")
+
+
+def test_push_to_a_registry_then_skip_build_and_push(
+    image: str, app: AppSpec, image_builder: ImageBuilder, registry: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commands: list[list[str]] = []
+
+    def recording(
+        argv: Sequence[str], stdin: bytes | None = None, env: Mapping[str, str] | None = None
+    ) -> Completed:
+        commands.append(list(argv))
+        return subprocess_runner(argv, stdin, env)
+
+    podman = PodmanBuilder(recording, default_flags=BUILD_FLAGS)
+    remote = dataclasses.replace(image_builder, builder=podman, registry=f"{registry}/team")
+    ref = remote.ensure(app, app.images[0])
+    assert ref == f"{registry}/team/image-container:{image.rsplit(':', 1)[1]}"
+    assert [c[:2] for c in commands if c[1] in ("build", "push")] == [
+        ["podman", "push"]
+    ]  # built locally already
+    assert (
+        subprocess.run(
+            ["skopeo", "inspect", "--tls-verify=false", f"docker://{ref}"], capture_output=True
+        ).returncode
+        == 0
+    )
+    commands.clear()
+    assert remote.ensure(app, app.images[0]) == ref
+    assert len(commands) == 1 and "inspect" in commands[0]  # the tag exists remotely: nothing built or pushed
+    _announce(capsys, f"pushed {ref} to a loopback registry; the second deploy skipped build and push")
