@@ -242,9 +242,17 @@ class EnvPlan:
         return self.path / "bin" / "python"
 
 
-def runtime_requirements() -> tuple[str, ...]:
-    """What the runtime needs in every environment: the caller's exact cloudpickle."""
-    return (f"cloudpickle=={importlib.metadata.version('cloudpickle')}",)
+def runtime_requirements(web_kinds: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """What the runtime needs in an environment: the caller's exact cloudpickle and, for
+    ``pcompile serve`` of web functions, a server (unpinned: what the image has wins)."""
+    extra: set[str] = set()
+    if web_kinds & {"fastapi", "asgi", "wsgi"}:
+        extra.add("uvicorn")
+    if "fastapi" in web_kinds:
+        extra.add("fastapi")
+    if "wsgi" in web_kinds:
+        extra.add("a2wsgi")
+    return (f"cloudpickle=={importlib.metadata.version('cloudpickle')}", *sorted(extra))
 
 
 def pcompile_link() -> dict[str, str]:
@@ -265,8 +273,10 @@ def plan_image(
     root: Path,
     *,
     interpreters: Callable[[], list[Interpreter]] = installed_interpreters,
+    web_kinds: frozenset[str] = frozenset(),
 ) -> EnvPlan:
-    """The environment plan of ``image`` (paths in its steps are relative to ``root``)."""
+    """The environment plan of ``image`` (paths in its steps are relative to ``root``);
+    ``web_kinds`` are the web kinds of its functions (their server is added)."""
     interpreter, py_warning = choose_interpreter(image.python_version, interpreters)
     warnings = [py_warning] if py_warning else []
     skipped: list[str] = []
@@ -297,7 +307,7 @@ def plan_image(
         elif step.kind == "add_local_python_source":
             python_paths += _source_paths(args.get("modules") or [])
     link = pcompile_link()
-    runtime = runtime_requirements()
+    runtime = runtime_requirements(web_kinds)
     key_parts = {
         "format": FORMAT,
         "pcompile": _pcompile_version(),
@@ -652,7 +662,14 @@ def app_images(app: AppSpec) -> list[ImageSpec]:
 
 def plan_app(app: AppSpec, root: Path) -> dict[str, EnvPlan]:
     """An environment plan per image of ``app``."""
-    return {image.id: plan_image(image, root) for image in app_images(app)}
+    web: dict[str, set[str]] = {}
+    for function in app.functions:
+        if function.web is not None:
+            web.setdefault(function.image, set()).add(function.web.kind)
+    return {
+        image.id: plan_image(image, root, web_kinds=frozenset(web.get(image.id, ())))
+        for image in app_images(app)
+    }
 
 
 def prepare(app: AppSpec, root: Path, say: Say = _say_stderr) -> ImageEnvs:

@@ -26,6 +26,7 @@ from typing import Any
 
 from pcompile.providers.invoker import Target
 
+from . import pool
 from .control import ControlServer, deployment_file
 from .invoker import LocalInvoker
 from .pool import LogSink, print_log
@@ -118,12 +119,16 @@ class Serving:
         members = self.invoker.members((spec.get("cls") or {}).get("qualname", spec["name"]), spec["name"])
         init = {**self.invoker.worker_init(members), "function": spec["name"]}
         init.pop("cls_params", None)
+        setup = pool.image_env_hook(members) if pool.image_env_hook else None  # image environment
+        if setup is not None:
+            init["mounts"] = {**setup.mounts, **init["mounts"]}
         fd, init_path = tempfile.mkstemp(prefix="web-", suffix=".json")
         with os.fdopen(fd, "w") as fh:
             json.dump(init, fh)
         self.init_files.append(init_path)
-        cmd = [sys.executable, "-m", "pcompile.runtime", "web", "--init", init_path, "--port", str(port)]
-        env = self.invoker.worker_env(members)
+        python = setup.python if setup else sys.executable
+        cmd = [python, "-m", "pcompile.runtime", "web", "--init", init_path, "--port", str(port)]
+        env = {**self.invoker.worker_env(members), **(setup.env if setup else {})}
         # its own process group, so servers the user's code starts stop with it
         proc = subprocess.Popen(
             cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
