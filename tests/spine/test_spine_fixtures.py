@@ -243,7 +243,26 @@ def check_image_chain(p: ir.Program) -> None:
     assert mamba.base.kind == "micromamba" and step_kinds(mamba) == ["micromamba_install"]
     kinds = {image_of(app, app.function(n)).base.kind for n in ("uses_registry", "uses_ecr", "uses_gar")}
     assert kinds == {"from_registry", "from_aws_ecr", "from_gcp_artifact_registry"}
-    assert len(app.images) == 5
+    docker = image_of(app, app.function("uses_dockerfile"))
+    assert docker.base.kind == "from_dockerfile"
+    assert (docker.base.args["path"], docker.base.args["context_dir"]) == (
+        "spine_assets/Dockerfile",
+        "spine_assets",
+    )
+    assert step_kinds(docker) == [
+        "pip_install_from_pyproject",
+        "poetry_install_from_file",
+        "uv_sync",
+        "shell",
+        "env",
+    ]
+    docker_steps = {s.kind: s.args for s in docker.steps}
+    assert docker_steps["pip_install_from_pyproject"]["pyproject_toml"] == "spine_assets/pyproject.toml"
+    assert docker_steps["pip_install_from_pyproject"]["optional_dependencies"] == ["dev"]
+    assert docker_steps["uv_sync"]["uv_project_dir"] == "spine_assets"
+    assert docker_steps["env"]["vars"] == {"PIPED": "yes"}
+    assert image_of(app, app.function("uses_scratch")).base.kind == "from_scratch"
+    assert len(app.images) == 7
 
 
 def check_helpers(p: ir.Program) -> None:
