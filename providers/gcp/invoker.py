@@ -515,8 +515,32 @@ def read_manifest(storage: Storage, app_name: str) -> Manifest:
         ) from None
 
 
+@dataclass
+class Clients:
+    """The side-effecting clients an invoker uses (tokens, HTTP, Batch)."""
+
+    tokens: TokenSource
+    http: HttpPost
+    batch: BatchJobs
+
+
+def google_clients() -> Clients:
+    """Real clients: ID tokens and Batch from Application Default Credentials, httpx."""
+    return Clients(GoogleIdTokens(), HttpxPost(), _LazyBatch())
+
+
+_clients_factory: Callable[[], Clients] = google_clients
+
+
+def set_clients(factory: Callable[[], Clients] | None) -> None:
+    """Use ``factory()`` for invokers made by :func:`from_stack` (None restores the Google clients);
+    how tests and emulators reach the SDK path without credentials."""
+    global _clients_factory
+    _clients_factory = factory or google_clients
+
+
 def from_stack(app_name: str, settings: StackSettings) -> GcpInvoker:
-    """The invoker for ``app_name`` deployed on a GCP stack (real Google clients)."""
+    """The invoker for ``app_name`` deployed on a GCP stack."""
     project = settings.project
     if not project:
         raise UserError(
@@ -526,8 +550,21 @@ def from_stack(app_name: str, settings: StackSettings) -> GcpInvoker:
     bucket = settings.extra.get("staging_bucket") or names.staging_bucket(project, settings.name, app_name)
     storage = GcsStorage(bucket)
     manifest = read_manifest(storage, app_name)
-    batch: BatchJobs = _LazyBatch()
-    return GcpInvoker(manifest, storage, tokens=GoogleIdTokens(), http=HttpxPost(), batch=batch)
+    clients = _clients_factory()
+    return GcpInvoker(manifest, storage, tokens=clients.tokens, http=clients.http, batch=clients.batch)
+
+
+def for_call(call_id: str) -> GcpInvoker:
+    """An invoker that reads (``get``) and stops (``cancel``) one spawned call by its id alone,
+    for ``FunctionCall.from_id`` in a process that never looked the app up."""
+    ref = CallRef.parse(call_id)
+    manifest = Manifest(
+        app="", stack="", cloud="gcp", region=None, functions={}, staging={"bucket": ref.bucket}
+    )
+    clients = _clients_factory()
+    return GcpInvoker(
+        manifest, GcsStorage(ref.bucket), tokens=clients.tokens, http=clients.http, batch=clients.batch
+    )
 
 
 class _LazyBatch:
