@@ -95,7 +95,7 @@ def build(
     """Build the app's images (or one function's), pushing them with --push."""
     from dataclasses import replace
 
-    from pcompile.providers.builders import ImageBuilder
+    from pcompile.providers.builders import BuildError, ImageBuilder
 
     app, root = _load(file, app_name)
     settings = _settings(stack, Path.cwd())
@@ -104,7 +104,10 @@ def build(
     images = ImageBuilder.for_stack(settings, root)
     images.registry = push
     images.log = lambda message: typer.echo(message, err=True)
-    refs = {image.id: images.ensure(app, image) for image in _images(app, function)}
+    try:
+        refs = {image.id: images.ensure(app, image) for image in _images(app, function)}
+    except BuildError as err:
+        raise UserError(f"image build failed: {err}", fix="fix the step shown above and re-run") from None
     if as_json:
         typer.echo(json.dumps(refs, sort_keys=True, indent=2))
     else:

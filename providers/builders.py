@@ -56,14 +56,17 @@ def subprocess_runner(
     argv: Sequence[str], stdin: bytes | None = None, env: Mapping[str, str] | None = None
 ) -> Completed:
     """Run ``argv`` for real, output captured (stdout and stderr together)."""
-    proc = subprocess.run(
-        list(argv),
-        input=stdin,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, **env} if env else None,
-        check=False,
-    )
+    try:
+        proc = subprocess.run(
+            list(argv),
+            input=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env} if env else None,
+            check=False,
+        )
+    except FileNotFoundError:
+        return Completed(127, f"{argv[0]}: command not found")
     return Completed(proc.returncode, proc.stdout.decode(errors="replace"))
 
 

@@ -165,3 +165,8 @@ def test_container_env_keeps_only_worker_specific_variables() -> None:
     host = {"PATH": "/usr/bin", "HOME": "/root", "LANG": "C"}
     worker = {**host, "PATH": "/venv/bin", "PCOMPILE_WORKER": "1", "API_KEY": "k", "PYTHONUNBUFFERED": "1"}
     assert container_env(worker, host) == {"API_KEY": "k", "PCOMPILE_WORKER": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def test_missing_tool_is_a_failed_command_not_a_crash() -> None:
+    result = builders.subprocess_runner(["pcompile-no-such-tool", "x"])
+    assert result.returncode == 127 and "command not found" in result.output
