@@ -29,7 +29,9 @@ def envs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pcompile(envs_dir: Path, tmp_path: Path) -> Runner:
     """Run the pcompile CLI in a subprocess, in ``tmp_path``, with the session's environments."""
 
-    def run(*args: str, timeout: float = 540, **env: str) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, timeout: float = 540, cli: list[str] | None = None, **env: str
+    ) -> subprocess.CompletedProcess[str]:
         full_env = {
             **os.environ,
             "PCOMPILE_ENVS_DIR": str(envs_dir),
