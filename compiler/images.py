@@ -210,8 +210,13 @@ def content_tag(dockerfile: str, files: Mapping[str, Content], build_args: Mappi
 
 
 def image_ref(registry: str | None, app: str, tag: str) -> str:
-    """``<registry>/<app>:<tag>``, or ``localhost/pcompile/<app>:<tag>`` with no registry."""
-    repo = f"{registry.rstrip('/')}/{app}" if registry else f"localhost/pcompile/{app}"
+    """``<registry>/<app>:<tag>``, or ``localhost/pcompile/<app>:<tag>`` with no registry.
+
+    The app name is slugged as the AWS provider names its ECR repository (lower case,
+    ``[a-z0-9-]``), since registries refuse upper-case repository names.
+    """
+    name = re.sub(r"[^a-z0-9]+", "-", app.lower()).strip("-") or "app"
+    repo = f"{registry.rstrip('/')}/{name}" if registry else f"localhost/pcompile/{name}"
     return f"{repo}:{tag}"
 
 

@@ -261,6 +261,7 @@ def test_mirror_does_not_change_tag_but_is_written(project: Path, tmp_path: Path
 def test_image_ref_and_function_image() -> None:
     app = app_with(acceptance_image())
     assert images.image_ref(None, "demo", "pc-1") == "localhost/pcompile/demo:pc-1"
+    assert images.image_ref(None, "My_App.v2", "pc-1") == "localhost/pcompile/my-app-v2:pc-1"
     assert images.image_ref("123.dkr.ecr.us-east-1.amazonaws.com/", "demo", "pc-1").endswith(".com/demo:pc-1")
     assert images.function_image(app, "square").id == "im-accept"
     assert images.function_image(app, None).id == "im-accept"
