@@ -78,6 +78,10 @@ def backend_for_call(call_id: str) -> Invoker:
     local = importlib.import_module("pcompile.providers.local.invoker")
     if call_id.startswith(local.calls.CALL_PREFIX):
         return local.StoredCalls()  # type: ignore[no-any-return]
+    cloud = call_id.split(":", 1)[0]
+    if cloud in ("aws", "gcp"):  # cloud call ids name their bucket: readable from any process
+        provider = importlib.import_module(f"pcompile.providers.{cloud}.invoker")
+        return provider.for_call(call_id)  # type: ignore[no-any-return]
     return backend()
 
 
