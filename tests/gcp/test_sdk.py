@@ -40,3 +40,19 @@ def test_remote_map_and_spawn_through_the_sdk(deployed: Deployed, stack_file: Pa
     call = batch.spawn(7)
     assert gi.for_call(call.object_id).get(call.object_id, 60) == 49
     assert call.get(timeout=60) == 49
+
+
+def test_function_call_from_id_in_another_process(deployed: Deployed, stack_file: Path) -> None:  # noqa: F811
+    import os
+    import subprocess
+    import sys
+
+    square = pcompile.Function.from_name(deployed.app.name, "square", stack=str(stack_file))
+    call = square.spawn(12)
+    code = "import sys, pcompile; print(pcompile.FunctionCall.from_id(sys.argv[1]).get(timeout=60))"
+    env = {**os.environ, "STORAGE_EMULATOR_HOST": deployed.emulator}
+    done = subprocess.run(
+        [sys.executable, "-c", code, call.object_id], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "144"
