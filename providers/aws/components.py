@@ -42,11 +42,26 @@ class BatchQueueRef:
 
 
 @dataclass(frozen=True)
+class Mount:
+    """A bucket (optionally a prefix of it) synced at a mount path: volumes, network file
+    systems and S3 ``CloudBucketMount``s alike."""
+
+    bucket: pulumi.Input[str]
+    prefix: str = ""
+    read_only: bool = False
+
+    def url(self) -> pulumi.Output[str]:
+        """``s3://bucket[/prefix]``."""
+        return pulumi.Output.concat("s3://", self.bucket, f"/{self.prefix}" if self.prefix else "")
+
+
+@dataclass(frozen=True)
 class Grants:
     """What a function's role may touch: the staging bucket, its volumes, its secrets."""
 
     staging_bucket_arn: pulumi.Input[str]
-    volume_buckets: Mapping[str, tuple[pulumi.Input[str], bool]] = field(default_factory=dict)
+    mounts: Mapping[str, Mount] = field(default_factory=dict)
+    arns: iam.Arns | None = None
     secret_arns: tuple[pulumi.Input[str], ...] = ()
     code_bundle_arn: pulumi.Input[str] | None = None
 
@@ -55,8 +70,10 @@ class Grants:
         out = iam.staging_statements(self.staging_bucket_arn)
         if self.code_bundle_arn is not None:
             out.append(iam.allow("CodeBundle", ["s3:GetObject"], [self.code_bundle_arn]))
-        for index, (_mount, (arn, read_only)) in enumerate(sorted(self.volume_buckets.items())):
-            out += iam.volume_statements(f"Volume{index}", arn, read_only)
+        assert self.arns is not None or not self.mounts
+        for index, (_path, mount) in enumerate(sorted(self.mounts.items())):
+            arn = self.arns.bucket(mount.bucket) if self.arns else mount.bucket
+            out += iam.volume_statements(f"Volume{index}", arn, mount.read_only, mount.prefix)
         return out + iam.secret_statements(list(self.secret_arns))
 
 
@@ -91,7 +108,7 @@ class RuntimeEnv:
     app: str
     fn: FunctionSpec
     staging_bucket: pulumi.Input[str]
-    volume_buckets: Mapping[str, tuple[pulumi.Input[str], bool]] = field(default_factory=dict)
+    mounts: Mapping[str, Mount] = field(default_factory=dict)
     secret_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     code_bundle: str | None = None
 
@@ -100,10 +117,7 @@ class RuntimeEnv:
         static = {aws_env.APP: self.app, aws_env.FUNCTION: self.fn.name, aws_env.SPEC: runtime_spec(self.fn)}
         if self.code_bundle:
             static[aws_env.CODE_BUNDLE] = self.code_bundle
-        volumes = {
-            m: {"url": pulumi.Output.concat("s3://", b), "read_only": ro}
-            for m, (b, ro) in self.volume_buckets.items()
-        }
+        volumes = {path: {"url": m.url(), "read_only": m.read_only} for path, m in self.mounts.items()}
         parts = pulumi.Output.all(
             pulumi.Output.from_input(self.staging_bucket),
             pulumi.Output.from_input(volumes),

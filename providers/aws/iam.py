@@ -85,13 +85,16 @@ def staging_statements(bucket_arn: pulumi.Input[str]) -> list[dict[str, Any]]:
     return [allow("Staging", ["s3:GetObject", "s3:PutObject"], prefixes)]
 
 
-def volume_statements(sid: str, bucket_arn: pulumi.Input[str], read_only: bool) -> list[dict[str, Any]]:
-    """List and read a volume's bucket; write and delete too unless mounted read-only."""
+def volume_statements(
+    sid: str, bucket_arn: pulumi.Input[str], read_only: bool, prefix: str = ""
+) -> list[dict[str, Any]]:
+    """List and read a mounted bucket (or its prefix); write and delete too unless read-only."""
     objects = ["s3:GetObject"] if read_only else ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
-    return [
-        allow(f"{sid}List", ["s3:ListBucket"], [bucket_arn]),
-        allow(f"{sid}Objects", objects, [pulumi.Output.concat(bucket_arn, "/*")]),
-    ]
+    listing = allow(f"{sid}List", ["s3:ListBucket"], [bucket_arn])
+    if prefix:
+        listing["Condition"] = {"StringLike": {"s3:prefix": [f"{prefix}/*", prefix]}}
+    path = f"/{prefix}/*" if prefix else "/*"
+    return [listing, allow(f"{sid}Objects", objects, [pulumi.Output.concat(bucket_arn, path)])]
 
 
 def secret_statements(secret_arns: list[pulumi.Input[str]]) -> list[dict[str, Any]]:

@@ -240,23 +240,19 @@ def _function(
     volumes: dict[str, components.Volume],
     queues: dict[tuple[str, ...], components.BatchQueueRef],
 ) -> components.Function | components.BatchFunction:
-    read_only = {v.name: v.read_only for v in ctx.app.volumes}
+    mounts = _mounts(ctx, fn, volumes)
     env = components.RuntimeEnv(
         app=ctx.app.name,
         fn=fn,
         staging_bucket=base.staging.bucket,
-        volume_buckets={
-            m: (volumes[v].bucket.bucket, read_only.get(v, False)) for m, v in sorted(fn.volumes.items())
-        },
+        mounts=mounts,
         secret_ids={s: secrets[s].secret_id for s in sorted(fn.secrets)},
         code_bundle=ctx.settings.extra.get("code_bundle") or None,
     )
     grants = components.Grants(
         staging_bucket_arn=ctx.arns.bucket(base.staging.bucket),
-        volume_buckets={
-            m: (ctx.arns.bucket(volumes[v].bucket.bucket), read_only.get(v, False))
-            for m, v in fn.volumes.items()
-        },
+        mounts=mounts,
+        arns=ctx.arns,
         secret_arns=tuple(secrets[s].arn for s in sorted(fn.secrets)),
         code_bundle_arn=_bundle_arn(ctx),
     )
@@ -284,6 +280,28 @@ def _function(
         retention,
     )
     return components.BatchFunction(name, args)
+
+
+def _mounts(
+    ctx: Context, fn: FunctionSpec, volumes: dict[str, components.Volume]
+) -> dict[str, components.Mount]:
+    """Volumes and network file systems (the app's buckets) and S3 ``CloudBucketMount``s."""
+    read_only = {v.name: v.read_only for v in ctx.app.volumes}
+    out = {
+        path: components.Mount(volumes[name].bucket.bucket, read_only=read_only.get(name, False))
+        for path, name in sorted({**fn.volumes, **fn.network_file_systems}.items())
+    }
+    for path, cbm in sorted(fn.cloud_bucket_mounts.items()):
+        if cbm.bucket_endpoint_url or cbm.secret or cbm.oidc_auth_role_arn:
+            raise UserError(
+                f"CloudBucketMount {cbm.bucket_name!r} at {path} uses another endpoint or credentials; "
+                "on AWS only S3 buckets reachable with the function's own role can be mounted",
+                source=fn.source,
+                fix="drop bucket_endpoint_url/secret/oidc_auth_role_arn and grant the bucket to the stack, "
+                "or copy the data into a modal.Volume",
+            )
+        out[path] = components.Mount(cbm.bucket_name, (cbm.key_prefix or "").strip("/"), cbm.read_only)
+    return out
 
 
 def _bundle_arn(ctx: Context) -> pulumi.Output[str] | None:

@@ -356,3 +356,29 @@ def test_no_secret_value_in_emitted_files_or_stack_config(tmp_path: Path) -> Non
     assert "sk-live-never-emit-me" not in done.stdout
     keys = json.loads(done.stdout)["aws"]["secret_config_keys"]
     assert list(keys.values()) == [f"secret-{list(keys)[0]}"]
+
+
+def test_s3_cloud_bucket_mounts_sync_a_prefix_with_a_scoped_grant() -> None:
+    from pcompile.compiler.ir import CloudBucketMountSpec
+
+    mount = CloudBucketMountSpec("shared-data", key_prefix="team/a/", read_only=True)
+    app = AppSpec(name="cbm", functions=(fn("f", 2, cloud_bucket_mounts={"/data": mount}),), images=(IMAGE,))
+    out = synthesize("aws", app, AWS_SETTINGS)
+    (lam,) = out.result.of_type("aws:lambda/function:Function")
+    volumes = json.loads(lam.inputs["environment"]["variables"]["PCOMPILE_VOLUMES"])
+    assert volumes == {"/data": {"read_only": True, "url": "s3://shared-data/team/a"}}
+    policy = json.loads(out.result.named("cbm-f-policy").inputs["policy"])
+    grants = {st["Sid"]: st for st in policy["Statement"]}
+    assert grants["Volume0Objects"]["Action"] == ["s3:GetObject"]
+    assert grants["Volume0Objects"]["Resource"] == ["arn:aws:s3:::shared-data/team/a/*"]
+    assert grants["Volume0List"]["Condition"] == {"StringLike": {"s3:prefix": ["team/a/*", "team/a"]}}
+    assert not analyze_policy_string(json.dumps(policy)).findings
+
+
+def test_cloud_bucket_mounts_with_foreign_credentials_are_refused() -> None:
+    from pcompile.compiler.ir import CloudBucketMountSpec
+
+    mount = CloudBucketMountSpec("r2", bucket_endpoint_url="https://x.r2.cloudflarestorage.com", secret="r2")
+    app = AppSpec(name="cbm", functions=(fn("f", 2, cloud_bucket_mounts={"/data": mount}),), images=(IMAGE,))
+    with pytest.raises(UserError, match="examples/gpu_mix.py:2"):
+        synthesize("aws", app, AWS_SETTINGS)
