@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +189,71 @@ def image_builder_for_run(
     images = ImageBuilder.for_stack(settings, root, builder)
     images.registry = None
     return images
+
+
+@dataclass
+class ContainerWorkers:
+    """Everything the local pool needs to start its workers in containers.
+
+    ``prepare`` builds (or finds) each function's image once; ``popen`` then replaces
+    the pool's ``subprocess.Popen([sys.executable, "-m", "pcompile.runtime", "worker",
+    ...], pass_fds=...)`` for one worker of ``function``.
+    """
+
+    refs: dict[str, str]
+    root: Path
+    engine: str = "podman"
+    run_flags: tuple[str, ...] = ()
+    binds: tuple[Path, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def prepare(
+        cls,
+        app: AppSpec,
+        settings: StackSettings,
+        root: Path,
+        builder: Builder | None = None,
+        log: Callable[[str], None] = print,
+    ) -> ContainerWorkers:
+        """Build the app's images for local runs and pick the engine."""
+        engine = container_engine(settings)
+        images = image_builder_for_run(settings, root, builder)
+        images.log = log
+        refs = ensure_function_images(app, images, log)
+        return cls(refs, root, engine, tuple(settings.run_flags))
+
+    def bind_paths(self, worker_args: Sequence[str], env: Mapping[str, str]) -> list[Path]:
+        """Host folders the worker reads or writes: project root, local state, slot file's folder."""
+        paths = [self.root, *self.binds]
+        if env.get("PCOMPILE_LOCAL_DIR"):
+            paths.append(Path(env["PCOMPILE_LOCAL_DIR"]))
+        args = list(worker_args)
+        if "--slot" in args:
+            paths.append(Path(args[args.index("--slot") + 1]).parent)
+        return paths
+
+    def popen(
+        self,
+        function: str,
+        *,
+        in_fd: int,
+        out_fd: int,
+        worker_args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        **popen_kwargs: Any,
+    ) -> ContainerProcess:
+        """Start one worker for ``function`` in its image (see :func:`run_worker_in_container`)."""
+        worker_env = dict(env if env is not None else os.environ)
+        for path in self.bind_paths(worker_args, worker_env):
+            path.mkdir(parents=True, exist_ok=True)
+        return run_worker_in_container(
+            self.refs[function],
+            in_fd=in_fd,
+            out_fd=out_fd,
+            worker_args=worker_args,
+            binds=self.bind_paths(worker_args, worker_env),
+            env=container_env(worker_env),
+            engine=self.engine,
+            run_flags=self.run_flags,
+            **popen_kwargs,
+        )

@@ -27,7 +27,7 @@ from pcompile.compiler import load
 from pcompile.compiler.bundle import build_bundle
 from pcompile.compiler.ir import AppSpec, to_jsonable
 from pcompile.providers.builders import Completed, ImageBuilder, PodmanBuilder, subprocess_runner
-from pcompile.providers.containers import run_worker_in_container
+from pcompile.providers.containers import ContainerWorkers
 from pcompile.runtime import protocol
 from pcompile.runtime.channel import Channel
 
@@ -84,9 +84,11 @@ def test_worker_mode_executes_a_pickled_input(
     root = FIXTURE.parent
     slot = tmp_path / "slot"  # the pool reads the running input's seq from here (mmap)
     slot.write_bytes(struct.pack("<q", -1))
-    proc = run_worker_in_container(
-        image, in_fd=to_worker_r, out_fd=from_worker_w, worker_args=["--slot", str(slot)], binds=[root, tmp_path],
-        env={"PCOMPILE_WORKER": "1"}, run_flags=RUN_FLAGS, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    # What `pcompile run --containers` does: the pool's worker env and args, one image per function.
+    workers = ContainerWorkers({"describe": image}, root, "podman", RUN_FLAGS)
+    proc = workers.popen(
+        "describe", in_fd=to_worker_r, out_fd=from_worker_w, worker_args=["--slot", str(slot)],
+        env={**os.environ, "PCOMPILE_WORKER": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     os.close(to_worker_r)
     os.close(from_worker_w)

@@ -170,3 +170,27 @@ def test_container_env_keeps_only_worker_specific_variables() -> None:
 def test_missing_tool_is_a_failed_command_not_a_crash() -> None:
     result = builders.subprocess_runner(["pcompile-no-such-tool", "x"])
     assert result.returncode == 127 and "command not found" in result.output
+
+
+def test_container_workers_prepare_builds_once_per_image(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pcompile.providers import containers
+
+    monkeypatch.setattr(containers.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    fake = FakeBuilder()
+    app = app_with(acceptance_image())
+    workers = containers.ContainerWorkers.prepare(
+        app,
+        StackSettings(builder="podman", run_flags=("--runtime", "runc")),
+        project,
+        fake,
+        log=lambda m: None,
+    )
+    assert list(workers.refs) == ["square"] and workers.refs["square"].startswith(
+        "localhost/pcompile/demo:pc-"
+    )
+    assert [c[0] for c in fake.calls].count("build") == 1
+    assert workers.run_flags == ("--runtime", "runc") and workers.engine == "podman"
+    binds = workers.bind_paths(["--slot", "/tmp/slots/slot-1"], {"PCOMPILE_LOCAL_DIR": "/p/.pcompile/local"})
+    assert binds == [project, Path("/p/.pcompile/local"), Path("/tmp/slots")]
