@@ -27,9 +27,10 @@ def test_container_steps_warn_once_per_image_and_run(pcompile: Runner, envs_dir:
     assert "run_commands" in plain and "apt_install" not in plain
     # each function ran in its own image's environment, with the image's env
     greeting, module, tools_prefix = _value(result.stdout, "greet:")
-    missing, plain_prefix = _value(result.stdout, "where:")
+    missing, plain_prefix, data = _value(result.stdout, "where:")
     (caller,) = _value(result.stdout, "caller:")
     assert (greeting, module, missing) == ("hello from the image", "termcolor", "None")
+    assert data == "data from the project"  # add_local_dir reaches the project folder
     assert Path(tools_prefix).parent == envs_dir and Path(plain_prefix).parent == envs_dir
     assert len({tools_prefix, plain_prefix, caller}) == 3
     assert "termcolor" in (Path(tools_prefix) / "install.log").read_text()
