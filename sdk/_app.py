@@ -191,10 +191,17 @@ class App:
         return out
 
     def duplicates(self) -> list[tuple[str, CallSite, CallSite]]:
-        """Names registered twice: (name, first site, second site)."""
+        """Names registered twice: (name, first site, second site), also across included apps."""
         out = list(self._duplicates)
         for other in self._included:
             out.extend(other.duplicates())
+        # An included app's function would otherwise be silently replaced by one of the same name.
+        seen: dict[str, CallSite] = {}
+        for defs in [other.definitions() for other in self._included] + [self._defs]:
+            for tag, definition in defs.items():
+                first = seen.setdefault(tag, definition.site)
+                if first != definition.site and (tag, first, definition.site) not in out:
+                    out.append((tag, first, definition.site))
         return out
 
     def set_tags(self, tags: dict[str, str], *, client: Any = None) -> None:

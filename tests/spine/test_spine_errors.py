@@ -218,3 +218,17 @@ def test_missing_file_and_no_app(write_app: Callable[..., Path], tmp_path: Path)
     assert proc.returncode == 1 and "no such file" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_cli("synth", str(write_app("import modal\n")), "--ir")
     assert proc.returncode == 1 and "defines no modal.App" in proc.stderr and "modal.App(" in proc.stderr
+
+
+def test_duplicate_name_across_an_included_app(write_app: Callable[..., Path]) -> None:
+    write_app(
+        "import modal\n\nother = modal.App('other')\n\n\n@other.function()\ndef work():\n    pass\n", "lib.py"
+    )
+    source = (
+        "import modal\nfrom lib import other\n\napp = modal.App('main')\napp.include(other)\n\n\n"
+        "@app.function()  # <-\ndef work():\n    pass\n"
+    )
+    proc = run_cli("synth", f"{write_app(source)}::app", "--ir")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"app.py:{marked_line(source)}:" in proc.stderr
+    assert "duplicate function name 'work'" in proc.stderr and "lib.py:6" in proc.stderr
