@@ -1,6 +1,6 @@
 """``synth --cloud gcp`` on the acceptance app: golden snapshot, acceptance facts, least-privilege properties.
 
-Regenerate the snapshot with ``PCOMPILE_UPDATE_GOLDEN=1 python -m pytest tests/gcp/test_synth.py``.
+Regenerate the snapshot with ``PCOMPILE_UPDATE_GOLDEN=1 python -m pytest tests/gcp/test_gcp_synth.py``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 import pulumi
 import pytest
-from conftest import SETTINGS
-from ir_apps import IMAGE, fn
+from gcp_ir_apps import IMAGE, fn
+from gcp_kit import SETTINGS
 
 from pcompile.compiler.ir import AppSpec, SecretSpec
 from pcompile.providers.synth import synthesize

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SETTINGS
-from test_contract import Deployed, deployed  # noqa: F401 - the fixture is shared
+from gcp_kit import SETTINGS
+from test_gcp_contract import Deployed, deployed  # noqa: F401 - the fixture is shared
 
 import pcompile
 from pcompile.providers.gcp import invoker as gi

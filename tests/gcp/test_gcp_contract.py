@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import SETTINGS, free_port, stop, wait_for_port
+from gcp_kit import SETTINGS, free_port, stop, wait_for_port
 from google.api_core.exceptions import Conflict
 
 from pcompile.compiler import compile_file

@@ -6,7 +6,7 @@ import json
 import runpy
 from pathlib import Path
 
-from conftest import SETTINGS
+from gcp_kit import SETTINGS
 
 from pcompile.compiler import compile_file
 from pcompile.compiler.emit import emit_project

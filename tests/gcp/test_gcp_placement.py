@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ir_apps import fn
+from gcp_ir_apps import fn
 
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.ir import AppSpec, GpuRequest, GpuSpec, PeriodSchedule, WebSpec
