@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from container_kit import BASE, BUILD_FLAGS, MIRROR, free_port
 
 from pcompile.compiler import images
 from pcompile.compiler.images import RenderOptions
@@ -31,11 +31,6 @@ from pcompile.providers.builders import ImageBuilder, PodmanBuilder
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".pcompile" / "cache"
-MIRROR = "localhost/pcompile-mirror"
-BASE = f"{MIRROR}/python:3.11-slim"
-# Podman as root in this kind of sandbox: chroot isolation to build, runc with low limits to run.
-BUILD_FLAGS = ("--isolation", "chroot")
-RUN_FLAGS = ("--runtime", "runc", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000")
 # One image for every mode: GCP's extras (the http server) plus AWS's (boto3 for batch).
 CLOUD = "gcp"
 EXTRA = images.runtime_requirements("aws")
@@ -110,13 +105,6 @@ def image_builder(base_image: str, wheelhouse: Path) -> Iterator[ImageBuilder]:
         mirror=MIRROR,
         log=lambda message: print(message, file=sys.stderr),
     )
-
-
-def free_port() -> int:
-    """A free loopback TCP port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
