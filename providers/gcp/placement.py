@@ -36,6 +36,9 @@ CLOUD_RUN_CPU_FOR_MEMORY_MIB = ((24 * 1024, 8), (16 * 1024, 6), (8 * 1024, 4), (
 CLOUD_RUN_GPU_MIN_CPU = 4
 CLOUD_RUN_GPU_MIN_MEMORY_MIB = 16 * 1024
 CLOUD_RUN_GPU_ACCELERATOR = "nvidia-l4"
+# Cloud Run refuses GPU services whose max instances exceed the project's GPU quota, which
+# starts small; without max_containers a GPU service gets this conservative cap.
+CLOUD_RUN_GPU_DEFAULT_MAX_INSTANCES = 3
 
 BATCH_DEFAULT_CPU = 2.0
 BATCH_DEFAULT_MEMORY_MIB = 2048
@@ -213,7 +216,8 @@ def cloud_run_details(fn: FunctionSpec) -> dict[str, Any]:
         "timeout_s": fn.timeout,
         "concurrency": fn.concurrency.max_inputs if fn.concurrency else 1,
         "min_instances": fn.min_containers or 0,
-        "max_instances": fn.max_containers,
+        "max_instances": fn.max_containers
+        or (CLOUD_RUN_GPU_DEFAULT_MAX_INSTANCES if fn.gpu is not None else None),
         "public": fn.web is not None and not fn.web.requires_auth,
     }
 
