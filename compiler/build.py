@@ -12,6 +12,7 @@ import hashlib
 import importlib.metadata
 import inspect
 import json
+import math
 import os
 import sys
 import types
@@ -120,6 +121,7 @@ def _app_spec(app: App, name: str, c: _Collector, extras: list[Any]) -> ir.AppSp
                 c.errors.append(err)
     dicts = sorted({o.name: o for o in extras if isinstance(o, Dict)}.values(), key=lambda o: o.name)
     queues = sorted({o.name: o for o in extras if isinstance(o, Queue)}.values(), key=lambda o: o.name)
+    _check_labels(functions, c)
     return ir.AppSpec(
         name=name,
         functions=tuple(sorted(functions, key=lambda f: f.name)),
@@ -131,6 +133,24 @@ def _app_spec(app: App, name: str, c: _Collector, extras: list[Any]) -> ir.AppSp
         entrypoints=tuple(_entrypoint_spec(e, c) for _, e in sorted(app.registered_entrypoints.items())),
         tags=dict(sorted(app.get_tags().items())),
     )
+
+
+def _check_labels(functions: list[ir.FunctionSpec], c: _Collector) -> None:
+    """Two web endpoints of one app cannot share a label: they would get the same URL."""
+    first: dict[str, ir.FunctionSpec] = {}
+    for fn in sorted(functions, key=lambda f: (f.source.file, f.source.line, f.name)):
+        label = fn.web.label if fn.web is not None else None
+        if label is None:
+            continue
+        if label in first and first[label].source != fn.source:
+            c.errors.append(
+                UserError(
+                    f"web label {label!r} is used twice (first by {first[label].name} at {first[label].source})",
+                    source=fn.source,
+                    fix="give each endpoint its own label=..., or drop label= to use the function name",
+                )
+            )
+        first.setdefault(label, fn)
 
 
 # ---------------------------------------------------------------------- functions
@@ -169,7 +189,8 @@ def _function_spec(app: App, d: FunctionDef, c: _Collector) -> ir.FunctionSpec:
         cpu=_resources(opts.get("cpu"), "cpu", float, source),
         memory=_resources(opts.get("memory"), "memory", int, source),
         ephemeral_disk=opts.get("ephemeral_disk"),
-        timeout=int(opts.get("timeout") or 300),
+        # Whole seconds, rounded up: timeout=0.5 must not become 0.
+        timeout=math.ceil(opts.get("timeout") or 300),
         startup_timeout=opts.get("startup_timeout"),
         retries=_retries(opts.get("retries")),
         schedule=_schedule(opts.get("schedule"), c),

@@ -248,6 +248,10 @@ class App:
                 raise InvalidError(
                     f"{what}(timeout={timeout!r}): must be a positive number of seconds, e.g. timeout=300"
                 )
+        for knob in ("min_containers", "max_containers", "buffer_containers", "scaledown_window"):
+            value = kwargs.get(knob)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise InvalidError(f"{what}({knob}={value!r}): must be a whole number >= 0")
         image = kwargs.get("image")
         if image is not None and not isinstance(image, Image):
             raise InvalidError(f"{what}(image=...) must be a modal.Image, got {image!r}")

@@ -18,6 +18,8 @@ class Cron(Schedule):
     def __init__(self, cron_string: str, timezone: str = "UTC") -> None:
         if not isinstance(cron_string, str):
             raise InvalidError(f"Cron expects a string such as '0 2 * * *', got {cron_string!r}")
+        if not isinstance(timezone, str) or not timezone:
+            raise InvalidError(f"Cron(timezone={timezone!r}): pass an IANA name such as 'America/New_York'")
         self.cron_string = cron_string
         self.timezone = timezone
         self._site = caller_site()

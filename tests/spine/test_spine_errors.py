@@ -164,6 +164,18 @@ CASES: list[tuple[str, str, list[str]]] = [
         HEADER + "@app.function()  # <-\n@modal.fastapi_endpoint()\ndef f():\n    yield 1\n",
         ["web endpoint cannot be a generator", "StreamingResponse"],
     ),
+    (
+        "cron-timezone-type",
+        fn('@app.function(schedule=modal.Cron("0 2 * * *", timezone=None))'),
+        ["timezone=None", "IANA"],
+    ),
+    ("min-containers-negative", fn("@app.function(min_containers=-1)"), ["min_containers=-1", ">= 0"]),
+    (
+        "duplicate-label",
+        HEADER + "@app.function()\n@modal.fastapi_endpoint(label='api')\ndef f():\n    pass\n\n\n"
+        "@app.function()  # <-\n@modal.fastapi_endpoint(label='api')\ndef g():\n    pass\n",
+        ["web label 'api' is used twice", "app.py:5", "label="],
+    ),
     ("unknown-keyword", fn('@app.function(gpus="A100")'), ["'gpus'", "did you mean gpu=...?"]),
     (
         "function-on-class",

@@ -378,6 +378,8 @@ def check_resources(p: ir.Program) -> None:
     assert (bursty.cpu, bursty.memory, bursty.ephemeral_disk) == ((1.0, 4.0), (1024, 8192), 102400)
     assert bursty.region == "eu-west-1" and bursty.include_source is False
     assert app.function("one_shot").single_use_containers
+    # Whole seconds, rounded up.
+    assert app.function("fractional_timeout").timeout == 91
 
 
 def check_cron_jobs(p: ir.Program) -> None:
