@@ -9,9 +9,11 @@ arguments.
 ``--tasks A-B`` runs tasks A..B one after another in this process (to replay a
 job by hand, and for tests).
 
-The exit code is 1 when an input failed and the function has retries left, so
-Batch's retry strategy re-runs the task (Modal's ``Retries``); otherwise 0, because
-the failure is already recorded as the input's result.
+Modal's ``Retries`` run inside the container, input by input (the runtime's
+``_run_one``); a failure left after them is the input's recorded result and the exit
+code is 0. Batch's retry strategy (``max_retries + 1`` attempts) therefore re-runs a
+task only when the container itself died (out of memory, a reclaimed instance), and
+a task's ``task-<i>.out`` is written once, when all of its inputs are settled.
 """
 
 from __future__ import annotations
@@ -24,11 +26,6 @@ from . import aws_env
 from .aws_runtime import AwsRuntime, job_layout
 
 
-def _exit_code(runtime: AwsRuntime, failed: bool) -> int:
-    retries = (runtime.spec.get("retries") or {}).get("max_retries", 0)
-    return 1 if failed and retries else 0
-
-
 def main(argv: list[str]) -> int:
     """Entry point of the ``batch`` mode."""
     parser = argparse.ArgumentParser(prog="python -m pcompile.runtime batch")
@@ -38,8 +35,8 @@ def main(argv: list[str]) -> int:
     runtime.start_with_secrets()
     job = os.environ.get(aws_env.JOB)
     if not job:
-        result = runtime.scheduled(time.time())
-        return _exit_code(runtime, result is not None and result["status"] != "ok")
+        runtime.scheduled(time.time())
+        return 0
     layout = job_layout(job)
     if opts.tasks:
         first, _, last = opts.tasks.partition("-")
@@ -48,7 +45,6 @@ def main(argv: list[str]) -> int:
         tasks = range(
             int(os.environ.get(aws_env.ARRAY_INDEX) or 0), int(os.environ.get(aws_env.ARRAY_INDEX) or 0) + 1
         )
-    failed = False
     for task in tasks:
-        failed |= any(r["status"] != "ok" for r in runtime.run_task(layout, task))
-    return _exit_code(runtime, failed)
+        runtime.run_task(layout, task)
+    return 0

@@ -273,9 +273,8 @@ class AwsInvoker:
     def _spawn(self, target: Target, kind: str, items: list[Any]) -> str:
         address = self.address(target)
         most = int(address.addresses.get("max_tasks") or DEFAULT_MAX_TASKS)
-        layout = Layout.plan(
-            f"calls/{uuid.uuid4().hex}", len(items), most if address.target == "batch" else 1
-        )
+        # Batch: array children; Lambda: one asynchronous invoke per task.
+        layout = Layout.plan(f"calls/{uuid.uuid4().hex}", len(items), most)
         self._stage(target, kind, items, layout)
         bucket = self.manifest.staging["bucket"]
         if address.target == "lambda":

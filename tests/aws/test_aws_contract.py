@@ -432,3 +432,17 @@ def test_lambda_mode_speaks_the_runtime_api(
     (ok_path, ok), (error_path, error) = api.answers
     assert ok_path == "/2018-06-01/runtime/invocation/req-1/response" and ok == {"ok": True}
     assert error_path == "/2018-06-01/runtime/invocation/req-0/error" and error["errorType"] == "ValueError"
+
+
+def test_lambda_spawn_map_fans_out_and_results_are_read_by_index(
+    deployed: Manifest, synth: SynthOutput, base_env: dict[str, str]
+) -> None:
+    inv, _ = _invoker(deployed, synth, base_env)
+    call_id = inv.spawn_map(Target(APP, "add"), (((i,), {"b": 100}) for i in range(40)))
+    assert (
+        isinstance(inv.lambdas, aws_invoker.SubprocessLambda) and inv.lambdas.invocations == 16 * 2
+    )  # 16 chunks x 2
+    reader = aws_invoker.for_call(call_id)
+    assert [reader.get(call_id, timeout=30, index=i) for i in (0, 17, 39)] == [100, 117, 139]
+    with pytest.raises(IndexError):
+        reader.get(call_id, timeout=0, index=40)
