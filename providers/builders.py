@@ -178,7 +178,10 @@ class CliBuilder:
         secrets: Mapping[str, Path] | None = None,
     ) -> None:
         """Build the image (see :class:`Builder`)."""
-        argv = self.build_argv(context_dir, tag, dockerfile, flags, build_args or {}, secrets or {})
+        self.run_build(self.build_argv(context_dir, tag, dockerfile, flags, build_args or {}, secrets or {}))
+
+    def run_build(self, argv: list[str]) -> None:
+        """Run ``<tool> build ...``; docker overrides this to use buildx."""
         self._run([self.tool, *argv])
 
     def push(self, tag: str, registry: str) -> str:
@@ -229,18 +232,8 @@ class DockerBuilder(CliBuilder):
             self._buildx = self.runner(["docker", "buildx", "version"], None, None).returncode == 0
         return self._buildx
 
-    def build(
-        self,
-        context_dir: Path,
-        tag: str,
-        dockerfile: Path,
-        flags: Sequence[str] = (),
-        *,
-        build_args: Mapping[str, str] | None = None,
-        secrets: Mapping[str, Path] | None = None,
-    ) -> None:
+    def run_build(self, argv: list[str]) -> None:
         """Build with buildx (``--load`` into the local store) or BuildKit."""
-        argv = self.build_argv(context_dir, tag, dockerfile, flags, build_args or {}, secrets or {})
         if self.has_buildx():
             self._run(["docker", "buildx", argv[0], "--load", *argv[1:]])
         else:

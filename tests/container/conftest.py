@@ -13,6 +13,7 @@ Every fixture skips with a one-line reason when a piece is missing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -111,20 +112,23 @@ def image_builder(base_image: str, wheelhouse: Path) -> Iterator[ImageBuilder]:
 def moto_s3() -> Iterator[str]:
     """moto's server on a free loopback port (the containers reach it over the host network)."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with _server(argv, f"http://127.0.0.1:{port}/moto-api/"):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def _server(argv: list[str], ready_url: str) -> Iterator[None]:
+    """Run a server process until the block ends (stopped by its PID), once ``ready_url`` answers."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(200):
             try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
+                urllib.request.urlopen(ready_url, timeout=1)
                 break
             except OSError:
                 time.sleep(0.1)
-        yield url
+        yield
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -142,17 +146,5 @@ def registry(podman: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
         f"http:\n  addr: 127.0.0.1:{port}\n"
     )
-    proc = subprocess.Popen(
-        ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+    with _server(["docker-registry", "serve", str(config)], f"http://127.0.0.1:{port}/v2/"):
         yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
