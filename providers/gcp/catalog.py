@@ -26,7 +26,8 @@ CPU_ROW = "CPU"
 
 @dataclass(frozen=True)
 class MachineShape:
-    """One row: ``count`` GPUs of type ``gpu`` come with ``machine_type`` (vCPUs and GiB of memory)."""
+    """One row: ``count`` GPUs of type ``gpu`` come with ``machine_type`` (vCPUs and GiB of memory),
+    offered with ``provisioning`` (``STANDARD`` or ``SPOT``)."""
 
     gpu: str
     count: int
@@ -36,13 +37,18 @@ class MachineShape:
     memory_gib: int
     cloud_run: bool
     source: str
+    provisioning: str = "STANDARD"
 
 
 Catalog = tuple[MachineShape, ...]
 
 
 def read_catalog(path: Path) -> Catalog:
-    """Parse a catalog CSV (header ``gpu,count,machine_type,accelerator,vcpus,memory_gib,cloud_run,source``)."""
+    """Parse a catalog CSV (``gpu,count,machine_type,accelerator,vcpus,memory_gib,cloud_run,provisioning,source``).
+
+    ``provisioning`` is the GCP provisioning model the shape is offered with (``STANDARD``
+    or ``SPOT``: some shapes exist only as Spot VMs).
+    """
     with path.open(newline="") as fh:
         return tuple(
             MachineShape(
@@ -54,6 +60,7 @@ def read_catalog(path: Path) -> Catalog:
                 memory_gib=int(row["memory_gib"]),
                 cloud_run=row["cloud_run"] == "yes",
                 source=row["source"],
+                provisioning=row.get("provisioning") or "STANDARD",
             )
             for row in csv.DictReader(fh)
         )

@@ -70,7 +70,10 @@ def job_template(
 
 
 def _instance_policy(details: dict[str, Any]) -> dict[str, Any]:
-    policy: dict[str, Any] = {"machineType": details["machine_type"], "provisioningModel": "STANDARD"}
+    policy: dict[str, Any] = {
+        "machineType": details["machine_type"],
+        "provisioningModel": details["provisioning_model"],
+    }
     if details["accelerator"]:
         policy["accelerators"] = [
             {"type": details["accelerator"], "count": str(details["accelerator_count"])}

@@ -254,6 +254,7 @@ def batch_details(fn: FunctionSpec, shape: cat.MachineShape) -> dict[str, Any]:
     memory = min(_requested_memory(fn) or BATCH_DEFAULT_MEMORY_MIB, shape.memory_gib * 1024)
     return {
         "machine_type": shape.machine_type,
+        "provisioning_model": shape.provisioning,
         "accelerator": shape.accelerator or None,
         "accelerator_count": shape.count if shape.accelerator else 0,
         "cpu_milli": math.ceil(cpu * 1000),

@@ -51,6 +51,11 @@ def test_batch_gpu_machine_shapes(gpu: GpuSpec, machine: str, accelerator: str) 
     assert p.details["accelerator"] == accelerator
 
 
+def test_spot_only_shapes_are_requested_as_spot() -> None:
+    assert place(gpu=GpuSpec("H100", 2)).details["provisioning_model"] == "SPOT"
+    assert place(gpu=GpuSpec("H100", 8)).details["provisioning_model"] == "STANDARD"
+
+
 def test_l4_runs_on_cloud_run_with_gpu_minimums() -> None:
     p = place(gpu=GpuSpec("L4"))
     assert p.target == "cloudrun"
