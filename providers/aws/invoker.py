@@ -27,7 +27,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -208,14 +208,15 @@ class AwsInvoker:
         return protocol.load_envelope(base64.b64decode(answer["results"]))["results"]  # type: ignore[no-any-return]
 
     def _lambda_map(
-        self, target: Target, address: FunctionAddress, kind: str, items: list[Any]
+        self, target: Target, address: FunctionAddress, kind: str, items: list[Any], ordered: bool = True
     ) -> Iterator[list[dict[str, Any]]]:
+        """Results batch by batch: in input order, or as batches finish when not ``ordered``."""
         batches = [(i, items[i : i + LAMBDA_BATCH]) for i in range(0, len(items), LAMBDA_BATCH)]
         with ThreadPoolExecutor(max_workers=LAMBDA_PARALLEL) as pool:
             futures = [
                 pool.submit(self._invoke, address, self._request(target, kind, b, i)) for i, b in batches
             ]
-            for future in futures:
+            for future in futures if ordered else as_completed(futures):
                 yield future.result()
 
     # ---------------------------------------------------------------- calls
@@ -252,7 +253,7 @@ class AwsInvoker:
             return
         address = self.address(target)
         if address.target == "lambda":
-            for results in self._lambda_map(target, address, "call", items):
+            for results in self._lambda_map(target, address, "call", items, order_outputs):
                 for result in results:
                     yield self._outcome(result, return_exceptions)
             return
