@@ -171,6 +171,19 @@ def _name_apps(apps: list[App], var_names: dict[int, str], module_name: str) -> 
     return names
 
 
+def _check_selected(selected: str, apps: list[App], app_names: set[str], target: str) -> None:
+    """``file.py::NAME`` must name an app, function, class or entrypoint the file defines."""
+    known = set(app_names)
+    for app in apps:
+        known.update(app.definitions(), app.registered_classes, app.registered_entrypoints)
+        known.update(d.raw_f.__qualname__ for d in app.definitions().values() if d.raw_f is not None)
+    if selected not in known:
+        raise UserError(
+            f"{target} has no app, function, class or entrypoint named {selected!r}",
+            fix=f"choose one of {sorted(known)}",
+        )
+
+
 def load(ref: str | os.PathLike[str], *, root: Path | None = None) -> Loaded:
     """Load ``ref`` and compile the Apps it defines."""
     target, is_module, selected = split_ref(os.fspath(ref))
@@ -195,6 +208,8 @@ def load(ref: str | os.PathLike[str], *, root: Path | None = None) -> Loaded:
             fix='create one at module level: app = modal.App("my-app")',
         )
     names = _name_apps(apps, var_names, module_name)
+    if selected:
+        _check_selected(selected, apps, {*names.values(), *var_names.values()}, target)
     program = compile_apps(apps, project_root, names=names, extras=extras)
     return Loaded(module, module_name, project_root, apps, names, program, selected)
 

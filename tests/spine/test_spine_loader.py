@@ -46,6 +46,22 @@ def test_file_with_app_selector() -> None:
     assert [a["name"] for a in json.loads(proc.stdout)["apps"]] == ["spine-frontend"]
 
 
+def test_unknown_selector_is_a_user_error() -> None:
+    proc = run_cli("synth", f"{fixture_path('spine_multi_app.py')}::nope", "--ir")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "no app, function, class or entrypoint named 'nope'" in proc.stderr
+    assert "'backend'" in proc.stderr and "'infer'" in proc.stderr
+    # Function, class, method and entrypoint names are valid selectors (pcompile run picks them).
+    for name in (
+        "spine_multi_app.py::infer",
+        "spine_multi_app.py::spine-backend",
+        "spine_cls_lifecycle.py::Embedder",
+        "spine_cls_lifecycle.py::Embedder.embed",
+        "spine_entrypoint_args.py::other",
+    ):
+        assert run_cli("synth", str(fixture_path(name)), "--ir").returncode == 0, name
+
+
 def test_several_apps_in_one_file() -> None:
     program = compile_fixture("spine_multi_app.py")
     assert [a.name for a in program.apps] == ["spine-backend", "spine-frontend", "spine_multi_app"]
