@@ -192,3 +192,18 @@ def test_missing_secret_config_is_reported_not_invented(dict_secret_app: AppSpec
     out = synthesize("gcp", dict_secret_app, SETTINGS).to_json()
     assert resources(out, "gcp:secretmanager/secretVersion:SecretVersion") == []
     assert out["gcp"]["secret_config_missing"] == ["db"]
+
+
+def test_job_templates_are_valid_batch_jobs(mix_json: dict[str, Any]) -> None:
+    """Each template (and each call's job) parses as google.cloud.batch_v1.Job, unknown fields refused."""
+    from google.cloud import batch_v1
+
+    from pcompile.providers.gcp import jobs
+
+    assert mix_json["job_templates"]
+    for template in mix_json["job_templates"].values():
+        batch_v1.Job.from_json(json.dumps(template), ignore_unknown_fields=False)
+        call = jobs.for_call(template, call_env={"PCOMPILE_CALL": "calls/x"}, task_count=7)
+        parsed = batch_v1.Job.from_json(json.dumps(call), ignore_unknown_fields=False)
+        assert parsed.task_groups[0].task_count == 7
+        assert parsed.task_groups[0].task_spec.environment.variables["PCOMPILE_CALL"] == "calls/x"
