@@ -176,10 +176,10 @@ def choose_interpreter(
     nearest = min(
         candidates or [caller], key=lambda i: (abs(i.version[1] - wanted[1]), i.path != caller.path)
     )
+    why = "pcompile's runtime needs 3.11 or newer" if wanted < MIN_PYTHON else "which is not installed here"
     return nearest, (
-        f"the image asks for Python {requested}, which is not installed here"
-        + (" (pcompile's runtime needs 3.11 or newer)" if wanted < MIN_PYTHON else "")
-        + f"; its local environment uses Python {nearest.minor} ({nearest.path})"
+        f"the image asks for Python {requested}, {why}; "
+        f"its local environment uses Python {nearest.minor} ({nearest.path})"
     )
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import FIXTURES, Runner
+
+from pcompile.providers.local import envs
 
 STEPS = str(FIXTURES / "local_envs_container_steps.py")
 BAD = str(FIXTURES / "local_envs_bad_package.py")
@@ -58,3 +61,26 @@ def test_failed_install_stops_before_any_function_runs(pcompile: Runner, envs_di
     for env in envs_dir.iterdir():
         if env.is_dir() and (env / "install.log").exists():
             assert "pcompile-no-such-package-q7x" not in (env / "install.log").read_text()
+
+
+def test_python_version_of_the_image_or_the_nearest(pcompile: Runner) -> None:
+    caller = envs.caller_interpreter()
+    found = envs.installed_interpreters()
+    others = [i for i in found if i.version >= (3, 11) and i.version[:2] != caller.version[:2]]
+    if not others:
+        pytest.skip("only one Python 3.11+ is installed here")
+    wanted = others[0]
+    result = pcompile("run", str(FIXTURES / "local_envs_python_version.py"), WANTED_PYTHON=wanted.minor)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[:4] == [
+        "remote",
+        ".".join(map(str, wanted.version)),
+        caller_version(),
+        "local",
+    ]
+    (warning,) = [ln for ln in result.stderr.splitlines() if "asks for Python" in ln]
+    assert "asks for Python 3.9, pcompile's runtime needs 3.11 or newer" in warning
+
+
+def caller_version() -> str:
+    return ".".join(map(str, envs.caller_interpreter().version))

@@ -44,7 +44,9 @@ def test_interpreter_choice_exact_nearest_and_too_old() -> None:
     chosen, warning = envs.choose_interpreter("3.98", found)
     assert chosen == other and warning and "Python 3.98, which is not installed here" in warning
     chosen, warning = envs.choose_interpreter("3.8", found)
-    assert chosen == caller and warning and "needs 3.11 or newer" in warning and caller.path in warning
+    assert (
+        chosen == caller and warning and "runtime needs 3.11 or newer" in warning and caller.path in warning
+    )
 
 
 def test_key_covers_installs_only(tmp_path: Path) -> None:
