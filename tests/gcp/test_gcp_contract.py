@@ -29,6 +29,7 @@ from google.api_core.exceptions import Conflict
 
 from pcompile.compiler import compile_file
 from pcompile.compiler.ir import AppSpec
+from pcompile.providers.gcp import clients as gc
 from pcompile.providers.gcp import invoker as gi
 from pcompile.providers.gcp import names
 from pcompile.providers.invoker import Target
@@ -127,19 +128,19 @@ class Deployed:
                 address.addresses["service_url"] = self.servers.get(name, "http://127.0.0.1:9")
         return manifest
 
-    def batch_runner(self) -> gi.TaskRunner:
+    def batch_runner(self) -> gc.TaskRunner:
         secrets = {
             names.secret_env(s): json.dumps(v) for s, v in SECRET_VALUES.items()
         }  # Batch resolves secretVariables
-        return gi.subprocess_task_runner({**self.base_env(), **secrets})
+        return gc.subprocess_task_runner({**self.base_env(), **secrets})
 
-    def invoker(self, batch: gi.BatchJobs | None = None) -> gi.GcpInvoker:
+    def invoker(self, batch: gc.BatchJobs | None = None) -> gi.GcpInvoker:
         storage = GcsStorage(self.staging)
         storage.put(names.manifest_key(self.app.name), self.manifest().dumps().encode())
         manifest = gi.read_manifest(storage, self.app.name)
-        jobs = batch or gi.FakeBatchJobs(runner=self.batch_runner())
+        jobs = batch or gc.FakeBatchJobs(runner=self.batch_runner())
         return gi.GcpInvoker(
-            manifest, storage, tokens=gi.StaticTokens(), http=gi.HttpxPost(), batch=jobs, poll_s=0.05
+            manifest, storage, tokens=gc.StaticTokens(), http=gc.HttpxPost(), batch=jobs, poll_s=0.05
         )
 
 
@@ -177,7 +178,7 @@ def test_call_sends_an_id_token_for_the_service(deployed: Deployed) -> None:
     url = deployed.serve("square")
     inv = deployed.invoker()
     assert inv.call(target(deployed, "square"), (7,), {}) == 49
-    assert isinstance(inv.tokens, gi.StaticTokens) and inv.tokens.audiences == [url]
+    assert isinstance(inv.tokens, gc.StaticTokens) and inv.tokens.audiences == [url]
 
 
 def test_secret_keys_are_exported_to_the_environment(deployed: Deployed) -> None:
@@ -262,7 +263,7 @@ def test_web_server_listens_on_the_service_container_port(deployed: Deployed) ->
 
 
 def test_batch_call_runs_the_stored_template(deployed: Deployed) -> None:
-    jobs = gi.FakeBatchJobs(runner=deployed.batch_runner())
+    jobs = gc.FakeBatchJobs(runner=deployed.batch_runner())
     inv = deployed.invoker(jobs)
     assert inv.call(target(deployed, "batch_square"), (6,), {}) == 36
     (job,) = jobs.jobs.values()
@@ -275,7 +276,7 @@ def test_batch_call_runs_the_stored_template(deployed: Deployed) -> None:
 
 def test_batch_map_uses_task_slices(deployed: Deployed, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(gi, "MAX_TASKS", 2)
-    jobs = gi.FakeBatchJobs(runner=deployed.batch_runner())
+    jobs = gc.FakeBatchJobs(runner=deployed.batch_runner())
     inv = deployed.invoker(jobs)
     flags = {"order_outputs": True, "return_exceptions": False, "wrap_returned_exceptions": False}
     assert list(inv.map(target(deployed, "batch_square"), [((i,), {}) for i in range(5)], **flags)) == [
@@ -290,11 +291,11 @@ def test_batch_map_uses_task_slices(deployed: Deployed, monkeypatch: pytest.Monk
 
 
 def test_batch_error_and_cancel(deployed: Deployed) -> None:
-    jobs = gi.FakeBatchJobs(runner=deployed.batch_runner())
+    jobs = gc.FakeBatchJobs(runner=deployed.batch_runner())
     inv = deployed.invoker(jobs)
     with pytest.raises(KeyError, match="missing 3"):
         inv.call(target(deployed, "batch_fail"), (3,), {})
-    idle = gi.FakeBatchJobs()  # records the job, runs nothing
+    idle = gc.FakeBatchJobs()  # records the job, runs nothing
     call_id = deployed.invoker(idle).spawn(target(deployed, "batch_square"), (2,), {})
     with pytest.raises(TimeoutError):
         deployed.invoker(idle).get(call_id, timeout=0)

@@ -16,6 +16,7 @@ from gcp_kit import SETTINGS
 from test_gcp_contract import Deployed, deployed  # noqa: F401 - the fixture is shared
 
 import pcompile
+from pcompile.providers.gcp import clients as gc
 from pcompile.providers.gcp import invoker as gi
 
 
@@ -27,7 +28,7 @@ def stack_file(deployed: Deployed, tmp_path: Path) -> Iterator[Path]:  # noqa: F
     deployed.serve("square")
     deployed.invoker()  # publishes the manifest with the local service URLs
     runner = deployed.batch_runner()
-    gi.set_clients(lambda: gi.Clients(gi.StaticTokens(), gi.HttpxPost(), gi.FakeBatchJobs(runner=runner)))
+    gi.set_clients(lambda: gc.Clients(gc.StaticTokens(), gc.HttpxPost(), gc.FakeBatchJobs(runner=runner)))
     yield path
     gi.set_clients(None)
 
