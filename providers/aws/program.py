@@ -222,6 +222,12 @@ def _new_plan(table: tuple[catalog.InstanceRow, ...], key: str, p: Placement) ->
 
 def _network(ctx: Context) -> shared.BatchNetwork:
     given = ctx.settings.network
+    if (given.vpc_id or given.security_group_ids) and not given.subnet_ids:
+        raise UserError(
+            f"stack {ctx.settings.name!r} names a VPC or security groups for Batch but no subnets",
+            fix="add network.subnet_ids (subnets with a route to the internet or to VPC endpoints for ECR, "
+            "S3 and CloudWatch Logs), or remove network to let pcompile create a small VPC",
+        )
     if given.subnet_ids:
         return shared.BatchNetwork(list(given.subnet_ids), list(given.security_group_ids))
     made = shared.Network(f"{slug(ctx.app.name)}-net", shared.NetworkArgs(region=ctx.region, tags=ctx.tags))

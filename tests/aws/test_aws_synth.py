@@ -382,3 +382,14 @@ def test_cloud_bucket_mounts_with_foreign_credentials_are_refused() -> None:
     app = AppSpec(name="cbm", functions=(fn("f", 2, cloud_bucket_mounts={"/data": mount}),), images=(IMAGE,))
     with pytest.raises(UserError, match="examples/gpu_mix.py:2"):
         synthesize("aws", app, AWS_SETTINGS)
+
+
+def test_a_vpc_without_subnets_is_a_user_error() -> None:
+    import dataclasses
+
+    from pcompile.providers.settings import NetworkSettings
+
+    settings = dataclasses.replace(AWS_SETTINGS, network=NetworkSettings(vpc_id="vpc-1"))
+    app = AppSpec(name="net", functions=(fn("g", 1, gpu=GpuSpec("L4")),), images=(IMAGE,))
+    with pytest.raises(UserError, match="no subnets"):
+        synthesize("aws", app, settings)
