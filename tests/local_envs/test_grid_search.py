@@ -58,9 +58,8 @@ def test_no_image_env_runs_in_the_callers_environment(pcompile: Runner) -> None:
 
 
 def test_image_env_describes_the_built_environment(pcompile: Runner, envs_dir: Path) -> None:
-    pcompile("run", GRID)  # built (or reused) by the test above
-    shown = pcompile("image", "env", GRID)
+    shown = pcompile("image", "env", "--build", GRID)  # reuses what the first test built
     assert shown.returncode == 0, shown.stderr
-    assert "(fit_knn)" in shown.stdout and "[built]" in shown.stdout
+    assert "(fit_knn)" in shown.stdout and "[built]" in shown.stdout and "Reusing" in shown.stderr
     assert "uv_pip_install(scikit-learn~=1.5.0)" in shown.stdout
     assert "scikit-learn==1.5." in shown.stdout and "cloudpickle==" in shown.stdout
