@@ -574,8 +574,9 @@ class Image:
         except ImportError as exc:
             if in_container() and _runs_in(self):
                 raise
+            where = "in this worker, which runs another image" if in_container() else "outside the image"
             warnings.warn(
-                f"{exc}: ignored outside the image (the import runs inside the function's image)",
+                f"{exc}: ignored {where} (the import runs inside the function's image)",
                 stacklevel=3,
             )
 

@@ -483,10 +483,10 @@ def _build(plan: EnvPlan, path: Path, say: Say) -> None:
         try:
             _create(plan, path, tool)
             for install in plan.installs:
-                status(f"{plan.image_id}: {install.describe()}")
+                status(install.describe())
                 say(f"  installing {install.describe()}")
                 _run_install(path, tool, install)
-            status(f"{plan.image_id}: pcompile runtime")
+            status("pcompile runtime")
             _run_install(path, tool, Install("pcompile runtime", plan.runtime))
             _write_link(path, plan)
             _write_meta(path, plan, tool)
