@@ -10,6 +10,7 @@ from declaration order.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,10 +80,7 @@ def define(app: AppSpec, placements: dict[str, Placement], settings: StackSettin
     ctx = _context(app, settings)
     base = shared.AppShared(slug(app.name), shared.SharedArgs(tags=ctx.tags, **_shared_options(settings)))
     secrets = {s.name: _secret(ctx, s) for s in sorted(app.secrets, key=lambda s: s.name)}
-    volumes = {
-        v.name: components.Volume(ctx.logical("vol", v.name), ctx.tags)
-        for v in sorted(app.volumes, key=lambda v: v.name)
-    }
+    volumes = {v.name: _volume(ctx, v.name) for v in sorted(app.volumes, key=lambda v: v.name)}
     queues = _batch(ctx, placements)
     made: dict[str, components.Function | components.BatchFunction] = {}
     for fn in sorted(app.functions, key=lambda f: f.name):
@@ -243,7 +241,7 @@ def _function(
     placement: Placement,
     base: shared.AppShared,
     secrets: dict[str, components.Secret],
-    volumes: dict[str, components.Volume],
+    volumes: dict[str, components.Mount],
     queues: dict[tuple[str, ...], components.BatchQueueRef],
 ) -> components.Function | components.BatchFunction:
     mounts = _mounts(ctx, fn, volumes)
@@ -288,13 +286,24 @@ def _function(
     return components.BatchFunction(name, args)
 
 
+def _volume(ctx: Context, name: str) -> components.Mount:
+    """A volume's bucket: ``extra.volumes.<name>: s3://bucket[/prefix]`` from the stack file, or a
+    new private bucket tagged so ``pcompile volume`` finds it (``pcompile-volume``)."""
+    given = str((ctx.settings.extra.get("volumes") or {}).get(name) or "")
+    if given:
+        bucket, _, prefix = given.removeprefix("s3://").partition("/")
+        return components.Mount(bucket, prefix.strip("/"))
+    made = components.Volume(ctx.logical("vol", name), {**ctx.tags, "pcompile-volume": name})
+    return components.Mount(made.bucket.bucket)
+
+
 def _mounts(
-    ctx: Context, fn: FunctionSpec, volumes: dict[str, components.Volume]
+    ctx: Context, fn: FunctionSpec, volumes: dict[str, components.Mount]
 ) -> dict[str, components.Mount]:
     """Volumes and network file systems (the app's buckets) and S3 ``CloudBucketMount``s."""
     read_only = {v.name: v.read_only for v in ctx.app.volumes}
     out = {
-        path: components.Mount(volumes[name].bucket.bucket, read_only=read_only.get(name, False))
+        path: dataclasses.replace(volumes[name], read_only=read_only.get(name, False))
         for path, name in sorted({**fn.volumes, **fn.network_file_systems}.items())
     }
     for path, cbm in sorted(fn.cloud_bucket_mounts.items()):

@@ -16,7 +16,7 @@ from conftest import AWS_SETTINGS, gpu_mix_example
 from parliament import analyze_policy_string
 
 from pcompile.compiler.errors import UserError
-from pcompile.compiler.ir import AppSpec, GpuSpec, PeriodSchedule, SecretSpec
+from pcompile.compiler.ir import AppSpec, GpuSpec, PeriodSchedule, SecretSpec, VolumeSpec
 from pcompile.providers.aws import catalog
 from pcompile.providers.synth import SynthOutput, SynthResource, synthesize
 
@@ -393,3 +393,30 @@ def test_a_vpc_without_subnets_is_a_user_error() -> None:
     app = AppSpec(name="net", functions=(fn("g", 1, gpu=GpuSpec("L4")),), images=(IMAGE,))
     with pytest.raises(UserError, match="no subnets"):
         synthesize("aws", app, settings)
+
+
+def test_volume_buckets_are_tagged_or_taken_from_the_stack() -> None:
+    import dataclasses
+
+    app = AppSpec(
+        name="vols",
+        functions=(fn("f", 3, volumes={"/data": "data"}),),
+        images=(IMAGE,),
+        volumes=(VolumeSpec("data"),),
+    )
+    made = synthesize("aws", app, AWS_SETTINGS)
+    bucket = made.result.named("vols-vol-data-bucket")
+    assert (
+        bucket.inputs["tags"]["pcompile-volume"] == "data"
+        and bucket.inputs["tags"]["pcompile-stack"] == "dev"
+    )
+
+    settings = dataclasses.replace(AWS_SETTINGS, extra={"volumes": {"data": "s3://existing-bucket/models"}})
+    given = synthesize("aws", app, settings)
+    assert not given.result.of_type("pcompile:aws:Volume")
+    (lam,) = given.result.of_type("aws:lambda/function:Function")
+    volumes = json.loads(lam.inputs["environment"]["variables"]["PCOMPILE_VOLUMES"])
+    assert volumes == {"/data": {"read_only": False, "url": "s3://existing-bucket/models"}}
+    policy = json.loads(given.result.named("vols-f-policy").inputs["policy"])
+    objects = [st for st in policy["Statement"] if st["Sid"] == "Volume0Objects"]
+    assert objects[0]["Resource"] == ["arn:aws:s3:::existing-bucket/models/*"]
