@@ -49,6 +49,12 @@ class WorkerSetup:
     mounts: dict[str, str] = field(default_factory=dict)
     cwd: str | None = None
 
+    def environment(self, worker_env: dict[str, str]) -> dict[str, str]:
+        """``worker_env`` with the image's variables over the caller's, but under secrets and
+        runtime flags (keys whose value differs from ours), as a container's runtime env is."""
+        ours = os.environ
+        return {**worker_env, **{k: v for k, v in self.env.items() if worker_env.get(k) == ours.get(k)}}
+
 
 # Set by `pcompile run`/`serve` while image environments are on; None: workers run here.
 image_env_hook: Callable[[list[dict[str, Any]]], WorkerSetup | None] | None = None
@@ -117,7 +123,7 @@ class Pool:
         setup = image_env_hook(functions) if image_env_hook is not None else None
         self.python, self.cwd = (setup.python, setup.cwd) if setup else (sys.executable, None)
         if setup is not None:
-            self.env = {**env, **setup.env}
+            self.env = setup.environment(env)
             self.init["mounts"] = {**setup.mounts, **(init.get("mounts") or {})}
         self.max_workers = max(1, max_workers)
         self.log = log

@@ -128,7 +128,8 @@ class Serving:
         self.init_files.append(init_path)
         python = setup.python if setup else sys.executable
         cmd = [python, "-m", "pcompile.runtime", "web", "--init", init_path, "--port", str(port)]
-        env = {**self.invoker.worker_env(members), **(setup.env if setup else {})}
+        env = self.invoker.worker_env(members)
+        env = setup.environment(env) if setup else env
         # its own process group, so servers the user's code starts stop with it
         proc = subprocess.Popen(
             cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True

@@ -179,3 +179,13 @@ def test_image_env_and_prune_commands(pcompile: Runner, tmp_path: Path) -> None:
     pruned = pcompile("image", "prune", PCOMPILE_ENVS_DIR=str(envs_root))
     assert pruned.returncode == 0, pruned.stderr
     assert pruned.stdout.strip() == f"removed {envs_root / 'stale'}"
+
+
+def test_image_env_overrides_ours_but_not_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pcompile.providers.local.pool import WorkerSetup
+
+    monkeypatch.setenv("SHARED", "caller")
+    monkeypatch.delenv("TOKEN", raising=False)
+    setup = WorkerSetup("python", env={"SHARED": "image", "TOKEN": "image", "NEW": "image"})
+    merged = setup.environment({**os.environ, "TOKEN": "from a secret"})
+    assert (merged["SHARED"], merged["TOKEN"], merged["NEW"]) == ("image", "from a secret", "image")
