@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pcompile.compiler import compile_file
 from pcompile.compiler.ir import (
     AppSpec,
     ClassSpec,
@@ -18,6 +21,7 @@ from pcompile.compiler.ir import (
     VolumeSpec,
     WebSpec,
 )
+from pcompile.providers.settings import StackSettings
 
 IMAGE = ImageSpec(id="im-0123456789abcdef", base=ImageStep("debian_slim", {"python_version": "3.11"}))
 
@@ -75,3 +79,14 @@ def many_functions(count: int) -> AppSpec:
         fn(f"f{i:04d}", 10 + i, gpu=GpuSpec("T4") if i % 10 == 0 else None) for i in range(count)
     )
     return AppSpec(name="many", functions=functions, images=(IMAGE,))
+
+
+# Shared by conftest and the tests; tests import it from here, never from conftest
+# (several test folders have a conftest.py, and only one can be the module "conftest").
+AWS_SETTINGS = StackSettings(name="dev", cloud="aws", region="us-east-1")
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gpu_mix.py"
+
+
+def gpu_mix_example() -> AppSpec:
+    """The acceptance app, compiled from ``examples/gpu_mix.py`` (plain Modal style)."""
+    return compile_file(EXAMPLE).app()

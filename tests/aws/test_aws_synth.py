@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_apps import IMAGE, fn, gpu_mix
-from conftest import AWS_SETTINGS, gpu_mix_example
+from aws_apps import AWS_SETTINGS, IMAGE, fn, gpu_mix, gpu_mix_example
 from parliament import analyze_policy_string
 
 from pcompile.compiler.errors import UserError
@@ -312,7 +311,7 @@ def test_cli_synth_json_shows_the_acceptance_graph() -> None:
     import subprocess
     import sys
 
-    from conftest import EXAMPLE
+    from aws_apps import EXAMPLE
 
     done = subprocess.run(
         [
