@@ -17,6 +17,9 @@ def local_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test gets its own local state directory."""
     path = tmp_path / "local"
     monkeypatch.setenv("PCOMPILE_LOCAL_DIR", str(path))
+    # These tests are about the runtime and the pools in the caller's environment;
+    # per-image environments (and their package installs) are tested in tests/local_envs.
+    monkeypatch.setenv("PCOMPILE_IMAGE_ENV", "0")
     return path
 
 

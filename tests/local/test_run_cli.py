@@ -33,7 +33,10 @@ def test_hello_world(tmp_path):
     lines = out.stdout.splitlines()
     assert lines[0] == "hello 1000"  # .local() runs here, unprefixed
     assert "[f] hello 1000" in lines and lines.count("1000000") == 2
-    assert lines[-1] == str(sum(i * i for i in range(200)))
+    # Worker log lines stream concurrently with the entrypoint's own output (as on Modal),
+    # so only the entrypoint's lines have a fixed order.
+    own = [line for line in lines if not line.startswith("[")]
+    assert own[-1] == str(sum(i * i for i in range(200)))
     assert "[f] world 199" in out.stderr and "App completed" in out.stderr
 
 

@@ -8,15 +8,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-CLI = [sys.executable, "-c", "from pcompile.cli.main import main; main()"]
-Runner = Callable[..., subprocess.CompletedProcess[str]]
+from envs_support import CLI, Runner
 
 
 @pytest.fixture(scope="session")

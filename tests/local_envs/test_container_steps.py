@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, Runner
+from envs_support import FIXTURES, Runner
 
 from pcompile.providers.local import envs
 

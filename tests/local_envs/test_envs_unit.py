@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, Runner
+from envs_support import FIXTURES, Runner
 
 from pcompile.compiler.ir import ImageSpec, ImageStep
 from pcompile.providers.local import envs

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, Runner
+from envs_support import FIXTURES, Runner
 
 GRID = str(FIXTURES / "local_envs_grid_search.py")
 
