@@ -36,9 +36,13 @@ def register(app: typer.Typer) -> None:
         ref: str = typer.Argument(None, help="FILE.py, FILE.py::name, or a module with -m"),
         module: str = typer.Option(None, "-m", help="run a module (pkg.mod[::name]) instead of a file"),
         image_env: bool = typer.Option(None, "--image-env/--no-image-env", help=_IMAGE_ENV_HELP),
+        containers: bool = typer.Option(
+            False, "--containers", help="run each function inside its built image (podman or docker)"
+        ),
+        stack: str = typer.Option(None, "--stack", help="stack whose builder settings --containers uses"),
     ) -> None:
         """Run a local_entrypoint (or the single function) of an app on this machine."""
-        run_ref(_ref(ref, module), list(ctx.args), image_env=image_env)
+        run_ref(_ref(ref, module), list(ctx.args), image_env=image_env, containers=containers, stack=stack)
 
     @app.command()
     def serve(
@@ -65,6 +69,32 @@ def _image_envs(loaded: Any, app_name: str, image_env: bool | None) -> Any:
     if not (envs.enabled_by_default() if image_env is None else image_env):
         return contextlib.nullcontext()
     return envs.activated(loaded.program.app(app_name), Path(loaded.root))
+
+
+def _containers(loaded: Any, app_name: str, stack: str | None) -> Any:
+    """Build the app's images and make the pool start its workers in them."""
+    import contextlib
+
+    from pcompile.providers.containers import ContainerWorkers
+    from pcompile.providers.local import pool
+    from pcompile.providers.settings import StackSettings
+
+    settings = StackSettings(name="local", cloud="local", builder="podman")
+    if stack:
+        from pcompile.compiler.stacks import load_stack
+
+        settings = load_stack(stack)
+    workers = ContainerWorkers.prepare(loaded.program.app(app_name), settings, Path(loaded.root))
+
+    @contextlib.contextmanager
+    def installed() -> Any:
+        pool.container_hook = workers
+        try:
+            yield
+        finally:
+            pool.container_hook = None
+
+    return installed()
 
 
 def _ref(ref: str | None, module: str | None) -> str:
@@ -107,7 +137,14 @@ def pick(loaded: Any) -> tuple[Any, str, Any]:
     return pool[0][0], pool[0][1], pool[0][3]
 
 
-def run_ref(ref: str, argv: list[str], *, image_env: bool | None = None) -> None:
+def run_ref(
+    ref: str,
+    argv: list[str],
+    *,
+    image_env: bool | None = None,
+    containers: bool = False,
+    stack: str | None = None,
+) -> None:
     """Load ``ref``, pick its target, parse ``argv`` as its options and run it."""
     from pcompile import _invocation
     from pcompile.compiler import load
@@ -121,7 +158,11 @@ def run_ref(ref: str, argv: list[str], *, image_env: bool | None = None) -> None
         return
     app_name = loaded.app_names[id(app)]
     _say(f"Running app {app_name!r} locally")
-    with _image_envs(loaded, app_name, image_env):
+    # In containers the image itself is the environment; no local one is built.
+    environment = (
+        _containers(loaded, app_name, stack) if containers else _image_envs(loaded, app_name, image_env)
+    )
+    with environment:
         try:
             context = _invocation.run_app(app, root=str(loaded.root), program=loaded.program, name=app_name)
             context.__enter__()

@@ -58,6 +58,9 @@ class WorkerSetup:
 
 # Set by `pcompile run`/`serve` while image environments are on; None: workers run here.
 image_env_hook: Callable[[list[dict[str, Any]]], WorkerSetup | None] | None = None
+# Set by `pcompile run --containers`: a providers.containers.ContainerWorkers that starts
+# each worker inside its function's image instead of as a local process.
+container_hook: Any = None
 _SLOT = struct.Struct("q")
 _seq = itertools.count()
 
@@ -289,15 +292,27 @@ class WorkerProc:
         from_worker_r, from_worker_w = os.pipe()
         cmd = [pool.python, "-m", "pcompile.runtime", "worker", "--in-fd", str(to_worker_r)]
         cmd += ["--out-fd", str(from_worker_w), "--slot", self.slot_path]
-        self.proc = subprocess.Popen(
-            cmd,
-            pass_fds=(to_worker_r, from_worker_w),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=pool.env,
-            cwd=pool.cwd,
-        )
+        if container_hook is not None:
+            self.proc = container_hook.popen(
+                next(iter(pool.specs)),
+                in_fd=to_worker_r,
+                out_fd=from_worker_w,
+                worker_args=["--slot", self.slot_path],
+                env=pool.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        else:
+            self.proc = subprocess.Popen(
+                cmd,
+                pass_fds=(to_worker_r, from_worker_w),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=pool.env,
+                cwd=pool.cwd,
+            )
         os.close(to_worker_r)
         os.close(from_worker_w)
         self.channel = Channel(from_worker_r, to_worker_w)
