@@ -60,6 +60,17 @@ def _print_table(output: Any, app_name: str) -> None:
         gpu = "" if p.gpu is None else f"{p.gpu.type}:{p.gpu.count}"
         placements.add_row(name, p.target, gpu, ", ".join(p.instance_types))
     console.print(placements)
+    templates = output.extras.get("job_templates") or {}
+    if templates:
+        jobs = Table(title="GCP Batch job templates")
+        for column in ("function", "machine type", "accelerators"):
+            jobs.add_column(column)
+        for name, job in sorted(templates.items()):
+            for instance in job.get("allocationPolicy", {}).get("instances", []):
+                policy = instance.get("policy", {})
+                accelerators = ", ".join(f"{a['type']} x{a['count']}" for a in policy.get("accelerators", []))
+                jobs.add_row(name, policy.get("machineType", ""), accelerators)
+        console.print(jobs)
 
 
 _KEYS = (
@@ -78,6 +89,9 @@ _KEYS = (
 
 def _key_properties(inputs: dict[str, Any]) -> str:
     shown = {k: inputs[k] for k in _KEYS if k in inputs}
+    template = inputs.get("template")
+    if isinstance(template, dict) and template.get("nodeSelector"):
+        shown["nodeSelector"] = template["nodeSelector"]
     text = json.dumps(shown, sort_keys=True, default=str)
     return text if len(text) <= 160 else text[:157] + "..."
 
