@@ -12,7 +12,9 @@ from pathlib import Path
 
 import typer
 
+from pcompile.cli import deploy as cloud_cli
 from pcompile.compiler.errors import UserError
+from pcompile.providers.settings import StackSettings
 
 secret_app = typer.Typer(
     help="Manage secrets (local store: .pcompile/local/secrets, mode 0600).", no_args_is_help=True
@@ -24,6 +26,11 @@ def register(app: typer.Typer) -> None:
     """Add the ``secret`` and ``volume`` command groups."""
     app.add_typer(secret_app, name="secret")
     app.add_typer(volume_app, name="volume")
+
+
+def _cloud(stack: str | None) -> StackSettings | None:
+    """An aws/gcp stack's settings when ``--stack`` names one (cli/deploy.py handles those)."""
+    return cloud_cli.cloud_stack(stack)
 
 
 def _parse_pairs(pairs: list[str]) -> dict[str, str]:
@@ -43,11 +50,14 @@ def secret_create(
     name: str = typer.Argument(..., help="secret name"),
     pairs: list[str] = typer.Argument(..., help="KEY=VALUE pairs"),
     force: bool = typer.Option(False, "--force", help="replace an existing secret"),
+    stack: str | None = typer.Option(None, "--stack", help="an aws or gcp stack (default: the local store)"),
 ) -> None:
     """Store a named secret for Secret.from_name(NAME)."""
     from pcompile.providers.local import secrets
 
     values = _parse_pairs(pairs)
+    if cloud := _cloud(stack):
+        return cloud_cli.stack_secret_create(cloud, name, values, force)
     try:
         secrets.create(name, values, overwrite=force)
     except (FileExistsError, ValueError) as exc:
@@ -56,9 +66,14 @@ def secret_create(
 
 
 @secret_app.command("list")
-def secret_list() -> None:
+def secret_list(
+    stack: str | None = typer.Option(None, "--stack", help="an aws or gcp stack (default: the local store)"),
+) -> None:
     """Names and key names of stored secrets (never values)."""
     from pcompile.providers.local import secrets
+
+    if cloud := _cloud(stack):
+        return cloud_cli.stack_secret_list(cloud)
 
     for name in secrets.list_names():
         typer.echo(f"{name}\t{', '.join(sorted(secrets.load(name)))}")
@@ -74,9 +89,17 @@ def _volume(name: str) -> object:
 
 
 @volume_app.command("ls")
-def volume_ls(name: str, path: str = typer.Argument("/", help="path inside the volume")) -> None:
+def volume_ls(
+    name: str,
+    path: str = typer.Argument("/", help="path inside the volume"),
+    stack: str | None = typer.Option(None, "--stack", help="an aws or gcp stack (default: the local store)"),
+    app: str | None = typer.Option(None, "--app", help="the app owning the volume (cloud stacks)"),
+) -> None:
     """List files in a volume."""
     from pcompile.providers.local.volumes import LocalVolume
+
+    if cloud := _cloud(stack):
+        return cloud_cli.stack_volume_ls(cloud, name, path, app)
 
     vol = _volume(name)
     assert isinstance(vol, LocalVolume)
@@ -95,9 +118,14 @@ def volume_put(
     local_path: Path = typer.Argument(..., help="file or directory to upload"),
     remote_path: str = typer.Argument("/", help="destination inside the volume"),
     force: bool = typer.Option(False, "--force", help="overwrite existing files"),
+    stack: str | None = typer.Option(None, "--stack", help="an aws or gcp stack (default: the local store)"),
+    app: str | None = typer.Option(None, "--app", help="the app owning the volume (cloud stacks)"),
 ) -> None:
     """Upload a file or directory into a volume."""
     from pcompile.providers.local.volumes import LocalVolume
+
+    if cloud := _cloud(stack):
+        return cloud_cli.stack_volume_put(cloud, name, local_path, remote_path, app)
 
     vol = _volume(name)
     assert isinstance(vol, LocalVolume)
@@ -124,9 +152,14 @@ def volume_get(
     name: str,
     remote_path: str = typer.Argument(..., help="file inside the volume"),
     local_path: str = typer.Argument("-", help="destination file, or - for stdout"),
+    stack: str | None = typer.Option(None, "--stack", help="an aws or gcp stack (default: the local store)"),
+    app: str | None = typer.Option(None, "--app", help="the app owning the volume (cloud stacks)"),
 ) -> None:
     """Download a file from a volume."""
     from pcompile.providers.local.volumes import LocalVolume
+
+    if cloud := _cloud(stack):
+        return cloud_cli.stack_volume_get(cloud, name, remote_path, local_path, app)
 
     vol = _volume(name)
     assert isinstance(vol, LocalVolume)

@@ -85,3 +85,36 @@ def test_cli_handlers_on_an_aws_stack(
     assert "hf\tHF_TOKEN" in out and "hf_x" not in out
     assert "/in/a.txt\t5" in out
     assert (tmp_path / "back.txt").read_text() == "hello"
+
+
+def test_secret_and_volume_commands_take_a_cloud_stack(
+    aws_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from pcompile.cli.main import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "prod.yaml").write_text(
+        "cloud: aws\nregion: us-east-1\nextra: {volumes: {models: 's3://vol-models'}}\n"
+    )
+    boto3.client("s3").create_bucket(Bucket="vol-models")
+    (tmp_path / "w.bin").write_bytes(b"123")
+    runner = CliRunner()
+    steps = [
+        ["secret", "create", "wandb", "WANDB_API_KEY=abc", "--stack", "prod"],
+        ["secret", "list", "--stack", "prod"],
+        ["volume", "put", "models", "w.bin", "/w.bin", "--stack", "prod"],
+        ["volume", "ls", "models", "--stack", "prod"],
+        ["volume", "get", "models", "/w.bin", "out.bin", "--stack", "prod"],
+    ]
+    outputs = []
+    for argv in steps:
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 0, (argv, result.output)
+        outputs.append(result.output)
+    assert "wandb\tWANDB_API_KEY" in outputs[1] and "abc" not in outputs[1]
+    assert "/w.bin\t3" in outputs[3]
+    assert (tmp_path / "out.bin").read_bytes() == b"123"
+    assert not (tmp_path / ".pcompile" / "local" / "secrets").exists()
