@@ -541,10 +541,8 @@ def deploy(request: DeployRequest, tools: DeployTools, progress: Progress) -> De
         _guard(lambda: _upload_bundle(bundle, tools, report, progress))
     _step(report, progress, "emit", "writing the Pulumi project")
     out_dir = request.root / STATE_DIR / "build" / settings.name / app.name
-    # The AWS program reads pushed refs from extra["image_uris"]; emit adds image_refs/bundle_url.
-    extra = {**settings.extra, "image_uris": image_refs}
-    emit_settings = dataclasses.replace(settings, extra=extra)
-    project_dir = tools.emit(EmitRequest(program, app, emit_settings, out_dir, image_refs, report.bundle))
+    # emit hands image_refs and bundle_url to the program through stack.json's extra.
+    project_dir = tools.emit(EmitRequest(program, app, settings, out_dir, image_refs, report.bundle))
     project = pulumi_project(project_dir, app.name, settings, request.root)
     project = dataclasses.replace(project, secret_config=secrets)
     return _run_engine(request, app, project, tools, report, progress)

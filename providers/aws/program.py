@@ -113,7 +113,7 @@ def _shared_options(settings: StackSettings) -> dict[str, int]:
 
 def _image_uri(ctx: Context, base: shared.AppShared, image_id: str) -> pulumi.Input[str]:
     """The image a function runs: from the deploy step's build, else ``{repo}:{image_id}``."""
-    built = ctx.settings.extra.get("image_uris", {})
+    built = ctx.settings.extra.get("image_refs", {})
     if image_id in built:
         return str(built[image_id])
     tag = slug(image_id)[:128]
