@@ -10,19 +10,12 @@ Anything AWS cannot express is a :class:`UserError` with the fix.
 
 from __future__ import annotations
 
+from pcompile.compiler.cron import FIELDS, expand_macro
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.ir import CronSchedule, PeriodSchedule, Schedule, Source
 
-MACROS = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
-DAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+# The day names of the unix day-of-week field, as the compiler's cron validator reads them.
+DAY_NAMES = FIELDS[4][3]
 
 
 def expression(schedule: Schedule, source: Source | None = None) -> tuple[str, str | None]:
@@ -34,7 +27,7 @@ def expression(schedule: Schedule, source: Source | None = None) -> tuple[str, s
 
 def cron_expression(unix: str, source: Source | None = None) -> str:
     """Translate a 5-field unix cron expression to AWS's 6-field ``cron(...)`` form."""
-    text = MACROS.get(unix.strip().lower(), unix.strip())
+    text = expand_macro(unix).strip()
     fields = text.split()
     if len(fields) != 5:
         raise UserError(
