@@ -9,77 +9,20 @@ missing), ``update(mapping)``, ``clear()``, ``keys()``, ``values()``, ``items()`
 
 from __future__ import annotations
 
-import contextlib
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 from pcompile._aio import aio_iter_method, aio_method
-from pcompile._source import CallSite, caller_site
-from pcompile.exception import InvalidError
+from pcompile._named import NamedStore
 
 _MISSING = object()
 
 
-class Dict:
+class Dict(NamedStore):
     """A distributed dictionary (``modal.Dict``); get one with ``Dict.from_name``."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("Dict() is not allowed; use Dict.from_name(name, create_if_missing=True)")
-
-    @classmethod
-    def _make(cls, name: str, create_if_missing: bool) -> Dict:
-        obj = cls.__new__(cls)
-        obj.name = name
-        obj.create_if_missing = create_if_missing
-        obj._site = caller_site()
-        return obj
-
-    name: str
-    create_if_missing: bool
-    _site: CallSite
-
-    def _b(self) -> Any:
-        from pcompile import _storage
-
-        return _storage.dict_backend(self.name)
-
-    def __repr__(self) -> str:
-        return f"Dict({self.name!r})"
-
-    @classmethod
-    def from_name(
-        cls,
-        name: str,
-        *,
-        environment_name: str | None = None,
-        create_if_missing: bool = False,
-        client: Any = None,
-    ) -> Dict:
-        """The dict called ``name``."""
-        if not isinstance(name, str) or not name:
-            raise InvalidError(f"Dict.from_name needs a non-empty name, got {name!r}")
-        return cls._make(name, create_if_missing)
-
-    @classmethod
-    @contextlib.contextmanager
-    def ephemeral(cls, **kwargs: Any) -> Iterator[Dict]:
-        """A temporary dict, dropped when the block exits."""
-        d = cls._make(f"ephemeral-{uuid.uuid4().hex[:12]}", True)
-        try:
-            yield d
-        finally:
-            d._b().drop()
-
-    @classmethod
-    def from_id(cls, dict_id: str, client: Any = None) -> Dict:
-        """Dicts are addressed by name; the id is the name."""
-        return cls._make(dict_id.removeprefix("di-"), False)
-
-    @property
-    def object_id(self) -> str:
-        """Stable id of this dict."""
-        return f"di-{self.name}"
+    _KIND = "dict"
+    _ID_PREFIX = "di"
 
     @aio_method
     def get(self, key: Any, default: Any = None) -> Any:
@@ -136,11 +79,6 @@ class Dict:
         """The (key, value) pairs."""
         return iter(self._b().items())
 
-    @aio_method
-    def info(self) -> dict[str, Any]:
-        """Name and id."""
-        return {"name": self.name, "object_id": self.object_id}
-
     def __getitem__(self, key: Any) -> Any:
         value = self._b().get(key, _MISSING)
         if value is _MISSING:
@@ -158,7 +96,3 @@ class Dict:
 
     def __len__(self) -> int:
         return int(self._b().len())
-
-    def hydrate(self, client: Any = None) -> Dict:
-        """Nothing to hydrate: returns self."""
-        return self

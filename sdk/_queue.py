@@ -9,76 +9,19 @@ partition) -> list`` (empty list when nothing arrived in time),
 
 from __future__ import annotations
 
-import contextlib
 import queue as stdlib_queue
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 from pcompile._aio import aio_iter_method, aio_method
-from pcompile._source import CallSite, caller_site
-from pcompile.exception import InvalidError
+from pcompile._named import NamedStore
 
 
-class Queue:
+class Queue(NamedStore):
     """A distributed queue (``modal.Queue``); get one with ``Queue.from_name``."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("Queue() is not allowed; use Queue.from_name(name, create_if_missing=True)")
-
-    name: str
-    create_if_missing: bool
-    _site: CallSite
-
-    @classmethod
-    def _make(cls, name: str, create_if_missing: bool) -> Queue:
-        obj = cls.__new__(cls)
-        obj.name = name
-        obj.create_if_missing = create_if_missing
-        obj._site = caller_site()
-        return obj
-
-    def _b(self) -> Any:
-        from pcompile import _storage
-
-        return _storage.queue_backend(self.name)
-
-    def __repr__(self) -> str:
-        return f"Queue({self.name!r})"
-
-    @classmethod
-    def from_name(
-        cls,
-        name: str,
-        *,
-        environment_name: str | None = None,
-        create_if_missing: bool = False,
-        client: Any = None,
-    ) -> Queue:
-        """The queue called ``name``."""
-        if not isinstance(name, str) or not name:
-            raise InvalidError(f"Queue.from_name needs a non-empty name, got {name!r}")
-        return cls._make(name, create_if_missing)
-
-    @classmethod
-    @contextlib.contextmanager
-    def ephemeral(cls, **kwargs: Any) -> Iterator[Queue]:
-        """A temporary queue, dropped when the block exits."""
-        q = cls._make(f"ephemeral-{uuid.uuid4().hex[:12]}", True)
-        try:
-            yield q
-        finally:
-            q._b().drop()
-
-    @classmethod
-    def from_id(cls, queue_id: str, client: Any = None) -> Queue:
-        """Queues are addressed by name; the id is the name."""
-        return cls._make(queue_id.removeprefix("qu-"), False)
-
-    @property
-    def object_id(self) -> str:
-        """Stable id of this queue."""
-        return f"qu-{self.name}"
+    _KIND = "queue"
+    _ID_PREFIX = "qu"
 
     @aio_method
     def put(
@@ -140,12 +83,3 @@ class Queue:
     def iterate(self, *, partition: str | None = None, item_poll_timeout: float = 0.0) -> Iterator[Any]:
         """Iterate over values without removing them."""
         return iter(self._b().iterate(partition, item_poll_timeout))
-
-    @aio_method
-    def info(self) -> dict[str, Any]:
-        """Name and id."""
-        return {"name": self.name, "object_id": self.object_id}
-
-    def hydrate(self, client: Any = None) -> Queue:
-        """Nothing to hydrate: returns self."""
-        return self
