@@ -16,6 +16,7 @@ Cloud SDKs are imported lazily; nothing here runs at import time.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -370,13 +371,17 @@ def _cloud_logging_lines(
 
 
 def local_log_dir(root: Path, app: str) -> Path:
-    """Where local workers' logs are read from: ``.pcompile/local/logs/<app>/``."""
-    return root / dep.STATE_DIR / "local" / "logs" / app
+    """Where local workers' logs are read from: ``.pcompile/local/logs/<app>/``, or under
+    ``PCOMPILE_LOCAL_DIR`` when set (where the local provider then writes them)."""
+    override = os.environ.get("PCOMPILE_LOCAL_DIR")
+    base = Path(override) if override else root / dep.STATE_DIR / "local"
+    return base / "logs" / app
 
 
 def _local_lines(root: Path, app: str, function: str, limit: int) -> list[str]:
     folder = local_log_dir(root, app)
-    files = sorted(folder.glob(f"{function}*.log")) if folder.is_dir() else []
+    # Methods of a class share their class's workers, and so its log file.
+    files = sorted(folder.glob(f"{function.partition('.')[0]}*.log")) if folder.is_dir() else []
     if not files:
         raise UserError(
             f"no local logs for {app}.{function} under {folder}",

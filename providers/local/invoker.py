@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import queue
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -25,7 +26,7 @@ from pcompile.runtime.storage import DirectoryStorage
 
 from . import calls
 from .paths import local_dir, sub
-from .pool import Input, LogSink, Pool, print_log
+from .pool import FileLog, Input, LogSink, Pool
 
 EnvFor = Callable[[list[dict[str, Any]]], dict[str, str]]
 MAP_WINDOW = 100_000  # inputs in flight per map; bounds memory for huge iterators
@@ -53,7 +54,7 @@ class LocalInvoker:
         root: str | None = None,
         main_file: str | None = None,
         env_for: EnvFor | None = None,
-        log: LogSink = print_log,
+        log: LogSink | None = None,
         progress: bool | None = None,
     ) -> None:
         self.app = app
@@ -61,7 +62,9 @@ class LocalInvoker:
         self.root = root
         self.main_file = main_file
         self.env_for = env_for
-        self.log = log
+        # Lines go to the terminal and, unless a sink is given, to the app's log files.
+        folder = re.sub(r"[^A-Za-z0-9._-]", "_", str(app.get("name") or "app"))
+        self.log = log or FileLog(sub("logs", folder))
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.web_urls: dict[str, str] = {}
         self.staging = DirectoryStorage(sub("staging"))

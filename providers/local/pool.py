@@ -29,6 +29,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from pcompile.exception import ExecutionError
@@ -89,6 +90,21 @@ def print_log(label: str, line: str, is_err: bool) -> None:
     stream = sys.stderr if is_err else sys.stdout
     stream.write(f"[{label}] {line}" if line.endswith("\n") else f"[{label}] {line}\n")
     stream.flush()
+
+
+class FileLog:
+    """Log sink for an app: the terminal (as :func:`print_log`) and, for ``pcompile logs``,
+    ``logs/<app>/<pool label>.log`` under the local state directory."""
+
+    def __init__(self, folder: Path, echo: LogSink = print_log) -> None:
+        self.folder = folder
+        self.echo = echo
+        self.lock = threading.Lock()
+
+    def __call__(self, label: str, line: str, is_err: bool) -> None:
+        self.echo(label, line, is_err)
+        with self.lock, open(self.folder / f"{label}.log", "a", encoding="utf-8") as handle:
+            handle.write(line if line.endswith("\n") else line + "\n")
 
 
 def describe_exit(rc: int | None) -> str:

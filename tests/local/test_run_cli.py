@@ -163,3 +163,17 @@ def test_option_help_lists_the_signature(tmp_path):
 
 def test_functions_call_other_functions_from_workers(tmp_path):
     assert "nested 285" in run_fixture(tmp_path, "local_nested.py").stdout
+
+
+def test_logs_of_a_local_run_are_read_back_by_pcompile_logs(tmp_path):
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "local.yaml").write_text("cloud: local\n")
+    (tmp_path / "app.py").write_text((FIXTURES / "local_hello_world.py").read_text())
+    assert pcompile(tmp_path, "run", "app.py").returncode == 0
+    assert pcompile(tmp_path, "deploy", "app.py", "--stack", "local").returncode == 0
+    logs = pcompile(tmp_path, "logs", "f", "--stack", "local", "--limit", "500")
+    assert logs.returncode == 0, logs.stderr
+    lines = logs.stdout.splitlines()
+    # Both streams of the worker land in the function's log, without the terminal prefix.
+    assert "hello 198" in lines and "world 199" in lines
+    assert not any(line.startswith("[f]") for line in lines)
