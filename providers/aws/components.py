@@ -160,7 +160,7 @@ class Function(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         fn, details = args.fn, args.placement.details
         log_group = f"/aws/lambda/{args.physical_name}"
-        logs = aws.cloudwatch.LogGroup(
+        self.log_group = logs = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=log_group,
             retention_in_days=args.log_retention_days,

@@ -360,6 +360,7 @@ def _addresses(made: components.Function | components.BatchFunction) -> dict[str
             "function_name": made.function.name,
             "function_arn": made.function.arn,
             "function_url": made.url.function_url,
+            "log_group": made.log_group.name,
         }
         if made.qualifier:
             out["qualifier"] = made.qualifier
