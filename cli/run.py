@@ -162,7 +162,9 @@ def run_ref(
     environment = (
         _containers(loaded, app_name, stack) if containers else _image_envs(loaded, app_name, image_env)
     )
-    with environment:
+    from pcompile.providers.local.pool import whole_lines
+
+    with environment, whole_lines():
         try:
             context = _invocation.run_app(app, root=str(loaded.root), program=loaded.program, name=app_name)
             context.__enter__()

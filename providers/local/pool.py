@@ -18,6 +18,7 @@ queued again. Results are delivered once per input, so nothing is duplicated.
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import math
 import os
@@ -27,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -83,6 +84,56 @@ class Input:
         self.sink, self.index = sink, index
         self.attempt = 0
         self.cancelled = False
+
+
+class LineAtomicStream:
+    """A text stream that hands whole lines to the stream under it, one at a time.
+
+    Worker log lines are printed from pump threads while the entrypoint prints from
+    the main thread; ``print(x)`` is two writes (``x``, then the newline), so without
+    this a log line could land in the middle of the entrypoint's line. Partial lines
+    are kept per thread until their newline (or an explicit flush) arrives.
+    """
+
+    def __init__(self, raw: Any, lock: threading.Lock) -> None:
+        self.raw = raw
+        self.lock = lock
+        self.partial = threading.local()
+
+    def write(self, text: str) -> int:
+        buffered = getattr(self.partial, "text", "") + text
+        lines, newline, rest = buffered.rpartition("\n")
+        if newline:
+            with self.lock:
+                self.raw.write(lines + newline)
+                self.raw.flush()
+        self.partial.text = rest
+        return len(text)
+
+    def flush(self) -> None:
+        pending, self.partial.text = getattr(self.partial, "text", ""), ""
+        with self.lock:
+            if pending:
+                self.raw.write(pending)
+            self.raw.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        # isatty, fileno, encoding ... answer as the real stream does (rich checks them).
+        return getattr(self.raw, name)
+
+
+@contextlib.contextmanager
+def whole_lines() -> Iterator[None]:
+    """Make ``sys.stdout`` and ``sys.stderr`` line-atomic for the duration (see above)."""
+    saved = sys.stdout, sys.stderr
+    lock = threading.Lock()
+    sys.stdout, sys.stderr = LineAtomicStream(saved[0], lock), LineAtomicStream(saved[1], lock)
+    try:
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        sys.stdout, sys.stderr = saved
 
 
 def print_log(label: str, line: str, is_err: bool) -> None:

@@ -262,3 +262,32 @@ def test_current_input_id_and_is_local_inside_workers(invoker_factory):
     first, second = run_map(inv, "input_id", [1, 2])
     assert first[0].startswith("in-") and first[0] != second[0]
     assert first[1] is False
+
+
+def test_line_atomic_stream_keeps_each_threads_lines_whole():
+    import io
+    import threading
+
+    from pcompile.providers.local.pool import LineAtomicStream
+
+    out = io.StringIO()
+    stream = LineAtomicStream(out, threading.Lock())
+
+    def writer(tag: str) -> None:
+        for i in range(2000):
+            stream.write(f"{tag}-{i}")  # print() writes the text, then the newline
+            stream.write("\n")
+
+    threads = [threading.Thread(target=writer, args=(tag,)) for tag in ("main", "log")]
+    # Switch threads as often as possible: on a plain stream this splits lines every run.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    expected = sorted(f"{tag}-{i}" for tag in ("main", "log") for i in range(2000))
+    assert sorted(out.getvalue().splitlines()) == expected
