@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from pcompile import _invocation
 from pcompile._aio import aio_iter_method, aio_method
@@ -37,6 +37,26 @@ class FunctionDef:
     kind: str = "function"
     user_cls: type | None = None
     method_name: str | None = None
+
+
+def _merged(current: tuple[tuple[str, Any], ...], options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """``with_options`` overrides on top of earlier ones, as a sorted hashable tuple."""
+    return tuple(sorted({**dict(current), **options}.items()))
+
+
+class _Overridable:
+    """``with_concurrency`` / ``with_batching`` for handles that have ``with_options``."""
+
+    def with_options(self, **options: Any) -> Self:
+        raise NotImplementedError
+
+    def with_concurrency(self, *, max_inputs: int, target_inputs: int | None = None) -> Self:
+        """This handle with ``@concurrent`` limits."""
+        return self.with_options(concurrency=(max_inputs, target_inputs))
+
+    def with_batching(self, *, max_batch_size: int, wait_ms: int) -> Self:
+        """This handle with ``@batched`` settings."""
+        return self.with_options(batching=(max_batch_size, wait_ms))
 
 
 class _Callable:
@@ -170,7 +190,7 @@ def _attach_aio() -> None:
 _attach_aio()
 
 
-class Function(_Callable):
+class Function(_Callable, _Overridable):
     """A function registered on an App (``modal.Function``)."""
 
     def __init__(self, app: App | None, tag: str, definition: FunctionDef | None) -> None:
@@ -241,16 +261,8 @@ class Function(_Callable):
         clone = Function(self._app, self._tag, self._def)
         clone._deployment = self._deployment
         clone._app_name = self._app_name
-        clone._options = tuple(sorted({**dict(self._options), **options}.items()))
+        clone._options = _merged(self._options, options)
         return clone
-
-    def with_concurrency(self, *, max_inputs: int, target_inputs: int | None = None) -> Function:
-        """This function with ``@concurrent`` limits."""
-        return self.with_options(concurrency=(max_inputs, target_inputs))
-
-    def with_batching(self, *, max_batch_size: int, wait_ms: int) -> Function:
-        """This function with ``@batched`` settings."""
-        return self.with_options(batching=(max_batch_size, wait_ms))
 
     def update_autoscaler(self, **kwargs: Any) -> None:
         """Autoscaler settings are set at deploy in pcompile; accepted and ignored at run time."""
@@ -366,7 +378,7 @@ class Obj:
         return f"{self._cls._name}({', '.join(f'{k}={v!r}' for k, v in self._params)})"
 
 
-class Cls:
+class Cls(_Overridable):
     """An ``@app.cls`` class (``modal.Cls``): call it with parameters to get an instance handle."""
 
     def __init__(
@@ -466,16 +478,8 @@ class Cls:
         )
         clone._deployment = self._deployment
         clone._app_name = self._app_name
-        clone._options = tuple(sorted({**dict(self._options), **options}.items()))
+        clone._options = _merged(self._options, options)
         return clone
-
-    def with_concurrency(self, *, max_inputs: int, target_inputs: int | None = None) -> Cls:
-        """This class with ``@concurrent`` limits."""
-        return self.with_options(concurrency=(max_inputs, target_inputs))
-
-    def with_batching(self, *, max_batch_size: int, wait_ms: int) -> Cls:
-        """This class with ``@batched`` settings."""
-        return self.with_options(batching=(max_batch_size, wait_ms))
 
     def hydrate(self, client: Any = None) -> Cls:
         """Lookups are lazy; returns self."""
