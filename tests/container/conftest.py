@@ -13,18 +13,16 @@ Every fixture skips with a one-line reason when a piece is missing.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from container_kit import BASE, BUILD_FLAGS, MIRROR, free_port
+from container_kit import BASE, BUILD_FLAGS, MIRROR
+from servers import free_port, moto_server, serving
 
 from pcompile.compiler import images
 from pcompile.compiler.images import RenderOptions
@@ -111,27 +109,8 @@ def image_builder(base_image: str, wheelhouse: Path) -> Iterator[ImageBuilder]:
 @pytest.fixture(scope="session")
 def moto_s3() -> Iterator[str]:
     """moto's server on a free loopback port (the containers reach it over the host network)."""
-    port = free_port()
-    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    with _server(argv, f"http://127.0.0.1:{port}/moto-api/"):
-        yield f"http://127.0.0.1:{port}"
-
-
-@contextlib.contextmanager
-def _server(argv: list[str], ready_url: str) -> Iterator[None]:
-    """Run a server process until the block ends (stopped by its PID), once ``ready_url`` answers."""
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(ready_url, timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -146,5 +125,5 @@ def registry(podman: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
         f"http:\n  addr: 127.0.0.1:{port}\n"
     )
-    with _server(["docker-registry", "serve", str(config)], f"http://127.0.0.1:{port}/v2/"):
+    with serving(["docker-registry", "serve", str(config)], f"http://127.0.0.1:{port}/v2/"):
         yield f"127.0.0.1:{port}"

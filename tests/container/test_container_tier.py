@@ -21,7 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
-from container_kit import BUILD_FLAGS, RUN_FLAGS, free_port
+from container_kit import BUILD_FLAGS, RUN_FLAGS
+from servers import free_port
 
 from pcompile.compiler import load
 from pcompile.compiler.bundle import build_bundle

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 from gcp_ir_apps import gpu_mix_app
-from gcp_kit import SETTINGS, free_port, stop, wait_for_port
+from gcp_kit import SETTINGS, stop, wait_for_port
+from servers import free_port
 
 from pcompile.compiler.ir import AppSpec
 from pcompile.providers.synth import SynthOutput, synthesize

@@ -17,13 +17,6 @@ SETTINGS = StackSettings(
 )
 
 
-def free_port() -> int:
-    """A free loopback TCP port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     """Block until something listens on ``port`` (fails if ``proc`` exits first)."""
     deadline = time.monotonic() + timeout

@@ -24,8 +24,9 @@ from typing import Any
 
 import httpx
 import pytest
-from gcp_kit import SETTINGS, free_port, stop, wait_for_port
+from gcp_kit import SETTINGS, stop, wait_for_port
 from google.api_core.exceptions import Conflict
+from servers import free_port
 
 from pcompile.compiler import compile_file
 from pcompile.compiler.ir import AppSpec
