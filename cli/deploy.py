@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from pcompile.cli import pcompile_source as sources
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.stacks import load_stack
 from pcompile.providers import deploy as dep
@@ -292,13 +293,28 @@ def init_cmd(
     ci: str = typer.Option("", "--ci", help="Write a CI workflow: github."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Accept defaults without prompting."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+    pcompile_source: str = typer.Option(
+        "", "--pcompile-source", help="Where CI installs pcompile from: wheel (default), git or index."
+    ),
+    pcompile_wheel: str = typer.Option(
+        "",
+        "--pcompile-wheel",
+        help="A pcompile wheel to commit under wheels/, or an https URL ending #sha256=HEX.",
+    ),
+    pcompile_git: str = typer.Option(
+        "", "--pcompile-git", help="git+https://HOST/OWNER/pcompile@COMMIT_SHA."
+    ),
+    pcompile_index_url: str = typer.Option(
+        "", "--pcompile-index-url", help="Your package index serving pcompile (pip --index-url)."
+    ),
 ) -> None:
     """Scaffold an app, stacks/dev.yaml and (with --ci github) a GitHub Actions workflow."""
     with exit_codes():
         answers = ask(cloud, ci, yes or is_ci() or not sys.stdin.isatty())
-        for path in write_scaffold(directory, answers, force=force):
-            typer.echo(f"wrote {path}")
-        typer.echo(next_steps(answers))
+        source = sources.choose(pcompile_source, pcompile_wheel, pcompile_git, pcompile_index_url)
+        for path in write_scaffold(directory, answers, source, force=force):
+            typer.echo(f"wrote {shown_path(directory / path)}")
+        typer.echo(next_steps(answers, directory, source))
 
 
 # ------------------------------------------- secret / volume on cloud stacks
@@ -375,6 +391,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 CLOUDS = ("aws", "gcp", "local")
 CI_SYSTEMS = ("github",)
 PULUMI_VERSION = "3.150.0"
+PYTEST_VERSION = "9.0.3"
 DEFAULTS = {
     "aws": {"region": "us-east-1", "state_backend": "s3://pcompile-state-ACCOUNT_ID-us-east-1"},
     "gcp": {
@@ -411,16 +428,26 @@ def ask(cloud: str, ci: str, defaults_only: bool) -> dict[str, str]:
     return answers
 
 
-def render_scaffold(answers: dict[str, str]) -> dict[str, str]:
+def render_scaffold(answers: dict[str, str], source: sources.PcompileSource) -> dict[str, str]:
     """The files ``pcompile init`` writes: relative path -> text."""
     import jinja2
+
+    from pcompile import __version__
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    context = {**answers, "cloud_title": answers["cloud"].upper(), "pulumi_version": PULUMI_VERSION}
+    context = {
+        **answers,
+        "cloud_title": answers["cloud"].upper(),
+        "pulumi_version": PULUMI_VERSION,
+        "pytest_version": PYTEST_VERSION,
+        "pcompile_version": __version__,
+        "pcompile_lines": source.lines,
+        "pcompile_from": source.origin,
+    }
     files = {
         answers["app_file"]: env.get_template("app.py.j2").render(context),
         f"stacks/{answers['stack']}.yaml": env.get_template("stack.yaml.j2").render(context),
@@ -437,9 +464,14 @@ def render_scaffold(answers: dict[str, str]) -> dict[str, str]:
     return files
 
 
-def write_scaffold(directory: Path, answers: dict[str, str], *, force: bool) -> list[str]:
+def write_scaffold(
+    directory: Path, answers: dict[str, str], source: sources.PcompileSource, *, force: bool
+) -> list[str]:
     """Write the scaffold under ``directory``; refuses to overwrite without ``force``."""
-    files = render_scaffold(answers)
+    files: dict[str, str | bytes] = {**render_scaffold(answers, source)}
+    if source.wheel_file is not None:
+        # Committed with the app: CI installs exactly these bytes, looked up by no name.
+        files[f"wheels/{source.wheel_file.name}"] = source.wheel_file.read_bytes()
     existing = sorted(rel for rel in files if (directory / rel).exists())
     if existing and not force:
         raise UserError(
@@ -449,14 +481,36 @@ def write_scaffold(directory: Path, answers: dict[str, str], *, force: bool) -> 
     for rel, text in sorted(files.items()):
         path = directory / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text)
     return sorted(files)
 
 
-def next_steps(answers: dict[str, str]) -> str:
+def shown_path(path: Path) -> str:
+    """``path`` as the user typed it: relative to the working directory when under it."""
+    absolute = path.absolute()
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
+
+
+def next_steps(answers: dict[str, str], directory: Path, source: sources.PcompileSource) -> str:
     """What to do after ``pcompile init``."""
+    import shlex
+
     stack = answers["stack"]
-    lines = ["next:", f"  pcompile run {answers['app_file']}"]
+    lines = ["next:"]
+    if directory.absolute() != Path.cwd():
+        lines.append(f"  cd {shlex.quote(shown_path(directory))}")
+    if source.wheel_missing and not (directory / source.wheel_missing).is_file():
+        lines.append(
+            f"  put pcompile's wheel at {source.wheel_missing} and commit it"
+            " (`python -m build --wheel` in a pcompile checkout; or see --pcompile-source)"
+        )
+    lines.append(f"  pcompile run {answers['app_file']}")
     if answers["cloud"] != "local":
         lines.append(f"  pcompile bootstrap --stack {stack}   # once per account and region")
     lines.append(f"  pcompile deploy {answers['app_file']} --stack {stack}")
