@@ -50,26 +50,34 @@ def default_wheel_name() -> str:
 
 
 def choose(kind: str, wheel: str, git: str, index_url: str) -> PcompileSource:
-    """The source the flags ask for; with none given, the way this pcompile was installed."""
-    given = {name for name, value in (("wheel", wheel), ("git", git), ("index", index_url)) if value}
+    """The source the flags ask for; without its flag, the way this pcompile was installed."""
+    values = {"wheel": wheel, "git": git, "index": index_url}
+    kind = _check_flags(kind, values)
+    if not values.get(kind):
+        installed = installed_source()
+        if installed is not None and kind in ("", installed.kind):
+            return installed
+    if kind == "git":
+        return git_source(git)
+    if kind == "index":
+        return index_source(index_url)
+    return wheel_source(wheel)
+
+
+def _check_flags(kind: str, values: dict[str, str]) -> str:
+    """The source named by ``--pcompile-source`` or by the one source flag given ("" if none)."""
+    given = sorted(name for name, value in values.items() if value)
     if kind and kind not in SOURCES:
         raise UserError(
             f"--pcompile-source {kind!r} is not one of {', '.join(SOURCES)}",
             fix="pass --pcompile-source wheel, git or index",
         )
-    if len(given) > 1 or (kind and given - {kind}):
+    if len(given) > 1 or (kind and set(given) - {kind}):
         raise UserError(
-            f"--pcompile-source {kind or '(not set)'} conflicts with the flags given for {', '.join(sorted(given))}",
+            f"--pcompile-source {kind or '(not set)'} conflicts with the flags given for {', '.join(given)}",
             fix="name one source: --pcompile-wheel, --pcompile-git or --pcompile-index-url",
         )
-    kind = kind or (given.pop() if given else "")
-    if kind == "git":
-        return git_source(git)
-    if kind == "index":
-        return index_source(index_url)
-    if wheel:
-        return wheel_source(wheel)
-    return (installed_source() if not kind else None) or wheel_source("")
+    return kind or (given[0] if given else "")
 
 
 def wheel_source(wheel: str) -> PcompileSource:
@@ -120,6 +128,11 @@ def _check_wheel_version(name: str, given: str) -> None:
 
 def git_source(url: str) -> PcompileSource:
     """``pcompile @ git+https://...@<commit>``: a full commit sha, never a branch or tag."""
+    if not url:
+        raise UserError(
+            "--pcompile-source git needs the commit to install",
+            fix="pass --pcompile-git git+https://HOST/OWNER/pcompile@<40-hex commit sha>",
+        )
     base, _, commit = url.rpartition("@")
     if not base.startswith(("git+https://", "git+ssh://")) or not _COMMIT.fullmatch(commit):
         raise UserError(

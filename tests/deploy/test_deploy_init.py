@@ -261,6 +261,7 @@ def test_without_a_wheel_next_steps_say_where_to_put_it(tmp_path: Path) -> None:
     [
         (["--pcompile-index-url", "https://pypi.org/simple"], "not published on public PyPI"),
         (["--pcompile-source", "index"], "--pcompile-index-url https://"),
+        (["--pcompile-source", "git"], "--pcompile-git git+https://"),
         (["--pcompile-index-url", "http://pkgs.example.com/simple"], "not an https:// URL"),
         (["--pcompile-git", "git+https://github.com/acme/pcompile@main"], "does not name a commit"),
         (["--pcompile-git", "https://github.com/acme/pcompile"], "does not name a commit"),
