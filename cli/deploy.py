@@ -294,7 +294,9 @@ def init_cmd(
     yes: bool = typer.Option(False, "--yes", "-y", help="Accept defaults without prompting."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
     pcompile_source: str = typer.Option(
-        "", "--pcompile-source", help="Where CI installs pcompile from: wheel (default), git or index."
+        "",
+        "--pcompile-source",
+        help="Where CI installs pcompile from: wheel, git or index (default: as this one was installed, else wheel).",
     ),
     pcompile_wheel: str = typer.Option(
         "",
