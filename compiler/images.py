@@ -60,6 +60,7 @@ RUNTIME_PACKAGES: tuple[str, ...] = (
     "pcompile.providers.aws",
     "pcompile.providers.gcp",
     "pcompile.providers.local",
+    "pcompile.providers.simulate",
     "pcompile.runtime",
 )
 PACKAGE_FILE_SUFFIXES = (".py", ".pyi", ".j2", ".csv", ".json", ".yaml", ".typed")
