@@ -615,13 +615,21 @@ class App:
         client: Any = None,
         strategy: str = "rolling",
     ) -> App:
-        """Deploying from code needs a stack: use ``pcompile deploy FILE --stack NAME``."""
-        from pcompile.exception import ExecutionError
+        """Deploy this app as ``pcompile deploy FILE --stack NAME`` does; returns the app.
 
-        raise ExecutionError(
-            "app.deploy() needs a stack (cloud, region, state backend): run "
-            "`pcompile deploy FILE --stack NAME` instead, from a terminal or CI"
-        )
+        The stack is ``$PCOMPILE_STACK`` (default ``dev``, as for the CLI), read from
+        ``stacks/<name>.yaml`` under the working directory; FILE is the file that
+        created this App.
+        """
+        from pcompile import _deploy
+
+        if name is not None and name != self._name:
+            raise InvalidError(
+                f"app.deploy(name={name!r}) would rename App({self._name!r}); "
+                f"give the App that name instead: modal.App({name!r})"
+            )
+        _deploy.deploy_app(self)
+        return self
 
     @staticmethod
     def lookup(

@@ -9,6 +9,7 @@ objects, ``modal.config`` names, relative imports in programs run as modules, ne
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -26,6 +27,7 @@ from pcompile.exception import InvalidError
 COMPAT_FILES = (
     "compat_aiohttp.py",
     "compat_config.py",
+    "compat_deploy.py",
     "compat_gpu_objects.py",
     "compat_image_methods.py",
     "compat_path_keys.py",
@@ -306,6 +308,35 @@ def test_python_m_pcompile_runs_a_plain_script(tmp_path: Path) -> None:
     proc = run_python("-m", "pcompile", str(fixture_path("compat_script.py")), "--flag", "x", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["20", "[0, 10, 20] ['--flag', 'x']"]
+
+
+def test_python_m_pcompile_deploys_from_code(tmp_path: Path) -> None:
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "local.yaml").write_text("cloud: local\n")
+    script = tmp_path / "app.py"
+    script.write_text(fixture_path("compat_deploy.py").read_text())
+    proc = subprocess.run(
+        [sys.executable, "-m", "pcompile", "app.py"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PCOMPILE_STACK": "local"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["deployed compat-deploy"]
+    assert "deployed app 'compat-deploy' on stack 'local' (local)" in proc.stderr
+    manifest = json.loads(
+        (tmp_path / ".pcompile" / "deployments" / "local" / "compat-deploy.json").read_text()
+    )
+    assert "compat-deploy" in json.dumps(manifest)
+    # With no such stack: one error naming the stack, where it comes from and the fix.
+    (tmp_path / "stacks" / "local.yaml").unlink()
+    proc = run_python("-m", "pcompile", "app.py", cwd=tmp_path)
+    assert proc.returncode == 1 and "deployed" not in proc.stdout
+    assert "app.deploy() on stack 'dev' (from $PCOMPILE_STACK" in proc.stderr
+    assert "stacks/dev.yaml" in proc.stderr
 
 
 def test_python_m_pcompile_usage() -> None:
