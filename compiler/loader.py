@@ -211,19 +211,41 @@ def _check_selected(selected: str, apps: list[App], app_names: set[str], target:
 
 def load(ref: str | os.PathLike[str], *, root: Path | None = None) -> Loaded:
     """Load ``ref`` (``file.py``, ``file.py::name``, ``-m pkg.mod`` or ``pkg.mod``) and
-    compile the Apps it defines; modules are imported from ``root`` (default: the cwd)."""
+    compile the Apps it defines. ``root`` is where modules are imported from (default:
+    the working directory)."""
     target, is_module, selected = split_ref(os.fspath(ref))
     if is_module:
-        project_root = (root or Path.cwd()).resolve()
-        module_name = _module_name(target)
-    else:
-        path = Path(target)
-        if not path.exists():
-            raise UserError(
-                f"no such file: {target}",
-                fix="pass the path of a Python file (app.py), or -m pkg.mod for a module",
-            )
-        project_root, module_name = module_for_file(path)
+        return load_module(target, root, selected=selected)
+    path = Path(target)
+    if not path.exists():
+        raise UserError(
+            f"no such file: {target}",
+            fix="pass the path of a Python file (app.py), or -m pkg.mod for a module",
+        )
+    project_root, module_name = module_for_file(path)
+    return _load_from(module_name, project_root, target, selected)
+
+
+def load_module(
+    module: str, cwd: str | os.PathLike[str] | None = None, *, selected: str | None = None
+) -> Loaded:
+    """Load the module ``module`` (``pkg.mod``) as ``modal run -m pkg.mod`` does.
+
+    ``module`` is imported by name from ``cwd`` (default: the working directory), as
+    ``python -m`` would, so relative imports inside its package (``from .utils import
+    x``) work, with or without ``__init__.py`` files. ``selected`` picks an app,
+    function, class or entrypoint, like ``::name`` after a file.
+    """
+    if not module or not all(part.isidentifier() for part in module.split(".")):
+        raise UserError(
+            f"{module!r} is not a module name",
+            fix="pass a dotted module name such as pkg.app with -m, or a file path without -m",
+        )
+    project_root = Path(cwd if cwd is not None else Path.cwd()).resolve()
+    return _load_from(module, project_root, module, selected)
+
+
+def _load_from(module_name: str, project_root: Path, target: str, selected: str | None) -> Loaded:
     module = import_user_module(module_name, project_root)
     apps, var_names, extras = _collect(module)
     if selected and selected in var_names.values():
@@ -239,29 +261,6 @@ def load(ref: str | os.PathLike[str], *, root: Path | None = None) -> Loaded:
         _check_selected(selected, apps, {*names.values(), *var_names.values()}, target)
     program = compile_apps(apps, project_root, names=names, extras=extras)
     return Loaded(module, module_name, project_root, apps, names, program, selected)
-
-
-def load_module(
-    module: str, cwd: str | os.PathLike[str] | None = None, *, selected: str | None = None
-) -> Loaded:
-    """Load the module ``module`` (``pkg.mod``) as ``modal run -m pkg.mod`` does.
-
-    ``module`` is imported by name from ``cwd`` (default: the working directory), as
-    ``python -m`` would, so relative imports inside its package (``from .utils import
-    x``) work, with or without ``__init__.py`` files. ``selected`` picks an app,
-    function, class or entrypoint, like ``::name`` after a file.
-    """
-    ref = f"-m {module}" + (f"::{selected}" if selected else "")
-    return load(ref, root=None if cwd is None else Path(cwd))
-
-
-def _module_name(target: str) -> str:
-    if not target or not all(part.isidentifier() for part in target.split(".")):
-        raise UserError(
-            f"{target!r} is not a module name",
-            fix="pass a dotted module name such as pkg.app with -m, or a file path without -m",
-        )
-    return target
 
 
 def compile_file(ref: str | os.PathLike[str], *, root: Path | None = None) -> ir.Program:
