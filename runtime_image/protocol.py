@@ -147,7 +147,14 @@ def unpack(payload: dict[str, Any], storage: Storage | None = None) -> Any:
         return deserialize(payload["inline"], payload)
     if storage is None:
         raise DeserializationError(f"payload {payload['ref']!r} is staged but no storage is configured")
-    return deserialize(storage.get(payload["ref"]), payload)
+    data = storage.get(payload["ref"])
+    name = str(payload["ref"]).rsplit("/", 1)[-1]
+    # Blobs are content-addressed: bytes that do not hash to their key were replaced.
+    if len(name) == 64 and hashlib.sha256(data).hexdigest() != name:
+        raise DeserializationError(
+            f"staged payload {payload['ref']!r} does not match its sha256; refusing it"
+        )
+    return deserialize(data, payload)
 
 
 # --------------------------------------------------------------------------- errors

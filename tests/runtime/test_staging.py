@@ -50,3 +50,13 @@ def test_large_payloads_are_staged_under_the_given_blob_prefix(tmp_path: object)
     )
     assert payload["ref"].startswith("fn/f/out/blobs/")
     assert protocol.unpack(payload, storage) == b"x" * (protocol.INLINE_LIMIT + 1)
+
+
+def test_a_staged_blob_whose_bytes_were_replaced_is_refused(tmp_path: object) -> None:
+    storage = DirectoryStorage(str(tmp_path))
+    payload = protocol.pack(
+        b"y" * (protocol.INLINE_LIMIT + 1), storage, blobs=staging.blobs("f", staging.INPUTS)
+    )
+    storage.put(payload["ref"], protocol.serialize("planted"))
+    with pytest.raises(protocol.DeserializationError, match="does not match its sha256"):
+        protocol.unpack(payload, storage)
