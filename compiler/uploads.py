@@ -104,7 +104,7 @@ def _step_uploads(
     if step.kind == "add_local_python_source":
         if via == "code bundle":
             return set()  # already among app_code_files
-        out = set()
+        out: set[Upload] = set()
         for module in step.args.get("modules") or []:
             out.update(
                 Upload(shown(p, root), f"{CODE_DIR}/{rel}", via)
