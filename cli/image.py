@@ -4,7 +4,10 @@
   Dockerfile, or ``{"tag": ..., "dockerfile": ...}``;
 * ``pcompile image build FILE [--function NAME] [--push REGISTRY]`` builds the
   images (all of the app's, or the function's) and pushes them when asked; a tag
-  that already exists is not built again.
+  that already exists is not built again;
+* ``pcompile image files FILE [--json]`` lists every local file a deploy would
+  upload (code bundle and images) with its destination, and the credential-looking
+  files it leaves out.
 """
 
 from __future__ import annotations
@@ -113,3 +116,24 @@ def build(
     else:
         for ref in refs.values():
             typer.echo(ref)
+
+
+@image_app.command("files")
+def files(
+    file: Path = FileArg,
+    app_name: str | None = AppOpt,
+    as_json: bool = typer.Option(False, "--json", help='Print {"files": [...], "excluded": [...]}.'),
+) -> None:
+    """List every local file that deploy would upload, with its destination (sorted)."""
+    from pcompile.compiler.uploads import upload_plan
+
+    app, root = _load(file, app_name)
+    plan = upload_plan(app, root)
+    data = plan.to_json(root.absolute())
+    if as_json:
+        typer.echo(json.dumps(data, sort_keys=True, indent=2))
+        return
+    for row in data["files"]:
+        typer.echo(f"{row['local']}  ->  {row['destination']}  ({row['via']})")
+    for row in data["excluded"]:
+        typer.echo(f"left out: {row['local']} (looks like a credential: {row['pattern']})")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -45,8 +47,24 @@ for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
 
+def _show_warning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """pcompile's own warnings about the user's files print as one ``warning:`` line."""
+    from pcompile.compiler.bundle import CredentialFileWarning
+
+    if issubclass(category, CredentialFileWarning):
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            Text.assemble(("warning: ", "bold yellow"), str(message))
+        )
+        return
+    _default_show_warning(message, category, *args, **kwargs)
+
+
+_default_show_warning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    warnings.showwarning = _show_warning
     try:
         # Without standalone mode click returns typer.Exit's code instead of exiting.
         code = app(args=argv, standalone_mode=False)

@@ -8,8 +8,10 @@ project that ``pcompile deploy`` would run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +98,18 @@ def _key_properties(inputs: dict[str, Any]) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+@contextlib.contextmanager
+def _writing(out: Path) -> Iterator[None]:
+    """An unwritable ``--out`` is the user's to fix: one line, no traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise UserError(
+            f"cannot write --out {out}: {exc.strerror or exc}",
+            fix="pass --out a path in a folder you can write, e.g. --out build/",
+        ) from None
+
+
 def synth(
     file: str = typer.Argument(..., help="file.py, file.py::app_var, or a module with -m semantics"),
     ir_only: bool = typer.Option(False, "--ir", help="Print the IR JSON (no cloud)."),
@@ -116,7 +130,8 @@ def synth(
     if ir_only or cloud is None:
         text = ir.dumps(loaded.program)
         if out:
-            out.write_text(text)
+            with _writing(out):
+                out.write_text(text)
             typer.echo(f"wrote {out}", err=True)
         else:
             sys.stdout.write(text)
@@ -134,9 +149,13 @@ def synth(
         if out:
             from pcompile.compiler.emit import emit_project
 
-            emit_project(
-                loaded.program, app.name, settings, out / app.name if len(loaded.program.apps) > 1 else out
-            )
+            with _writing(out):
+                emit_project(
+                    loaded.program,
+                    app.name,
+                    settings,
+                    out / app.name if len(loaded.program.apps) > 1 else out,
+                )
     if as_json:
         data: Any = {name: o.to_json() for name, o in outputs.items()}
         if len(data) == 1:

@@ -80,9 +80,13 @@ def compile_apps(
     specs = []
     errors: list[UserError] = []
     extras = list(extras)
+    sites: dict[str, ir.Source] = {}
     for app in apps:
         name = app.name or (names or {}).get(id(app)) or "app"
         collector = _Collector(root)
+        first = sites.setdefault(name, collector.source(app._site))
+        if first != collector.source(app._site):
+            errors.append(_app_twice(name, first, collector.source(app._site)))
         specs.append(_app_spec(app, name, collector, extras))
         errors.extend(collector.errors)
     # One mistake can surface twice (a secret used by a function and also at module level).
@@ -93,6 +97,15 @@ def compile_apps(
         apps=tuple(sorted(specs, key=lambda a: a.name)),
         python_version=python_version(),
         cloudpickle_version=importlib.metadata.version("cloudpickle"),
+    )
+
+
+def _app_twice(name: str, first: ir.Source, second: ir.Source) -> UserError:
+    """Two Apps of one name would deploy over each other."""
+    return UserError(
+        f"modal.App({name!r}) is created twice (first at {first}); one deployment would replace the other",
+        source=second,
+        fix="create the App once and decorate every function with it, or give the second App another name",
     )
 
 

@@ -32,10 +32,14 @@ import hashlib
 import importlib.util
 import io
 import json
+import os
 import tarfile
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+import pathspec
 
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.ir import AppSpec, ImageSpec, ImageStep
@@ -43,28 +47,59 @@ from pcompile.compiler.ir import AppSpec, ImageSpec, ImageStep
 BUNDLE_FORMAT = 1
 INDEX_NAME = "pcompile-bundle.json"
 
-# Never shipped, whatever the user's patterns say: caches, VCS data, environments.
+# Files that hold credentials: never uploaded (bundle or image) unless a ``.pcompileignore``
+# re-includes them with ``!pattern``; each one left out or re-included is warned about.
+CREDENTIAL_PATTERNS: tuple[str, ...] = (
+    ".env",
+    ".env.*",
+    "*.env",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    ".aws/",
+    ".ssh/",
+    ".gnupg/",
+    ".docker/",
+    ".netrc",
+    ".pypirc",
+    ".npmrc",
+    ".git-credentials",
+)
+
+# Never shipped, silently: VCS data, caches, environments, pcompile's own state.
 DEFAULT_IGNORE: tuple[str, ...] = (
-    "__pycache__",
+    "__pycache__/",
     "*.pyc",
     "*.pyo",
-    ".git",
-    ".hg",
-    ".svn",
-    ".pcompile",
-    ".venv",
-    "venv",
-    ".env",
-    ".tox",
-    ".nox",
-    ".mypy_cache",
-    ".pytest_cache",
-    ".ruff_cache",
-    ".ipynb_checkpoints",
-    "node_modules",
-    "*.egg-info",
+    ".git",  # a folder, or the file that points a worktree or submodule at one
+    ".hg/",
+    ".svn/",
+    ".pcompile/",
+    ".venv/",
+    "venv/",
+    ".tox/",
+    ".nox/",
+    ".mypy_cache/",
+    ".pytest_cache/",
+    ".ruff_cache/",
+    ".ipynb_checkpoints/",
+    "node_modules/",
+    "*.egg-info/",
     ".DS_Store",
 )
+
+# The user's own ignore files, gitignore syntax, honoured in every folder that holds one.
+IGNORE_FILES = (".gitignore", ".pcompileignore")
+
+
+class CredentialFileWarning(UserWarning):
+    """A file that looks like a credential was left out of an upload, or is uploaded anyway."""
+
 
 # A context or archive entry: the local file to read, or the bytes themselves.
 Content = Path | bytes
@@ -112,27 +147,135 @@ def is_ignored(rel: str, patterns: Iterable[str]) -> bool:
     return False
 
 
-def walk_files(folder: Path, patterns: Iterable[str] = (), *, python_only: bool = False) -> dict[str, Path]:
-    """Files under ``folder`` by relative posix path, sorted, minus ignored ones.
+@dataclass(frozen=True)
+class Excluded:
+    """A file that looks like a credential and was left out of an upload."""
 
-    Symlinks to files are followed; symlinked folders are not entered (loops).
+    path: Path
+    pattern: str
+
+
+class IgnoreRules:
+    """What one walk of ``folder`` leaves out, in gitignore syntax throughout.
+
+    Order of precedence: a ``.pcompileignore`` (the deepest matching line wins, so
+    ``!prod.env`` re-includes), then the built-in lists (:data:`CREDENTIAL_PATTERNS`,
+    :data:`DEFAULT_IGNORE`), then ``.gitignore``. Ignore files apply in the folder that
+    holds them and below, from ``root`` (the project) down when ``folder`` is inside it.
     """
-    rules = (*DEFAULT_IGNORE, *patterns)
+
+    def __init__(self, folder: Path, root: Path | None = None) -> None:
+        self.folder = folder
+        self.top = root if root is not None and folder.is_relative_to(root) else folder
+        self.credentials = pathspec.GitIgnoreSpec.from_lines(CREDENTIAL_PATTERNS)
+        self.defaults = pathspec.GitIgnoreSpec.from_lines(DEFAULT_IGNORE)
+        self._files: dict[Path, pathspec.GitIgnoreSpec | None] = {}
+
+    def _spec(self, path: Path) -> pathspec.GitIgnoreSpec | None:
+        if path not in self._files:
+            lines = path.read_text(errors="replace").splitlines() if path.is_file() else None
+            self._files[path] = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+        return self._files[path]
+
+    def _user(self, path: Path, is_dir: bool, name: str) -> bool | None:
+        """The verdict of the ``name`` files from :attr:`top` down to ``path``'s folder."""
+        verdict = None
+        folders = [self.top]
+        for part in path.relative_to(self.top).parts[:-1]:
+            folders.append(folders[-1] / part)
+        for directory in folders:
+            spec = self._spec(directory / name)
+            if spec is not None:
+                rel = path.relative_to(directory).as_posix() + ("/" if is_dir else "")
+                found = spec.check_file(rel).include
+                verdict = verdict if found is None else found
+        return verdict
+
+    def credential(self, rel: str) -> str | None:
+        """The credential pattern ``rel`` (``/``-terminated for folders) matches, if any."""
+        index = self.credentials.check_file(rel).index
+        return None if index is None else CREDENTIAL_PATTERNS[index]
+
+    def ignored(self, path: Path, is_dir: bool) -> tuple[bool, bool]:
+        """``(left out, by the user's own ignore files)`` for ``path`` under the walked folder."""
+        rel = path.relative_to(self.folder).as_posix() + ("/" if is_dir else "")
+        chosen = self._user(path, is_dir, ".pcompileignore")
+        if chosen is not None:
+            return chosen, chosen
+        if self.credential(rel) or self.defaults.check_file(rel).include:
+            return True, bool(self._user(path, is_dir, ".gitignore"))
+        git = self._user(path, is_dir, ".gitignore")
+        return bool(git), bool(git)
+
+
+def scan_files(
+    folder: Path, patterns: Iterable[str] = (), *, python_only: bool = False, root: Path | None = None
+) -> tuple[dict[str, Path], list[Excluded]]:
+    """Files under ``folder`` by relative posix path, sorted, and the credential-looking files
+    that were left out only because they look like credentials.
+
+    ``patterns`` are a step's own ``ignore=`` patterns (:func:`is_ignored`). Symlinks to
+    files are followed; symlinked folders are not entered (loops).
+    """
+    rules = IgnoreRules(folder, root)
     found: dict[str, Path] = {}
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder).as_posix()
-        if not path.is_file() or is_ignored(rel, rules):
-            continue
-        if _inside_symlinked_dir(path, folder):
-            continue
-        if python_only and path.suffix not in (".py", ".pyi"):
-            continue
-        found[rel] = path
+    excluded: list[Excluded] = []
+    # A .py-only walk would not ship a credential folder's files anyway: nothing to report.
+    folders_left_out: list[Excluded] = [] if python_only else excluded
+    for current, dirs, names in os.walk(folder):
+        here = Path(current)
+        kept = []
+        for name in sorted(dirs):
+            path = here / name
+            if not path.is_symlink() and _keep(rules, path, True, patterns, folders_left_out):
+                kept.append(name)
+        dirs[:] = kept
+        for name in sorted(names):
+            path = here / name
+            if path.is_file() and not (python_only and path.suffix not in (".py", ".pyi")):
+                if _keep(rules, path, False, patterns, excluded):
+                    found[path.relative_to(folder).as_posix()] = path
+    return dict(sorted(found.items())), sorted(excluded, key=lambda e: e.path)
+
+
+def _keep(rules: IgnoreRules, path: Path, is_dir: bool, patterns: Iterable[str], out: list[Excluded]) -> bool:
+    rel = path.relative_to(rules.folder).as_posix()
+    if is_ignored(rel, patterns):
+        return False
+    left_out, by_user = rules.ignored(path, is_dir)
+    credential = rules.credential(rel + ("/" if is_dir else ""))
+    if credential and left_out and not by_user:
+        out.append(Excluded(path, credential))
+    elif credential and not left_out:
+        warn_included(path, credential)
+    return not left_out
+
+
+def walk_files(
+    folder: Path, patterns: Iterable[str] = (), *, python_only: bool = False, root: Path | None = None
+) -> dict[str, Path]:
+    """:func:`scan_files`, warning about each credential-looking file it left out."""
+    found, excluded = scan_files(folder, patterns, python_only=python_only, root=root)
+    base = root if root is not None and folder.is_relative_to(root) else folder
+    for item in excluded:
+        shown = item.path.relative_to(base).as_posix() + ("/" if item.path.is_dir() else "")
+        warnings.warn(
+            f"not uploading {shown}: it looks like a credential (matches {item.pattern!r}); "
+            f"to upload it anyway, add '!{shown}' to .pcompileignore",
+            CredentialFileWarning,
+            stacklevel=2,
+        )
     return found
 
 
-def _inside_symlinked_dir(path: Path, folder: Path) -> bool:
-    return any(p.is_symlink() for p in path.relative_to(folder).parents if str(p) != ".")
+def warn_included(path: Path, pattern: str) -> None:
+    """An upload that carries a file looking like a credential, because the user asked for it."""
+    warnings.warn(
+        f"uploading {path} although it looks like a credential (matches {pattern!r}); anyone who can "
+        "read the code bundle or the image can read it: prefer modal.Secret",
+        CredentialFileWarning,
+        stacklevel=3,
+    )
 
 
 # ------------------------------------------------------------------ module sources
@@ -147,7 +290,8 @@ def module_files(module: str, root: Path) -> dict[str, Path]:
     head = module.split(".")[0]
     package_dir = root / head
     if (package_dir / "__init__.py").is_file():
-        return {f"{head}/{rel}": p for rel, p in walk_files(package_dir, python_only=True).items()}
+        found = walk_files(package_dir, python_only=True, root=root)
+        return {f"{head}/{rel}": p for rel, p in found.items()}
     single = root / f"{head}.py"
     if single.is_file():
         return {single.name: single}
@@ -184,7 +328,7 @@ def function_source_files(module: str, source_file: str, root: Path) -> dict[str
     sys_root = package_dir.parent
     return {
         (package_dir.relative_to(sys_root) / rel).as_posix(): p
-        for rel, p in walk_files(package_dir, python_only=True).items()
+        for rel, p in walk_files(package_dir, python_only=True, root=root).items()
     }
 
 
@@ -192,16 +336,32 @@ def function_source_files(module: str, source_file: str, root: Path) -> dict[str
 
 
 def local_step_files(step: ImageStep, root: Path) -> dict[str, Path]:
-    """Files of one ``add_local_dir`` / ``add_local_file`` step, relative to its target."""
+    """Files of one ``add_local_dir`` / ``add_local_file`` step, relative to its target,
+    warning about credential-looking files left out (or, for ``add_local_file``, shipped)."""
+    local = _local(root, step.args["local_path"])
+    if step.kind == "add_local_file":
+        return scan_step(step, root)[0]
+    if not local.is_dir():
+        raise UserError(f"add_local_dir: {step.args['local_path']} is not a folder")
+    patterns = [p for p in step.args.get("ignore") or [] if p != "<callable>"]
+    return walk_files(local, patterns, root=root)
+
+
+def scan_step(step: ImageStep, root: Path) -> tuple[dict[str, Path], list[Excluded]]:
+    """:func:`local_step_files` without warnings: the files and what was left out as credentials."""
     local = _local(root, step.args["local_path"])
     if step.kind == "add_local_file":
         if not local.is_file():
             raise UserError(f"add_local_file: {step.args['local_path']} is not a file")
-        return {local.name: local}
+        # Named explicitly: shipped, but said out loud when it looks like a credential.
+        pattern = IgnoreRules(local.parent).credential(local.name)
+        if pattern:
+            warn_included(local, pattern)
+        return {local.name: local}, []
     if not local.is_dir():
         raise UserError(f"add_local_dir: {step.args['local_path']} is not a folder")
     patterns = [p for p in step.args.get("ignore") or [] if p != "<callable>"]
-    return walk_files(local, patterns)
+    return scan_files(local, patterns, root=root)
 
 
 def _local(root: Path, value: str) -> Path:

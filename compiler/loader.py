@@ -23,6 +23,7 @@ from typing import Any
 from pcompile import _modal_alias
 from pcompile._app import App
 from pcompile._dict import Dict
+from pcompile._functions import Cls, Function, Server
 from pcompile._queue import Queue
 from pcompile._secret import Secret
 from pcompile._volume import NetworkFileSystem, Volume
@@ -141,6 +142,18 @@ def _rel(path: str, root: Path) -> str:
         return path
 
 
+def _exit_error(exc: SystemExit, root: Path) -> UserError:
+    """``sys.exit()`` while pcompile imports the file: say where and with which code."""
+    frame = _user_frame(exc, root)
+    where = ir.Source(_rel(frame[0], root), frame[1]) if frame else None
+    return UserError(
+        f"the program called sys.exit({exc.code!r}) while pcompile was importing it",
+        source=where,
+        fix="pcompile imports the file, it does not run it as a script: move the call under "
+        '`if __name__ == "__main__":` or into a @app.local_entrypoint()',
+    )
+
+
 def _user_modules(module_name: str) -> str:
     """A warnings ``module`` regex matching the user's module and its top-level package."""
     top = re.escape(module_name.split(".")[0])
@@ -165,8 +178,10 @@ def import_user_module(module_name: str, root: Path) -> ModuleType:
             warnings.filterwarnings("default", category=DeprecationWarning, module=_user_modules(module_name))
             return importlib.import_module(module_name)
     except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
+        if isinstance(exc, KeyboardInterrupt):
             raise
+        if isinstance(exc, SystemExit):
+            raise _exit_error(exc, root) from None
         guess = root / (module_name.replace(".", os.sep) + ".py")
         raise _as_user_error(exc, root, str(guess), module_name) from None
 
@@ -182,6 +197,26 @@ def _collect(module: ModuleType) -> tuple[list[App], dict[int, str], list[Any]]:
         elif isinstance(value, Dict | Queue | Volume | NetworkFileSystem | Secret):
             extras.append(value)
     return list(apps.values()), var_names, extras
+
+
+def _check_shadowed(module: ModuleType, apps: list[App], root: Path) -> None:
+    """A second ``App("same")`` bound to the same variable hides the first one's functions."""
+    by_name = {app.name: app for app in apps if app.name is not None}
+    for value in vars(module).values():
+        owner = getattr(value, "_app", None) if isinstance(value, Function | Cls | Server) else None
+        if not isinstance(owner, App) or owner in apps or owner.name not in by_name:
+            continue
+        kept = by_name[owner.name]
+        raise UserError(
+            f"modal.App({owner.name!r}) is created twice (first at {_site(owner, root)}); the functions "
+            "of the first one would be silently dropped",
+            source=_site(kept, root),
+            fix="create the App once and decorate every function with it, or give the second App another name",
+        )
+
+
+def _site(app: App, root: Path) -> ir.Source:
+    return ir.Source(_rel(app._site.file, root), app._site.line)
 
 
 def _name_apps(apps: list[App], var_names: dict[int, str], module_name: str) -> dict[int, str]:
@@ -248,6 +283,7 @@ def load_module(
 def _load_from(module_name: str, project_root: Path, target: str, selected: str | None) -> Loaded:
     module = import_user_module(module_name, project_root)
     apps, var_names, extras = _collect(module)
+    _check_shadowed(module, apps, project_root)
     if selected and selected in var_names.values():
         apps = [a for a in apps if var_names[id(a)] == selected]
         selected = None

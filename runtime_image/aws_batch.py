@@ -1,7 +1,7 @@
 """``python -m pcompile.runtime batch``: one AWS Batch job or array child.
 
-The invoker stages a call under ``calls/<id>/`` (see :mod:`.aws_calls`) and submits
-a job whose environment carries ``PCOMPILE_JOB=calls/<id>?n=..&k=..&m=..``; Batch
+The invoker stages a call under ``fn/<function>/in/<id>/`` (see :mod:`.aws_calls`) and
+submits a job whose environment carries ``PCOMPILE_JOB=<function>/<id>?n=..&k=..&m=..``; Batch
 numbers array children with ``AWS_BATCH_JOB_ARRAY_INDEX``, so child *i* runs task
 *i*. A job without ``PCOMPILE_JOB`` is a scheduled run: the function once, no
 arguments.

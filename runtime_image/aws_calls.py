@@ -1,9 +1,10 @@
 """Where a call's inputs and results live in the staging bucket (shared by invoker and runtime).
 
-A call of ``n`` inputs is staged under ``calls/<id>/`` as ``k`` *chunk* objects
-(``chunk-<j>.in``, each a request envelope for a contiguous slice of inputs) and run
-as ``k * split`` *tasks*: task ``i`` takes part ``i % split`` of chunk ``i // split``
-and writes every result of its part to ``task-<i>.out``. Few objects keep the
+A call of ``n`` inputs to function ``F`` is staged as ``k`` *chunk* objects
+``fn/F/in/<id>/chunk-<j>.in`` (each a request envelope for a contiguous slice of
+inputs) and run as ``k * split`` *tasks*: task ``i`` takes part ``i % split`` of chunk
+``i // split`` and writes every result of its part to ``fn/F/out/<id>/task-<i>.out``
+(the layout and who may write where: :mod:`.staging`). Few objects keep the
 number of requests small (a 10,000-input map is 16 puts and one ``SubmitJob``);
 many tasks keep the parallelism high.
 """
@@ -11,6 +12,8 @@ many tasks keep the parallelism high.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from . import staging
 
 MAX_CHUNKS = 16
 
@@ -24,17 +27,18 @@ def bounds(n: int, parts: int, part: int) -> tuple[int, int]:
 class Layout:
     """How ``n`` inputs are split into ``chunks`` objects and ``chunks * split`` tasks."""
 
-    prefix: str
+    function: str
+    call: str
     n: int
     chunks: int
     split: int
 
     @classmethod
-    def plan(cls, prefix: str, n: int, max_tasks: int) -> Layout:
+    def plan(cls, function: str, call: str, n: int, max_tasks: int) -> Layout:
         """At most :data:`MAX_CHUNKS` objects and about ``max_tasks`` tasks (never more than ``n``)."""
         chunks = max(1, min(MAX_CHUNKS, n))
         split = max(1, min(max_tasks, n) // chunks)
-        return cls(prefix, n, chunks, split)
+        return cls(function, call, n, chunks, split)
 
     @property
     def tasks(self) -> int:
@@ -43,11 +47,11 @@ class Layout:
 
     def chunk_key(self, chunk: int) -> str:
         """The request envelope of chunk ``chunk``."""
-        return f"{self.prefix}/chunk-{chunk}.in"
+        return staging.key(self.function, staging.INPUTS, self.call, f"chunk-{chunk}.in")
 
     def out_key(self, task: int) -> str:
         """The results of task ``task``."""
-        return f"{self.prefix}/task-{task}.out"
+        return staging.key(self.function, staging.RESULTS, self.call, f"task-{task}.out")
 
     def chunk_range(self, chunk: int) -> tuple[int, int]:
         """Global input indices of chunk ``chunk``."""
@@ -72,15 +76,16 @@ class Layout:
     def to_id(self, bucket: str, job: str | None) -> str:
         """A durable ``FunctionCall`` id: where the results are and how they are split."""
         query = f"n={self.n}&k={self.chunks}&m={self.split}" + (f"&job={job}" if job else "")
-        return f"aws:{bucket}/{self.prefix}?{query}"
+        return f"aws:{bucket}/{self.function}/{self.call}?{query}"
 
     @classmethod
     def from_id(cls, call_id: str) -> tuple[str, Layout, str | None]:
         """``(bucket, layout, job id)`` of an id made by :meth:`to_id`."""
-        if not call_id.startswith("aws:") or "?" not in call_id:
-            raise ValueError(f"not an AWS FunctionCall id: {call_id!r}")
         path, _, query = call_id.removeprefix("aws:").partition("?")
-        bucket, _, prefix = path.partition("/")
+        if not call_id.startswith("aws:") or not query or path.count("/") != 2:
+            raise ValueError(f"not an AWS FunctionCall id: {call_id!r}")
+        bucket, function, call = path.split("/")
         fields = dict(part.split("=", 1) for part in query.split("&"))
-        layout = cls(prefix, int(fields["n"]), int(fields["k"]), int(fields["m"]))
+        layout = cls(function, call, int(fields["n"]), int(fields["k"]), int(fields["m"]))
+        staging.key(function, staging.INPUTS, call, "x")  # refuses names a key cannot hold
         return bucket, layout, fields.get("job")

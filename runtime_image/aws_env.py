@@ -12,7 +12,7 @@ APP = "PCOMPILE_APP"
 FUNCTION = "PCOMPILE_FUNCTION"
 # The function's IR dict (``compiler/ir.py`` field names, defaults dropped), as JSON.
 SPEC = "PCOMPILE_SPEC"
-# ``s3://bucket``: staged payloads and results (``calls/``, ``blobs/``).
+# ``s3://bucket``: staged payloads and results (``fn/<function>/in|out/``, see ``staging``).
 STAGING_URL = "PCOMPILE_STAGING_URL"
 # JSON ``{secret name: Secrets Manager id (name or ARN)}``; keys exported at start.
 SECRETS = "PCOMPILE_SECRETS"
@@ -21,7 +21,7 @@ VOLUMES = "PCOMPILE_VOLUMES"
 # Code bundle URL, read by ``pcompile.runtime.bundle`` (same name as there).
 CODE_BUNDLE = "PCOMPILE_CODE_BUNDLE"
 # Set per job by the invoker (container overrides), never in the job definition: the
-# call's layout ``calls/<id>?n=..&k=..&m=..`` (see ``aws_calls``). Absent for a scheduled run.
+# call's layout ``<function>/<id>?n=..&k=..&m=..`` (see ``aws_calls``). Absent for a scheduled run.
 JOB = "PCOMPILE_JOB"
 # Batch sets this on each child of an array job.
 ARRAY_INDEX = "AWS_BATCH_JOB_ARRAY_INDEX"

@@ -9,8 +9,8 @@ One handler serves four kinds of event:
 
 * ``{"pcompile": "invoke", "request": <base64 envelope>}`` - a synchronous call from
   the invoker; returns ``{"results": <base64 envelope of result dicts>}``;
-* ``{"pcompile": "task", "job": "calls/<id>?n=..", "task": i}`` - an asynchronous
-  (``spawn``) task of a staged call; results go to ``task-<i>.out`` in staging;
+* ``{"pcompile": "task", "job": "<function>/<id>?n=..", "task": i}`` - an asynchronous
+  (``spawn``) task of a staged call; results go to ``fn/<function>/out/<id>/task-<i>.out``;
 * ``{"pcompile": "schedule"}`` - an EventBridge Scheduler firing;
 * a Function URL request (payload format 2.0) - a web function; the event becomes
   an ASGI request to the app :func:`pcompile.runtime.web.asgi_app_for` builds
@@ -59,7 +59,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     kind = event.get("pcompile") if isinstance(event, dict) else None
     if kind == "invoke":
         request = protocol.load_envelope(base64.b64decode(event["request"]))
-        results = rt.handle({**request, "result_prefix": None})
+        results = rt.handle({**request, "call": None})
         return {"results": base64.b64encode(protocol.dump_envelope({"results": results})).decode()}
     if kind == "task":
         results = rt.run_task(job_layout(event["job"]), int(event["task"]))

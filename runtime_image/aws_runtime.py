@@ -9,7 +9,7 @@ driven by the same request envelopes; this module adapts it to AWS:
 * secrets fetched from Secrets Manager at start and exported to the environment
   (each secret's JSON keys; a non-JSON secret under its upper-cased name);
 * tasks of a staged call (:mod:`.aws_calls`): read the chunk, run this task's part,
-  write ``task-<i>.out``.
+  write ``task-<i>.out`` under the function's own results prefix.
 """
 
 from __future__ import annotations
@@ -90,19 +90,24 @@ class AwsRuntime(GcpRuntime):
 
     def run_task(self, layout: Layout, task: int) -> list[dict[str, Any]]:
         """Run task ``task`` of a staged call and store its results; returns them."""
+        if layout.function != self.spec["name"]:
+            raise ValueError(
+                f"this container serves {self.spec['name']!r}, not a call of {layout.function!r}"
+            )
         chunk = task // layout.split
         request = protocol.load_envelope(self.storage.get(layout.chunk_key(chunk)))
         inputs = protocol.unpack(request["inputs"], self.storage)
         chunk_start, _ = layout.chunk_range(chunk)
         start, end = layout.task_range(task)
         mine = inputs[start - chunk_start : end - chunk_start]
-        part = {**request, "inputs": protocol.pack(mine, self.storage), "first": start, "result_prefix": None}
+        # Inline: the part never leaves this process, and the inputs prefix is not ours to write.
+        part = {**request, "inputs": protocol.pack(mine), "first": start, "call": None}
         results = self.handle(part)
         self.storage.put(layout.out_key(task), protocol.dump_envelope({"first": start, "results": results}))
         return results
 
 
 def job_layout(value: str) -> Layout:
-    """The layout in ``PCOMPILE_JOB`` (``calls/<id>?n=..&k=..&m=..``)."""
+    """The layout in ``PCOMPILE_JOB`` (``<function>/<id>?n=..&k=..&m=..``)."""
     _, layout, _ = Layout.from_id(f"aws:-/{value}")
     return layout

@@ -1,10 +1,10 @@
 """``python -m pcompile.runtime gcpbatch``: one GCP Batch task.
 
-The invoker stages a call under ``calls/<id>/`` in the staging bucket (one request
-envelope per task, :func:`~.gcp_container.task_key`) and creates a job whose tasks
-carry ``PCOMPILE_CALL=calls/<id>``; Batch numbers the tasks with
+The invoker stages a call under ``fn/<function>/in/<id>/`` in the staging bucket (one
+request envelope per task, :func:`~.gcp_container.task_key`) and creates a job whose
+tasks carry ``PCOMPILE_CALL=<id>``; Batch numbers the tasks with
 ``BATCH_TASK_INDEX``, so task *i* runs the slice of inputs in ``task-<i>.in`` and
-writes one ``<index>.result`` per input. A Cloud Scheduler firing sets
+writes one ``fn/<function>/out/<id>/<index>.result`` per input. A Cloud Scheduler firing sets
 ``PCOMPILE_CALL=scheduled`` and runs the function once with no arguments.
 
 Modal's ``Retries`` are applied in-process per input (:mod:`.gcp_container`); a
@@ -27,8 +27,8 @@ def run_task(runtime: GcpRuntime, call: str, index: int) -> int:
     if call == gcp_env.SCHEDULED_CALL:
         result = runtime.scheduled(time.time())
         return 0 if result is None or result["status"] == "ok" else 1
-    request = protocol.load_envelope(runtime.storage.get(task_key(call, index)))
-    request["result_prefix"] = call
+    request = protocol.load_envelope(runtime.storage.get(task_key(runtime.spec["name"], call, index)))
+    request["call"] = call
     runtime.handle(request, skip_done=True)
     return 0
 

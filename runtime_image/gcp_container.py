@@ -5,13 +5,13 @@ envelope (:mod:`.protocol`) holding::
 
     {"function": name, "kind": "call" | "gen", "cls_params": {...},
      "inputs": payload of [(args, kwargs), ...], "first": index of inputs[0],
-     "result_prefix": "calls/<id>" or None}
+     "call": "<id>" or None}
 
 Each input gives one result dict (``{"status": "ok", "value": payload}`` or
 ``{"status": "error", "error": {...}}``; a generator's value is the list of its
-items). With a ``result_prefix`` each result is also stored as an envelope at
-``<prefix>/<index>.result`` in the staging bucket, which is where a durable
-``FunctionCall`` id points.
+items). With a ``call`` each result is also stored as an envelope at
+``fn/<function>/out/<id>/<index>.result`` in the staging bucket (:func:`result_key`;
+the layout is :mod:`.staging`), which is where a durable ``FunctionCall`` id points.
 
 At start: each ``PCOMPILE_SECRET_JSON_*`` variable's keys are exported to the
 environment, volumes (``{mount: {"url": "gs://bucket", "read_only": bool}}``) are copied down and made to
@@ -31,19 +31,25 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from . import gcp_env, mounts, protocol
+from . import gcp_env, mounts, protocol, staging
 from .execute import Container, retry_delay
 from .storage import Storage, open_storage
 
 
-def task_key(call_prefix: str, task: int) -> str:
-    """Where task ``task`` of a Batch call finds its request envelope."""
-    return f"{call_prefix}/task-{task}.in"
+def task_key(function: str, call: str, task: int) -> str:
+    """Where task ``task`` of a Batch call finds its request envelope (written by the caller)."""
+    return staging.key(function, staging.INPUTS, call, f"task-{task}.in")
 
 
-def result_key(call_prefix: str, index: int) -> str:
-    """Where the result of input ``index`` of a call is stored."""
-    return f"{call_prefix}/{index}.result"
+def result_key(function: str, call: str, index: int) -> str:
+    """Where the function stores the result of input ``index`` of a call."""
+    return staging.key(function, staging.RESULTS, call, f"{index}.result")
+
+
+def call_key(function: str, call: str, name: str) -> str:
+    """A caller's own record of a call (``call.json``, platform failures): on the input side,
+    so that only the function ever writes under ``out``."""
+    return staging.key(function, staging.INPUTS, call, name)
 
 
 def export_secrets(environ: MutableMapping[str, str]) -> list[str]:
@@ -155,6 +161,8 @@ class GcpRuntime:
         concurrency = self.spec.get("concurrency") or {}
         self.serial = self.spec.get("is_async") or int(concurrency.get("max_inputs") or 1) <= 1
         self._run_lock = threading.Lock()
+        # Large results go under this function's own output prefix, the only one it may write.
+        self.result_blobs = staging.blobs(self.spec["name"], staging.RESULTS)
 
     def _volumes(self, buckets: dict[str, dict[str, Any]]) -> list[VolumeSync]:
         root = Path(tempfile.mkdtemp(prefix="pcompile-volumes-"))
@@ -211,10 +219,10 @@ class GcpRuntime:
             raise ValueError(f"this container serves {self.spec['name']!r}, not {request['function']!r}")
         inputs = protocol.unpack(request["inputs"], self.storage)
         container = self.container(dict(request.get("cls_params") or {}))
-        prefix = request.get("result_prefix")
+        call = request.get("call")
         results = []
         for offset, (args, kwargs) in enumerate(inputs):
-            key = result_key(prefix, int(request.get("first", 0)) + offset) if prefix else None
+            key = result_key(self.spec["name"], call, int(request.get("first", 0)) + offset) if call else None
             if key and skip_done and self.storage.exists(key):
                 continue
             result = self._run_one(container, request.get("kind", "call"), tuple(args), dict(kwargs))
@@ -232,7 +240,10 @@ class GcpRuntime:
         while True:
             try:
                 value = self._call(container, kind, args, kwargs)
-                result = {"status": "ok", "value": protocol.pack(value, self.storage)}
+                result = {
+                    "status": "ok",
+                    "value": protocol.pack(value, self.storage, blobs=self.result_blobs),
+                }
                 break
             except Exception as exc:
                 result = {"status": "error", "error": protocol.error_info(exc)}

@@ -122,18 +122,21 @@ def check_versions(python_version: str | None, cloudpickle_version: str | None) 
         )
 
 
-def pack(obj: Any, storage: Storage | None = None, *, fast: bool = False) -> dict[str, Any]:
-    """A payload for ``obj``: inline, or staged in ``storage`` when over the limit."""
+def pack(
+    obj: Any, storage: Storage | None = None, *, fast: bool = False, blobs: str = "blobs"
+) -> dict[str, Any]:
+    """A payload for ``obj``: inline, or staged in ``storage`` under ``blobs/`` when over the limit
+    (cloud callers and functions pass their own prefix, :func:`pcompile.runtime.staging.blobs`)."""
     data = serialize_fast(obj) if fast else serialize(obj)
-    return pack_bytes(data, storage)
+    return pack_bytes(data, storage, blobs=blobs)
 
 
-def pack_bytes(data: bytes, storage: Storage | None = None) -> dict[str, Any]:
+def pack_bytes(data: bytes, storage: Storage | None = None, *, blobs: str = "blobs") -> dict[str, Any]:
     """A payload for already-pickled ``data``."""
     origin = {"py": PYTHON_VERSION, "cp": CLOUDPICKLE_VERSION}
     if len(data) <= INLINE_LIMIT or storage is None:
         return {"inline": data, **origin}
-    key = "blobs/" + hashlib.sha256(data).hexdigest()
+    key = f"{blobs}/{hashlib.sha256(data).hexdigest()}"
     storage.put(key, data)
     return {"ref": key, "size": len(data), **origin}
 
@@ -144,7 +147,14 @@ def unpack(payload: dict[str, Any], storage: Storage | None = None) -> Any:
         return deserialize(payload["inline"], payload)
     if storage is None:
         raise DeserializationError(f"payload {payload['ref']!r} is staged but no storage is configured")
-    return deserialize(storage.get(payload["ref"]), payload)
+    data = storage.get(payload["ref"])
+    name = str(payload["ref"]).rsplit("/", 1)[-1]
+    # Blobs are content-addressed: bytes that do not hash to their key were replaced.
+    if len(name) == 64 and hashlib.sha256(data).hexdigest() != name:
+        raise DeserializationError(
+            f"staged payload {payload['ref']!r} does not match its sha256; refusing it"
+        )
+    return deserialize(data, payload)
 
 
 # --------------------------------------------------------------------------- errors

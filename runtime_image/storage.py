@@ -2,7 +2,7 @@
 
 Every backend implements :class:`Storage` - four methods on ``bytes`` by ``key``
 (keys are ``/``-separated relative paths such as ``blobs/<sha256>`` or
-``calls/<id>/0.result``):
+``fn/<function>/out/<id>/0.result``, see :mod:`.staging`):
 
 * ``put(key, data)`` - store (overwrite) atomically;
 * ``get(key) -> bytes`` - read; ``KeyError`` when absent;

@@ -246,6 +246,12 @@ class App:
             value = kwargs.get(knob)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise InvalidError(f"{what}({knob}={value!r}): must be a whole number >= 0")
+        if kwargs.get("max_containers") == 0:
+            # Lambda's reserved concurrency 0 (and Batch/Cloud Run maximum 0) never runs an input.
+            raise InvalidError(
+                f"{what}(max_containers=0): a function with no containers can never run; "
+                "use max_containers=1 or more, or leave it out for no limit"
+            )
         image = kwargs.get("image")
         if image is not None and not isinstance(image, Image):
             raise InvalidError(f"{what}(image=...) must be a modal.Image, got {image!r}")

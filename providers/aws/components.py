@@ -57,9 +57,10 @@ class Mount:
 
 @dataclass(frozen=True)
 class Grants:
-    """What a function's role may touch: the staging bucket, its volumes, its secrets."""
+    """What a function's role may touch: its own staging prefixes, its volumes, its secrets."""
 
     staging_bucket_arn: pulumi.Input[str]
+    function: str
     mounts: Mapping[str, Mount] = field(default_factory=dict)
     arns: iam.Arns | None = None
     secret_arns: tuple[pulumi.Input[str], ...] = ()
@@ -67,7 +68,7 @@ class Grants:
 
     def statements(self) -> list[dict[str, Any]]:
         """IAM statements for these grants, volumes in mount-path order."""
-        out = iam.staging_statements(self.staging_bucket_arn)
+        out = iam.staging_statements(self.staging_bucket_arn, self.function)
         if self.code_bundle_arn is not None:
             out.append(iam.allow("CodeBundle", ["s3:GetObject"], [self.code_bundle_arn]))
         assert self.arns is not None or not self.mounts

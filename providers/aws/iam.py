@@ -1,7 +1,7 @@
 """IAM policy documents as data: trust policies and least-privilege statements.
 
-Every statement names concrete resources of the app (its log group, its staging
-bucket prefixes, its volumes' buckets, its secrets, its queue); none uses action
+Every statement names concrete resources of the app (its log group, its own staging
+prefixes, its volumes' buckets, its secrets, its queue); none uses action
 ``*`` or resource ``*``. Policies are built with :func:`policy_json` from
 statements that may hold Pulumi outputs, so ARNs resolve at deploy time.
 """
@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+
+from pcompile.runtime import staging
 
 VERSION = "2012-10-17"
 
@@ -79,10 +81,20 @@ def allow(sid: str, actions: list[str], resources: list[Any]) -> dict[str, Any]:
     return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resources}
 
 
-def staging_statements(bucket_arn: pulumi.Input[str]) -> list[dict[str, Any]]:
-    """Read inputs and write outputs under the staging bucket's call and blob prefixes only."""
-    prefixes = [pulumi.Output.concat(bucket_arn, "/", p, "/*") for p in ("calls", "blobs")]
-    return [allow("Staging", ["s3:GetObject", "s3:PutObject"], prefixes)]
+def staging_statements(bucket_arn: pulumi.Input[str], function: str) -> list[dict[str, Any]]:
+    """Read ``function``'s own inputs and write its own results, nothing else of the staging bucket.
+
+    The prefixes come from :func:`pcompile.runtime.staging.prefix`, the layout the invokers
+    and the runtime use. Callers (the deploying or calling identity, outside this app's
+    roles) write the inputs; no role of the app can write another function's inputs or
+    results, the manifest or anything the deploy uploaded.
+    """
+    inputs = pulumi.Output.concat(bucket_arn, "/", staging.prefix(function, staging.INPUTS), "/*")
+    results = pulumi.Output.concat(bucket_arn, "/", staging.prefix(function, staging.RESULTS), "/*")
+    return [
+        allow("StagingInputs", ["s3:GetObject"], [inputs]),
+        allow("StagingResults", ["s3:GetObject", "s3:PutObject"], [results]),
+    ]
 
 
 def volume_statements(

@@ -11,8 +11,10 @@ returns an :class:`AwsInvoker`:
   objects (:mod:`pcompile.runtime.aws_calls`) and one ``SubmitJob`` starts an array
   job, so a 10,000-input ``map`` costs 17 requests besides polling for results.
 
-A ``FunctionCall`` id (``aws:<bucket>/calls/<id>?n=..&k=..&m=..&job=..``) says where
-the results are, so :meth:`AwsInvoker.get` works from another process. Polling
+A ``FunctionCall`` id (``aws:<bucket>/<function>/<id>?n=..&k=..&m=..&job=..``) says where
+the results are, so :meth:`AwsInvoker.get` works from another process. Inputs go under
+the function's ``in`` prefix and results are read from its ``out`` prefix
+(:mod:`pcompile.runtime.staging`), the only places its role may read and write. Polling
 backs off. Every boto3 client honours ``PCOMPILE_AWS_ENDPOINT_URL`` (moto in tests).
 """
 
@@ -36,7 +38,7 @@ from pcompile.exception import TimeoutError as CallTimeoutError
 from pcompile.providers.invoker import Target
 from pcompile.providers.manifest import FunctionAddress, Manifest
 from pcompile.providers.settings import StackSettings
-from pcompile.runtime import aws_env, protocol
+from pcompile.runtime import aws_env, protocol, staging
 from pcompile.runtime.aws_calls import Layout
 from pcompile.runtime.storage_s3 import S3Storage, split_url
 
@@ -177,7 +179,12 @@ class AwsInvoker:
             "function": target.function,
             "kind": kind,
             "cls_params": dict(target.cls_params),
-            "inputs": stage_payload(protocol.serialize(items), self.storage(), protocol.INLINE_LIMIT),
+            "inputs": stage_payload(
+                protocol.serialize(items),
+                self.storage(),
+                protocol.INLINE_LIMIT,
+                _input_blobs(target.function),
+            ),
             "first": first,
         }
 
@@ -197,7 +204,10 @@ class AwsInvoker:
             request = {
                 **request,
                 "inputs": stage_payload(
-                    protocol.serialize(protocol.unpack(request["inputs"], self.storage())), self.storage(), 0
+                    protocol.serialize(protocol.unpack(request["inputs"], self.storage())),
+                    self.storage(),
+                    0,
+                    _input_blobs(request["function"]),
                 ),
             }
             envelope = protocol.dump_envelope(request)
@@ -275,7 +285,7 @@ class AwsInvoker:
         address = self.address(target)
         most = int(address.addresses.get("max_tasks") or DEFAULT_MAX_TASKS)
         # Batch: array children; Lambda: one asynchronous invoke per task.
-        layout = Layout.plan(f"calls/{uuid.uuid4().hex}", len(items), most)
+        layout = Layout.plan(target.function, uuid.uuid4().hex, len(items), most)
         self._stage(target, kind, items, layout)
         bucket = self.manifest.staging["bucket"]
         if address.target == "lambda":
@@ -360,12 +370,17 @@ class AwsInvoker:
         return self.address(target).web_url
 
 
-def stage_payload(data: bytes, storage: S3Storage, limit: int) -> dict[str, Any]:
-    """A protocol payload for pickled ``data``: inline up to ``limit`` bytes, else staged by hash."""
+def _input_blobs(function: str) -> str:
+    return staging.blobs(function, staging.INPUTS)
+
+
+def stage_payload(data: bytes, storage: S3Storage, limit: int, blobs: str) -> dict[str, Any]:
+    """A protocol payload for pickled ``data``: inline up to ``limit`` bytes, else staged by hash
+    under ``blobs`` (the called function's inputs prefix)."""
     origin = {"py": protocol.PYTHON_VERSION, "cp": protocol.CLOUDPICKLE_VERSION}
     if len(data) <= limit:
         return {"inline": data, **origin}
-    key = "blobs/" + hashlib.sha256(data).hexdigest()
+    key = f"{blobs}/{hashlib.sha256(data).hexdigest()}"
     storage.put(key, data)
     return {"ref": key, "size": len(data), **origin}
 

@@ -27,6 +27,14 @@ BATCH_MIN_TIMEOUT = 60
 SERVICE_KINDS = ("web_server", "server")
 TARGETS = ("lambda", "batch")
 
+# The largest size of each CPU family Batch may pick (shared.CPU_INSTANCE_FAMILIES).
+_CPU_SOURCE = "https://aws.amazon.com/ec2/instance-types/"
+CPU_LARGEST: tuple[catalog.InstanceRow, ...] = (
+    catalog.InstanceRow("", 0, "c6i.32xlarge", 128, 256, _CPU_SOURCE),
+    catalog.InstanceRow("", 0, "m6i.32xlarge", 128, 512, _CPU_SOURCE),
+    catalog.InstanceRow("", 0, "r6i.32xlarge", 128, 1024, _CPU_SOURCE),
+)
+
 UNSUPPORTED_FIX = (
     "deploy this app with cloud='gcp' (Cloud Run), or run it with `pcompile serve`; "
     "on AWS use @modal.fastapi_endpoint, @modal.asgi_app or @modal.wsgi_app on a CPU function"
@@ -151,12 +159,28 @@ def _batch_placement(
         gpu = fn.gpu.choices()[0] if fn.gpu else None
         return Placement(fn.name, "batch", gpu, forced_types, details)
     if fn.gpu is None:
+        _check_fits_cpu(fn, vcpus, memory_mib)
         details["compute"] = ["cpu"]
         return Placement(fn.name, "batch", None, (), details)
     resolution = catalog.resolve(table, fn.gpu, fn.source)
     _check_fits(fn, resolution, vcpus, memory_mib)
     details["compute"] = [f"gpu-{catalog.canonical_key(choice)}" for choice, _ in resolution.choices]
     return Placement(fn.name, "batch", resolution.first, resolution.instance_types(), details)
+
+
+def _check_fits_cpu(fn: FunctionSpec, vcpus: int, memory_mib: int) -> None:
+    """A CPU job needs one instance of the CPU families that holds all of it."""
+    if any(r.vcpus >= vcpus and r.memory_gib * 1024 >= memory_mib for r in CPU_LARGEST):
+        return
+    most_cpu = max(r.vcpus for r in CPU_LARGEST)
+    most_memory = max(r.memory_gib for r in CPU_LARGEST) * 1024
+    raise UserError(
+        f"function {fn.name!r} asks for {vcpus} vCPUs and {memory_mib} MiB, more than any AWS Batch CPU "
+        f"instance offers (at most {most_cpu} vCPUs, and {most_memory} MiB on "
+        f"{max(CPU_LARGEST, key=lambda r: r.memory_gib).instance_type})",
+        source=fn.source,
+        fix=f"lower cpu/memory to at most cpu={most_cpu}, memory={most_memory}",
+    )
 
 
 def _check_fits(fn: FunctionSpec, resolution: catalog.GpuResolution, vcpus: int, memory_mib: int) -> None:

@@ -255,6 +255,7 @@ def _function(
     )
     grants = components.Grants(
         staging_bucket_arn=ctx.arns.bucket(base.staging.bucket),
+        function=fn.name,
         mounts=mounts,
         arns=ctx.arns,
         secret_arns=tuple(secrets[s].arn for s in sorted(fn.secrets)),

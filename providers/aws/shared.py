@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from pcompile.providers.aws import iam
+from pcompile.runtime import staging
 
 GPU_IMAGE_TYPE = "ECS_AL2023_NVIDIA"  # successor of ECS_AL2_NVIDIA (AL2 AMIs blocked from mid-2026)
 CPU_IMAGE_TYPE = "ECS_AL2023"
@@ -99,7 +100,7 @@ class AppShared(pulumi.ComponentResource):
             f"{name}-repo-lifecycle", repository=self.repository.name, policy=_ecr_lifecycle(args), opts=child
         )
         days = args.staging_expiry_days
-        self.staging = private_bucket(f"{name}-staging", self, args.tags, {"calls": days, "blobs": days})
+        self.staging = private_bucket(f"{name}-staging", self, args.tags, {staging.ROOT: days})
         self.register_outputs(
             {"repository_url": self.repository.repository_url, "staging_bucket": self.staging.bucket}
         )

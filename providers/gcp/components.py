@@ -9,8 +9,13 @@
 * :class:`Schedule` - a Cloud Scheduler job calling a service (OIDC) or creating a Batch job.
 
 Each function gets its own service account holding only what it needs: object
-access on its own volume buckets and the staging bucket, ``secretAccessor`` on its
-own secrets (plus, on Batch, the two project roles the Batch agent requires).
+access on its own volume buckets, read on its own staging inputs and read/write on
+its own staging results (IAM conditions on the object name, from
+:func:`pcompile.runtime.staging.prefix`), read on the code bundle object,
+``secretAccessor`` on its own secrets (plus, on Batch, the two project roles the
+Batch agent requires). Callers (``invokers``) may write each function's inputs and
+read its results, the manifest and the job templates; nobody but the deploying
+identity may write the manifest or a job template.
 Children are named ``f"{name}-..."`` with ``parent=self``; nothing is created inside ``apply``.
 """
 
@@ -27,7 +32,7 @@ import pulumi_gcp as gcp
 from pcompile.compiler.ir import AppSpec, FunctionSpec, SecretSpec, VolumeSpec, to_jsonable
 from pcompile.compiler.placement import Placement
 from pcompile.providers.gcp import jobs, names
-from pcompile.runtime import gcp_env
+from pcompile.runtime import gcp_env, staging
 
 OBJECT_READ_WRITE = "roles/storage.objectUser"
 OBJECT_READ = "roles/storage.objectViewer"
@@ -42,6 +47,37 @@ CONFIG_NAMESPACE = "pcompile"
 def secret_config_key(secret: str) -> str:
     """Pulumi secret config key (namespace ``pcompile``) holding a code-defined secret's JSON."""
     return f"secret-{names.slug(secret)}"
+
+
+def objects_under(bucket: str, *prefixes: str) -> str:
+    """An IAM condition expression: objects of ``bucket`` whose name starts with one of ``prefixes``."""
+    return " || ".join(
+        f'resource.name.startsWith("projects/_/buckets/{bucket}/objects/{prefix}/")' for prefix in prefixes
+    )
+
+
+def object_named(bucket: str, name: str) -> str:
+    """An IAM condition expression: exactly one object."""
+    return f'resource.name == "projects/_/buckets/{bucket}/objects/{name}"'
+
+
+def object_grant(
+    name: str,
+    bucket: pulumi.Input[str],
+    role: str,
+    member: pulumi.Input[str],
+    expression: str,
+    parent: pulumi.Resource,
+) -> Any:
+    """A bucket role for ``member`` limited by an IAM condition to some objects."""
+    return gcp.storage.BucketIAMMember(
+        name,
+        bucket=bucket,
+        role=role,
+        member=member,
+        condition=gcp.storage.BucketIAMMemberConditionArgs(title=name[-100:], expression=expression),
+        opts=_child(parent),
+    )
 
 
 def _child(
@@ -118,15 +154,26 @@ class AppShared(pulumi.ComponentResource):
         )
         self.staging = private_bucket(f"{name}-staging", dep.staging_bucket, dep.region, dep.labels, self)
         for member in dep.invokers:
-            # Callers stage inputs and read results here.
-            gcp.storage.BucketIAMMember(
-                f"{name}-caller-{names.slug(member)}",
-                bucket=self.staging.name,
-                role=OBJECT_READ_WRITE,
-                member=member,
-                opts=_child(self),
-            )
+            self._grant_caller(name, member, dep)
         self.register_outputs({"staging": self.staging.name, "repository": self.repository.name})
+
+    def _grant_caller(self, name: str, member: str, dep: Deployment) -> None:
+        """A caller stages every function's inputs, reads its results, the manifest and job templates."""
+        bucket, label = dep.staging_bucket, f"{name}-caller-{names.slug(member)}"
+        for fn in sorted(dep.app.functions, key=lambda f: f.name):
+            own = f"{label}-{names.slug(fn.name)}"
+            inputs, results = (
+                staging.prefix(fn.name, staging.INPUTS),
+                staging.prefix(fn.name, staging.RESULTS),
+            )
+            object_grant(
+                f"{own}-in", self.staging.name, OBJECT_READ_WRITE, member, objects_under(bucket, inputs), self
+            )
+            object_grant(
+                f"{own}-out", self.staging.name, OBJECT_READ, member, objects_under(bucket, results), self
+            )
+        deployment = objects_under(bucket, names.MANIFESTS, names.TEMPLATES)
+        object_grant(f"{label}-deployment", self.staging.name, OBJECT_READ, member, deployment, self)
 
     def write_manifest(self, key: str, content: pulumi.Input[str], depends_on: list[pulumi.Resource]) -> Any:
         """The deployment manifest object (its content resolves once every service URL is known)."""
@@ -219,7 +266,8 @@ class _FunctionBase(pulumi.ComponentResource):
 
     def _grant_storage(self, name: str, fn: FunctionSpec, dep: Deployment) -> None:
         assert dep.shared is not None
-        buckets = [("staging", dep.shared.staging, OBJECT_READ_WRITE)]
+        self._grant_staging(name, fn, dep)
+        buckets = []
         for volume in sorted(set(fn.volumes.values())):
             spec = dep.volumes[volume].spec
             role = OBJECT_READ if spec.read_only else OBJECT_READ_WRITE
@@ -227,6 +275,20 @@ class _FunctionBase(pulumi.ComponentResource):
         for label, bucket, role in buckets:
             gcp.storage.BucketIAMMember(
                 f"{name}-{label}-access", bucket=bucket.name, role=role, member=self.member, opts=_child(self)
+            )
+
+    def _grant_staging(self, name: str, fn: FunctionSpec, dep: Deployment) -> None:
+        """Its own inputs (read) and results (read and write), and the code bundle object (read)."""
+        assert dep.shared is not None
+        bucket, staged = dep.staging_bucket, dep.shared.staging.name
+        inputs = objects_under(bucket, staging.prefix(fn.name, staging.INPUTS))
+        results = objects_under(bucket, staging.prefix(fn.name, staging.RESULTS))
+        object_grant(f"{name}-staging-in", staged, OBJECT_READ, self.member, inputs, self)
+        object_grant(f"{name}-staging-out", staged, OBJECT_READ_WRITE, self.member, results, self)
+        if dep.bundle_url and dep.bundle_url.startswith("gs://"):
+            code_bucket, _, key = dep.bundle_url.removeprefix("gs://").partition("#")[0].partition("/")
+            object_grant(
+                f"{name}-bundle", code_bucket, OBJECT_READ, self.member, object_named(code_bucket, key), self
             )
 
     def _grant_secrets(self, name: str, fn: FunctionSpec, dep: Deployment) -> None:

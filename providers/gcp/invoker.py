@@ -11,9 +11,11 @@ function lives:
   call (google-cloud-batch); ``.map`` is one job whose ``taskCount`` tasks each run a
   slice of the inputs (``BATCH_TASK_INDEX``).
 
-Every ``spawn`` returns a durable id, ``gcp:<bucket>/calls/<uuid>``: results are
-objects ``<index>.result`` under that prefix, so ``FunctionCall.from_id(id).get()``
-works from any process that can read the bucket. A Cloud Run spawn is carried by a
+Every ``spawn`` returns a durable id, ``gcp:<bucket>/<function>/<uuid>``: results are
+objects ``fn/<function>/out/<uuid>/<index>.result`` (written only by the function;
+inputs and this invoker's own records go under ``fn/<function>/in/<uuid>/``, see
+:mod:`pcompile.runtime.staging`), so ``FunctionCall.from_id(id).get()`` works from
+any process that can read the bucket. A Cloud Run spawn is carried by a
 request this process keeps open (Cloud Run only guarantees CPU while a request is
 open), so the spawning process must live until the call finishes; Batch spawns
 need nothing from the caller.
@@ -40,8 +42,8 @@ from pcompile.providers.gcp.clients import BatchJobs, Clients, HttpPost, TokenSo
 from pcompile.providers.invoker import Target
 from pcompile.providers.manifest import FunctionAddress, Manifest
 from pcompile.providers.settings import StackSettings
-from pcompile.runtime import gcp_env, protocol
-from pcompile.runtime.gcp_container import result_key, task_key
+from pcompile.runtime import gcp_env, protocol, staging
+from pcompile.runtime.gcp_container import call_key, result_key, task_key
 from pcompile.runtime.storage import Storage
 from pcompile.runtime.storage_gcs import GcsStorage, split_gs_url
 
@@ -65,23 +67,40 @@ class InvokeError(Exception):
 
 @dataclass(frozen=True)
 class CallRef:
-    """Where a spawned call's results live."""
+    """Where a spawned call's inputs and results live: its bucket, function and call id."""
 
     bucket: str
-    prefix: str
+    function: str
+    call: str
 
     @property
     def id(self) -> str:
         """The durable id handed to the user."""
-        return f"{CALL_PREFIX}{self.bucket}/{self.prefix}"
+        return f"{CALL_PREFIX}{self.bucket}/{self.function}/{self.call}"
 
     @classmethod
     def parse(cls, call_id: str) -> CallRef:
         """Read an id made by :attr:`id`."""
-        if not call_id.startswith(CALL_PREFIX) or "/calls/" not in call_id:
+        parts = call_id.removeprefix(CALL_PREFIX).split("/")
+        if not call_id.startswith(CALL_PREFIX) or len(parts) != 3:
             raise ValueError(f"not a GCP FunctionCall id: {call_id!r}")
-        bucket, _, prefix = call_id.removeprefix(CALL_PREFIX).partition("/")
-        return cls(bucket, prefix)
+        try:
+            call_key(parts[1], parts[2], "call.json")
+        except ValueError:
+            raise ValueError(f"not a GCP FunctionCall id: {call_id!r}") from None
+        return cls(*parts)
+
+    def record(self, name: str) -> str:
+        """Key of this invoker's own record ``name`` of the call (input side)."""
+        return call_key(self.function, self.call, name)
+
+    def result(self, index: int) -> str:
+        """Key of the result of input ``index`` (written by the function)."""
+        return result_key(self.function, self.call, index)
+
+    def failure(self, index: int) -> str:
+        """Key where this side records a platform failure of input ``index``."""
+        return self.record(f"{index}.failed")
 
 
 class GcpInvoker:
@@ -120,15 +139,16 @@ class GcpInvoker:
                 f"{target.function!r}; deployed: {sorted(self.manifest.functions)}"
             ) from None
 
-    def _request(self, target: Target, kind: str, inputs: list[Any], first: int, prefix: str | None) -> bytes:
+    def _request(self, target: Target, kind: str, inputs: list[Any], first: int, call: str | None) -> bytes:
+        blobs = staging.blobs(target.function, staging.INPUTS)
         return protocol.dump_envelope(
             {
                 "function": target.function,
                 "kind": kind,
                 "cls_params": dict(target.cls_params),
-                "inputs": protocol.pack(inputs, self.storage),
+                "inputs": protocol.pack(inputs, self.storage, blobs=blobs),
                 "first": first,
-                "result_prefix": prefix,
+                "call": call,
             }
         )
 
@@ -152,13 +172,13 @@ class GcpInvoker:
             return exc
         raise exc
 
-    def _run_chunks(self, target: Target, kind: str, inputs: list[Any], prefix: str | None) -> Iterator[Any]:
+    def _run_chunks(self, target: Target, kind: str, inputs: list[Any], call: str | None) -> Iterator[Any]:
         """POST inputs to Cloud Run in chunks, several at once; results in input order."""
         address = self.address(target)
         chunks = [(i, inputs[i : i + MAP_CHUNK]) for i in range(0, len(inputs), MAP_CHUNK)]
         with ThreadPoolExecutor(max_workers=MAP_CONCURRENCY) as pool:
             futures = [
-                pool.submit(self._post, address, self._request(target, kind, chunk, first, prefix))
+                pool.submit(self._post, address, self._request(target, kind, chunk, first, call))
                 for first, chunk in chunks
             ]
             for future in futures:
@@ -220,31 +240,30 @@ class GcpInvoker:
         return self._spawn(target, "call", list(inputs))
 
     def _spawn(self, target: Target, kind: str, items: list[Any]) -> str:
-        ref = CallRef(self.bucket, f"calls/{uuid.uuid4().hex}")
+        ref = CallRef(self.bucket, target.function, uuid.uuid4().hex)
         address = self.address(target)
         meta: dict[str, Any] = {"function": target.function, "target": address.target, "n": len(items)}
         if address.target == "cloudrun":
-            self.storage.put(f"{ref.prefix}/call.json", json.dumps(meta, sort_keys=True).encode())
+            self.storage.put(ref.record("call.json"), json.dumps(meta, sort_keys=True).encode())
             self._background(lambda: self._carry(target, kind, items, ref))
             return ref.id
         meta["job"] = self._create_job(target, address, kind, items, ref)
         self._jobs[ref.id] = meta["job"]
-        self.storage.put(f"{ref.prefix}/call.json", json.dumps(meta, sort_keys=True).encode())
+        self.storage.put(ref.record("call.json"), json.dumps(meta, sort_keys=True).encode())
         return ref.id
 
     def _carry(self, target: Target, kind: str, items: list[Any], ref: CallRef) -> None:
         """Run a spawned Cloud Run call; if the platform fails, store that as each missing result."""
         try:
-            list(self._run_chunks(target, kind, items, ref.prefix))
+            list(self._run_chunks(target, kind, items, ref.call))
         except Exception as exc:
             failure = {
                 "status": "error",
                 "error": protocol.error_info(InvokeError(f"call {ref.id} failed: {exc}")),
             }
             for index in range(len(items)):
-                key = result_key(ref.prefix, index)
-                if not self.storage.exists(key):
-                    self.storage.put(key, protocol.dump_envelope(failure))
+                if not self.storage.exists(ref.result(index)):
+                    self.storage.put(ref.failure(index), protocol.dump_envelope(failure))
 
     def _background(self, work: Callable[[], Any]) -> None:
         thread = threading.Thread(target=work, daemon=True, name="pcompile-gcp-spawn")
@@ -256,13 +275,13 @@ class GcpInvoker:
     ) -> str:
         slices = _slices(len(items), MAX_TASKS)
         for task, (first, size) in enumerate(slices):
-            body = self._request(target, kind, items[first : first + size], first, ref.prefix)
-            self.storage.put(task_key(ref.prefix, task), body)
+            body = self._request(target, kind, items[first : first + size], first, ref.call)
+            self.storage.put(task_key(ref.function, ref.call, task), body)
         job = jobs.for_call(
-            self._template(address), call_env={gcp_env.CALL: ref.prefix}, task_count=len(slices)
+            self._template(address), call_env={gcp_env.CALL: ref.call}, task_count=len(slices)
         )
         parent = f"projects/{address.addresses['project']}/locations/{address.addresses['region']}"
-        job_id = f"{names.slug(target.function)[:40]}-{ref.prefix.rsplit('/', 1)[1][:16]}"
+        job_id = f"{names.slug(target.function)[:40]}-{ref.call[:16]}"
         return self.batch.create(parent, letter_first_id(job_id), job)
 
     def _template(self, address: FunctionAddress) -> dict[str, Any]:
@@ -277,13 +296,9 @@ class GcpInvoker:
         """The result of input ``index`` of a spawned call; ``TimeoutError`` when not ready in time."""
         ref = CallRef.parse(call_id)
         store = self.storage if ref.bucket == self.bucket else GcsStorage(ref.bucket)
-        key = result_key(ref.prefix, index)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            try:
-                data = store.get(key)
-            except KeyError:  # not written yet (the user's own KeyError travels inside the result)
-                data = None
+            data = _first_stored(store, [ref.result(index), ref.failure(index)])
             if data is not None:
                 return self._outcome(protocol.load_envelope(data))
             self._check_job(ref, store, index)
@@ -298,17 +313,17 @@ class GcpInvoker:
         job = self._jobs.get(ref.id)
         if job is None:
             try:
-                job = json.loads(store.get(f"{ref.prefix}/call.json")).get("job")
+                job = json.loads(store.get(ref.record("call.json"))).get("job")
             except KeyError:
                 raise InvokeError(
-                    f"no call {ref.id} (nothing under gs://{ref.bucket}/{ref.prefix})"
+                    f"no call {ref.id} (no gs://{ref.bucket}/{ref.record('call.json')})"
                 ) from None
             if job:
                 self._jobs[ref.id] = job
         state = self.batch.state(job) if job else ""
         if state in (*TERMINAL_FAILED, "SUCCEEDED"):
             try:
-                store.get(result_key(ref.prefix, index))  # it may have landed since the last look
+                store.get(ref.result(index))  # it may have landed since the last look
             except KeyError:
                 raise InvokeError(
                     f"Batch job {job} ended ({state}) without a result for input {index}"
@@ -319,7 +334,7 @@ class GcpInvoker:
         ref = CallRef.parse(call_id)
         job = self._jobs.get(ref.id)
         if job is None:
-            meta = json.loads(self.storage.get(f"{ref.prefix}/call.json"))
+            meta = json.loads(self.storage.get(ref.record("call.json")))
             job = meta.get("job")
         if job:
             self.batch.delete(job)
@@ -332,6 +347,16 @@ class GcpInvoker:
         """Block until the Cloud Run requests carrying this process's spawns have returned."""
         for thread in self._threads:
             thread.join(timeout)
+
+
+def _first_stored(store: Storage, keys: list[str]) -> bytes | None:
+    """The first of ``keys`` that is stored (the user's own KeyError travels inside a result)."""
+    for key in keys:
+        try:
+            return store.get(key)
+        except KeyError:
+            continue
+    return None
 
 
 def _slices(count: int, max_tasks: int) -> list[tuple[int, int]]:

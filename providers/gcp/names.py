@@ -17,6 +17,9 @@ from pcompile.runtime import gcp_env
 DEFAULT_REGION = "us-central1"
 # Placeholder shown by ``pcompile synth`` without ``--project``; a deploy always has a project.
 PLACEHOLDER_PROJECT = "PROJECT_ID"
+# Staging-bucket folders only the deploying identity writes (callers read them).
+MANIFESTS = "manifests"
+TEMPLATES = "templates"
 
 
 def slug(text: str) -> str:
@@ -80,12 +83,12 @@ def scheduler_job_name(app: str, function: str) -> str:
 
 def manifest_key(app: str) -> str:
     """Object name of the deployment manifest in the staging bucket."""
-    return f"manifests/{slug(app)}.json"
+    return f"{MANIFESTS}/{slug(app)}.json"
 
 
 def template_key(function: str) -> str:
     """Object name of a function's Batch job template in the staging bucket."""
-    return f"templates/{slug(function)}.json"
+    return f"{TEMPLATES}/{slug(function)}.json"
 
 
 def registry(project: str, region: str, app: str, override: str | None = None) -> str:

@@ -26,11 +26,12 @@ from servers import moto_server
 
 from pcompile.compiler import compile_file
 from pcompile.providers.aws import invoker as aws_invoker
-from pcompile.providers.aws.program import manifest_parameter
+from pcompile.providers.aws.program import MANIFEST_KEY, manifest_parameter
 from pcompile.providers.invoker import Target
 from pcompile.providers.manifest import Manifest
 from pcompile.providers.settings import StackSettings
 from pcompile.providers.synth import SynthOutput, synthesize
+from pcompile.runtime import staging
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "aws_contract_app.py"
@@ -420,3 +421,34 @@ def test_lambda_spawn_map_fans_out_and_results_are_read_by_index(
     assert [reader.get(call_id, timeout=30, index=i) for i in (0, 17, 39)] == [100, 117, 139]
     with pytest.raises(IndexError):
         reader.get(call_id, timeout=0, index=40)
+
+
+def _staged_keys(synth: SynthOutput) -> list[str]:
+    bucket = synth.result.named(f"{APP}-staging").name
+    pages = _client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return sorted(obj["Key"] for page in pages for obj in page.get("Contents", ()))
+
+
+def test_large_inputs_and_results_are_staged_under_the_functions_own_prefixes(
+    deployed: Manifest, synth: SynthOutput, base_env: dict[str, str]
+) -> None:
+    inv, _ = _invoker(deployed, synth, base_env)
+    text = "x" * (3 * 1024 * 1024)
+    assert inv.call(Target(APP, "add"), (text,), {"b": "y"}) == text + "y"
+    keys = _staged_keys(synth)
+    for kind in (staging.INPUTS, staging.RESULTS):
+        assert any(k.startswith(staging.blobs("add", kind) + "/") for k in keys), (kind, keys)
+
+
+def test_every_staged_object_sits_under_its_functions_own_prefix(synth: SynthOutput) -> None:
+    """Runs last: what the calls above left in staging follows the layout the roles are granted."""
+    keys = [k for k in _staged_keys(synth) if k != MANIFEST_KEY]
+    functions = {f.name for f in compile_file(FIXTURE).app().functions}
+    assert [k for k in keys if k.endswith(".out")], keys
+    for key in keys:
+        root, function, kind, _ = key.split("/", 3)
+        assert root == staging.ROOT and kind in staging.KINDS and function in functions, key
+        if key.endswith(".out"):
+            assert kind == staging.RESULTS, key
+        if key.endswith(".in"):
+            assert kind == staging.INPUTS, key

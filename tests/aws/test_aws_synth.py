@@ -419,3 +419,38 @@ def test_volume_buckets_are_tagged_or_taken_from_the_stack() -> None:
     policy = json.loads(given.result.named("vols-f-policy").inputs["policy"])
     objects = [st for st in policy["Statement"] if st["Sid"] == "Volume0Objects"]
     assert objects[0]["Resource"] == ["arn:aws:s3:::existing-bucket/models/*"]
+
+
+def _staging_grants(doc: dict[str, Any], bucket_arn: str) -> dict[str, set[str]]:
+    """Staging-bucket resource -> the actions a policy allows on it."""
+    grants: dict[str, set[str]] = {}
+    for st in doc["Statement"]:
+        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        for arn in resources:
+            if arn == bucket_arn or arn.startswith(bucket_arn + "/"):
+                grants.setdefault(arn, set()).update(actions)
+    return grants
+
+
+def test_each_role_reads_only_its_own_inputs_and_writes_only_its_own_results(
+    gpu_mix_synth: SynthOutput,
+) -> None:
+    from pcompile.providers.aws.placement import slug
+    from pcompile.runtime import staging
+
+    app = gpu_mix()
+    bucket_arn = f"arn:aws:s3:::{gpu_mix_synth.result.named(f'{slug(app.name)}-staging').name}"
+    policies = {name: doc for name, doc in _iam_documents(gpu_mix_synth) if name.endswith("-policy")}
+    owners = {f"{slug(app.name)}-{slug(f.name)}-policy": f.name for f in app.functions}
+    assert set(owners) <= set(policies)
+    for name, doc in policies.items():
+        grants = _staging_grants(doc, bucket_arn)
+        if name not in owners:  # schedules and other roles never touch staging
+            assert grants == {}, (name, grants)
+            continue
+        function = owners[name]
+        assert grants == {
+            f"{bucket_arn}/{staging.prefix(function, staging.INPUTS)}/*": {"s3:GetObject"},
+            f"{bucket_arn}/{staging.prefix(function, staging.RESULTS)}/*": {"s3:GetObject", "s3:PutObject"},
+        }, (name, grants)

@@ -201,7 +201,7 @@ def test_batch_mode_against_moto_s3(
     s3.create_bucket(Bucket="staging")
     bundle = build_bundle(app, FIXTURE.parent)
     s3.put_object(Bucket="staging", Key=bundle.key, Body=bundle.data)
-    layout = Layout.plan(f"calls/{uuid.uuid4().hex}", 2, 2)
+    layout = Layout.plan("describe", uuid.uuid4().hex, 2, 2)
     inputs = [((4,), {}), ((5,), {})]
     for chunk in range(layout.chunks):
         first, last = layout.chunk_range(chunk)
@@ -219,7 +219,7 @@ def test_batch_mode_against_moto_s3(
         "PCOMPILE_AWS_ENDPOINT_URL": moto_s3,
         # No #sha256 fragment: the runtime takes the hash from the content-addressed key.
         "PCOMPILE_CODE_BUNDLE": f"s3://staging/{bundle.key}",
-        "PCOMPILE_JOB": f"{layout.prefix}?n={layout.n}&k={layout.chunks}&m={layout.split}",
+        "PCOMPILE_JOB": layout.to_id("-", None).removeprefix("aws:-/"),
     }
     argv = [
         "podman",

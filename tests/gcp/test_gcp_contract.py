@@ -36,7 +36,8 @@ from pcompile.providers.gcp import names
 from pcompile.providers.invoker import Target
 from pcompile.providers.manifest import Manifest
 from pcompile.providers.synth import synthesize
-from pcompile.runtime import gcp_env
+from pcompile.runtime import gcp_env, staging
+from pcompile.runtime.gcp_container import task_key
 from pcompile.runtime.storage_gcs import GcsStorage, gcs_client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -214,7 +215,7 @@ def test_large_input_is_staged_and_volume_changes_are_committed(deployed: Deploy
     text = "x" * (3 * 1024 * 1024)
     listing = deployed.invoker().call(target(deployed, "write_file"), ("big.txt", text), {})
     assert "big.txt" in listing
-    staged = GcsStorage(deployed.staging).list("blobs/")
+    staged = list(GcsStorage(deployed.staging).list(staging.blobs("write_file", staging.INPUTS) + "/"))
     assert staged, "a 3 MiB input must travel through the staging bucket"
     volume = names.bucket_name(SETTINGS.project or "", SETTINGS.name, deployed.app.name, "vol-data")
     assert len(GcsStorage(volume).get("big.txt")) == len(text)
@@ -225,7 +226,7 @@ def test_spawn_id_is_durable_across_invokers(deployed: Deployed) -> None:
     first = deployed.invoker()
     call_id = first.spawn(target(deployed, "square"), (5,), {})
     first.wait_spawned(30)
-    assert call_id.startswith(f"gcp:{deployed.staging}/calls/")
+    assert call_id.startswith(f"gcp:{deployed.staging}/square/")
     assert deployed.invoker().get(call_id, timeout=30) == 25
 
 
@@ -270,7 +271,8 @@ def test_batch_call_runs_the_stored_template(deployed: Deployed) -> None:
     (job,) = jobs.jobs.values()
     policy = job["allocationPolicy"]["instances"][0]["policy"]
     assert policy["machineType"] == "a2-highgpu-1g"
-    assert job["taskGroups"][0]["taskSpec"]["environment"]["variables"][gcp_env.CALL].startswith("calls/")
+    call = job["taskGroups"][0]["taskSpec"]["environment"]["variables"][gcp_env.CALL]
+    assert GcsStorage(deployed.staging).exists(task_key("batch_square", call, 0))
     volume = names.bucket_name(SETTINGS.project or "", SETTINGS.name, deployed.app.name, "vol-data")
     assert GcsStorage(volume).get("batch-6.txt") == b"36"
 
@@ -338,3 +340,19 @@ def test_from_stack_needs_a_project() -> None:
 
     with pytest.raises(UserError, match="no GCP project"):
         gi.from_stack("x", StackSettings(name="dev", cloud="gcp"))
+
+
+def test_every_staged_object_sits_under_its_functions_own_prefix(deployed: Deployed) -> None:
+    """Runs last: what the calls above left in staging follows the layout the IAM grants."""
+    keys = list(GcsStorage(deployed.staging).list(""))
+    functions = {f.name for f in deployed.app.functions}
+    results = [k for k in keys if k.endswith(".result")]
+    assert results and len([k for k in keys if k.startswith(f"{staging.ROOT}/")]) > len(results)
+    for key in keys:
+        if key.startswith((f"{names.MANIFESTS}/", f"{names.TEMPLATES}/")):
+            continue
+        root, function, kind, _ = key.split("/", 3)
+        assert (root, kind) in ((staging.ROOT, staging.INPUTS), (staging.ROOT, staging.RESULTS)), key
+        assert function in functions, key
+    for key in results:
+        assert key.split("/")[2] == staging.RESULTS, key

@@ -27,9 +27,18 @@ def test_emitted_program_matches_synth_and_uses_deploy_refs(tmp_path: Path) -> N
         lambda: runpy.run_path(str(out / "__main__.py")), project="p", stack="dev", region="r"
     )
     direct = synthesize("gcp", app, SETTINGS).result
-    assert sorted((r.type, r.name) for r in emitted.resources) == sorted(
+    # The deploy's bundle URL adds one read grant per function on exactly that object.
+    bundle_grants = [r for r in emitted.resources if r.name.endswith("-id-bundle")]
+    assert sorted((r.type, r.name) for r in emitted.resources if r not in bundle_grants) == sorted(
         (r.type, r.name) for r in direct.resources
     )
+    assert len(bundle_grants) == len(app.functions)
+    for grant in bundle_grants:
+        assert grant.inputs["bucket"] == "acme-ml-pcompile-staging"
+        assert grant.inputs["role"] == "roles/storage.objectViewer"
+        assert grant.inputs["condition"]["expression"] == (
+            'resource.name == "projects/_/buckets/acme-ml-pcompile-staging/objects/bundles/gpu-mix/abc.tar"'
+        )
     services = [r for r in emitted.resources if r.type == "gcp:cloudrunv2/service:Service"]
     for service in services:
         container = service.inputs["template"]["containers"][0]

@@ -29,14 +29,14 @@ def runtime_for(tmp_path: Path, retries: int) -> GcpRuntime:
     return GcpRuntime(env)
 
 
-def request(args: tuple[object, ...], prefix: str | None = None) -> dict[str, object]:
+def request(args: tuple[object, ...], call: str | None = None) -> dict[str, object]:
     return {
         "function": "flaky",
         "kind": "call",
         "cls_params": {},
         "inputs": protocol.pack([(args, {})]),
         "first": 0,
-        "result_prefix": prefix,
+        "call": call,
     }
 
 
@@ -47,16 +47,16 @@ def test_retries_follow_the_spec(tmp_path: Path) -> None:
 
 def test_failure_after_retries_is_the_result(tmp_path: Path) -> None:
     runtime = runtime_for(tmp_path, 1)
-    (result,) = runtime.handle(request((str(tmp_path / "n"), 5), "calls/c1"))
+    (result,) = runtime.handle(request((str(tmp_path / "n"), 5), "c1"))
     assert result["status"] == "error" and "attempt 2 fails" in result["error"]["message"]
-    stored = protocol.load_envelope(runtime.storage.get(result_key("calls/c1", 0)))
+    stored = protocol.load_envelope(runtime.storage.get(result_key("flaky", "c1", 0)))
     assert stored["status"] == "error"
 
 
 def test_rerun_task_skips_inputs_with_results(tmp_path: Path) -> None:
     runtime = runtime_for(tmp_path, 0)
-    runtime.handle(request((str(tmp_path / "n"), 0), "calls/c2"))
-    assert runtime.handle(request((str(tmp_path / "n"), 0), "calls/c2"), skip_done=True) == []
+    runtime.handle(request((str(tmp_path / "n"), 0), "c2"))
+    assert runtime.handle(request((str(tmp_path / "n"), 0), "c2"), skip_done=True) == []
     assert (tmp_path / "n").read_text() == "1"
 
 

@@ -207,3 +207,44 @@ def test_job_templates_are_valid_batch_jobs(mix_json: dict[str, Any]) -> None:
         parsed = batch_v1.Job.from_json(json.dumps(call), ignore_unknown_fields=False)
         assert parsed.task_groups[0].task_count == 7
         assert parsed.task_groups[0].task_spec.environment.variables["PCOMPILE_CALL"] == "calls/x"
+
+
+def test_staging_grants_name_only_the_members_own_prefixes(
+    mix_app: AppSpec, mix_json: dict[str, Any]
+) -> None:
+    """A function's account reads its own inputs and writes its own results; callers write inputs
+    and read results, the manifest and job templates; nobody else writes anything in staging."""
+    from pcompile.providers.gcp import names
+    from pcompile.providers.gcp.components import OBJECT_READ, OBJECT_READ_WRITE, objects_under
+    from pcompile.runtime import staging
+
+    bucket = names.staging_bucket("acme-ml", "dev", mix_app.name)
+    on_staging = [
+        b["inputs"]
+        for b in resources(mix_json, "gcp:storage/bucketIAMMember:BucketIAMMember")
+        if b["inputs"]["bucket"] == bucket
+    ]
+    expected: set[tuple[str, str, str]] = set()
+    for prefix, f in _identity_prefix(mix_app):
+        member = f"serviceAccount:{prefix}sa@"
+        expected.add((member, OBJECT_READ, objects_under(bucket, staging.prefix(f.name, staging.INPUTS))))
+        expected.add(
+            (member, OBJECT_READ_WRITE, objects_under(bucket, staging.prefix(f.name, staging.RESULTS)))
+        )
+    for caller in SETTINGS.extra["invokers"]:
+        for f in mix_app.functions:
+            expected.add(
+                (caller, OBJECT_READ_WRITE, objects_under(bucket, staging.prefix(f.name, staging.INPUTS)))
+            )
+            expected.add(
+                (caller, OBJECT_READ, objects_under(bucket, staging.prefix(f.name, staging.RESULTS)))
+            )
+        expected.add((caller, OBJECT_READ, objects_under(bucket, names.MANIFESTS, names.TEMPLATES)))
+    # The mock engine invents the accounts' e-mail domain; the account is what matters.
+    actual = {
+        (b["member"].split("@")[0] + "@" if b["member"].startswith("serviceAccount:") else b["member"], b["role"],
+         (b.get("condition") or {}).get("expression", ""))
+        for b in on_staging
+    }  # fmt: skip
+    assert actual == expected
+    assert len(on_staging) == len(expected)

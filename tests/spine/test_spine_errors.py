@@ -178,6 +178,32 @@ CASES: list[tuple[str, str, list[str]]] = [
     ),
     ("unknown-keyword", fn('@app.function(gpus="A100")'), ["'gpus'", "did you mean gpu=...?"]),
     (
+        "max-containers-zero",
+        fn("@app.function(max_containers=0)"),
+        ["max_containers=0", "can never run", "max_containers=1"],
+    ),
+    (
+        "cls-max-containers-zero",
+        HEADER + "@app.cls(max_containers=0)  # <-\nclass C:\n    pass\n",
+        ["max_containers=0", "max_containers=1"],
+    ),
+    (
+        "app-twice-same-variable",
+        HEADER + "@app.function()\ndef f():\n    pass\n\n\napp = modal.App('errors')  # <-\n\n\n"
+        "@app.function()\ndef g():\n    pass\n",
+        ["modal.App('errors') is created twice", "first at app.py:3", "create the App once"],
+    ),
+    (
+        "app-twice-two-variables",
+        HEADER + "other = modal.App('errors')  # <-\n",
+        ["modal.App('errors') is created twice", "first at app.py:3", "another name"],
+    ),
+    (
+        "sys-exit-at-import",
+        "import sys\n\nimport modal\n\napp = modal.App('errors')\nsys.exit(3)  # <-\n",
+        ["sys.exit(3)", "while pcompile was importing it", '__name__ == "__main__"'],
+    ),
+    (
         "function-on-class",
         HEADER + "@app.function()  # <-\nclass C:\n    pass\n",
         ["class C", "@app.cls()"],
@@ -244,3 +270,32 @@ def test_duplicate_name_across_an_included_app(write_app: Callable[..., Path]) -
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"app.py:{marked_line(source)}:" in proc.stderr
     assert "duplicate function name 'work'" in proc.stderr and "lib.py:6" in proc.stderr
+
+
+def test_cpu_only_batch_function_too_big_for_any_instance(write_app: Callable[..., Path]) -> None:
+    source = fn("@app.function(cpu=1000, memory=10**7)")
+    proc = run_cli("synth", str(write_app(source)), "--cloud", "aws", "--json")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"app.py:{marked_line(source)}:" in proc.stderr
+    for text in ("1000 vCPUs", "10000000 MiB", "at most 128 vCPUs", "cpu=128, memory=1048576"):
+        assert text in proc.stderr, (text, proc.stderr)
+
+
+def test_cpu_only_batch_function_that_fits_is_placed(write_app: Callable[..., Path]) -> None:
+    proc = run_cli(
+        "synth", str(write_app(fn("@app.function(cpu=64, memory=400_000)"))), "--cloud", "aws", "--json"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert '"target": "batch"' in proc.stdout
+
+
+@pytest.mark.parametrize("extra", [["--ir"], ["--cloud", "aws"]])
+def test_unwritable_out_is_one_line_without_traceback(
+    extra: list[str], write_app: Callable[..., Path], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    proc = run_cli("synth", str(write_app(fn("@app.function()"))), *extra, "--out", str(blocker / "out"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith(f"error: cannot write --out {blocker / 'out'}"), proc.stderr
+    assert "fix: pass --out a path in a folder you can write" in proc.stderr
