@@ -194,7 +194,8 @@ def load(ref: str | os.PathLike[str], *, root: Path | None = None) -> Loaded:
         path = Path(target)
         if not path.exists():
             raise UserError(
-                f"no such file: {target}", fix="pass the path of a Python file, e.g. pcompile run app.py"
+                f"no such file: {target}",
+                fix="pass the path of a Python file (app.py), or -m pkg.mod for a module",
             )
         project_root, module_name = module_for_file(path)
     module = import_user_module(module_name, project_root)
