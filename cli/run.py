@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import inspect
+import json
 import sys
 import types
 import typing
@@ -217,6 +218,7 @@ def run_ref(
     if kwargs is None:
         return
     app_name = loaded.app_names[id(app)]
+    check_secrets(loaded, app, app_name)  # before any environment or image is built
     _say(f"Running app {app_name!r} locally")
     # In containers the image itself is the environment; no local one is built.
     environment = (
@@ -231,15 +233,54 @@ def run_ref(
         except Error as exc:  # a missing secret or similar: nothing has run yet
             raise UserError(str(exc)) from None
         try:
-            if kind == "entrypoint":
-                result = raw(**kwargs)
-                if inspect.isawaitable(result):
-                    asyncio.run(_await(result))
-            else:
-                target.remote(**kwargs)
+            with _web_endpoints(_invocation.active_backend()):
+                _call_target(kind, target, raw, kwargs, verbose)
         finally:
             context.__exit__(None, None, None)
     _say("App completed.")
+
+
+def _call_target(
+    kind: str, target: Any, raw: Callable[..., Any], kwargs: dict[str, Any], verbose: bool
+) -> None:
+    """Run the entrypoint (or the function); its errors print Modal-style and exit 1."""
+    from pcompile.cli import tracebacks
+
+    try:
+        if kind == "entrypoint":
+            result = raw(**kwargs)
+            if inspect.isawaitable(result):
+                asyncio.run(_await(result))
+        else:
+            target.remote(**kwargs)
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if tracebacks.full_requested(verbose):
+            raise
+        print(tracebacks.user_traceback(exc), file=sys.stderr, flush=True)
+        raise typer.Exit(1) from None
+
+
+def _web_endpoints(invoker: Any) -> Any:
+    """The app's web endpoints on loopback for the length of the run (as ``modal run``)."""
+    import contextlib
+
+    from pcompile.providers.local.serve import WebEndpoints
+
+    web = WebEndpoints(invoker, say=lambda line: _say(f"Web endpoint {line}"))
+    if not web.specs():
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def serving() -> Any:
+        try:
+            web.start()
+            yield
+        finally:
+            web.stop()
+
+    return serving()
 
 
 async def _await(awaitable: Any) -> Any:
@@ -340,42 +381,70 @@ def serve_ref(ref: str, *, reload: bool, image_env: bool | None = None, port: in
         root = Path.cwd() if is_module else Path(target).resolve().parent
         cmd = [sys.executable, "-c", "from pcompile.cli.main import main; main()", "serve", "--no-reload"]
         cmd += [] if image_env is None else ["--image-env" if image_env else "--no-image-env"]
+        cmd += [] if port is None else ["--port", str(port)]
         cmd += ["-m", ref[3:]] if ref.startswith("-m ") else [ref]
         raise typer.Exit(watch_and_restart(cmd, root))
-    _serve_once(ref, image_env)
+    _serve_once(ref, image_env, port)
 
 
-def _serve_once(ref: str, image_env: bool | None = None) -> None:
+def _serve_once(ref: str, image_env: bool | None = None, port: int | None = None) -> None:
+    import contextlib
     import signal
-    import threading
 
+    from pcompile.providers.local import serve
+
+    # SIGTERM stops as Ctrl-C does: the finally blocks below stop every process we start.
+    signal.signal(signal.SIGTERM, serve.raise_interrupt)
+    with contextlib.ExitStack() as stack:
+        try:
+            app_name = _start_serving(ref, image_env, port, stack)
+            _say(f"Serving app {app_name!r}; Ctrl-C to stop")
+            while True:
+                signal.pause()
+        except KeyboardInterrupt:
+            pass
+        finally:  # a second signal must not cut the cleanup short
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _start_serving(ref: str, image_env: bool | None, port: int | None, stack: Any) -> str:
+    """Load, check secrets, build environments, start serving; ``stack`` undoes it all."""
     from pcompile import _invocation
     from pcompile.compiler import load
     from pcompile.exception import Error
-    from pcompile.providers.local.serve import Serving
+    from pcompile.providers.local import serve
 
     loaded = load(ref)
     app = loaded.app(loaded.selected) if loaded.selected else loaded.app()
     app_name = loaded.app_names[id(app)]
-    envs = _image_envs(loaded, app_name, image_env)
-    envs.__enter__()
+    check_secrets(loaded, app, app_name)
+    stack.enter_context(_image_envs(loaded, app_name, image_env))
     try:
-        context = _invocation.run_app(app, root=str(loaded.root), program=loaded.program, name=app_name)
-        context.__enter__()
+        stack.enter_context(
+            _invocation.run_app(app, root=str(loaded.root), program=loaded.program, name=app_name)
+        )
     except Error as exc:
         raise UserError(str(exc)) from None
     invoker = _invocation.active_backend()
-    serving = Serving(invoker)  # type: ignore[arg-type]
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    serving = serve.Serving(invoker, ports=serve.remembered_ports(), base_port=port)  # type: ignore[arg-type]
+    stack.callback(serving.stop)
     try:
         serving.start()
-        _say(f"Serving app {app_name!r}; Ctrl-C to stop")
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        serving.stop()
-        context.__exit__(None, None, None)
-        envs.__exit__(None, None, None)
+    except serve.PortInUse as exc:
+        raise UserError(str(exc), fix="pass another --port, or stop what listens there") from None
+    return app_name
+
+
+def check_secrets(loaded: Any, app: Any, app_name: str) -> None:
+    """Fail fast, naming the missing secret and the fix, before any environment is built."""
+    from pcompile.compiler import ir
+    from pcompile.exception import Error
+    from pcompile.providers.local.secrets import SecretResolver
+
+    data = json.loads(ir.dumps(loaded.program))
+    spec = next(a for a in data["apps"] if a["name"] == app_name)
+    try:
+        SecretResolver.for_app(app).check(spec)
+    except Error as exc:
+        raise UserError(str(exc)) from None

@@ -1,0 +1,85 @@
+"""Modal-style tracebacks: the user's frames and the exception line, not pcompile's.
+
+A remote error reaches the entrypoint as a chain: the local exception, caused by the
+remote tracebacks of every call it went through (as text). :func:`user_traceback`
+keeps only the frames of the user's files, outermost call first, then the exception
+line; ``pcompile run --verbose`` (or ``PCOMPILE_TRACEBACK=full``) prints everything.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sysconfig
+import traceback
+from pathlib import Path
+
+MAX_LINES = 15
+_FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line \d+, in .+$')
+_SECTION = re.compile(r"^(The above exception was the direct cause|During handling of the above exception)")
+
+
+def full_requested(verbose: bool) -> bool:
+    """Whether whole tracebacks were asked for (``--verbose`` or ``PCOMPILE_TRACEBACK=full``)."""
+    return verbose or os.environ.get("PCOMPILE_TRACEBACK", "").lower() == "full"
+
+
+def _not_users() -> tuple[str, ...]:
+    import pcompile
+    import pcompile.cli
+    import pcompile.compiler
+    import pcompile.runtime
+
+    dirs = {
+        Path(m.__file__).resolve().parent
+        for m in (pcompile, pcompile.cli, pcompile.compiler, pcompile.runtime)
+    }
+    dirs.add(Path(pcompile.compiler.__file__).resolve().parent.parent / "providers")
+    keys = ("stdlib", "platstdlib", "purelib", "platlib", "scripts")  # scripts: the pcompile command
+    dirs |= {Path(sysconfig.get_paths()[k]).resolve() for k in keys}
+    return tuple(str(d) + os.sep for d in sorted(dirs))
+
+
+def is_users(file: str, not_users: tuple[str, ...]) -> bool:
+    """A frame of the user's code: a real file outside pcompile, the stdlib and site-packages."""
+    if file.startswith("<") or "site-packages" in file or "dist-packages" in file:
+        return False
+    try:
+        resolved = str(Path(file).resolve())
+    except OSError:
+        return False
+    return not resolved.startswith(not_users)
+
+
+def user_frames(text: str, not_users: tuple[str, ...]) -> list[list[str]]:
+    """The user's frames (each its ``File`` line and source line) of a formatted chain,
+    outermost call first: Python prints the innermost cause first, so sections reverse."""
+    sections: list[list[list[str]]] = [[]]
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if _SECTION.match(line):
+            sections.append([])
+            continue
+        match = _FRAME.match(line)
+        if match and is_users(match["file"], not_users):
+            frame = [line]
+            source = lines[i + 1] if i + 1 < len(lines) else ""
+            if source.startswith("    ") and not _FRAME.match(source):
+                frame.append(source)
+            sections[-1].append(frame)
+    return [frame for section in reversed(sections) for frame in section]
+
+
+def user_traceback(exc: BaseException, limit: int = MAX_LINES) -> str:
+    """At most ``limit`` lines: a header, the user's frames, the exception line."""
+    text = "".join(traceback.format_exception(exc))
+    frames = user_frames(text, _not_users())
+    last = "".join(traceback.format_exception_only(type(exc), exc)).rstrip().splitlines()[-3:]
+    header = ["Traceback (your code; --verbose or PCOMPILE_TRACEBACK=full shows every frame):"]
+    body = [line for frame in frames for line in frame]
+    room = limit - len(header) - len(last)
+    if len(body) > room:  # keep the outermost and innermost frames, drop the middle
+        head, tail = (room - 1) // 2, room - 1 - (room - 1) // 2
+        left_out = f"  ... {len(body) - head - tail} lines left out ..."
+        body = [*body[:head], left_out, *body[len(body) - tail :]]
+    return "\n".join([*header, *body, *last])
