@@ -256,7 +256,7 @@ def _call_target(
     except (UserError, KeyboardInterrupt):
         raise
     except Exception as exc:
-        if tracebacks.full_requested(verbose):
+        if tracebacks.full_requested(verbose) or not tracebacks.trimmable(exc):
             raise
         print(tracebacks.user_traceback(exc), file=sys.stderr, flush=True)
         raise typer.Exit(1) from None

@@ -40,6 +40,20 @@ def _not_users() -> tuple[str, ...]:
     return tuple(str(d) + os.sep for d in sorted(dirs))
 
 
+def trimmable(exc: BaseException) -> bool:
+    """Whether to show ``exc`` Modal-style: it came from a remote call or was raised in the
+    user's code. An error raised inside pcompile itself is a bug and keeps its traceback."""
+    from pcompile.runtime.protocol import RemoteTraceback
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, RemoteTraceback):
+            return True
+        seen = seen.__cause__
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and is_users(frames[-1].filename, _not_users())
+
+
 def is_users(file: str, not_users: tuple[str, ...]) -> bool:
     """A frame of the user's code: a real file outside pcompile, the stdlib and site-packages."""
     if file.startswith("<") or "site-packages" in file or "dist-packages" in file:
