@@ -16,6 +16,6 @@ Nothing here calls a cloud or imports ``pulumi``.
 """
 
 from pcompile.compiler.build import compile_apps
-from pcompile.compiler.loader import Loaded, compile_file, load
+from pcompile.compiler.loader import Loaded, compile_file, load, load_module
 
-__all__ = ["Loaded", "compile_apps", "compile_file", "load"]
+__all__ = ["Loaded", "compile_apps", "compile_file", "load", "load_module"]

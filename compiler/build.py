@@ -161,7 +161,7 @@ def _function_spec(app: App, d: FunctionDef, c: _Collector) -> ir.FunctionSpec:
     source = c.source(d.site)
     module, qualname = _location(d)
     image = opts.get("image") or app.image or DEFAULT_IMAGE
-    volumes, nfs, buckets = _mounts({**app.default_volumes, **(opts.get("volumes") or {})}, opts, c)
+    volumes, nfs, buckets = _mounts({**app.default_volumes, **(opts.get("volumes") or {})}, opts, c, source)
     secrets = [*app.default_secrets, *(opts.get("secrets") or [])]
     raw = d.raw_f
     is_gen = bool(
@@ -305,7 +305,7 @@ def _schedule(value: Any, c: _Collector) -> ir.Schedule | None:
 
 
 def _mounts(
-    mounts: dict[str, Any], opts: dict[str, Any], c: _Collector
+    mounts: dict[str, Any], opts: dict[str, Any], c: _Collector, source: ir.Source
 ) -> tuple[dict[str, str], dict[str, str], dict[str, ir.CloudBucketMountSpec]]:
     volumes: dict[str, str] = {}
     buckets: dict[str, ir.CloudBucketMountSpec] = {}
@@ -327,6 +327,15 @@ def _mounts(
     nfs = {
         path: _add_volume(obj, c) for path, obj in sorted((opts.get("network_file_systems") or {}).items())
     }
+    # The SDK normalised each dict's keys; the app's default volumes meet the function's
+    # network file systems only here.
+    both = sorted(set(nfs) & set(mounts))
+    if both:
+        raise UserError(
+            f"{both[0]!r} is mounted twice: by volumes= (or the App's volumes=) and by network_file_systems=",
+            source=source,
+            fix="mount each object at its own path",
+        )
     return volumes, nfs, buckets
 
 

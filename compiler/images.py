@@ -527,8 +527,12 @@ def _uv_pip_install(args: Mapping[str, Any], ctx: _Context) -> list[str]:
     uv = f"uv=={args.get('uv_version') or UV_VERSION}"
     install = ["uv", "pip", "install", "--system", "--compile-bytecode"]
     reqs = []
-    for i, req in enumerate(args.get("requirements") or []):
-        rel = ctx.add_file(f"{CTX}/files/uv-requirements-{i}.txt", ctx.local(req))
+    for req in args.get("requirements") or []:
+        # Named by content: two steps' different files must not share one context path.
+        path = ctx.local(req)
+        if not path.is_file():
+            raise UserError(f"uv_pip_install: requirements file {req} is not a file")
+        rel = ctx.add_file(f"{CTX}/files/uv-requirements-{bundle.sha256_of(path)[:16]}.txt", path)
         reqs += ["-r", f"/tmp/pcompile-files/{Path(rel).name}"]
     packages = sorted(args.get("packages") or [])
     command = f"{PIP} {shlex.quote(uv)} && {shlex.join([*install, *packages, *reqs, *_pip_options(args)])}{_extra(args)}"
@@ -575,6 +579,27 @@ def _pip_install_from_pyproject(args: Mapping[str, Any], ctx: _Context) -> list[
     for group in args.get("optional_dependencies") or []:
         packages.extend(optional.get(group) or [])
     return _pip_install({**args, "packages": packages}, ctx)
+
+
+def _pip_install_private_repos(args: Mapping[str, Any], ctx: _Context) -> list[str]:
+    # The SDK checked refs and user for shell safety; "$TOKEN" expands from the mounted
+    # secret inside this RUN only, so no layer and no Dockerfile line holds the token.
+    tokens = {"github.com": "GITHUB_TOKEN", "gitlab.com": "GITLAB_TOKEN"}
+    repos = [str(r) for r in args.get("repositories") or []]
+    if not repos:
+        return ["# pip_install_private_repos: no repositories"]
+    names = ", ".join(args.get("secrets") or [])
+    checks = [
+        f'test -n "${{{token}:-}}" || {{ echo "{token} is not set by the secrets {names}" >&2; exit 1; }}'
+        for token in sorted({tokens[r.split("/")[0]] for r in repos})
+    ]
+    urls = " ".join(f'"git+https://{args["git_user"]}:${{{tokens[r.split("/")[0]]}}}@{r}"' for r in repos)
+    install = f"{PIP} {urls} {shlex.join(_pip_options(args))}".rstrip() + _extra(args)
+    git = (
+        "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
+        "git && rm -rf /var/lib/apt/lists/*"
+    )
+    return [git, _run(" && ".join([*checks, install]), args, ctx)]
 
 
 def _poetry_install_from_file(args: Mapping[str, Any], ctx: _Context) -> list[str]:
@@ -714,6 +739,7 @@ STEP_RENDERERS: dict[str, Callable[[Mapping[str, Any], _Context], list[str]]] = 
     "uv_sync": _uv_sync,
     "pip_install_from_requirements": _pip_install_from_requirements,
     "pip_install_from_pyproject": _pip_install_from_pyproject,
+    "pip_install_private_repos": _pip_install_private_repos,
     "poetry_install_from_file": _poetry_install_from_file,
     "micromamba_install": _micromamba_install,
     "apt_install": _apt_install,

@@ -8,6 +8,7 @@ resolving to pcompile. Errors while importing are reported at the user's own
 
 from __future__ import annotations
 
+import ast
 import importlib
 import os
 import re
@@ -72,11 +73,26 @@ def split_ref(ref: str) -> tuple[str, bool, str | None]:
 
 
 def module_for_file(path: Path) -> tuple[Path, str]:
-    """(project root, dotted module name) for a file, walking up through packages."""
+    """(project root, dotted module name) for a file, walking up through packages.
+
+    A file outside any package that uses relative imports (``from .utils import x``)
+    is loaded as a module of its folder, a namespace package, as ``modal run -m
+    folder.file`` would: otherwise Python refuses the import ("no known parent package").
+    """
     path = path.resolve()
     root = project_root_of(str(path))
+    if root == path.parent and _has_relative_imports(path) and path.parent.name.isidentifier():
+        root = path.parent.parent
     parts = path.with_suffix("").relative_to(root).parts
     return root, ".".join(parts)
+
+
+def _has_relative_imports(path: Path) -> bool:
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return False  # the import itself reports the problem at the user's line
+    return any(isinstance(node, ast.ImportFrom) and node.level > 0 for node in ast.walk(tree))
 
 
 def _user_frame(exc: BaseException, root: Path) -> tuple[str, int] | None:
@@ -91,7 +107,11 @@ def _user_frame(exc: BaseException, root: Path) -> tuple[str, int] | None:
     return found
 
 
-def _as_user_error(exc: BaseException, root: Path, module_file: str | None) -> UserError:
+def _is_parent_or_self(name: str, module_name: str) -> bool:
+    return module_name == name or module_name.startswith(name + ".")
+
+
+def _as_user_error(exc: BaseException, root: Path, module_file: str | None, module_name: str) -> UserError:
     if isinstance(exc, UserError):
         return exc
     if isinstance(exc, SyntaxError):
@@ -101,6 +121,11 @@ def _as_user_error(exc: BaseException, root: Path, module_file: str | None) -> U
     where: ir.Source | None = ir.Source(_rel(frame[0], root), frame[1]) if frame else None
     message = f"{type(exc).__name__}: {exc}"
     fix = None
+    if isinstance(exc, ModuleNotFoundError) and exc.name and _is_parent_or_self(exc.name, module_name):
+        return UserError(
+            f"no module named {exc.name!r} under {root}",
+            fix="run pcompile from the folder that holds the package, or pass the file's path",
+        )
     if isinstance(exc, ModuleNotFoundError):
         fix = (
             f"install {exc.name!r} locally, or import it inside the function or in a "
@@ -143,7 +168,7 @@ def import_user_module(module_name: str, root: Path) -> ModuleType:
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
         guess = root / (module_name.replace(".", os.sep) + ".py")
-        raise _as_user_error(exc, root, str(guess)) from None
+        raise _as_user_error(exc, root, str(guess), module_name) from None
 
 
 def _collect(module: ModuleType) -> tuple[list[App], dict[int, str], list[Any]]:
@@ -185,19 +210,42 @@ def _check_selected(selected: str, apps: list[App], app_names: set[str], target:
 
 
 def load(ref: str | os.PathLike[str], *, root: Path | None = None) -> Loaded:
-    """Load ``ref`` and compile the Apps it defines."""
+    """Load ``ref`` (``file.py``, ``file.py::name``, ``-m pkg.mod`` or ``pkg.mod``) and
+    compile the Apps it defines. ``root`` is where modules are imported from (default:
+    the working directory)."""
     target, is_module, selected = split_ref(os.fspath(ref))
     if is_module:
-        project_root = (root or Path.cwd()).resolve()
-        module_name = target
-    else:
-        path = Path(target)
-        if not path.exists():
-            raise UserError(
-                f"no such file: {target}",
-                fix="pass the path of a Python file (app.py), or -m pkg.mod for a module",
-            )
-        project_root, module_name = module_for_file(path)
+        return load_module(target, root, selected=selected)
+    path = Path(target)
+    if not path.exists():
+        raise UserError(
+            f"no such file: {target}",
+            fix="pass the path of a Python file (app.py), or -m pkg.mod for a module",
+        )
+    project_root, module_name = module_for_file(path)
+    return _load_from(module_name, project_root, target, selected)
+
+
+def load_module(
+    module: str, cwd: str | os.PathLike[str] | None = None, *, selected: str | None = None
+) -> Loaded:
+    """Load the module ``module`` (``pkg.mod``) as ``modal run -m pkg.mod`` does.
+
+    ``module`` is imported by name from ``cwd`` (default: the working directory), as
+    ``python -m`` would, so relative imports inside its package (``from .utils import
+    x``) work, with or without ``__init__.py`` files. ``selected`` picks an app,
+    function, class or entrypoint, like ``::name`` after a file.
+    """
+    if not module or not all(part.isidentifier() for part in module.split(".")):
+        raise UserError(
+            f"{module!r} is not a module name",
+            fix="pass a dotted module name such as pkg.app with -m, or a file path without -m",
+        )
+    project_root = Path(cwd if cwd is not None else Path.cwd()).resolve()
+    return _load_from(module, project_root, module, selected)
+
+
+def _load_from(module_name: str, project_root: Path, target: str, selected: str | None) -> Loaded:
     module = import_user_module(module_name, project_root)
     apps, var_names, extras = _collect(module)
     if selected and selected in var_names.values():

@@ -57,10 +57,15 @@ _LAZY: dict[str, str] = {
     "Volume": "pcompile._volume",
     "Error": "pcompile.exception",
     "exception": "pcompile.exception",
+    "config": "pcompile.config",
+    "gpu": "pcompile.gpu",
 }
+_SUBMODULES = ("config", "exception", "gpu")  # names that are the module itself
 
 if TYPE_CHECKING:
+    from pcompile import config as config
     from pcompile import exception
+    from pcompile import gpu as gpu
     from pcompile._app import App, LocalEntrypoint, Stub
     from pcompile._context import current_function_call_id, current_input_id, is_local
     from pcompile._dict import Dict
@@ -110,7 +115,7 @@ def __getattr__(name: str) -> Any:
     if module_name is None:
         raise AttributeError(f"module 'pcompile' has no attribute {name!r}")
     module = importlib.import_module(module_name)
-    value = module if name == "exception" else getattr(module, name)
+    value = module if name in _SUBMODULES else getattr(module, name)
     globals()[name] = value
     return value
 

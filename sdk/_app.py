@@ -7,6 +7,7 @@ with the decorator's file and line; the compiler turns the App into IR.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from pcompile import _invocation
 from pcompile._functions import Cls, Function, FunctionDef, Server
 from pcompile._image import Image
+from pcompile._mounts import check_disjoint, check_mounts
 from pcompile._partial import Flags, Parameter, PartialFunction, unwrap
 from pcompile._retries import parse_retries
 from pcompile._schedule import Schedule
@@ -21,6 +23,7 @@ from pcompile._secret import Secret
 from pcompile._source import CallSite, caller_site
 from pcompile._volume import CloudBucketMount, NetworkFileSystem, Volume
 from pcompile.exception import InvalidError
+from pcompile.gpu import gpu_string
 
 # Modal's old parameter names -> (new name, how to convert the value).
 _RENAMED: dict[str, tuple[str, Callable[[Any], Any]]] = {
@@ -28,7 +31,6 @@ _RENAMED: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "concurrency_limit": ("max_containers", lambda v: v),
     "container_idle_timeout": ("scaledown_window", lambda v: v),
 }
-_FORBIDDEN_MOUNTS = {"/", "/root", "/tmp"}
 
 
 def _deprecated(old: str, new: str) -> None:
@@ -42,18 +44,11 @@ def _no_bare(value: Any, decorator: str) -> None:
         )
 
 
-def _check_mounts(volumes: dict[Any, Any], what: str) -> None:
-    if not isinstance(volumes, dict):
-        raise InvalidError(f"{what} must be a dict of mount path -> Volume, got {type(volumes).__name__}")
-    for path, vol in volumes.items():
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise InvalidError(f"{what}: mount path {path!r} must be absolute, e.g. '/data'")
-        if path.rstrip("/") in _FORBIDDEN_MOUNTS or path == "/":
-            raise InvalidError(
-                f"{what}: cannot mount at {path!r} (/, /root and /tmp are reserved); use e.g. '/data'"
-            )
-        if not isinstance(vol, Volume | NetworkFileSystem | CloudBucketMount):
-            raise InvalidError(f"{what}[{path!r}] must be a Volume or CloudBucketMount, got {vol!r}")
+def _check_mounts(volumes: Any, what: str) -> dict[str, Any]:
+    """``volumes`` with normalised path keys (``str`` or ``os.PathLike``, as Modal accepts)."""
+    return check_mounts(
+        volumes, what, (Volume, NetworkFileSystem, CloudBucketMount), "Volume or CloudBucketMount"
+    )
 
 
 def _check_secrets(secrets: Any) -> list[Secret]:
@@ -93,14 +88,14 @@ class App:
         tags: dict[str, str] | None = None,
         image: Image | None = None,
         secrets: list[Secret] = [],  # noqa: B006 - Modal's signature
-        volumes: dict[str, Volume | CloudBucketMount] = {},  # noqa: B006
+        volumes: dict[str | os.PathLike[str], Volume | CloudBucketMount] = {},  # noqa: B006
         include_source: bool = True,
     ) -> None:
         if name is not None and (not isinstance(name, str) or not name):
             raise InvalidError(f"App name must be a non-empty string, got {name!r}")
         if image is not None and not isinstance(image, Image):
             raise InvalidError(f"App(image=...) must be a modal.Image, got {image!r}")
-        _check_mounts(volumes, "App(volumes=...)")
+        volumes = _check_mounts(volumes, "App(volumes=...)")
         self._name = name
         self._tags = dict(tags or {})
         self._image = image
@@ -255,9 +250,11 @@ class App:
         image = kwargs.get("image")
         if image is not None and not isinstance(image, Image):
             raise InvalidError(f"{what}(image=...) must be a modal.Image, got {image!r}")
-        _check_mounts(kwargs.get("volumes") or {}, f"{what}(volumes=...)")
-        nfs = kwargs.get("network_file_systems") or {}
-        _check_mounts(nfs, f"{what}(network_file_systems=...)")
+        kwargs["volumes"] = _check_mounts(kwargs.get("volumes") or {}, f"{what}(volumes=...)")
+        if "network_file_systems" in kwargs:
+            nfs = _check_mounts(kwargs["network_file_systems"] or {}, f"{what}(network_file_systems=...)")
+            check_disjoint(kwargs["volumes"], nfs, what)
+            kwargs["network_file_systems"] = nfs
         secrets = _check_secrets(kwargs.get("secrets"))
         env = kwargs.get("env")
         if env:
@@ -265,7 +262,7 @@ class App:
                 raise InvalidError(f"{what}(env=...) must be a dict of strings, got {env!r}")
             secrets = [*secrets, Secret.from_dict(env)]
         kwargs["secrets"] = secrets
-        gpu = kwargs.get("gpu")
+        gpu = kwargs["gpu"] = gpu_string(kwargs.get("gpu"))
         if gpu is not None and not isinstance(gpu, str | list):
             raise InvalidError(
                 f"{what}(gpu={gpu!r}): pass a string such as 'A100' or 'H100:8', or a list of them"
@@ -292,8 +289,8 @@ class App:
         secrets: list[Secret] | None = None,
         gpu: str | list[str] | None = None,
         serialized: bool = False,
-        network_file_systems: dict[str, NetworkFileSystem] = {},  # noqa: B006 - Modal's signature
-        volumes: dict[str, Volume | CloudBucketMount] = {},  # noqa: B006
+        network_file_systems: dict[str | os.PathLike[str], NetworkFileSystem] = {},  # noqa: B006 - Modal's signature
+        volumes: dict[str | os.PathLike[str], Volume | CloudBucketMount] = {},  # noqa: B006
         cpu: float | tuple[float, float] | None = None,
         memory: int | tuple[int, int] | None = None,
         ephemeral_disk: int | None = None,
@@ -378,8 +375,8 @@ class App:
         secrets: list[Secret] | None = None,
         gpu: str | list[str] | None = None,
         serialized: bool = False,
-        network_file_systems: dict[str, NetworkFileSystem] = {},  # noqa: B006 - Modal's signature
-        volumes: dict[str, Volume | CloudBucketMount] = {},  # noqa: B006
+        network_file_systems: dict[str | os.PathLike[str], NetworkFileSystem] = {},  # noqa: B006 - Modal's signature
+        volumes: dict[str | os.PathLike[str], Volume | CloudBucketMount] = {},  # noqa: B006
         cpu: float | tuple[float, float] | None = None,
         memory: int | tuple[int, int] | None = None,
         ephemeral_disk: int | None = None,
@@ -496,7 +493,7 @@ class App:
         secrets: list[Secret] | None = None,
         gpu: str | list[str] | None = None,
         serialized: bool = False,
-        volumes: dict[str, Volume | CloudBucketMount] = {},  # noqa: B006 - Modal's signature
+        volumes: dict[str | os.PathLike[str], Volume | CloudBucketMount] = {},  # noqa: B006 - Modal's signature
         cpu: float | tuple[float, float] | None = None,
         memory: int | tuple[int, int] | None = None,
         ephemeral_disk: int | None = None,
@@ -618,13 +615,21 @@ class App:
         client: Any = None,
         strategy: str = "rolling",
     ) -> App:
-        """Deploying from code needs a stack: use ``pcompile deploy FILE --stack NAME``."""
-        from pcompile.exception import ExecutionError
+        """Deploy this app as ``pcompile deploy FILE --stack NAME`` does; returns the app.
 
-        raise ExecutionError(
-            "app.deploy() needs a stack (cloud, region, state backend): run "
-            "`pcompile deploy FILE --stack NAME` instead, from a terminal or CI"
-        )
+        The stack is ``$PCOMPILE_STACK`` (default ``dev``, as for the CLI), read from
+        ``stacks/<name>.yaml`` under the working directory; FILE is the file that
+        created this App.
+        """
+        from pcompile import _deploy
+
+        if name is not None and name != self._name:
+            raise InvalidError(
+                f"app.deploy(name={name!r}) would rename App({self._name!r}); "
+                f"give the App that name instead: modal.App({name!r})"
+            )
+        _deploy.deploy_app(self)
+        return self
 
     @staticmethod
     def lookup(

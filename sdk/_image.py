@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +21,7 @@ from typing import Any
 from pcompile._context import in_container
 from pcompile._source import CallSite, caller_site
 from pcompile.exception import InvalidError
+from pcompile.gpu import gpu_string
 
 # Arguments of each step that name local files; stored absolute, made relative by the compiler.
 PATH_ARGS: dict[str, tuple[str, ...]] = {
@@ -59,6 +61,15 @@ def _abspath(value: Any) -> Any:
     return os.path.abspath(os.fspath(value))
 
 
+def _step_args(kind: str, args: dict[str, Any]) -> dict[str, Any]:
+    """A step's arguments as JSON values: local paths absolute, ``modal.gpu`` objects as strings."""
+    for name in PATH_ARGS.get(kind, ()):
+        args[name] = _abspath(args.get(name))
+    if "gpu" in args:
+        args["gpu"] = gpu_string(args["gpu"])
+    return args
+
+
 def _secret_names(secrets: Sequence[Any] | None) -> list[str]:
     return [s.name for s in (secrets or [])]
 
@@ -77,15 +88,11 @@ class Image:
 
     # ------------------------------------------------------------------ internals
     def _with(self, kind: str, **args: Any) -> Image:
-        for name in PATH_ARGS.get(kind, ()):
-            args[name] = _abspath(args.get(name))
-        return Image(self._base, (*self._steps, (kind, args)))
+        return Image(self._base, (*self._steps, (kind, _step_args(kind, args))))
 
     @staticmethod
     def _new(kind: str, **args: Any) -> Image:
-        for name in PATH_ARGS.get(kind, ()):
-            args[name] = _abspath(args.get(name))
-        return Image((kind, args))
+        return Image((kind, _step_args(kind, args)))
 
     @property
     def python_version(self) -> str | None:
@@ -259,6 +266,78 @@ class Image:
             pre=pre,
             extra_options=extra_options,
             uv_version=uv_version,
+            env=dict(env or {}),
+            secrets=_secret_names(secrets),
+            gpu=gpu,
+        )
+
+    def uv_pip_install_from_requirements(
+        self,
+        requirements_txt: str | os.PathLike[str],
+        *,
+        find_links: str | None = None,
+        index_url: str | None = None,
+        extra_index_url: str | None = None,
+        pre: bool = False,
+        extra_options: str = "",
+        force_build: bool = False,
+        uv_version: str | None = None,
+        env: dict[str, str] | None = None,
+        secrets: Sequence[Any] | None = None,
+        gpu: str | None = None,
+    ) -> Image:
+        """Install a requirements file with uv: ``uv_pip_install(requirements=[requirements_txt])``.
+
+        Newer Modal examples spell it this way; modal 1.6.4 itself has only the
+        ``requirements=`` form, which this records, so both render the same step.
+        """
+        return self.uv_pip_install(
+            requirements=[os.fspath(requirements_txt)],
+            find_links=find_links,
+            index_url=index_url,
+            extra_index_url=extra_index_url,
+            pre=pre,
+            extra_options=extra_options,
+            uv_version=uv_version,
+            env=env,
+            secrets=secrets,
+            gpu=gpu,
+        )
+
+    def pip_install_private_repos(
+        self,
+        *repositories: str,
+        git_user: str,
+        find_links: str | None = None,
+        index_url: str | None = None,
+        extra_index_url: str | None = None,
+        pre: bool = False,
+        extra_options: str = "",
+        gpu: str | None = None,
+        env: dict[str, str] | None = None,
+        secrets: Sequence[Any] | None = None,
+        force_build: bool = False,
+    ) -> Image:
+        """Install packages from private GitHub/GitLab repositories (``github.com/org/repo@ref``).
+
+        A secret must provide ``GITHUB_TOKEN`` / ``GITLAB_TOKEN``; the token is read from the
+        mounted secret during the build and never written into the Dockerfile or a layer.
+        """
+        if not secrets:
+            raise InvalidError(
+                "pip_install_private_repos needs secrets=[...] holding GITHUB_TOKEN or GITLAB_TOKEN, "
+                'e.g. secrets=[modal.Secret.from_name("github-read-private")]'
+            )
+        _check_git_user(git_user)
+        return self._with(
+            "pip_install_private_repos",
+            repositories=[_private_repo(r) for r in repositories],
+            git_user=git_user,
+            find_links=find_links,
+            index_url=index_url,
+            extra_index_url=extra_index_url,
+            pre=pre,
+            extra_options=extra_options,
             env=dict(env or {}),
             secrets=_secret_names(secrets),
             gpu=gpu,
@@ -489,7 +568,7 @@ class Image:
     def add_local_dir(
         self,
         local_path: str | os.PathLike[str],
-        remote_path: str,
+        remote_path: str | os.PathLike[str],
         *,
         copy: bool = False,
         ignore: Sequence[str] | Callable[..., bool] = [],  # noqa: B006 - Modal's signature
@@ -497,14 +576,20 @@ class Image:
         """Add a local directory (at container start, or baked in with ``copy=True``)."""
         patterns = list(ignore) if not callable(ignore) else ["<callable>"]
         return self._with(
-            "add_local_dir", local_path=local_path, remote_path=remote_path, copy=copy, ignore=patterns
+            "add_local_dir",
+            local_path=local_path,
+            remote_path=os.fspath(remote_path),
+            copy=copy,
+            ignore=patterns,
         )
 
     def add_local_file(
-        self, local_path: str | os.PathLike[str], remote_path: str, *, copy: bool = False
+        self, local_path: str | os.PathLike[str], remote_path: str | os.PathLike[str], *, copy: bool = False
     ) -> Image:
         """Add a local file (at container start, or baked in with ``copy=True``)."""
-        return self._with("add_local_file", local_path=local_path, remote_path=remote_path, copy=copy)
+        return self._with(
+            "add_local_file", local_path=local_path, remote_path=os.fspath(remote_path), copy=copy
+        )
 
     def add_local_python_source(self, *modules: str, copy: bool = False, ignore: Any = None) -> Image:
         """Add local Python packages or modules by import name."""
@@ -566,6 +651,32 @@ class Image:
         """Nothing to hydrate: returns self."""
         return self
 
+    def publish(
+        self,
+        name: str,
+        *,
+        environment_name: str | None = None,
+        experimental_options: dict[str, Any] | None = None,
+        client: Any = None,
+    ) -> None:
+        """Publishing goes to your own registry: ``pcompile image build FILE --push REGISTRY``."""
+        from pcompile.exception import ExecutionError
+
+        raise ExecutionError(
+            f"Image.publish({name!r}) publishes to Modal's image store, which pcompile does not use: "
+            "run `pcompile image build FILE --push REGISTRY`, then use Image.from_registry(REF)"
+        )
+
+    @property
+    def logs(self) -> Any:
+        """Build logs are printed by ``pcompile image build`` (and ``pcompile deploy``)."""
+        from pcompile.exception import ExecutionError
+
+        raise ExecutionError(
+            "Image.logs reads Modal's build logs; pcompile prints build output from "
+            "`pcompile image build FILE` and `pcompile deploy`"
+        )
+
     @contextlib.contextmanager
     def imports(self) -> Iterator[None]:
         """Imports that only need to succeed inside this image: locally, ImportError is ignored."""
@@ -579,6 +690,29 @@ class Image:
                 f"{exc}: ignored {where} (the import runs inside the function's image)",
                 stacklevel=3,
             )
+
+
+# Hosts Modal supports for private repositories, and the token each needs.
+PRIVATE_REPO_TOKENS = {"github.com": "GITHUB_TOKEN", "gitlab.com": "GITLAB_TOKEN"}
+# The refs end up inside a double-quoted shell word: no quotes, spaces, '$' or backquotes.
+_REPO_REF = re.compile(r"[A-Za-z0-9._~/@#=+:-]+")
+
+
+def _private_repo(ref: Any) -> str:
+    host = ref.split("/")[0] if isinstance(ref, str) else None
+    if host not in PRIVATE_REPO_TOKENS or not _REPO_REF.fullmatch(ref) or ref.count("/") < 2:
+        raise InvalidError(
+            f"pip_install_private_repos: {ref!r} is not a repository ref; write it without a scheme, "
+            "e.g. 'github.com/org/repo@v1.0' or 'gitlab.com/org/repo#subdirectory=pkg'"
+        )
+    return str(ref)
+
+
+def _check_git_user(user: Any) -> None:
+    if not isinstance(user, str) or not re.fullmatch(r"[A-Za-z0-9._-]+", user):
+        raise InvalidError(
+            f"pip_install_private_repos(git_user={user!r}): pass the account name the token belongs to"
+        )
 
 
 def _runs_in(image: Image) -> bool:

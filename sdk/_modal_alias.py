@@ -18,6 +18,7 @@ SUBMODULES = (
     "exception",
     "experimental",
     "functions",
+    "gpu",
     "image",
     "partial_function",
     "queue",
