@@ -49,7 +49,12 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Run a local_entrypoint (or the single function) of an app on this machine."""
-        options = {"image_env": image_env, "containers": containers, "stack": stack, "verbose": verbose}
+        options: dict[str, Any] = {
+            "image_env": image_env,
+            "containers": containers,
+            "stack": stack,
+            "verbose": verbose,
+        }
         run_ref(program_ref(ref, module, "run"), list(ctx.args), own_words=_own_words(ctx.command), **options)
 
     @app.command()
@@ -291,7 +296,7 @@ def _say(message: str) -> None:
     print(f"✓ {message}", file=sys.stderr, flush=True)
 
 
-def _click_options(fn: Callable[..., Any]) -> list[click.Option]:
+def _click_options(fn: Callable[..., Any]) -> list[click.Parameter]:
     params = [
         option_for(name, p, hints_of(fn).get(name)) for name, p in inspect.signature(fn).parameters.items()
     ]

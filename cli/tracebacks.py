@@ -28,13 +28,11 @@ def _not_users() -> tuple[str, ...]:
     import pcompile
     import pcompile.cli
     import pcompile.compiler
+    import pcompile.providers
     import pcompile.runtime
 
-    dirs = {
-        Path(m.__file__).resolve().parent
-        for m in (pcompile, pcompile.cli, pcompile.compiler, pcompile.runtime)
-    }
-    dirs.add(Path(pcompile.compiler.__file__).resolve().parent.parent / "providers")
+    packages = (pcompile, pcompile.cli, pcompile.compiler, pcompile.providers, pcompile.runtime)
+    dirs = {Path(str(m.__file__)).resolve().parent for m in packages}
     keys = ("stdlib", "platstdlib", "purelib", "platlib", "scripts")  # scripts: the pcompile command
     dirs |= {Path(sysconfig.get_paths()[k]).resolve() for k in keys}
     return tuple(str(d) + os.sep for d in sorted(dirs))

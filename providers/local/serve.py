@@ -1,11 +1,13 @@
 """``pcompile serve``: web endpoints, schedules and a control endpoint for one app.
 
 :class:`Serving` runs one app until stopped: a :class:`LocalInvoker` for its
-functions, one ``python -m pcompile.runtime web`` process per web function on a free
-loopback port (URLs returned by ``get_web_url()``), a thread per ``Period``/``Cron``
-schedule that spawns the function when due, and a :class:`ControlServer` recorded in
+functions, :class:`WebEndpoints` (one ``python -m pcompile.runtime web`` process per
+web function on a loopback port, URLs returned by ``get_web_url()``; ``pcompile run``
+starts these alone), a thread per ``Period``/``Cron`` schedule that spawns the
+function when due, and a :class:`ControlServer` recorded in
 ``.pcompile/local/deployments/<app>.json`` so other processes reach the app.
-:func:`watch_and_restart` re-runs a serve child process when a source file changes.
+:func:`watch_and_restart` re-runs a serve child process (in its own process group,
+keeping its ports) when a source file changes, and stops it on SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
