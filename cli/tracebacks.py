@@ -16,6 +16,7 @@ from pathlib import Path
 
 MAX_LINES = 15
 _FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line \d+, in .+$')
+_REPEATED = re.compile(r"^  \[Previous line repeated \d+ more times?\]$")
 _SECTION = re.compile(r"^(The above exception was the direct cause|During handling of the above exception)")
 
 
@@ -68,12 +69,18 @@ def user_frames(text: str, not_users: tuple[str, ...]) -> list[list[str]]:
     outermost call first: Python prints the innermost cause first, so sections reverse."""
     sections: list[list[list[str]]] = [[]]
     lines = text.splitlines()
+    last_kept = False  # whether the latest frame was the user's (its repeat note goes with it)
     for i, line in enumerate(lines):
         if _SECTION.match(line):
             sections.append([])
             continue
+        if _REPEATED.match(line) and last_kept:
+            sections[-1][-1].append(line)
+            continue
         match = _FRAME.match(line)
-        if match and is_users(match["file"], not_users):
+        if match:
+            last_kept = is_users(match["file"], not_users)
+        if match and last_kept:
             frame = [line]
             source = lines[i + 1] if i + 1 < len(lines) else ""
             if source.startswith("    ") and not _FRAME.match(source):

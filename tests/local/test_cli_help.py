@@ -80,3 +80,77 @@ def test_hints_name_the_command_that_was_run(tmp_path, command):
         assert result.returncode != 0
         assert "pcompile run" not in result.stderr and "Traceback" not in result.stderr
     assert f"pcompile {command} app.py" in pcompile(tmp_path, command).stderr
+
+
+def test_runs_own_words_after_the_program_unless_the_entrypoint_has_them():
+    from pcompile.cli.run import take_own_options
+
+    own = {"--containers": ("containers", True), "--stack": ("stack", str), "--verbose": ("verbose", True)}
+    taken, rest = take_own_options(
+        ["--n", "3", "--stack", "ctr", "--verbose", "--containers"], own, {"--verbose"}
+    )
+    assert taken == {"stack": "ctr", "containers": True}
+    assert rest == ["--n", "3", "--verbose"]
+
+
+def test_only_words_before_the_program_are_runs():
+    import typer.main
+
+    from pcompile.cli._help import _target_end
+    from pcompile.cli.main import app
+
+    run = typer.main.get_command(app).commands["run"]
+    assert _target_end(run, ["--help"]) is None
+    assert _target_end(run, ["--stack", "s", "-h"]) is None
+    assert _target_end(run, ["--stack", "s", "app.py", "--help"]) == 3
+    assert _target_end(run, ["-m", "pkg.app", "--n", "3"]) == 2
+
+
+def test_user_traceback_keeps_outer_and_inner_frames_within_15_lines(tmp_path):
+    from pcompile.cli.tracebacks import MAX_LINES, user_traceback
+
+    source = tmp_path / "deep_user_code.py"
+    calls = [f"def f{i}():\n    return f{i + 1}()\n" for i in range(12)]
+    source.write_text("".join(calls) + "def f12():\n    raise ValueError('bottom')\n")
+    namespace: dict = {}
+    exec(compile(source.read_text(), str(source), "exec"), namespace)
+    try:
+        namespace["f0"]()
+    except ValueError as exc:
+        text = user_traceback(exc)
+    lines = text.splitlines()
+    assert len(lines) == MAX_LINES and lines[-1] == "ValueError: bottom"
+    assert "lines left out" in text
+    assert lines[-3] == f'  File "{source}", line 26, in f12'  # the innermost frame
+    assert f'File "{source}", line 2, in f0' in text  # and the outermost of the file
+
+
+def test_a_repeated_frame_keeps_pythons_note(tmp_path):
+    from pcompile.cli.tracebacks import user_traceback
+
+    source = tmp_path / "recursive_user_code.py"
+    source.write_text(
+        "def down(n):\n    if n == 0:\n        raise ValueError('bottom')\n    return down(n - 1)\n"
+    )
+    namespace: dict = {}
+    exec(compile(source.read_text(), str(source), "exec"), namespace)
+    try:
+        namespace["down"](20)
+    except ValueError as exc:
+        text = user_traceback(exc)
+    assert "[Previous line repeated" in text and text.endswith("ValueError: bottom")
+
+
+def test_schedules_are_described_in_their_time_zone():
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from pcompile.providers.local.serve import describe_schedule
+
+    start = dt.datetime(2025, 1, 15, 12, 0, tzinfo=ZoneInfo("UTC")).timestamp()
+    cron = {"kind": "cron", "expression": "0 9 * * *", "timezone": "America/New_York"}
+    assert describe_schedule("report", cron, start) == (
+        "schedule report: cron '0 9 * * *' (America/New_York), next at 2025-01-15 09:00:00 EST"
+    )
+    period = describe_schedule("tick", {"kind": "period", "seconds": 90}, start)
+    assert period == "schedule tick: every 90 s, next at 2025-01-15 12:01:30 UTC"
