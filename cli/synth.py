@@ -44,7 +44,7 @@ def check_region(cloud: str, region: str | None, where: str = "--region") -> Non
 
 def _settings(cloud: str, region: str | None, stack: str | None, project: str | None) -> Any:
     settings = _stack_or_default(cloud, region, stack, project)
-    check_region(cloud, settings.region, "--region" if region else f"region of stack {stack!r}")
+    check_region(cloud, settings.region, "--region" if region else f"stack {stack!r}: region")
     if cloud == "gcp" and not (project or (stack and settings.project)):
         print(
             f"note: no GCP project given; synthesizing for the placeholder {settings.project!r} "
