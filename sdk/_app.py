@@ -95,12 +95,11 @@ class App:
             raise InvalidError(f"App name must be a non-empty string, got {name!r}")
         if image is not None and not isinstance(image, Image):
             raise InvalidError(f"App(image=...) must be a modal.Image, got {image!r}")
-        volumes = _check_mounts(volumes, "App(volumes=...)")
         self._name = name
         self._tags = dict(tags or {})
         self._image = image
         self._secrets = _check_secrets(secrets)
-        self._volumes = dict(volumes)
+        self._volumes = _check_mounts(volumes, "App(volumes=...)")
         self._include_source = include_source
         self._site = caller_site()
         self._functions: dict[str, Function | Server] = {}
