@@ -399,7 +399,7 @@ def _serve_once(ref: str, image_env: bool | None = None, port: int | None = None
     from pcompile.providers.local import serve
 
     # SIGTERM stops as Ctrl-C does: the finally blocks below stop every process we start.
-    signal.signal(signal.SIGTERM, serve.raise_interrupt)
+    serve.stop_on_signals()
     with contextlib.ExitStack() as stack:
         try:
             app_name = _start_serving(ref, image_env, port, stack)

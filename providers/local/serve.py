@@ -337,6 +337,13 @@ def raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def stop_on_signals() -> None:
+    """SIGTERM and SIGINT both stop serve, also when SIGINT was ignored at start (a
+    background job, or a test suite run in the background, ignores it otherwise)."""
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    signal.signal(signal.SIGINT, raise_interrupt)
+
+
 def watch_and_restart(
     cmd: list[str], root: Path, *, interval: float = 0.5, say: Callable[[str], None] = print
 ) -> int:
@@ -345,7 +352,7 @@ def watch_and_restart(
     The child runs in its own process group and keeps its web ports across restarts;
     SIGTERM or SIGINT here stops it and everything it started.
     """
-    signal.signal(signal.SIGTERM, raise_interrupt)
+    stop_on_signals()
     with tempfile.TemporaryDirectory(prefix="pcompile-serve-") as scratch:
         env = {**os.environ, PORTS_ENV: str(Path(scratch) / "ports.json")}
         while True:
