@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from pcompile.cli._help import CONTEXT_SETTINGS, StandardGroup
 from pcompile.compiler.errors import UserError
 
 COMMAND_MODULES = (
@@ -32,6 +33,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=StandardGroup,
+    context_settings=CONTEXT_SETTINGS,
 )
 
 
@@ -67,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     warnings.showwarning = _show_warning
     try:
         # Without standalone mode click returns typer.Exit's code instead of exiting.
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=argv, prog_name="pcompile", standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
     except UserError as err:

@@ -22,7 +22,41 @@ from rich.table import Table
 from pcompile.compiler.errors import UserError
 
 
+def _regions(cloud: str) -> Any:
+    import importlib
+
+    return importlib.import_module(f"pcompile.providers.{cloud}.regions")
+
+
+def check_region(cloud: str, region: str | None, where: str = "--region") -> None:
+    """Refuse a region name the cloud does not have, suggesting the closest real ones."""
+    import difflib
+
+    table = _regions(cloud)
+    if region is None or region in table.REGIONS:
+        return
+    close = difflib.get_close_matches(region, table.REGIONS, n=3, cutoff=0.8)
+    suggestion = f"did you mean {' or '.join(close)}? " if close else ""
+    raise UserError(
+        f"{where} {region!r} is not a region of {cloud}",
+        fix=f"{suggestion}use a region of {cloud} such as {close[0] if close else table.DEFAULT} "
+        f"(all of them: {table.SOURCE.split()[0]})",
+    )
+
+
 def _settings(cloud: str, region: str | None, stack: str | None, project: str | None) -> Any:
+    settings = _stack_or_default(cloud, region, stack, project)
+    check_region(cloud, settings.region, "--region" if region else f"stack {stack!r}: region")
+    if cloud == "gcp" and not (project or (stack and settings.project)):
+        print(
+            f"note: no GCP project given; synthesizing for the placeholder {settings.project!r} "
+            "(pass --project ID, or set `project:` in the stack file)",
+            file=sys.stderr,
+        )
+    return settings
+
+
+def _stack_or_default(cloud: str, region: str | None, stack: str | None, project: str | None) -> Any:
     from pcompile.providers.settings import StackSettings
 
     if stack:
@@ -39,34 +73,51 @@ def _settings(cloud: str, region: str | None, stack: str | None, project: str | 
         return dataclasses.replace(
             settings, region=region or settings.region, project=project or settings.project
         )
-    default_region = {"aws": "us-east-1", "gcp": "us-central1"}.get(cloud)
     return StackSettings(
-        name="dev", cloud=cloud, region=region or default_region, project=project or "my-project"
+        name="dev", cloud=cloud, region=region or _regions(cloud).DEFAULT, project=project or "my-project"
     )
 
 
+PIPED_WIDTH = 160
+
+
+def _console() -> Console:
+    """The terminal's full width on a terminal; 160 columns when piped (not rich's 80)."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else PIPED_WIDTH)
+
+
+def _table(title: str, columns: tuple[str, ...], whole: dict[str, int] | None = None) -> Table:
+    """Long cells fold onto more lines instead of being cut; ``whole`` columns keep
+    cells up to that many characters on one line (names stay searchable)."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold", min_width=min((whole or {}).get(column, 0), 72) or None)
+    return table
+
+
+def _reason(placement: Any) -> str:
+    # AWS placements record it as "reason", GCP ones as "why".
+    return str(placement.details.get("reason") or placement.details.get("why") or "")
+
+
 def _print_table(output: Any, app_name: str) -> None:
-    console = Console(highlight=False)
-    table = Table(title=f"{app_name}: {len(output.result.resources)} resources")
-    for column in ("type", "name", "key properties"):
-        table.add_column(column)
+    console = _console()
+    names = [len(r.name) for r in output.result.resources if r.custom]
+    title = f"{app_name}: {len(output.result.resources)} resources"
+    table = _table(title, ("type", "name", "key properties"), {"name": max(names, default=0)})
     for res in output.result.resources:
         if not res.custom:
             continue
         table.add_row(res.type, res.name, _key_properties(res.inputs))
     console.print(table)
-    placements = Table(title="placements")
-    for column in ("function", "target", "gpu", "instance types"):
-        placements.add_column(column)
+    placements = _table("placements", ("function", "target", "gpu", "instance types", "reason"))
     for name, p in sorted(output.placements.items()):
         gpu = "" if p.gpu is None else f"{p.gpu.type}:{p.gpu.count}"
-        placements.add_row(name, p.target, gpu, ", ".join(p.instance_types))
+        placements.add_row(name, p.target, gpu, ", ".join(p.instance_types), _reason(p))
     console.print(placements)
     templates = output.extras.get("job_templates") or {}
     if templates:
-        jobs = Table(title="GCP Batch job templates")
-        for column in ("function", "machine type", "accelerators"):
-            jobs.add_column(column)
+        jobs = _table("GCP Batch job templates", ("function", "machine type", "accelerators"))
         for name, job in sorted(templates.items()):
             for instance in job.get("allocationPolicy", {}).get("instances", []):
                 policy = instance.get("policy", {})
@@ -94,8 +145,7 @@ def _key_properties(inputs: dict[str, Any]) -> str:
     template = inputs.get("template")
     if isinstance(template, dict) and template.get("nodeSelector"):
         shown["nodeSelector"] = template["nodeSelector"]
-    text = json.dumps(shown, sort_keys=True, default=str)
-    return text if len(text) <= 160 else text[:157] + "..."
+    return json.dumps(shown, sort_keys=True, default=str)
 
 
 @contextlib.contextmanager
@@ -111,12 +161,15 @@ def _writing(out: Path) -> Iterator[None]:
 
 
 def synth(
-    file: str = typer.Argument(..., help="file.py, file.py::app_var, or a module with -m semantics"),
+    file: str = typer.Argument(None, help="file.py or file.py::app_var"),
+    module: str | None = typer.Option(None, "-m", help="synthesize a module (pkg.mod) instead of a file"),
     ir_only: bool = typer.Option(False, "--ir", help="Print the IR JSON (no cloud)."),
     cloud: str | None = typer.Option(
         None, "--cloud", help="aws or gcp: synthesize that cloud's Pulumi program."
     ),
-    region: str | None = typer.Option(None, "--region"),
+    region: str | None = typer.Option(
+        None, "--region", help="Cloud region (default us-east-1 on aws, us-central1 on gcp)."
+    ),
     project: str | None = typer.Option(None, "--project", help="GCP project id."),
     stack: str | None = typer.Option(None, "--stack", help="Stack name (stacks/<name>.yaml)."),
     app_name: str | None = typer.Option(None, "--app", help="Which app, when the file defines several."),
@@ -124,9 +177,10 @@ def synth(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Compile FILE and print its IR (--ir) or its cloud resources (--cloud), offline."""
+    from pcompile.cli.run import program_ref
     from pcompile.compiler import ir, load
 
-    loaded = load(file)
+    loaded = load(program_ref(file, module, "synth"))
     if ir_only or cloud is None:
         text = ir.dumps(loaded.program)
         if out:

@@ -8,15 +8,18 @@
 * ``web_server`` / ``server``: no ASGI app - the function (or the class's ``@enter``)
   starts its own server on the declared port; this process just keeps it alive.
 
-The ``web`` mode serves the app with uvicorn on loopback; the same builder serves
-cloud HTTP modes.
+The ``web`` mode serves the app with uvicorn on loopback, logging one line per
+request (:class:`RequestLog`); the same builder serves cloud HTTP modes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from .execute import Container
@@ -51,6 +54,31 @@ def asgi_app_for(container: Container, name: str) -> Any | None:
     raise ValueError(f"{name} is not a web function (web kind {kind!r})")
 
 
+class RequestLog:
+    """ASGI middleware: ``GET /items/7 200 3.1 ms`` on stdout for each HTTP request."""
+
+    def __init__(self, app: Any, write: Callable[[str], None] | None = None) -> None:
+        self.app = app
+        self.write = write or (lambda line: print(line, file=sys.stdout, flush=True))
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), [500]
+
+        async def sending(message: dict[str, Any]) -> None:
+            if message.get("type") == "http.response.start":
+                status[0] = int(message.get("status", 500))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            ms = (time.perf_counter() - started) * 1000
+            self.write(f"{scope.get('method', '-')} {scope.get('path', '/')} {status[0]} {ms:.1f} ms")
+
+
 def main(argv: list[str]) -> int:
     """Entry point of the ``web`` mode (local ``pcompile serve``)."""
     parser = argparse.ArgumentParser(prog="python -m pcompile.runtime web")
@@ -68,6 +96,6 @@ def main(argv: list[str]) -> int:
         return 0
     import uvicorn
 
-    uvicorn.run(app, host="127.0.0.1", port=opts.port, log_level="warning")
+    uvicorn.run(RequestLog(app), host="127.0.0.1", port=opts.port, log_level="warning")
     container.stop()
     return 0

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -23,10 +25,39 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop_group(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Stop ``proc`` (started by :func:`popen_group`) and every process of its group.
+
+    SIGTERM to the group, then SIGKILL to whatever is left: signalling the group, not the
+    PID, reaches the server's children too, also when pytest runs in the background and
+    SIGINT is ignored (ENVIRONMENT.md).
+    """
+    _signal_group(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    _signal_group(proc.pid, signal.SIGKILL)  # a hung leader, and children that outlived it
+    proc.wait()
+
+
+def popen_group(argv: list[str], **kwargs: object) -> subprocess.Popen:
+    """Start ``argv`` in its own process group (stop it with :func:`stop_group`)."""
+    return subprocess.Popen(argv, start_new_session=True, **kwargs)  # type: ignore[call-overload]
+
+
 @contextlib.contextmanager
 def serving(argv: list[str], ready_url: str, timeout: float = 20.0) -> Iterator[None]:
-    """Run a server process until the block ends (stopped by its PID), once ``ready_url`` answers."""
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """Run a server in its own process group until the block ends, once ``ready_url`` answers;
+    the whole group is stopped."""
+    proc = popen_group(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -39,12 +70,7 @@ def serving(argv: list[str], ready_url: str, timeout: float = 20.0) -> Iterator[
                 time.sleep(0.05)
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_group(proc)
 
 
 @contextlib.contextmanager

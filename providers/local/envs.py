@@ -23,6 +23,7 @@ skipped with one warning per image suggesting ``pcompile run --containers``.
 
 uv builds the environment when it is installed (fast, with its shared download cache);
 otherwise ``python -m venv`` and pip. Set ``PCOMPILE_ENV_INSTALLER=pip`` to force pip.
+The installer is not part of the key: an environment pip built is reused once uv appears.
 """
 
 from __future__ import annotations
@@ -314,7 +315,6 @@ def plan_image(
         "link": link,
         "python": list(interpreter.version),
         "interpreter": os.path.realpath(interpreter.path),
-        "installer": installer(),
         "runtime": list(runtime),
         "installs": [_install_key(i) for i in installs],
     }
@@ -375,7 +375,7 @@ def _options(args: Mapping[str, Any]) -> list[str]:
         if args.get(flag):
             opts += [f"--{flag.replace('_', '-')}", str(args[flag])]
     if args.get("pre"):
-        opts.append("--prerelease=allow" if installer() == "uv" else "--pre")
+        opts.append("--pre")  # pip's spelling; uv's is put in at install time
     extra = str(args.get("extra_options") or "").strip()
     return opts + (extra.split() if extra else [])
 
@@ -524,7 +524,8 @@ def _create(plan: EnvPlan, path: Path, tool: str) -> None:
 
 def _run_install(path: Path, tool: str, install: Install) -> None:
     python = str(path / "bin" / "python")
-    args = [*install.packages, *(x for r in install.requirements for x in ("-r", r)), *install.options]
+    options = ["--prerelease=allow" if o == "--pre" and tool == "uv" else o for o in install.options]
+    args = [*install.packages, *(x for r in install.requirements for x in ("-r", r)), *options]
     if not args:
         return
     if tool == "uv":

@@ -16,6 +16,7 @@ import queue
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -345,26 +346,32 @@ def _mounts(members: list[dict[str, Any]]) -> dict[str, str]:
 
 
 class _Progress:
-    """A rich progress bar for long maps on a terminal (started after the first 100 outputs)."""
+    """A rich progress bar on stderr for maps that run longer than ``PROGRESS_AFTER_S``."""
 
     def __init__(self, name: str, total: int | None) -> None:
         self.name, self.total, self.count = name, total, 0
+        self.started = time.monotonic()
         self.bar: Any = None
 
     def advance(self) -> None:
         self.count += 1
-        if self.bar is None and self.count == 100 and (self.total or 0) >= 1000:
-            from rich.progress import Progress
+        if self.bar is None and time.monotonic() - self.started >= PROGRESS_AFTER_S:
+            from rich.console import Console
+            from rich.progress import Progress, TextColumn
 
-            self.bar = Progress(transient=True)
+            columns = (*Progress.get_default_columns(), TextColumn("{task.completed} done"))
+            self.bar = Progress(*columns, console=Console(stderr=True), transient=True)
             self.bar.start()
             self.task = self.bar.add_task(f"{self.name}.map", total=self.total, completed=self.count)
-        elif self.bar is not None and self.count % 50 == 0:
+        elif self.bar is not None:
             self.bar.update(self.task, completed=self.count)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+PROGRESS_AFTER_S = 2.0
 
 
 def from_deployment(app_name: str) -> Any:

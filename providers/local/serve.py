@@ -1,11 +1,13 @@
 """``pcompile serve``: web endpoints, schedules and a control endpoint for one app.
 
 :class:`Serving` runs one app until stopped: a :class:`LocalInvoker` for its
-functions, one ``python -m pcompile.runtime web`` process per web function on a free
-loopback port (URLs returned by ``get_web_url()``), a thread per ``Period``/``Cron``
-schedule that spawns the function when due, and a :class:`ControlServer` recorded in
+functions, :class:`WebEndpoints` (one ``python -m pcompile.runtime web`` process per
+web function on a loopback port, URLs returned by ``get_web_url()``; ``pcompile run``
+starts these alone), a thread per ``Period``/``Cron`` schedule that spawns the
+function when due, and a :class:`ControlServer` recorded in
 ``.pcompile/local/deployments/<app>.json`` so other processes reach the app.
-:func:`watch_and_restart` re-runs a serve child process when a source file changes.
+:func:`watch_and_restart` re-runs a serve child process (in its own process group,
+keeping its ports) when a source file changes, and stops it on SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -66,32 +68,44 @@ def next_fire(schedule: dict[str, Any], after: float) -> float:
     return float(croniter(schedule["expression"], start).get_next(float))
 
 
-class Serving:
-    """One served app (see the module docstring)."""
+class PortInUse(Exception):
+    """A port asked for with ``--port`` is taken."""
+
+
+class WebEndpoints:
+    """One ``python -m pcompile.runtime web`` process per web function of the app.
+
+    Ports: a function's own ``port`` (``web_server``/``app.server``), else ``base_port``
+    plus its index in name order among the others (``--port``), else what the previous
+    serve used (``ports``, so URLs survive a reload), else a free one.
+    """
 
     def __init__(
-        self, invoker: LocalInvoker, *, log: LogSink = print_log, say: Callable[[str], None] = print
+        self,
+        invoker: LocalInvoker,
+        *,
+        log: LogSink = print_log,
+        say: Callable[[str], None] = print,
+        ports: dict[str, int] | None = None,
+        base_port: int | None = None,
     ) -> None:
         self.invoker = invoker
         self.log = log
         self.say = say
-        self.web: list[subprocess.Popen[bytes]] = []
-        self.control = ControlServer(invoker)
-        self.stopping = threading.Event()
-        self.fired: dict[str, int] = {}
+        self.ports = dict(ports or {})
+        self.base_port = base_port
+        self.procs: list[subprocess.Popen[bytes]] = []
         self.init_files: list[str] = []
 
-    @property
-    def app_name(self) -> str:
-        return str(self.invoker.app["name"])
+    def specs(self) -> list[dict[str, Any]]:
+        """The app's web functions, by name."""
+        return sorted((s for s in self.invoker.specs.values() if s.get("web")), key=lambda s: s["name"])
 
     def start(self) -> None:
-        """Start schedules, web processes and the control endpoint; print the URLs."""
-        specs = sorted(self.invoker.specs.values(), key=lambda s: s["name"])
-        for spec in specs:
-            if spec.get("schedule"):
-                threading.Thread(target=self._schedule, args=(spec,), daemon=True).start()
-        launched = [self._launch_web(spec) for spec in specs if spec.get("web")]
+        """Start every web process, wait for each to listen and record its URL."""
+        specs = self.specs()
+        ports = self._ports(specs)
+        launched = [self._launch(spec, ports[spec["name"]]) for spec in specs]
         for name, port, proc, timeout in launched:
             url = f"http://127.0.0.1:{port}"
             if not wait_listening(port, timeout, proc):
@@ -103,19 +117,28 @@ class Serving:
                 self.say(f"warning: {name} is not listening on {url} ({why})")
             self.invoker.web_urls[name] = url
             self.say(f"{name} => {url}")
-        self.control.start()
-        record = {
-            "app": self.app_name,
-            "control_url": self.control.url,
-            "pid": os.getpid(),
-            "web_urls": dict(sorted(self.invoker.web_urls.items())),
-        }
-        deployment_file(self.app_name).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
-    def _launch_web(self, spec: dict[str, Any]) -> tuple[str, int, subprocess.Popen[bytes], float]:
+    def _ports(self, specs: list[dict[str, Any]]) -> dict[str, int]:
+        chosen: dict[str, int] = {}
+        for spec in specs:
+            web = spec["web"]
+            fixed = web.get("port") if web.get("kind") in ("web_server", "server") else None
+            if fixed:
+                chosen[spec["name"]] = int(fixed)
+        others = [s["name"] for s in specs if s["name"] not in chosen]
+        for index, name in enumerate(others):
+            if self.base_port is not None:
+                port = self.base_port + index
+                if not port_is_free(port):
+                    raise PortInUse(f"port {port} (for {name}) is in use")
+            else:
+                remembered = self.ports.get(name)
+                port = remembered if remembered and port_is_free(remembered) else free_port()
+            chosen[name] = port
+        return chosen
+
+    def _launch(self, spec: dict[str, Any], port: int) -> tuple[str, int, subprocess.Popen[bytes], float]:
         web = spec["web"]
-        fixed = web.get("port") if web.get("kind") in ("web_server", "server") else None
-        port = int(fixed or free_port())
         members = self.invoker.members((spec.get("cls") or {}).get("qualname", spec["name"]), spec["name"])
         init = {**self.invoker.worker_init(members), "function": spec["name"]}
         init.pop("cls_params", None)
@@ -134,7 +157,7 @@ class Serving:
         proc = subprocess.Popen(
             cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
         )
-        self.web.append(proc)
+        self.procs.append(proc)
         for stream, is_err in ((proc.stdout, False), (proc.stderr, True)):
             threading.Thread(target=self._pump, args=(spec["name"], stream, is_err), daemon=True).start()
         return (
@@ -147,6 +170,67 @@ class Serving:
     def _pump(self, label: str, stream: Any, is_err: bool) -> None:
         for raw in iter(stream.readline, b""):
             self.log(label, raw.decode(errors="replace"), is_err)
+
+    def stop(self) -> None:
+        """Stop every web process with its whole process group; forget its URL."""
+        for proc in self.procs:
+            _signal_group(proc, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+        for path in self.init_files:
+            Path(path).unlink(missing_ok=True)
+        self.invoker.web_urls.clear()
+
+
+class Serving:
+    """One served app (see the module docstring)."""
+
+    def __init__(
+        self,
+        invoker: LocalInvoker,
+        *,
+        log: LogSink = print_log,
+        say: Callable[[str], None] = print,
+        ports: dict[str, int] | None = None,
+        base_port: int | None = None,
+    ) -> None:
+        self.invoker = invoker
+        self.log = log
+        self.say = say
+        self.web = WebEndpoints(invoker, log=log, say=say, ports=ports, base_port=base_port)
+        self.control = ControlServer(invoker)
+        self.stopping = threading.Event()
+        self.fired: dict[str, int] = {}
+        self.control_started = False
+
+    @property
+    def app_name(self) -> str:
+        return str(self.invoker.app["name"])
+
+    def start(self) -> None:
+        """Start schedules, web processes and the control endpoint; print the URLs."""
+        specs = sorted(self.invoker.specs.values(), key=lambda s: s["name"])
+        now = time.time()
+        for spec in specs:
+            if spec.get("schedule"):
+                self.say(describe_schedule(spec["name"], spec["schedule"], now))
+                threading.Thread(target=self._schedule, args=(spec,), daemon=True).start()
+        self.web.start()
+        remember_ports(self.invoker.web_urls)
+        self.control.start()
+        self.control_started = True
+        record = {
+            "app": self.app_name,
+            "control_url": self.control.url,
+            "pid": os.getpid(),
+            "web_urls": dict(sorted(self.invoker.web_urls.items())),
+        }
+        deployment_file(self.app_name).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
     def _schedule(self, spec: dict[str, Any]) -> None:
         name = spec["name"]
@@ -164,18 +248,35 @@ class Serving:
         """Stop everything this serve started."""
         self.stopping.set()
         deployment_file(self.app_name).unlink(missing_ok=True)
-        self.control.close()
-        for proc in self.web:
-            _signal_group(proc, signal.SIGTERM)
-        for proc in self.web:
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-            _signal_group(proc, signal.SIGKILL)
-        for path in self.init_files:
-            Path(path).unlink(missing_ok=True)
+        if self.control_started:  # shutting down a server that never ran would wait forever
+            self.control.close()
+        self.web.stop()
         self.invoker.close()
+
+
+def describe_schedule(name: str, schedule: dict[str, Any], after: float) -> str:
+    """``schedule nightly: cron '0 2 * * *' (UTC), next at 2026-12-02 02:00:00 UTC``."""
+    if schedule["kind"] == "period":
+        what, zone = f"every {float(schedule['seconds']):g} s", "UTC"
+    else:
+        zone = schedule.get("timezone") or "UTC"
+        what = f"cron {schedule['expression']!r} ({zone})"
+    from zoneinfo import ZoneInfo
+
+    when = dt.datetime.fromtimestamp(next_fire(schedule, after), ZoneInfo(zone))
+    return f"schedule {name}: {what}, next at {when:%Y-%m-%d %H:%M:%S} {when.tzname()}"
+
+
+def port_is_free(port: int) -> bool:
+    """Whether ``port`` can be bound on loopback now."""
+    with socket.socket() as sock:
+        # as uvicorn binds: a port left in TIME_WAIT by the previous server is free
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
@@ -198,28 +299,74 @@ def source_mtimes(root: Path) -> dict[str, float]:
     return out
 
 
+PORTS_ENV = "PCOMPILE_SERVE_PORTS_FILE"
+
+
+def remembered_ports() -> dict[str, int]:
+    """The web ports the previous serve child used (the reloading parent's file), if any."""
+    path = os.environ.get(PORTS_ENV)
+    try:
+        data = json.loads(Path(path).read_text()) if path else {}
+        return {str(k): int(v) for k, v in data.items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def remember_ports(web_urls: dict[str, str]) -> None:
+    """Leave this child's web ports for the next one after a reload."""
+    path = os.environ.get(PORTS_ENV)
+    if path:
+        ports = {name: int(url.rsplit(":", 1)[1]) for name, url in web_urls.items()}
+        Path(path).write_text(json.dumps(ports, sort_keys=True))
+
+
+def stop_tree(child: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM to ``child`` (it stops what it started), then SIGKILL to its whole group."""
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
+    _signal_group(child, signal.SIGKILL)  # anything of its group still alive
+    child.wait()
+
+
+def raise_interrupt(signum: int, frame: Any) -> None:
+    """A SIGTERM handler: stop as on Ctrl-C, so ``finally`` blocks stop the children."""
+    raise KeyboardInterrupt
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and SIGINT both stop serve, also when SIGINT was ignored at start (a
+    background job, or a test suite run in the background, ignores it otherwise)."""
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    signal.signal(signal.SIGINT, raise_interrupt)
+
+
 def watch_and_restart(
     cmd: list[str], root: Path, *, interval: float = 0.5, say: Callable[[str], None] = print
 ) -> int:
-    """Run ``cmd`` and restart it whenever a ``.py`` file under ``root`` changes."""
-    while True:
-        seen = source_mtimes(root)
-        child = subprocess.Popen(cmd)
-        try:
-            while child.poll() is None:
-                time.sleep(interval)
-                if source_mtimes(root) != seen:
-                    say("source changed; reloading")
-                    child.terminate()
-                    try:
-                        child.wait(10)
-                    except subprocess.TimeoutExpired:
-                        child.kill()
-                        child.wait()
-                    break
-            else:
-                return int(child.returncode)
-        except KeyboardInterrupt:
-            child.terminate()
-            child.wait()
-            return 130
+    """Run ``cmd`` and restart it whenever a ``.py`` file under ``root`` changes.
+
+    The child runs in its own process group and keeps its web ports across restarts;
+    SIGTERM or SIGINT here stops it and everything it started.
+    """
+    stop_on_signals()
+    with tempfile.TemporaryDirectory(prefix="pcompile-serve-") as scratch:
+        env = {**os.environ, PORTS_ENV: str(Path(scratch) / "ports.json")}
+        while True:
+            seen = source_mtimes(root)
+            child = subprocess.Popen(cmd, env=env, start_new_session=True)
+            try:
+                while child.poll() is None:
+                    time.sleep(interval)
+                    if source_mtimes(root) != seen:
+                        say("source changed; reloading")
+                        stop_tree(child)
+                        break
+                else:
+                    return int(child.returncode)
+            except KeyboardInterrupt:
+                stop_tree(child)
+                return 130

@@ -90,11 +90,61 @@ def test_bad_option_is_a_clear_error(tmp_path):
     assert "medium" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_remote_error_shows_remote_traceback(tmp_path):
-    result = pcompile(tmp_path, "run", str(FIXTURES / "local_parallel_execution.py") + "::step", "--i", "-5")
+def test_remote_error_shows_remote_traceback_when_verbose(tmp_path):
+    ref = str(FIXTURES / "local_parallel_execution.py") + "::step"
+    result = pcompile(tmp_path, "run", "--verbose", ref, "--i", "-5")
     assert result.returncode == 1
     assert "Remote traceback" in result.stderr and "ValueError: negative input -5" in result.stderr
     assert "local_parallel_execution.py" in result.stderr
+    env_full = subprocess.run(
+        [*CLI, "run", ref, "--i", "-5"],
+        cwd=tmp_path,
+        env={**os.environ, "PCOMPILE_LOCAL_DIR": str(tmp_path / "local"), "PCOMPILE_TRACEBACK": "full"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert "Remote traceback" in env_full.stderr and "cli/run.py" in env_full.stderr
+
+
+def test_remote_error_two_calls_deep_shows_the_users_frames_in_15_lines(tmp_path):
+    result = pcompile(tmp_path, "run", str(FIXTURES / "local_deep_error.py"))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Traceback"))
+    shown = lines[start:]
+    assert len(shown) <= 15, result.stderr
+    path = str(FIXTURES / "local_deep_error.py")
+    frames = [line.strip() for line in shown if line.startswith('  File "')]
+    # every frame of the user's, outermost call first, and nothing of pcompile's
+    assert frames == [
+        f'File "{path}", line {n}, in {fn}'
+        for n, fn in ((26, "main"), (21, "outer"), (16, "inner"), (10, "check"))
+    ]
+    assert shown[-1] == "ValueError: negative input -3"
+
+
+def test_entrypoint_calls_its_own_web_endpoints(tmp_path):
+    from servers import free_port
+
+    env = {
+        **os.environ,
+        "PCOMPILE_LOCAL_DIR": str(tmp_path / "local"),
+        "RUN_SERVER_PORT": str(free_port()),
+        "PCOMPILE_IMAGE_ENV": "0",
+    }
+    result = subprocess.run(
+        [*CLI, "run", str(FIXTURES / "local_run_web.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "greet says {'hello': 'run'}" in result.stdout
+    assert "server answers 200" in result.stdout
+    assert "Web endpoint greet => http://127.0.0.1:" in result.stderr
 
 
 def test_missing_secret_fails_before_anything_runs(tmp_path):

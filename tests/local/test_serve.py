@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,22 +13,25 @@ import time
 import httpx
 import pytest
 from localhelp import FIXTURES
+from servers import free_port, popen_group, stop_group
 
 CLI = [sys.executable, "-c", "from pcompile.cli.main import main; main()"]
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory):
-    """``pcompile serve --no-reload tests/fixtures/local_web.py``; yields (record, dir, t_ready, env)."""
+    """``pcompile serve --no-reload tests/fixtures/local_web.py``; yields (record, dir, t_ready, env).
+
+    Its output goes to ``dir/serve.log``."""
     tmp_path = tmp_path_factory.mktemp("serve")
     env = {**os.environ, "PCOMPILE_LOCAL_DIR": str(tmp_path / "local"), "TICK_FILE": str(tmp_path / "ticks")}
-    proc = subprocess.Popen(
+    log = (tmp_path / "serve.log").open("w")
+    proc = popen_group(
         [*CLI, "serve", "--no-reload", str(FIXTURES / "local_web.py")],
         cwd=tmp_path,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
-        text=True,
     )
     record_path = tmp_path / "local" / "deployments" / "local-web.json"
     try:
@@ -35,14 +39,13 @@ def served(tmp_path_factory: pytest.TempPathFactory):
             if record_path.exists() or proc.poll() is not None:
                 break
             time.sleep(0.05)
-        assert record_path.exists(), proc.stdout.read() if proc.poll() is not None else "serve did not start"
+        assert record_path.exists(), (tmp_path / "serve.log").read_text()
         yield json.loads(record_path.read_text()), tmp_path, time.monotonic(), env
-    finally:
         proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        proc.wait(30)
+    finally:
+        stop_group(proc)
+        log.close()
     assert not record_path.exists()
 
 
@@ -55,6 +58,34 @@ def test_endpoints_answer_over_http(served):
     assert httpx.post(urls["echo"] + "/", json={"a": 1}).json() == {"got": {"a": 1}}
     assert httpx.get(urls["fastapi_app"] + "/items/7").json() == {"item": 7}
     assert httpx.get(urls["flask_app"] + "/").text == "flask says hi"
+
+
+def test_each_request_is_logged_on_one_line(served):
+    record, tmp_path, _, _ = served
+    assert httpx.get(record["web_urls"]["fastapi_app"] + "/items/41").status_code == 200
+    assert httpx.get(record["web_urls"]["fastapi_app"] + "/nowhere").status_code == 404
+    lines = _wait_lines(tmp_path / "serve.log", "/nowhere")
+    logged = [line for line in lines if line.startswith("[fastapi_app] GET /")]
+    assert any(re.fullmatch(r"\[fastapi_app\] GET /items/41 200 \d+\.\d ms", line) for line in logged), lines
+    assert any(re.fullmatch(r"\[fastapi_app\] GET /nowhere 404 \d+\.\d ms", line) for line in logged), lines
+
+
+def test_schedules_are_listed_with_their_next_fire_time(served):
+    _, tmp_path, _, _ = served
+    lines = (tmp_path / "serve.log").read_text().splitlines()
+    assert any(
+        re.fullmatch(r"schedule tick: every 1 s, next at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", line)
+        for line in lines
+    ), lines
+
+
+def _wait_lines(path, needle):
+    for _ in range(200):
+        text = path.read_text()
+        if needle in text:
+            return text.splitlines()
+        time.sleep(0.05)
+    raise AssertionError(f"{needle!r} never logged:\n{path.read_text()}")
 
 
 def test_period_schedule_fires_twice_within_three_seconds(served):
@@ -91,15 +122,13 @@ def test_from_name_without_serve_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_web_server_and_app_server_listen_on_their_ports(tmp_path):
-    from pcompile.providers.local.serve import free_port
-
     ports = {"SERVER_PORT": str(free_port()), "CLS_SERVER_PORT": str(free_port())}
     env = {**os.environ, "PCOMPILE_LOCAL_DIR": str(tmp_path / "local"), **ports}
-    proc = subprocess.Popen(
+    proc = popen_group(
         [*CLI, "serve", "--no-reload", str(FIXTURES / "local_servers.py")],
         cwd=tmp_path,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
     )
     record = tmp_path / "local" / "deployments" / "local-servers.json"
     try:
@@ -114,9 +143,10 @@ def test_web_server_and_app_server_listen_on_their_ports(tmp_path):
         }
         assert httpx.get(urls["files"] + "/").status_code == 200
         assert httpx.get(urls["Static"] + "/").status_code == 200
-    finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
+    finally:
+        stop_group(proc)
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{ports['SERVER_PORT']}/")
 
@@ -140,21 +170,20 @@ def test_serve_reloads_when_the_file_changes(tmp_path):
     source = (FIXTURES / "local_web.py").read_text()
     app_file.write_text(source)
     env = {**os.environ, "PCOMPILE_LOCAL_DIR": str(tmp_path / "local")}
-    proc = subprocess.Popen([*CLI, "serve", str(app_file)], cwd=tmp_path, env=env, stdout=subprocess.PIPE)
+    proc = popen_group([*CLI, "serve", str(app_file)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL)
     record = tmp_path / "local" / "deployments" / "local-web.json"
     try:
         url = _wait_url(record, "greet")
         assert httpx.get(url + "/").json() == {"hello": "world"}
         record.unlink()
         app_file.write_text(source.replace('{"hello": name}', '{"hi": name}'))
-        url = _wait_url(record, "greet")
-        assert httpx.get(url + "/").json() == {"hi": "world"}
-    finally:
+        again = _wait_url(record, "greet")
+        assert again == url  # the same port after the reload, without --port
+        assert httpx.get(again + "/").json() == {"hi": "world"}
         proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        proc.wait(30)
+    finally:
+        stop_group(proc)
 
 
 def _wait_url(record, name):
@@ -163,3 +192,109 @@ def _wait_url(record, name):
             return json.loads(record.read_text())["web_urls"][name]
         time.sleep(0.05)
     raise AssertionError("serve did not come up")
+
+
+def _tree(pid):
+    """``pid`` and every process below it (by parent id, across sessions), from /proc."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if fields[0] != "Z":
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += children.get(current, [])
+    return set(found)
+
+
+def _alive(pids):
+    alive = set()
+    for pid in pids:
+        try:
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_whole_tree_and_port_keeps_its_value(tmp_path, sig):
+    app_file = tmp_path / "app.py"
+    app_file.write_text((FIXTURES / "local_run_web.py").read_text())
+    port, server_port = free_port(), free_port()
+    env = {**os.environ, "PCOMPILE_LOCAL_DIR": str(tmp_path / "local"), "RUN_SERVER_PORT": str(server_port)}
+    cmd = [*CLI, "serve", str(app_file), "--port", str(port)]
+    proc = popen_group(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL)
+    record = tmp_path / "local" / "deployments" / "local-run-web.json"
+    try:
+        assert _wait_url(record, "greet") == f"http://127.0.0.1:{port}"
+        record.unlink()
+        app_file.write_text(app_file.read_text().replace('{"hello": name}', '{"hi": name}'))
+        assert _wait_url(record, "greet") == f"http://127.0.0.1:{port}"  # --port survives the reload
+        assert httpx.get(f"http://127.0.0.1:{port}/").json() == {"hi": "world"}
+        tree = _tree(proc.pid)
+        # watcher, serve, the endpoint's process, the server's process and its http.server
+        assert len(tree) >= 5, tree
+        proc.send_signal(sig)
+        assert proc.wait(30) in (0, 130)
+        for _ in range(100):
+            if not _alive(tree):
+                break
+            time.sleep(0.05)
+        assert not _alive(tree), f"left running: {_alive(tree)}"
+    finally:
+        stop_group(proc)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{server_port}/")
+
+
+def test_port_in_use_is_a_clear_error(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "PCOMPILE_LOCAL_DIR": str(tmp_path / "local"), "PCOMPILE_IMAGE_ENV": "0"}
+        result = subprocess.run(
+            [*CLI, "serve", "--no-reload", "--port", str(port), str(FIXTURES / "local_web.py")],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"port {port}" in result.stderr and "--port" in result.stderr
+
+
+def test_missing_secret_fails_before_any_environment_is_built(tmp_path):
+    envs_dir = tmp_path / "envs"
+    env = {
+        **os.environ,
+        "PCOMPILE_LOCAL_DIR": str(tmp_path / "local"),
+        "PCOMPILE_IMAGE_ENV": "1",
+        "PCOMPILE_ENVS_DIR": str(envs_dir),
+    }
+    for command in (["serve", "--no-reload"], ["run"]):
+        result = subprocess.run(
+            [*CLI, *command, str(FIXTURES / "local_secret_before_env.py")],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 1, result.stderr
+        assert "local-never-created" in result.stderr and "pcompile secret create" in result.stderr
+        assert "Building environment" not in result.stderr and "Traceback" not in result.stderr
+        assert not envs_dir.exists() or not any(envs_dir.iterdir())

@@ -189,3 +189,19 @@ def test_image_env_overrides_ours_but_not_secrets(monkeypatch: pytest.MonkeyPatc
     setup = WorkerSetup("python", env={"SHARED": "image", "TOKEN": "image", "NEW": "image"})
     merged = setup.environment({**os.environ, "TOKEN": "from a secret"})
     assert (merged["SHARED"], merged["TOKEN"], merged["NEW"]) == ("image", "from a secret", "image")
+
+
+def test_key_is_the_images_not_the_installers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = image(("pip_install", {"packages": ["a==1"], "pre": True}))
+    keys = {}
+    for tool in ("pip", "uv"):
+        monkeypatch.setenv("PCOMPILE_ENV_INSTALLER", tool)
+        keys[tool] = envs.plan_image(spec, tmp_path)
+    assert keys["pip"].key == keys["uv"].key and keys["pip"].installs[0].options == ("--pre",)
+    built = keys["pip"].path  # as pip left it: a complete environment
+    (built / "bin").mkdir(parents=True)
+    (built / "bin" / "python").write_text("")
+    (built / envs.META).write_text("{}")
+    said: list[str] = []
+    assert envs.ensure(keys["uv"], said.append) == built  # uv appeared: nothing is rebuilt
+    assert said == [f"✓ Reusing environment for image im-test ({built})"]
