@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from gcp_ir_apps import gpu_mix_app
 from gcp_kit import SETTINGS, stop, wait_for_port
-from servers import free_port
+from servers import free_port, popen_group
 
 from pcompile.compiler.ir import AppSpec
 from pcompile.providers.synth import SynthOutput, synthesize
@@ -45,9 +46,10 @@ def mix_json(mix_synth: SynthOutput) -> dict[str, Any]:
 def gcs_emulator() -> Iterator[str]:
     """A gcp-storage-emulator on a free port; yields its host:port (STORAGE_EMULATOR_HOST)."""
     port = free_port()
-    exe = Path(sys.executable).with_name("gcp-storage-emulator")
+    beside = Path(sys.executable).with_name("gcp-storage-emulator")
+    exe = beside if beside.exists() else Path(shutil.which("gcp-storage-emulator") or beside)
     cmd = [str(exe), "start", "-H", "127.0.0.1", "--port", str(port), "--in-memory"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = popen_group(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, proc)
         yield f"http://127.0.0.1:{port}"

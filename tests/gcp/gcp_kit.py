@@ -6,6 +6,8 @@ import socket
 import subprocess
 import time
 
+from servers import stop_group
+
 from pcompile.providers.settings import StackSettings
 
 SETTINGS = StackSettings(
@@ -32,11 +34,5 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a process we started, by its PID."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    """Stop a process we started with :func:`servers.popen_group`, and its whole group."""
+    stop_group(proc)

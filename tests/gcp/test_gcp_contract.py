@@ -26,7 +26,7 @@ import httpx
 import pytest
 from gcp_kit import SETTINGS, stop, wait_for_port
 from google.api_core.exceptions import Conflict
-from servers import free_port
+from servers import free_port, popen_group
 
 from pcompile.compiler import compile_file
 from pcompile.compiler.ir import AppSpec
@@ -111,7 +111,7 @@ class Deployed:
                 "PCOMPILE_HOST": "127.0.0.1",
             }
             cmd = [sys.executable, "-m", "pcompile.runtime", "http"]
-            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            proc = popen_group(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             self.procs.append(proc)
             wait_for_port(port, proc)
             self.servers[function] = f"http://127.0.0.1:{port}"
