@@ -19,13 +19,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from pcompile.exception import ExecutionError, NotFoundError
+from pcompile.exception import ExecutionError, InvalidError, NotFoundError
 from pcompile.providers.invoker import Target
 from pcompile.runtime import protocol
 from pcompile.runtime.storage import DirectoryStorage
 
 from . import calls
-from .paths import local_dir, sub
+from .paths import local_dir, safe_name, sub
 from .pool import FileLog, Input, LogSink, Pool
 
 EnvFor = Callable[[list[dict[str, Any]]], dict[str, str]]
@@ -59,6 +59,7 @@ class LocalInvoker:
     ) -> None:
         self.app = app
         self.specs = {f["name"]: f for f in app.get("functions", ())}
+        check_names(self.specs.values())
         self.root = root
         self.main_file = main_file
         self.env_for = env_for
@@ -333,14 +334,30 @@ def _retries_dict(retries: Any) -> dict[str, Any]:
     return {f: getattr(retries, f) for f in fields}
 
 
+def check_names(specs: Iterable[dict[str, Any]]) -> None:
+    """Refuse volume and secret names that are not valid object names before anything runs:
+    a name becomes a path under ``.pcompile/local`` (``"../../x"`` must not leave it)."""
+    for spec in specs:
+        where = spec.get("source") or {}
+        site = f" ({where['file']}:{where['line']})" if where.get("file") else ""
+        named = [("volume", v) for v in (spec.get("volumes") or {}).values()]
+        named += [("network file system", v) for v in (spec.get("network_file_systems") or {}).values()]
+        named += [("secret", s) for s in spec.get("secrets") or ()]
+        for what, name in named:
+            try:
+                safe_name(name, what)
+            except ValueError as exc:
+                raise InvalidError(f"function {spec['name']!r}{site}: {exc}") from None
+
+
 def _mounts(members: list[dict[str, Any]]) -> dict[str, str]:
     """Mount path -> local directory for every volume the functions mount."""
     mounts: dict[str, str] = {}
     for spec in members:
         for path, volume in sorted((spec.get("volumes") or {}).items()):
-            mounts[path] = str(sub("volumes", volume))
+            mounts[path] = str(sub("volumes", safe_name(volume, "volume")))
         for path, nfs in sorted((spec.get("network_file_systems") or {}).items()):
-            mounts[path] = str(sub("volumes", nfs))
+            mounts[path] = str(sub("volumes", safe_name(nfs, "network file system")))
     return mounts
 
 
