@@ -15,6 +15,10 @@ import threading
 from typing import Any
 
 _HEADER = struct.Struct("!I")
+# A successful result with inline bytes (the common case) skips pickling the frame:
+# b"R" + seq + seconds + value bytes. Pickled frames start with the PROTO opcode 0x80.
+_RESULT = struct.Struct("!qd")
+_RESULT_TAG = b"R"
 
 
 class Channel:
@@ -31,7 +35,14 @@ class Channel:
     def send(self, message: Any) -> None:
         """Write one frame (raises ``BrokenPipeError`` when the peer is gone)."""
         body = pickle.dumps(message, protocol=5)
-        data = _HEADER.pack(len(body)) + body
+        self._write(_HEADER.pack(len(body)) + body)
+
+    def send_ok(self, seq: int, value: bytes, seconds: float) -> None:
+        """Send ``("res", [("ok", seq, value, seconds)])`` in the compact form."""
+        head = _HEADER.pack(1 + _RESULT.size + len(value)) + _RESULT_TAG + _RESULT.pack(seq, seconds)
+        self._write(head + value)
+
+    def _write(self, data: bytes) -> None:
         with self._lock:
             view = memoryview(data)
             while view:
@@ -59,6 +70,7 @@ class Channel:
             raise EOFError("channel closed mid-frame" if self._buf else "channel closed")
         self._buf += chunk
         buf, start, self._need = self._buf, 0, 1 << 16
+        run: list[tuple[str, int, bytes, float]] | None = None  # compact results in a row: one message
         with memoryview(buf) as view:
             while len(buf) - start >= _HEADER.size:
                 (size,) = _HEADER.unpack_from(buf, start)
@@ -66,7 +78,16 @@ class Channel:
                 if end > len(buf):
                     self._need = max(self._need, end - len(buf))
                     break
-                self._frames.append(pickle.loads(view[start + _HEADER.size : end]))
+                body = start + _HEADER.size
+                if buf[body] == _RESULT_TAG[0]:
+                    seq, seconds = _RESULT.unpack_from(buf, body + 1)
+                    if run is None:
+                        run = []
+                        self._frames.append(("res", run))
+                    run.append(("ok", seq, bytes(view[body + 1 + _RESULT.size : end]), seconds))
+                else:
+                    self._frames.append(pickle.loads(view[body:end]))
+                    run = None
                 start = end
         if start:
             del buf[:start]

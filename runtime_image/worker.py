@@ -142,7 +142,10 @@ class Worker:
         except Exception as exc:
             self._send_error(seq, exc, seconds)
             return
-        self._emit(("ok", seq, encoded, seconds))
+        if isinstance(encoded, bytes):
+            self.channel.send_ok(seq, encoded, seconds)  # sent now: a result kept here dies with us
+        else:
+            self._emit(("ok", seq, encoded, seconds))
 
     def _send_error(self, seq: int, exc: BaseException, seconds: float) -> None:
         exc = out_of_memory(exc, self.memory_mib)

@@ -80,6 +80,7 @@ START_TRIES = 3  # start failures in a row before the waiting inputs fail
 START_BACKOFF = (0.1, 2.0)  # first delay before a replacement, and the cap (doubling)
 TIMEOUT_GRACE = 0.5  # seconds past ``timeout`` before the watchdog kills the worker
 WATCH_INTERVAL = 0.1
+READ_PAUSE = 0.001  # after a read of few results; a lone result is still read at once
 STDERR_TAIL = 40  # lines of a worker's stderr kept for start-failure messages
 
 
@@ -222,6 +223,7 @@ class Pool:
         self.start_after = 0.0  # monotonic time before which no worker is started (backoff)
         self.closed = False
         self.memory_mib = init.get("memory_mib")
+        self.stopped = threading.Event()
         threading.Thread(target=self._watch, name=f"pcompile-watch-{label}", daemon=True).start()
 
     # ----------------------------------------------------------------- submitting
@@ -364,11 +366,8 @@ class Pool:
     def _watch(self) -> None:
         """Kill workers whose inputs run past their timeout, or that start too slowly."""
         first_seen: dict[tuple[int, int], float] = {}
-        while True:
+        while not self.stopped.wait(WATCH_INTERVAL):  # its own clock: pool.cond wakes too often
             with self.cond:
-                if self.closed:
-                    return
-                self.cond.wait(WATCH_INTERVAL)
                 workers = list(self.workers)
             now = time.monotonic()
             seen: dict[tuple[int, int], float] = {}
@@ -398,6 +397,7 @@ class Pool:
 
     def close(self, grace: float = 10.0) -> None:
         """Stop every worker (running ``@exit`` hooks); waiting inputs fail as cancelled."""
+        self.stopped.set()
         with self.cond:
             self.closed = True
             workers = list(self.workers)
@@ -541,6 +541,9 @@ class WorkerProc:
                     self._message(message)
                 if results:
                     self._results(results)
+                if len(results) < 64:
+                    # a trickle: let more results gather in the pipe than wake once per result
+                    time.sleep(READ_PAUSE)
         except (EOFError, OSError):
             pass
         rc = self.proc.wait()
