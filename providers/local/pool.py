@@ -21,7 +21,8 @@ A watchdog enforces timeouts from outside: a worker whose input runs past its
 ``timeout`` (plus :data:`TIMEOUT_GRACE` for the in-process alarm) is killed; that
 input fails with ``FunctionTimeoutError`` (retried under its policy), the other
 inputs it held go back to the queue, and a new worker takes over. A worker not
-ready within ``startup_timeout`` (else ``timeout``) is killed as a start failure.
+ready within ``startup_timeout`` (else ``timeout``, at least :data:`STARTUP_FLOOR`)
+is killed as a start failure.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ START_TRIES = 3  # start failures in a row before the waiting inputs fail
 START_BACKOFF = (0.1, 2.0)  # first delay before a replacement, and the cap (doubling)
 TIMEOUT_GRACE = 0.5  # seconds past ``timeout`` before the watchdog kills the worker
 WATCH_INTERVAL = 0.1
+STARTUP_FLOOR = 60.0  # seconds a worker may take to be ready when no startup_timeout is set
 READ_PAUSE = 0.001  # after a read of few results; a lone result is still read at once
 STDERR_TAIL = 40  # lines of a worker's stderr kept for start-failure messages
 
@@ -335,11 +337,12 @@ class Pool:
         )
         if worker.start_error is not None and tail:
             info = {**info, "traceback": f"{info.get('traceback', '')}\nworker stderr:\n{tail}"}
-        if self.start_failures < START_TRIES:
+        if self.start_failures < START_TRIES or any(w.ready and not w.dead for w in self.workers):
+            # transient, or other workers serve the inputs meanwhile: replace it, later
             first, cap = START_BACKOFF
             delay = min(cap, first * 2 ** (self.start_failures - 1))
             self.start_after = time.monotonic() + delay
-            timer = threading.Timer(delay, self._requeue, args=([],))
+            timer = threading.Timer(delay + 0.005, self._requeue, args=([],))
             timer.daemon = True
             timer.start()
             return info, []
@@ -369,6 +372,8 @@ class Pool:
         while not self.stopped.wait(WATCH_INTERVAL):  # its own clock: pool.cond wakes too often
             with self.cond:
                 workers = list(self.workers)
+                if self.pending and not workers:
+                    self._scale()  # a safety net for the backoff timer
             now = time.monotonic()
             seen: dict[tuple[int, int], float] = {}
             for worker in workers:
@@ -387,7 +392,9 @@ class Pool:
 
     def _check_start(self, worker: WorkerProc, now: float) -> None:
         spec = next(iter(self.specs.values()))
-        limit = spec.get("startup_timeout") or _timeout_of(spec)
+        # Modal falls back to ``timeout``; a local start also boots the interpreter, so the
+        # fallback is at least a minute (a loaded laptop must not fail a timeout=1 function).
+        limit = spec.get("startup_timeout") or max(_timeout_of(spec) or 0.0, STARTUP_FLOOR)
         if limit and now - worker.started > float(limit) + TIMEOUT_GRACE:
             worker.start_error = _exec_error(
                 f"the worker for {self.label} was not ready within {float(limit):g} s; it was stopped "
@@ -541,8 +548,9 @@ class WorkerProc:
                     self._message(message)
                 if results:
                     self._results(results)
-                if len(results) < 64:
-                    # a trickle: let more results gather in the pipe than wake once per result
+                if self.outstanding and len(results) < 64:
+                    # a trickle while more is due: let results gather in the pipe rather than
+                    # wake once per result (a lone .remote() result is read at once)
                     time.sleep(READ_PAUSE)
         except (EOFError, OSError):
             pass

@@ -46,6 +46,15 @@ def test_repeatable_start_failure_fails_after_n_tries_with_the_workers_stderr(
     assert count.read_text().count("start") == 2 * pool_module.START_TRIES
 
 
+def test_worker_not_ready_within_startup_timeout_is_stopped(invoker_factory, monkeypatch):
+    monkeypatch.setenv("SLOW_START_SECONDS", "60")
+    inv = invoker_factory(fn("square", module="local_slow_start", startup_timeout=1, max_containers=1))
+    start = time.monotonic()
+    with pytest.raises(ExecutionError, match="not ready within 1 s"):
+        inv.call(target("square"), (1,), {})
+    assert time.monotonic() - start < 30  # three tries of ~1.5 s, not 60 s each
+
+
 # ----------------------------------------------------------------------- results leave at once
 
 
@@ -65,7 +74,8 @@ def test_only_the_running_input_is_executed_again_after_a_kill(invoker_factory, 
 
 
 def test_timeout_stops_a_c_level_loop_and_the_next_call_succeeds(invoker_factory):
-    inv = invoker_factory(hard("spin", timeout=2), hard("nap", timeout=2))
+    inv = invoker_factory(hard("spin", timeout=2))
+    assert inv.call(target("spin"), (10,), {}) == 45  # a warm worker: the clock starts with the input
     start = time.monotonic()
     with pytest.raises(FunctionTimeoutError, match="timed out after 2 s"):
         inv.call(target("spin"), (10**11,), {})
