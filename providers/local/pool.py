@@ -368,14 +368,14 @@ class Pool:
 
     def _watch(self) -> None:
         """Kill workers whose inputs run past their timeout, or that start too slowly."""
-        first_seen: dict[tuple[int, int], float] = {}
+        first_seen: dict[tuple[WorkerProc, int], float] = {}
         while not self.stopped.wait(WATCH_INTERVAL):  # its own clock: pool.cond wakes too often
             with self.cond:
                 workers = list(self.workers)
                 if self.pending and not workers:
                     self._scale()  # a safety net for the backoff timer
             now = time.monotonic()
-            seen: dict[tuple[int, int], float] = {}
+            seen: dict[tuple[WorkerProc, int], float] = {}
             for worker in workers:
                 if not worker.ready:
                     self._check_start(worker, now)
@@ -384,7 +384,7 @@ class Pool:
                     item = worker.outstanding.get(seq)
                     if item is None:
                         continue
-                    since = seen[(id(worker), seq)] = first_seen.get((id(worker), seq), now)
+                    since = seen[(worker, seq)] = first_seen.get((worker, seq), now)
                     timeout = _timeout_of(self.specs[item.fname])
                     if timeout and now - since > timeout + TIMEOUT_GRACE:
                         worker.time_out(seq)
