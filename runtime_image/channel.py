@@ -19,6 +19,7 @@ _HEADER = struct.Struct("!I")
 # b"R" + seq + seconds + value bytes. Pickled frames start with the PROTO opcode 0x80.
 _RESULT = struct.Struct("!qd")
 _RESULT_TAG = b"R"
+_RESULT_HEAD = struct.Struct("!Icqd")  # length, tag, seq, seconds
 
 
 class Channel:
@@ -39,14 +40,15 @@ class Channel:
 
     def send_ok(self, seq: int, value: bytes, seconds: float) -> None:
         """Send ``("res", [("ok", seq, value, seconds)])`` in the compact form."""
-        head = _HEADER.pack(1 + _RESULT.size + len(value)) + _RESULT_TAG + _RESULT.pack(seq, seconds)
-        self._write(head + value)
+        self._write(_RESULT_HEAD.pack(1 + _RESULT.size + len(value), _RESULT_TAG, seq, seconds) + value)
 
     def _write(self, data: bytes) -> None:
         with self._lock:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._write_fd, view) :]
+            written = os.write(self._write_fd, data)
+            if written < len(data):  # a big frame: the pipe takes it in parts
+                view = memoryview(data)[written:]
+                while view:
+                    view = view[os.write(self._write_fd, view) :]
 
     def recv(self) -> Any:
         """Read one frame; ``EOFError`` when the peer closed its end."""

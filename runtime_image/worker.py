@@ -59,12 +59,16 @@ class Slots:
         with open(path, "r+b") as fh:
             size = os.fstat(fh.fileno()).st_size
             self.map = mmap.mmap(fh.fileno(), size)
+        self.single = size // _SLOT.size == 1  # one input at a time: always slot 0
         self.free: queue.SimpleQueue[int] = queue.SimpleQueue()
         for index in range(size // _SLOT.size):
             self.free.put(index)
 
     def claim(self, seq: int) -> int | None:
         """Record ``seq`` as running; returns its slot (None when all are taken)."""
+        if self.single:
+            _SLOT.pack_into(self.map, 0, seq)
+            return 0
         try:
             index = self.free.get_nowait()
         except queue.Empty:
@@ -76,7 +80,8 @@ class Slots:
         """The input in slot ``index`` finished (its result is already sent)."""
         if index is not None:
             _SLOT.pack_into(self.map, index * _SLOT.size, -1)
-            self.free.put(index)
+            if not self.single:
+                self.free.put(index)
 
 
 class Worker:
@@ -98,6 +103,7 @@ class Worker:
         self.memory_mib = memory_mib
         self.work: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
         self.slots: Slots | None = None
+        self.pid = os.getpid()
 
     # ----------------------------------------------------------------- input side
 
@@ -159,7 +165,7 @@ class Worker:
         """Record which input runs now, in shared memory the pool reads (if we die or stall),
         and for ``modal.current_input_id()``; returns the slot to release when it is done."""
         if _set_current_input is not None:
-            _set_current_input(None, f"in-{os.getpid()}-{seq}")
+            _set_current_input(None, f"in-{self.pid}-{seq}")
         return self.slots.claim(seq) if self.slots is not None else None
 
     def _finished(self, slot: int | None) -> None:
