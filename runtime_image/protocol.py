@@ -123,20 +123,29 @@ def check_versions(python_version: str | None, cloudpickle_version: str | None) 
 
 
 def pack(
-    obj: Any, storage: Storage | None = None, *, fast: bool = False, blobs: str = "blobs"
+    obj: Any,
+    storage: Storage | None = None,
+    *,
+    fast: bool = False,
+    blobs: str = "blobs",
+    key: str | None = None,
 ) -> dict[str, Any]:
-    """A payload for ``obj``: inline, or staged in ``storage`` under ``blobs/`` when over the limit
-    (cloud callers and functions pass their own prefix, :func:`pcompile.runtime.staging.blobs`)."""
+    """A payload for ``obj``: inline, or staged in ``storage`` when over the limit, under
+    ``blobs/`` (cloud callers and functions pass their own prefix,
+    :func:`pcompile.runtime.staging.blobs`) or at ``key``."""
     data = serialize_fast(obj) if fast else serialize(obj)
-    return pack_bytes(data, storage, blobs=blobs)
+    return pack_bytes(data, storage, blobs=blobs, key=key)
 
 
-def pack_bytes(data: bytes, storage: Storage | None = None, *, blobs: str = "blobs") -> dict[str, Any]:
-    """A payload for already-pickled ``data``."""
+def pack_bytes(
+    data: bytes, storage: Storage | None = None, *, blobs: str = "blobs", key: str | None = None
+) -> dict[str, Any]:
+    """A payload for already-pickled ``data``; staged data goes to ``key`` (default: the
+    content hash under ``blobs``; a unique key lets its one reader delete it)."""
     origin = {"py": PYTHON_VERSION, "cp": CLOUDPICKLE_VERSION}
     if len(data) <= INLINE_LIMIT or storage is None:
         return {"inline": data, **origin}
-    key = f"{blobs}/{hashlib.sha256(data).hexdigest()}"
+    key = key or f"{blobs}/{hashlib.sha256(data).hexdigest()}"
     storage.put(key, data)
     return {"ref": key, "size": len(data), **origin}
 

@@ -3,20 +3,22 @@
 Protocol (frames on :class:`~.channel.Channel`, tuples of plain values):
 
 * pool -> worker: ``("init", {"v", "functions", "root", "cls_params", "mounts",
-  "storage"})`` once, then ``("in", [(seq, function, kind)], payload)`` where the
+  "storage", "staging_prefix", "memory_mib"})`` once, then ``("in", [(seq, function, kind)], payload)`` where the
   payload holds a list of ``(args, kwargs)`` and ``kind`` is ``"call"`` or ``"gen"``,
   and finally ``("stop",)``;
 * worker -> pool: ``("ready", pid)`` or ``("fatal", error)``, then per input
-  ``("y", seq, item)`` for generator items and ``("res", [result, ...])`` where a
-  result is ``("ok", seq, value, seconds)`` or ``("err", seq, error, seconds)``.
+  ``("y", seq, item)`` for generator items and ``("res", [result, ...])`` (one result,
+  or the outputs of one ``@batched`` call) where a result is ``("ok", seq, value, seconds)`` or ``("err", seq, error, seconds)``.
   Values are pickled bytes, or a staged payload dict when over the inline limit.
 
-Results are sent in groups while more inputs wait (and at once before idling). The
-sequence number of the running input is kept in a shared 8-byte file (``--slot``),
-so when a worker is killed the pool knows which input was running, which finished
-and which never started. How inputs are run
-follows the function: one at a time, ``@concurrent`` (threads for sync, tasks for
-async), or ``@batched``.
+Each result is sent as soon as its input finishes, before the next input starts, so
+a worker that dies loses only what was running. The sequence numbers of the running
+inputs are kept in a shared file of 8-byte slots (``--slot``; one slot per input
+that may run at once, -1 when free): when a worker is killed or stalls past its
+timeout the pool knows which inputs were running, which finished and which never
+started. How inputs are run follows the function: one at a time, ``@concurrent``
+(threads for sync, tasks for async), or ``@batched``. ``init["memory_mib"]`` becomes
+the process's address-space limit (``RLIMIT_AS``) before the user's code is imported.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ import inspect
 import mmap
 import os
 import queue
+import resource
 import struct
 import sys
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -48,18 +52,58 @@ _SLOT = struct.Struct("q")
 Item = tuple[int, str, str, tuple[Any, ...], dict[str, Any]]
 
 
+class Slots:
+    """The shared file of running inputs: one 8-byte seq per slot, -1 when free."""
+
+    def __init__(self, path: str) -> None:
+        with open(path, "r+b") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            self.map = mmap.mmap(fh.fileno(), size)
+        self.single = size // _SLOT.size == 1  # one input at a time: always slot 0
+        self.free: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for index in range(size // _SLOT.size):
+            self.free.put(index)
+
+    def claim(self, seq: int) -> int | None:
+        """Record ``seq`` as running; returns its slot (None when all are taken)."""
+        if self.single:
+            _SLOT.pack_into(self.map, 0, seq)
+            return 0
+        try:
+            index = self.free.get_nowait()
+        except queue.Empty:
+            return None
+        _SLOT.pack_into(self.map, index * _SLOT.size, seq)
+        return index
+
+    def release(self, index: int | None) -> None:
+        """The input in slot ``index`` finished (its result is already sent)."""
+        if index is not None:
+            _SLOT.pack_into(self.map, index * _SLOT.size, -1)
+            if not self.single:
+                self.free.put(index)
+
+
 class Worker:
     """One worker: a container plus the channel it serves inputs on."""
 
-    def __init__(self, channel: Channel, container: Container, storage: Storage | None) -> None:
+    def __init__(
+        self,
+        channel: Channel,
+        container: Container,
+        storage: Storage | None,
+        *,
+        staging_prefix: str | None = None,
+        memory_mib: int | None = None,
+    ) -> None:
         self.channel = channel
         self.container = container
         self.storage = storage
+        self.staging_prefix = staging_prefix
+        self.memory_mib = memory_mib
         self.work: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
-        self.slot: mmap.mmap | None = None
-        self._out: list[tuple[Any, ...]] = []
-        self._out_since = 0.0
-        self._out_lock = threading.Lock()
+        self.slots: Slots | None = None
+        self.pid = os.getpid()
 
     # ----------------------------------------------------------------- input side
 
@@ -82,6 +126,9 @@ class Worker:
             for seq, _, _ in items:
                 self._send_error(seq, exc, 0.0)
             return
+        finally:
+            if "ref" in payload and self.storage is not None:
+                self.storage.delete(payload["ref"])  # this worker was its only reader
         for (seq, name, kind), (args, kwargs) in zip(items, values, strict=True):
             self.work.put((seq, name, kind, tuple(args), dict(kwargs)))
 
@@ -91,7 +138,9 @@ class Worker:
         data = protocol.serialize_fast(value)
         if len(data) <= protocol.INLINE_LIMIT:
             return data
-        return protocol.pack_bytes(data, self.storage)
+        # a key of its own (not the content hash): the reader deletes it once read
+        key = f"{self.staging_prefix}/{uuid.uuid4().hex}" if self.staging_prefix else None
+        return protocol.pack_bytes(data, self.storage, key=key)
 
     def _send_ok(self, seq: int, value: Any, seconds: float) -> None:
         try:
@@ -99,71 +148,55 @@ class Worker:
         except Exception as exc:
             self._send_error(seq, exc, seconds)
             return
-        self._emit(("ok", seq, encoded, seconds))
+        if isinstance(encoded, bytes):
+            self.channel.send_ok(seq, encoded, seconds)  # sent now: a result kept here dies with us
+        else:
+            self._emit(("ok", seq, encoded, seconds))
 
     def _send_error(self, seq: int, exc: BaseException, seconds: float) -> None:
+        exc = out_of_memory(exc, self.memory_mib)
         self._emit(("err", seq, protocol.error_info(exc), seconds))
 
     def _emit(self, result: tuple[Any, ...]) -> None:
-        """Queue a result; results go out together while more inputs wait (fewer frames),
-        and at once when the worker is about to idle, after 256 results or 20 ms."""
-        with self._out_lock:
-            if not self._out:
-                self._out_since = time.monotonic()
-            self._out.append(result)
-            if self.work.empty() or len(self._out) >= 256 or time.monotonic() - self._out_since > 0.02:
-                self._flush_locked()
+        """Send a result now: a result still in this process dies with it."""
+        self.channel.send(("res", [result]))
 
-    def flush(self) -> None:
-        """Send queued results now."""
-        with self._out_lock:
-            self._flush_locked()
-
-    def _flush_locked(self) -> None:
-        if self._out:
-            out, self._out = self._out, []
-            self.channel.send(("res", out))
-
-    def _started(self, seq: int) -> None:
-        """Record which input runs now, in shared memory the pool reads if we die, and
-        for ``modal.current_input_id()``."""
-        if self.slot is not None:
-            _SLOT.pack_into(self.slot, 0, seq)
+    def _started(self, seq: int) -> int | None:
+        """Record which input runs now, in shared memory the pool reads (if we die or stall),
+        and for ``modal.current_input_id()``; returns the slot to release when it is done."""
         if _set_current_input is not None:
-            _set_current_input(None, f"in-{os.getpid()}-{seq}")
+            _set_current_input(None, f"in-{self.pid}-{seq}")
+        return self.slots.claim(seq) if self.slots is not None else None
+
+    def _finished(self, slot: int | None) -> None:
+        if self.slots is not None:
+            self.slots.release(slot)
 
     # ----------------------------------------------------------------- running
 
     def handle(self, item: Item) -> None:
         """Run one input and send its result (and generator items)."""
         seq, name, kind, args, kwargs = item
-        self._started(seq)
+        slot = self._started(seq)
         start = time.perf_counter()
         try:
             if kind == "gen":
                 for value in self.container.iterate(name, args, kwargs):
-                    self.flush()
                     self.channel.send(("y", seq, self._encode(value)))
                 result = None
             else:
                 result = self.container.run(name, args, kwargs)
         except BaseException as exc:  # the user's failure is the result
             self._send_error(seq, exc, time.perf_counter() - start)
-            return
-        self._send_ok(seq, result, time.perf_counter() - start)
-
-    def _flush_late(self) -> None:
-        """Flusher thread: no result waits more than ~20 ms behind a long input."""
-        while True:
-            time.sleep(0.01)
-            if self._out and time.monotonic() - self._out_since > 0.02:
-                self.flush()
+        else:
+            self._send_ok(seq, result, time.perf_counter() - start)
+        finally:
+            self._finished(slot)
 
     def serve(self) -> None:
         """Run inputs until the pool says stop, in the function's concurrency mode."""
         reader = threading.Thread(target=self.read_inputs, name="pcompile-reader", daemon=True)
         reader.start()
-        threading.Thread(target=self._flush_late, name="pcompile-flusher", daemon=True).start()
         spec = next(iter(self.container.specs.values()))
         batching = spec.get("batching")
         max_inputs = (spec.get("concurrency") or {}).get("max_inputs", 1)
@@ -193,14 +226,13 @@ class Worker:
 
     async def _handle_async(self, item: Item, limit: asyncio.Semaphore) -> None:
         seq, name, kind, args, kwargs = item
-        self._started(seq)
+        slot = self._started(seq)
         start = time.perf_counter()
         fn = self.container.callable(name)
         timeout = self.container.spec(name).get("timeout")
         try:
             if kind == "gen":
                 async for value in fn(*args, **kwargs):
-                    self.flush()
                     self.channel.send(("y", seq, self._encode(value)))
                 result = None
             elif inspect.iscoroutinefunction(fn):
@@ -212,6 +244,7 @@ class Worker:
         else:
             self._send_ok(seq, result, time.perf_counter() - start)
         finally:
+            self._finished(slot)
             limit.release()
 
     def _serve_batched(self, max_size: int, wait_s: float) -> None:
@@ -232,16 +265,38 @@ class Worker:
                 return
 
     def _run_batch(self, batch: list[Item]) -> None:
-        self._started(batch[0][0])
+        slots = [self._started(seq) for seq, *_ in batch]
         start = time.perf_counter()
         try:
             outputs = self.container.run_batch(batch[0][1], [(args, kw) for _, _, _, args, kw in batch])
         except BaseException as exc:
             for seq, *_ in batch:
                 self._send_error(seq, exc, time.perf_counter() - start)
-            return
-        for (seq, *_), value in zip(batch, outputs, strict=True):
-            self._send_ok(seq, value, time.perf_counter() - start)
+        else:
+            for (seq, *_), value in zip(batch, outputs, strict=True):
+                self._send_ok(seq, value, time.perf_counter() - start)
+        finally:
+            for slot in slots:
+                self._finished(slot)
+
+
+def limit_memory(mib: int | None) -> None:
+    """Make ``memory=`` a hard limit: the address space of this process (``RLIMIT_AS``)."""
+    if mib:
+        limit = int(mib) << 20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def out_of_memory(exc: BaseException, mib: int | None) -> BaseException:
+    """A ``MemoryError`` under a limit, as one that names the limit and the fix."""
+    if not mib or not isinstance(exc, MemoryError) or str(exc).startswith("out of memory"):
+        return exc
+    error = MemoryError(
+        f"out of memory: the function exceeded its memory limit of {mib} MiB (the address space of "
+        f"its worker, from memory=...); raise the limit, e.g. memory=(request, {2 * int(mib)})"
+    )
+    error.__cause__ = exc
+    return error
 
 
 def _timeout_error(exc: BaseException, timeout: float | None) -> BaseException:
@@ -316,21 +371,23 @@ def main(argv: list[str]) -> int:
     opts = parser.parse_args(argv)
     channel = Channel(opts.in_fd, opts.out_fd)
     init = channel.recv()[1]
+    memory_mib = init.get("memory_mib")
     try:
+        limit_memory(memory_mib)
         container = setup(init)
     except BaseException as exc:
-        channel.send(("fatal", protocol.error_info(exc)))
+        channel.send(("fatal", protocol.error_info(out_of_memory(exc, memory_mib))))
         return 1
     storage = open_storage(init["storage"]) if init.get("storage") else None
-    channel.send(("ready", os.getpid()))
-    worker = Worker(channel, container, storage)
+    worker = Worker(
+        channel, container, storage, staging_prefix=init.get("staging_prefix"), memory_mib=memory_mib
+    )
     if opts.slot:
-        with open(opts.slot, "r+b") as fh:
-            worker.slot = mmap.mmap(fh.fileno(), _SLOT.size)
+        worker.slots = Slots(opts.slot)
+    channel.send(("ready", os.getpid()))
     try:
         worker.serve()
     finally:
-        worker.flush()
         container.stop()
     sys.stdout.flush()
     return 0

@@ -48,12 +48,15 @@ class CallRecord:
         )
 
     def deliver(self, index: int, status: str, data: Any) -> None:
-        """Store one input's outcome (generator items are not stored)."""
+        """Store one input's outcome (generator items are not stored); a staged result moves
+        into the call's folder, so ``get`` works as often as asked and staging is emptied."""
         if status == "y":
             return
         with self.cond:
             if index in self.done:
                 return
+            if status == "ok" and isinstance(data, dict) and "ref" in data:
+                data = inline_staged(data)
             DirectoryStorage(self.dir).put(
                 f"{index}.result", protocol.dump_envelope({"status": status, "data": data})
             )
@@ -101,12 +104,26 @@ def read_result(call_id: str, index: int, timeout: float | None, record: CallRec
     return decode(envelope["status"], envelope["data"], DirectoryStorage(sub("staging")))
 
 
-def decode(status: str, data: Any, storage: Any) -> Any:
-    """A worker's ``ok`` data as a value; an ``err`` as the raised exception."""
+def inline_staged(payload: dict[str, Any]) -> dict[str, Any]:
+    """A staged payload as an inline one; the staged file is deleted."""
+    staging = DirectoryStorage(sub("staging"))
+    inline = {k: v for k, v in payload.items() if k not in ("ref", "size")}
+    inline["inline"] = staging.get(payload["ref"])
+    staging.delete(payload["ref"])
+    return inline
+
+
+def decode(status: str, data: Any, storage: Any, *, consume: bool = False) -> Any:
+    """A worker's ``ok`` data as a value; an ``err`` as the raised exception. With
+    ``consume``, a staged payload is deleted once read (its caller is its only reader)."""
     if status == "err":
         protocol.raise_error(data)
     if isinstance(data, dict):
-        return protocol.unpack(data, storage)
+        try:
+            return protocol.unpack(data, storage)
+        finally:
+            if consume and "ref" in data and storage is not None:
+                storage.delete(data["ref"])
     return protocol.deserialize(data)
 
 

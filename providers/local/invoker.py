@@ -20,14 +20,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from pcompile.exception import ExecutionError, NotFoundError
+from pcompile.exception import ExecutionError, InvalidError, NotFoundError
 from pcompile.providers.invoker import Target
 from pcompile.runtime import protocol
 from pcompile.runtime.storage import DirectoryStorage
 
 from . import calls
-from .paths import local_dir, sub
+from .paths import local_dir, safe_name, sub
 from .pool import FileLog, Input, LogSink, Pool
+from .staging import RunStaging
 
 EnvFor = Callable[[list[dict[str, Any]]], dict[str, str]]
 MAP_WINDOW = 100_000  # inputs in flight per map; bounds memory for huge iterators
@@ -60,6 +61,7 @@ class LocalInvoker:
     ) -> None:
         self.app = app
         self.specs = {f["name"]: f for f in app.get("functions", ())}
+        check_names(self.specs.values())
         self.root = root
         self.main_file = main_file
         self.env_for = env_for
@@ -69,6 +71,8 @@ class LocalInvoker:
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.web_urls: dict[str, str] = {}
         self.staging = DirectoryStorage(sub("staging"))
+        self._run: RunStaging | None = None  # this run's blob folder, made with the first pool
+        self._run_lock = threading.Lock()
         self._pools: dict[tuple[Any, ...], Pool] = {}
         self._records: dict[str, tuple[Pool, calls.CallRecord]] = {}
         self._lock = threading.Lock()
@@ -125,7 +129,16 @@ class LocalInvoker:
         }
         if self.env_for is not None:
             env.update(self.env_for(members))
+        if memory_limit(members[0]):
+            env.setdefault("MALLOC_ARENA_MAX", "2")  # fewer 64 MiB arena reservations under RLIMIT_AS
         return env
+
+    def run_staging(self) -> RunStaging:
+        """This run's staging folder (created, and dead runs swept, on first use)."""
+        with self._run_lock:
+            if self._run is None:
+                self._run = RunStaging()
+            return self._run
 
     def worker_init(self, members: list[dict[str, Any]], params_blob: bytes | None = None) -> dict[str, Any]:
         """The ``init`` frame for a worker serving ``members`` (see ``pcompile.runtime.worker``)."""
@@ -138,7 +151,9 @@ class LocalInvoker:
             "cls_params": params_blob or None,
             "mounts": _mounts(members),
             "storage": f"file://{sub('staging')}",
+            "staging_prefix": self.run_staging().prefix,
             "slot_dir": str(sub("workers")),
+            "memory_mib": memory_limit(members[0]),
         }
 
     def _new_pool(self, group: str, spec: dict[str, Any], target: Target, params_blob: bytes) -> Pool:
@@ -155,13 +170,17 @@ class LocalInvoker:
         )
 
     def close(self) -> None:
-        """Stop every pool (``@exit`` hooks run); later calls fail clearly."""
+        """Stop every pool (``@exit`` hooks run); later calls fail clearly; staged blobs go."""
         with self._lock:
             self._closed = True
             pools = list(self._pools.values())
             self._pools.clear()
         for pool in pools:
             pool.close()
+        with self._run_lock:
+            run, self._run = self._run, None
+        if run is not None:
+            run.close()
 
     def __enter__(self) -> LocalInvoker:
         return self
@@ -172,7 +191,7 @@ class LocalInvoker:
     # ----------------------------------------------------------------- Invoker
 
     def _decode(self, status: str, data: Any) -> Any:
-        return calls.decode(status, data, self.staging)
+        return calls.decode(status, data, self.staging, consume=True)
 
     def call(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Run one input and return its value (or raise the remote exception)."""
@@ -334,14 +353,38 @@ def _retries_dict(retries: Any) -> dict[str, Any]:
     return {f: getattr(retries, f) for f in fields}
 
 
+def memory_limit(spec: dict[str, Any]) -> int | None:
+    """The hard memory limit in MiB: ``memory=N``, or the limit of ``memory=(request, limit)``."""
+    memory = spec.get("memory")
+    if isinstance(memory, list | tuple):
+        return int(memory[1]) if len(memory) > 1 and memory[1] else None
+    return int(memory) if memory else None
+
+
+def check_names(specs: Iterable[dict[str, Any]]) -> None:
+    """Refuse volume and secret names that are not valid object names before anything runs:
+    a name becomes a path under ``.pcompile/local`` (``"../../x"`` must not leave it)."""
+    for spec in specs:
+        where = spec.get("source") or {}
+        site = f" ({where['file']}:{where['line']})" if where.get("file") else ""
+        named = [("volume", v) for v in (spec.get("volumes") or {}).values()]
+        named += [("network file system", v) for v in (spec.get("network_file_systems") or {}).values()]
+        named += [("secret", s) for s in spec.get("secrets") or ()]
+        for what, name in named:
+            try:
+                safe_name(name, what)
+            except ValueError as exc:
+                raise InvalidError(f"function {spec['name']!r}{site}: {exc}") from None
+
+
 def _mounts(members: list[dict[str, Any]]) -> dict[str, str]:
     """Mount path -> local directory for every volume the functions mount."""
     mounts: dict[str, str] = {}
     for spec in members:
         for path, volume in sorted((spec.get("volumes") or {}).items()):
-            mounts[path] = str(sub("volumes", volume))
+            mounts[path] = str(sub("volumes", safe_name(volume, "volume")))
         for path, nfs in sorted((spec.get("network_file_systems") or {}).items()):
-            mounts[path] = str(sub("volumes", nfs))
+            mounts[path] = str(sub("volumes", safe_name(nfs, "network file system")))
     return mounts
 
 

@@ -12,7 +12,9 @@ import os
 import re
 from pathlib import Path
 
-_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Modal's rule for object names: letters, digits, '-', '.', '_', shorter than 64 characters.
+# The first character is a letter or digit, so "." and ".." (and hidden files) are never names.
+_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 
 def local_dir() -> Path:
@@ -24,12 +26,21 @@ def local_dir() -> Path:
 
 
 def safe_name(name: str, what: str) -> str:
-    """``name`` if it is usable as a file name, else a ValueError naming the rule."""
-    if not _SAFE.match(name):
+    """``name`` if it is a valid object name (hence a safe file name), else a ValueError naming
+    the rule. The whole string must match: ``"x\\n"`` or ``"../x"`` are refused."""
+    if not isinstance(name, str) or not _SAFE.fullmatch(name):
         raise ValueError(
-            f"invalid {what} name {name!r}: use letters, digits, '.', '_' or '-' (at most 128 characters)"
+            f"invalid {what} name {name!r}: a name starts with a letter or digit and has only letters, "
+            "digits, '.', '_' or '-' (at most 63 characters); rename it, e.g. "
+            f"{_suggest(name)!r}"
         )
     return name
+
+
+def _suggest(name: object) -> str:
+    """A valid name close to ``name`` (for the error message)."""
+    text = re.sub(r"[^A-Za-z0-9._-]+", "-", str(name).strip()).strip("-._")
+    return (text or "my-object")[:63]
 
 
 def sub(*parts: str) -> Path:

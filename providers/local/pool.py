@@ -8,11 +8,21 @@ worker hands results to each input's :class:`Sink`. The pool grows up to
 
 Failures follow the function's ``Retries``: an input that raised is queued again
 after Modal's backoff until it has no retries left. A worker that dies (SIGKILL,
-segfault, ``os._exit``) leaves its unfinished inputs behind: results are written as
-each input finishes, so the pool knows exactly which inputs never got one. The
-first of them (the first ``max_inputs`` for ``@concurrent``/``@batched``) were
-running and count as a failed attempt; the others never started and are simply
-queued again. Results are delivered once per input, so nothing is duplicated.
+segfault, ``os._exit``) leaves its unfinished inputs behind: the worker sends each
+result as its input finishes and keeps the seqs of its running inputs in a shared
+slot file, so the pool knows exactly which inputs were running (they count as a
+failed attempt) and which never started (queued again, no attempt spent). Results
+are delivered once per input, so nothing is duplicated.
+
+A worker that dies or fails before it is ready is replaced after a backoff; only
+:data:`START_TRIES` start failures in a row fail the waiting inputs (with the
+worker's error and the end of its stderr), and the next submission tries again.
+A watchdog enforces timeouts from outside: a worker whose input runs past its
+``timeout`` (plus :data:`TIMEOUT_GRACE` for the in-process alarm) is killed; that
+input fails with ``FunctionTimeoutError`` (retried under its policy), the other
+inputs it held go back to the queue, and a new worker takes over. A worker not
+ready within ``startup_timeout`` (else ``timeout``, at least :data:`STARTUP_FLOOR`)
+is killed as a start failure.
 """
 
 from __future__ import annotations
@@ -28,12 +38,14 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pcompile.exception import ExecutionError
+from pcompile.exception import ExecutionError, FunctionTimeoutError
 from pcompile.runtime import protocol
 from pcompile.runtime.channel import Channel
 from pcompile.runtime.execute import retry_delay
@@ -65,6 +77,13 @@ image_env_hook: Callable[[list[dict[str, Any]]], WorkerSetup | None] | None = No
 container_hook: Any = None
 _SLOT = struct.Struct("q")
 _seq = itertools.count()
+START_TRIES = 3  # start failures in a row before the waiting inputs fail
+START_BACKOFF = (0.1, 2.0)  # first delay before a replacement, and the cap (doubling)
+TIMEOUT_GRACE = 0.5  # seconds past ``timeout`` before the watchdog kills the worker
+WATCH_INTERVAL = 0.1
+STARTUP_FLOOR = 60.0  # seconds a worker may take to be ready when no startup_timeout is set
+READ_PAUSE = 0.001  # after a read of few results; a lone result is still read at once
+STDERR_TAIL = 40  # lines of a worker's stderr kept for start-failure messages
 
 
 class Sink(Protocol):
@@ -202,18 +221,18 @@ class Pool:
         self.pending: collections.deque[Input] = collections.deque()
         self.workers: list[WorkerProc] = []
         self.avg_seconds: float | None = None
-        self.fatal: dict[str, Any] | None = None
+        self.start_failures = 0  # in a row, reset when a worker becomes ready
+        self.start_after = 0.0  # monotonic time before which no worker is started (backoff)
         self.closed = False
+        self.memory_mib = init.get("memory_mib")
+        self.stopped = threading.Event()
+        threading.Thread(target=self._watch, name=f"pcompile-watch-{label}", daemon=True).start()
 
     # ----------------------------------------------------------------- submitting
 
     def submit(self, inputs: list[Input]) -> None:
         """Queue inputs and make sure enough workers run."""
         with self.cond:
-            if self.fatal is not None:
-                for item in inputs:
-                    item.sink.deliver(item.index, "err", self.fatal)
-                return
             self.pending.extend(inputs)
             self._scale()
             self.cond.notify_all()
@@ -229,7 +248,7 @@ class Pool:
 
     def _scale(self) -> None:
         """Start workers while inputs wait (call with the lock held)."""
-        if self.closed:
+        if self.closed or time.monotonic() < self.start_after:
             return
         busy = sum(len(w.outstanding) for w in self.workers) + len(self.pending)
         wanted = min(self.max_workers, math.ceil(busy / self.concurrency))
@@ -272,12 +291,15 @@ class Pool:
             self._scale()
             self.cond.notify_all()
 
-    def worker_exited(self, worker: WorkerProc, rc: int | None, running: int | None = None) -> None:
+    def worker_exited(self, worker: WorkerProc, rc: int | None, running: set[int]) -> None:
         """A worker is gone: requeue what it never started, fail or retry what it ran.
 
-        ``running`` is the seq the worker said it was running; without it (``@concurrent``,
-        ``@batched``) the first ``concurrency`` unfinished inputs count as running.
+        ``running`` are the seqs its slot file held. A worker that never became ready is a
+        start failure (:meth:`_start_failed`); one the watchdog stopped fails only its
+        timed-out inputs and requeues the others.
         """
+        doomed: list[Input] = []
+        info: dict[str, Any] = {}
         with self.cond:
             if worker in self.workers:
                 self.workers.remove(worker)
@@ -286,41 +308,103 @@ class Pool:
             worker.dead = True
             if self.closed and not unfinished:
                 return
-            failed: list[Input] = []
-            started: list[Input] = []
-            fresh: list[Input] = []
-            if self.fatal is not None:
-                failed, started, fresh = unfinished, [], []
-            elif not worker.ready:
-                # crashed while importing the user's code: every input would crash too
-                self.fatal = _exec_error(f"worker for {self.label} exited with {describe_exit(rc)} on start")
-                failed, started, fresh = unfinished + list(self.pending), [], []
-                self.pending.clear()
-            elif self.concurrency == 1 and running is not None:
-                started = [i for i in unfinished if i.seq == running]
-                fresh = [i for i in unfinished if i.seq != running]
-            else:
-                started, fresh = unfinished[: self.concurrency], unfinished[self.concurrency :]
+            if not worker.ready:
+                info, doomed = self._start_failed(worker, rc)
+                unfinished = [i for i in unfinished if i not in doomed]
+            timed = [i for i in unfinished if i.seq in worker.timed_out]
+            started = [] if worker.timed_out else [i for i in unfinished if i.seq in running]
+            fresh = [i for i in unfinished if i not in timed and i not in started]
             self.pending.extendleft(reversed(fresh))
             self._scale()
             self.cond.notify_all()
-        for item in failed:
-            item.sink.deliver(item.index, "err", self.fatal)
+        for item in doomed:
+            item.sink.deliver(item.index, "err", info)
+        for item in timed:
+            self.failed(item, self._timeout_error(item))
         message = f"the worker running {self.label} exited with {describe_exit(rc)} while running this input"
         for item in started:
-            self.failed(item, _exec_error(message))
+            self.failed(item, _exec_error(message + self._memory_hint()))
 
-    def set_fatal(self, info: dict[str, Any]) -> None:
-        """The user's code failed to import or ``@enter`` failed: fail everything queued."""
-        with self.cond:
-            self.fatal = info
-            waiting = list(self.pending)
-            self.pending.clear()
-        for item in waiting:
-            item.sink.deliver(item.index, "err", info)
+    def _start_failed(self, worker: WorkerProc, rc: int | None) -> tuple[dict[str, Any], list[Input]]:
+        """Count a start failure (lock held): back off, or after :data:`START_TRIES` in a row
+        return the error and the inputs it fails (all waiting ones); the count then resets."""
+        self.start_failures += 1
+        tail = worker.stderr_tail()
+        info = worker.start_error or _exec_error(
+            f"the worker for {self.label} exited with {describe_exit(rc)} before it was ready"
+            + self._memory_hint()
+            + (f"; the end of its stderr:\n{tail}" if tail else "; it wrote nothing to stderr")
+        )
+        if worker.start_error is not None and tail:
+            info = {**info, "traceback": f"{info.get('traceback', '')}\nworker stderr:\n{tail}"}
+        if self.start_failures < START_TRIES or any(w.ready and not w.dead for w in self.workers):
+            # transient, or other workers serve the inputs meanwhile: replace it, later
+            first, cap = START_BACKOFF
+            delay = min(cap, first * 2 ** (self.start_failures - 1))
+            self.start_after = time.monotonic() + delay
+            timer = threading.Timer(delay + 0.005, self._requeue, args=([],))
+            timer.daemon = True
+            timer.start()
+            return info, []
+        self.start_failures = 0
+        doomed = list(self.pending) + list(worker.outstanding.values())
+        self.pending.clear()
+        return info, doomed
+
+    def _memory_hint(self) -> str:
+        if not self.memory_mib:
+            return ""
+        return f" (its memory limit is {self.memory_mib} MiB: if it ran out of memory, raise memory=...)"
+
+    def _timeout_error(self, item: Input) -> dict[str, Any]:
+        timeout = _timeout_of(self.specs[item.fname])
+        return protocol.error_info(
+            FunctionTimeoutError(
+                f"{item.fname} timed out after {timeout:g} s; its worker was stopped (raise timeout=...)"
+            )
+        )
+
+    # ----------------------------------------------------------------- watchdog
+
+    def _watch(self) -> None:
+        """Kill workers whose inputs run past their timeout, or that start too slowly."""
+        first_seen: dict[tuple[WorkerProc, int], float] = {}
+        while not self.stopped.wait(WATCH_INTERVAL):  # its own clock: pool.cond wakes too often
+            with self.cond:
+                workers = list(self.workers)
+                if self.pending and not workers:
+                    self._scale()  # a safety net for the backoff timer
+            now = time.monotonic()
+            seen: dict[tuple[WorkerProc, int], float] = {}
+            for worker in workers:
+                if not worker.ready:
+                    self._check_start(worker, now)
+                    continue
+                for seq in worker.running():
+                    item = worker.outstanding.get(seq)
+                    if item is None:
+                        continue
+                    since = seen[(worker, seq)] = first_seen.get((worker, seq), now)
+                    timeout = _timeout_of(self.specs[item.fname])
+                    if timeout and now - since > timeout + TIMEOUT_GRACE:
+                        worker.time_out(seq)
+            first_seen = seen
+
+    def _check_start(self, worker: WorkerProc, now: float) -> None:
+        spec = next(iter(self.specs.values()))
+        # Modal falls back to ``timeout``; a local start also boots the interpreter, so the
+        # fallback is at least a minute (a loaded laptop must not fail a timeout=1 function).
+        limit = spec.get("startup_timeout") or max(_timeout_of(spec) or 0.0, STARTUP_FLOOR)
+        if limit and now - worker.started > float(limit) + TIMEOUT_GRACE:
+            worker.start_error = _exec_error(
+                f"the worker for {self.label} was not ready within {float(limit):g} s; it was stopped "
+                "(raise startup_timeout=..., or make imports and @enter faster)"
+            )
+            worker.kill()
 
     def close(self, grace: float = 10.0) -> None:
         """Stop every worker (running ``@exit`` hooks); waiting inputs fail as cancelled."""
+        self.stopped.set()
         with self.cond:
             self.closed = True
             workers = list(self.workers)
@@ -344,6 +428,11 @@ def _exec_error(message: str) -> dict[str, Any]:
     return protocol.error_info(ExecutionError(message))
 
 
+def _timeout_of(spec: dict[str, Any]) -> float | None:
+    value = spec.get("timeout")
+    return float(value) if value else None
+
+
 class WorkerProc:
     """One ``python -m pcompile.runtime worker`` process and its threads."""
 
@@ -352,9 +441,12 @@ class WorkerProc:
         self.outstanding: dict[int, Input] = {}
         self.ready = False
         self.dead = False
-        fd, self.slot_path = tempfile.mkstemp(prefix="slot-", dir=pool.init.get("slot_dir"))
-        os.write(fd, _SLOT.pack(-1))
-        os.close(fd)
+        self.started = time.monotonic()
+        self.start_error: dict[str, Any] | None = None  # the worker's "fatal" report
+        self.timed_out: set[int] = set()
+        self.stderr_lines: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
+        self.slot_fd, self.slot_path = tempfile.mkstemp(prefix="slot-", dir=pool.init.get("slot_dir"))
+        os.write(self.slot_fd, _SLOT.pack(-1) * pool.concurrency)
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
         cmd = [pool.python, "-m", "pcompile.runtime", "worker", "--in-fd", str(to_worker_r)]
@@ -395,7 +487,14 @@ class WorkerProc:
 
     def _pump_log(self, stream: Any, is_err: bool) -> None:
         for raw in iter(stream.readline, b""):
-            self.pool.log(self.pool.label, raw.decode(errors="replace"), is_err)
+            line = raw.decode(errors="replace")
+            if is_err:
+                self.stderr_lines.append(line.rstrip("\n"))
+            self.pool.log(self.pool.label, line, is_err)
+
+    def stderr_tail(self) -> str:
+        """The last lines the worker wrote to stderr."""
+        return "\n".join(self.stderr_lines)
 
     def _take_chunk(self) -> list[Input] | None:
         pool = self.pool
@@ -415,9 +514,11 @@ class WorkerProc:
             return chunk
 
     def _send_inputs(self) -> None:
+        prefix = self.pool.init.get("staging_prefix")
         while (chunk := self._take_chunk()) is not None:
+            key = f"{prefix}/{uuid.uuid4().hex}" if prefix else None  # the worker deletes it once read
             try:
-                payload = protocol.pack([(i.args, i.kwargs) for i in chunk], self.pool.storage)
+                payload = protocol.pack([(i.args, i.kwargs) for i in chunk], self.pool.storage, key=key)
             except Exception as exc:
                 self._fail_unsendable(chunk, exc)
                 continue
@@ -434,28 +535,50 @@ class WorkerProc:
             item.sink.deliver(item.index, "err", protocol.error_info(exc))
 
     def _read_results(self) -> None:
-        pool = self.pool
         try:
             while True:
-                message = self.channel.recv()
-                kind = message[0]
-                if kind == "res":
-                    self._results(message[1])
-                elif kind == "y":
-                    item = self.outstanding.get(message[1])
-                    if item is not None:
-                        item.sink.deliver(item.index, "y", message[2])
-                elif kind == "ready":
-                    with pool.cond:
-                        self.ready = True
-                        pool.cond.notify_all()
-                elif kind == "fatal":
-                    pool.set_fatal(message[1])
+                results: list[tuple[str, int, Any, float]] = []
+                for message in self.channel.recv_many():  # in order; results of a batch together
+                    if message[0] == "res":
+                        results.extend(message[1])
+                        continue
+                    if results:
+                        self._results(results)
+                        results = []
+                    self._message(message)
+                if results:
+                    self._results(results)
+                if self.outstanding and len(results) < 64:
+                    # a trickle while more is due: let results gather in the pipe rather than
+                    # wake once per result (a lone .remote() result is read at once)
+                    time.sleep(READ_PAUSE)
         except (EOFError, OSError):
             pass
         rc = self.proc.wait()
         self.channel.close()
-        pool.worker_exited(self, rc, self.running_seq())
+        if not self.ready:
+            for pump in self.pumps:  # its last stderr lines go into the start-failure message
+                pump.join(1.0)
+        self.pool.worker_exited(self, rc, self.running())
+        fd, self.slot_fd = self.slot_fd, -1
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(self.slot_path)
+
+    def _message(self, message: tuple[Any, ...]) -> None:
+        pool = self.pool
+        kind = message[0]
+        if kind == "y":
+            item = self.outstanding.get(message[1])
+            if item is not None:
+                item.sink.deliver(item.index, "y", message[2])
+        elif kind == "ready":
+            with pool.cond:
+                self.ready = True
+                pool.start_failures = 0
+                pool.cond.notify_all()
+        elif kind == "fatal":
+            self.start_error = message[1]
 
     def _results(self, results: list[tuple[str, int, Any, float]]) -> None:
         pool = self.pool
@@ -472,15 +595,21 @@ class WorkerProc:
             else:
                 pool.failed(item, data)
 
-    def running_seq(self) -> int | None:
-        """The seq of the input the worker last started (from its shared slot)."""
+    def running(self) -> set[int]:
+        """The seqs of the inputs the worker is running now (from its shared slot file)."""
+        if self.dead and self.slot_fd < 0:
+            return set()
         try:
-            with open(self.slot_path, "rb") as fh:
-                (seq,) = _SLOT.unpack(fh.read(_SLOT.size))
-            os.unlink(self.slot_path)
-        except (OSError, struct.error):
-            return None
-        return int(seq) if seq >= 0 else None
+            data = os.pread(self.slot_fd, _SLOT.size * self.pool.concurrency, 0)
+        except OSError:
+            return set()
+        count = len(data) // _SLOT.size
+        return {seq for (seq,) in _SLOT.iter_unpack(data[: count * _SLOT.size]) if seq >= 0}
+
+    def time_out(self, seq: int) -> None:
+        """Input ``seq`` ran past its timeout: stop the worker (the reader reports the rest)."""
+        self.timed_out.add(seq)
+        self.kill()
 
     def stop(self, grace: float) -> None:
         """Ask the worker to finish (``@exit`` hooks run), kill it after ``grace`` seconds."""

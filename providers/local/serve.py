@@ -226,11 +226,10 @@ class Serving:
         self.control_started = True
         record = {
             "app": self.app_name,
-            "control_url": self.control.url,
             "pid": os.getpid(),
             "web_urls": dict(sorted(self.invoker.web_urls.items())),
         }
-        deployment_file(self.app_name).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        self.control.publish(self.app_name, record)  # 0600, with the control URL and token
 
     def _schedule(self, spec: dict[str, Any]) -> None:
         name = spec["name"]
