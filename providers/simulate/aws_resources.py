@@ -652,6 +652,7 @@ class Function:
     def create(aws: Emulator, r: Request) -> Created:
         name = r.name_or_auto()
         lam = aws.client("lambda")
+        require_image(aws, str(r.inputs["imageUri"]), "CreateFunction")
         answer = lam.create_function(
             FunctionName=name,
             PackageType=r.inputs.get("packageType", "Zip"),
@@ -670,6 +671,7 @@ class Function:
         if r.inputs["imageUri"] != old.inputs.get("imageUri") or (
             r.inputs.get("publish") and r.inputs != old.inputs
         ):
+            require_image(aws, str(r.inputs["imageUri"]), "UpdateFunctionCode")
             answer = lam.update_function_code(
                 FunctionName=old.id, ImageUri=r.inputs["imageUri"], Publish=bool(r.inputs.get("publish"))
             )
@@ -704,6 +706,27 @@ class Function:
     @staticmethod
     def delete(aws: Emulator, rec: Recorded) -> None:
         aws.client("lambda").delete_function(FunctionName=rec.id)
+
+
+def require_image(aws: Emulator, uri: str, operation: str) -> None:
+    """Lambda refuses an ECR image that is not there; moto does not check, so this does
+    (for images in the emulator's own ECR), with AWS's own error."""
+    if ".dkr.ecr." not in uri or ":" not in uri.rsplit("/", 1)[-1]:
+        return
+    from botocore.exceptions import ClientError
+
+    repo, tag = uri.split("/", 1)[1].rsplit(":", 1)
+    ecr = aws.client("ecr")
+    try:
+        found = ecr.batch_get_image(repositoryName=repo, imageIds=[{"imageTag": tag}])["images"]
+    except ecr.exceptions.RepositoryNotFoundException:
+        found = []
+    if not found:
+        error = {
+            "Code": "InvalidParameterValueException",
+            "Message": f"Source image {uri} does not exist. Provide a valid source image.",
+        }
+        raise ClientError({"Error": error}, operation)
 
 
 @handler("aws:lambda/functionUrl:FunctionUrl", "functionName qualifier authorizationType invokeMode cors")

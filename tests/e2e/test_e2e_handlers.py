@@ -99,3 +99,23 @@ def test_endpoint_url_configures_the_emitted_programs_provider(tmp_path: Path) -
     assert config["aws:skipCredentialsValidation"] is True and config["aws:s3UsePathStyle"] is True
     stack = StackSettings.from_json(json.loads((out / "stack.json").read_text()))
     assert stack.bundle_url() == "s3://b/bundles/x.tar"  # the name the AWS program reads
+
+
+def test_a_lambda_on_an_image_missing_from_the_emulators_ecr_is_refused(
+    moto: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "simulate")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "simulate")
+    emulator = res.Emulator(moto, "us-east-1")
+    iam = emulator.client("iam")
+    trust = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+    role = iam.create_role(RoleName="img-check", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    emulator.client("ecr").create_repository(repositoryName="pcompile/img")
+    uri = f"{emulator.account()}.dkr.ecr.us-east-1.amazonaws.com/pcompile/img:pc-missing"
+    inputs = {"name": "img-check", "packageType": "Image", "imageUri": uri, "role": role}
+    request = res.Request("aws:lambda/function:Function", "img-check-fn", "urn:img", inputs)
+    with pytest.raises(ClientError, match="Source image .*pc-missing does not exist"):
+        res.lookup(request.type).create(emulator, request)
+    assert emulator.client("lambda").list_functions()["Functions"] == []
