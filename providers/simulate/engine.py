@@ -344,8 +344,3 @@ def _compute_url(settings: StackSettings, root: Path) -> URLHook:
         return lambda name: None
     lookup: Callable[[Path, StackSettings, str], str] = compute.function_url
     return lambda name: lookup(root, settings, name)
-
-
-def engine_for(settings: StackSettings, root: Path) -> SimulateEngine:
-    """The simulate engine of a stack (``engine: simulate``)."""
-    return SimulateEngine(settings, root)

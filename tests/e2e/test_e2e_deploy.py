@@ -140,6 +140,11 @@ def test_second_deploy_updates_in_place_then_destroy_removes_everything(
     app = project.root / "app.py"
     app.write_text(app.read_text().replace('return "hello " + name', 'return "hi " + name'))
     arn_before = _lambda(moto, "e2e-mix-sim-hello")["Configuration"]["FunctionArn"]
+    preview = project.pcompile("deploy", "app.py", "--stack", "sim", "--preview", "--json")
+    assert preview.code == 0, preview.stderr
+    assert preview.json()["changes"]["update"] >= 3 and "create" not in preview.json()["changes"]
+    variables = _lambda(moto, "e2e-mix-sim-hello")["Configuration"]["Environment"]["Variables"]
+    assert variables["PCOMPILE_CODE_BUNDLE"] == first["bundle"]  # a preview changes nothing
     run = project.pcompile("deploy", "app.py", "--stack", "sim", "--yes", "--json")
     assert run.code == 0, run.stderr
     second = run.json()
