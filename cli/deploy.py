@@ -329,6 +329,9 @@ def cloud_stack(stack: str | None) -> StackSettings | None:
     if not stack:
         return None
     settings = load_stack(stack, _root())
+    from pcompile.providers.cloud_stores import use_endpoint
+
+    use_endpoint(settings)
     return settings if settings.cloud != "local" else None
 
 

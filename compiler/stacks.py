@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from pcompile.compiler.errors import UserError
-from pcompile.providers.settings import FunctionOverride, NetworkSettings, StackSettings
+from pcompile.providers.settings import ENGINES, FunctionOverride, NetworkSettings, StackSettings
 
 CLOUDS = ("aws", "gcp", "local")
 DEFAULT_STATE_BACKEND = "file://.pcompile/state"
@@ -64,6 +64,17 @@ SCHEMA: dict[str, Any] = {
         "base_image_mirror": {"type": "string", "description": "Registry prefix replacing Docker Hub."},
         "registry": {"type": "string", "description": "Image registry; default: one created by the app."},
         "bake_code": {"type": "boolean", "description": "Copy the code bundle into images."},
+        "endpoint_url": {
+            "type": "string",
+            "pattern": r"^https?://[^/?#\s]+/?$",
+            "description": "An AWS API emulator (moto server, LocalStack), e.g. http://127.0.0.1:5000: "
+            "the program's AWS provider and every boto3 client pcompile makes use it.",
+        },
+        "engine": {
+            "enum": list(ENGINES),
+            "description": "pulumi (default): `pulumi up`; simulate: run the program under Pulumi's mock "
+            "engine and create every resource in the emulator at endpoint_url (one-machine tests).",
+        },
         "network": {
             "type": "object",
             "additionalProperties": False,
@@ -176,6 +187,7 @@ def _check_semantics(data: dict[str, Any], path: Path) -> None:
             f"{path}: key 'region' is required when cloud is {data['cloud']}",
             fix="add e.g. `region: us-east-1` (aws) or `region: us-central1` (gcp)",
         )
+    _check_engine(data, path)
     name = data.get("name")
     if name is not None and name != path.stem:
         raise UserError(
@@ -186,6 +198,29 @@ def _check_semantics(data: dict[str, Any], path: Path) -> None:
         raise UserError(
             f"{path}: stack name {path.stem!r} must be lower-case letters, digits and dashes",
             fix="rename the file, e.g. stacks/dev.yaml",
+        )
+
+
+def _check_engine(data: dict[str, Any], path: Path) -> None:
+    """``endpoint_url`` is an AWS emulator; ``engine: simulate`` needs one."""
+    if data.get("endpoint_url") and data["cloud"] != "aws":
+        raise UserError(
+            f"{path}: key 'endpoint_url' is {data['endpoint_url']!r} but cloud is {data['cloud']}; "
+            "it names an AWS API emulator",
+            fix="remove endpoint_url, or use it with `cloud: aws`",
+        )
+    if data.get("engine") != "simulate":
+        return
+    if data["cloud"] != "aws":
+        raise UserError(
+            f"{path}: key 'engine' is 'simulate' but cloud is {data['cloud']}; the simulate engine "
+            "covers cloud: aws",
+            fix="use `cloud: aws` with an endpoint_url, or `engine: pulumi`",
+        )
+    if not data.get("endpoint_url"):
+        raise UserError(
+            f"{path}: key 'endpoint_url' is required when engine is simulate",
+            fix="add e.g. `endpoint_url: http://127.0.0.1:5000` (a moto server or LocalStack)",
         )
 
 
@@ -208,6 +243,8 @@ def _settings(data: dict[str, Any], path: Path) -> StackSettings:
         base_image_mirror=data.get("base_image_mirror"),
         registry=data.get("registry"),
         bake_code=bool(data.get("bake_code", False)),
+        endpoint_url=str(data["endpoint_url"]).rstrip("/") if data.get("endpoint_url") else None,
+        engine=data.get("engine") or "pulumi",
         network=NetworkSettings(
             vpc_id=network.get("vpc_id"),
             subnet_ids=tuple(network.get("subnet_ids", ())),

@@ -54,10 +54,14 @@ def popen_group(argv: list[str], **kwargs: object) -> subprocess.Popen:
 
 
 @contextlib.contextmanager
-def serving(argv: list[str], ready_url: str, timeout: float = 20.0) -> Iterator[None]:
+def serving(
+    argv: list[str], ready_url: str, timeout: float = 20.0, env: dict[str, str] | None = None
+) -> Iterator[None]:
     """Run a server in its own process group until the block ends, once ``ready_url`` answers;
-    the whole group is stopped."""
-    proc = popen_group(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    the whole group is stopped, so no child outlives the test."""
+    proc = popen_group(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})}
+    )
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -74,13 +78,15 @@ def serving(argv: list[str], ready_url: str, timeout: float = 20.0) -> Iterator[
 
 
 @contextlib.contextmanager
-def moto_server(*, no_docker: bool = False) -> Iterator[str]:
+def moto_server(*, no_docker: bool = False, managed_policies: bool = False) -> Iterator[str]:
     """moto's server on a free loopback port; yields its URL. ``no_docker`` makes Batch and
-    Lambda control-plane calls succeed without running anything (ENVIRONMENT.md)."""
+    Lambda control-plane calls succeed without running anything (ENVIRONMENT.md);
+    ``managed_policies`` loads AWS's managed IAM policies (which roles attach by ARN)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    with serving(argv, f"{url}/moto-api/"):
+    env = {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"} if managed_policies else {}
+    with serving(argv, f"{url}/moto-api/", env=env):
         if no_docker:
             config = json.dumps({"batch": {"use_docker": False}, "lambda": {"use_docker": False}}).encode()
             request = urllib.request.Request(f"{url}/moto-api/config", data=config, method="POST")
