@@ -18,6 +18,7 @@ stay in the staging bucket, where the invoker reads them.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import subprocess
@@ -180,7 +181,9 @@ class BatchJobs:
         wanted = body.get("jobStatus") or (None if body.get("filters") else "RUNNING")
         if body.get("arrayJobId"):
             job = self.jobs.get(str(body["arrayJobId"]))
-            rows = [(job, u) for u in job.units] if job and job.size else []
+            rows: builtins.list[tuple[Job, Unit | None]] = (
+                [(job, u) for u in job.units] if job and job.size else []
+            )
         else:
             queue_arn = self._queue(str(body.get("jobQueue") or ""))
             rows = [(j, None) for j in self.jobs.values() if j.queue_arn == queue_arn]
@@ -231,6 +234,7 @@ class BatchJobs:
     def _definition(self, ref: str) -> dict[str, Any]:
         if not ref:
             raise BatchClientError("jobDefinition is required")
+        found: builtins.list[dict[str, Any]]
         if ":" in ref:  # an ARN or name:revision
             found = self.client.describe_job_definitions(jobDefinitions=[ref])["jobDefinitions"]
         else:
@@ -240,7 +244,8 @@ class BatchJobs:
         found = [d for d in found if d.get("status", "ACTIVE") == "ACTIVE"]
         if not found:
             raise BatchClientError(f"Job definition {ref} does not exist or is not ACTIVE")
-        return dict(max(found, key=lambda d: int(d.get("revision") or 0)))
+        latest: dict[str, Any] = max(found, key=lambda d: int(d.get("revision") or 0))
+        return dict(latest)
 
     # ---------------------------------------------------------------- running
 
@@ -291,7 +296,7 @@ class BatchJobs:
         )
         return code, reason
 
-    def _spawn(self, launch: Launch, argv: list[str], env: dict[str, str], name: str) -> Process:
+    def _spawn(self, launch: Launch, argv: builtins.list[str], env: dict[str, str], name: str) -> Process:
         """Fork ``python -m ...`` from the image's warm interpreter, else start a subprocess."""
         log_path = self.log_dir / f"batch-{name}.log"
         command = module_command(launch, argv)
@@ -348,7 +353,7 @@ class BatchJobs:
         return detail
 
     @staticmethod
-    def _env_list(job: Job) -> list[dict[str, str]]:
+    def _env_list(job: Job) -> builtins.list[dict[str, str]]:
         return [{"name": k, "value": v} for k, v in sorted(job.environment.items())]
 
     @staticmethod
