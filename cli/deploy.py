@@ -46,6 +46,10 @@ def tools_for(settings: StackSettings, root: Path) -> dep.DeployTools:
     """The deploy tools for ``settings``: the installed factory's, or the real ones."""
     if _factory is not None:
         return _factory(settings, root)
+    if settings.engine == "simulate" and settings.cloud == "gcp":
+        from pcompile.providers.simulate.gcp_engine import deploy_tools
+
+        return deploy_tools(settings, root)
     from pcompile.providers.cloud_stores import default_tools
 
     return default_tools(settings, root)

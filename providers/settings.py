@@ -44,6 +44,8 @@ class StackSettings:
     base_image_mirror: str | None = None
     registry: str | None = None
     bake_code: bool = False
+    endpoint_url: str | None = None
+    engine: str = "pulumi"
     network: NetworkSettings = field(default_factory=NetworkSettings)
     overrides: dict[str, FunctionOverride] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)

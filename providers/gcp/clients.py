@@ -101,13 +101,24 @@ class BatchJobs(Protocol):
 
 
 class GoogleBatchJobs:
-    """:class:`BatchJobs` with google-cloud-batch (Application Default Credentials)."""
+    """:class:`BatchJobs` with google-cloud-batch (Application Default Credentials).
 
-    def __init__(self) -> None:
+    ``endpoint`` (an ``http://host:port`` URL) sends the same calls over the REST
+    transport, without credentials, to a Batch API there (the simulate engine's).
+    """
+
+    def __init__(self, endpoint: str | None = None) -> None:
         from google.cloud import batch_v1
 
         self.batch_v1 = batch_v1
-        self.client = batch_v1.BatchServiceClient()
+        if endpoint is None:
+            self.client = batch_v1.BatchServiceClient()
+            return
+        from google.auth.credentials import AnonymousCredentials
+
+        self.client = batch_v1.BatchServiceClient(
+            transport="rest", credentials=AnonymousCredentials(), client_options={"api_endpoint": endpoint}
+        )
 
     def create(self, parent: str, job_id: str, job: dict[str, Any]) -> str:
         """Create the job; returns its resource name."""
