@@ -64,6 +64,17 @@ SCHEMA: dict[str, Any] = {
         "base_image_mirror": {"type": "string", "description": "Registry prefix replacing Docker Hub."},
         "registry": {"type": "string", "description": "Image registry; default: one created by the app."},
         "bake_code": {"type": "boolean", "description": "Copy the code bundle into images."},
+        "endpoint_url": {
+            "type": "string",
+            "pattern": r"^https?://[^/?#\s]+/?$",
+            "description": "An API emulator, e.g. http://127.0.0.1:5000: on aws a moto server or LocalStack "
+            "(the program's AWS provider and every boto3 client use it); on gcp a gcp-storage-emulator.",
+        },
+        "engine": {
+            "enum": ["pulumi", "simulate"],
+            "description": "pulumi (default): `pulumi up`; simulate: run the program under Pulumi's mock "
+            "engine and create every resource in the emulator at endpoint_url (one-machine tests).",
+        },
         "network": {
             "type": "object",
             "additionalProperties": False,
@@ -176,6 +187,7 @@ def _check_semantics(data: dict[str, Any], path: Path) -> None:
             f"{path}: key 'region' is required when cloud is {data['cloud']}",
             fix="add e.g. `region: us-east-1` (aws) or `region: us-central1` (gcp)",
         )
+    _check_engine(data, path)
     name = data.get("name")
     if name is not None and name != path.stem:
         raise UserError(
@@ -186,6 +198,16 @@ def _check_semantics(data: dict[str, Any], path: Path) -> None:
         raise UserError(
             f"{path}: stack name {path.stem!r} must be lower-case letters, digits and dashes",
             fix="rename the file, e.g. stacks/dev.yaml",
+        )
+
+
+def _check_engine(data: dict[str, Any], path: Path) -> None:
+    """``engine: simulate`` needs the emulator it creates resources in."""
+    if data.get("engine") == "simulate" and not data.get("endpoint_url"):
+        emulator = "a gcp-storage-emulator" if data["cloud"] == "gcp" else "a moto server or LocalStack"
+        raise UserError(
+            f"{path}: key 'endpoint_url' is required when engine is simulate",
+            fix=f"add e.g. `endpoint_url: http://127.0.0.1:5000` ({emulator})",
         )
 
 
@@ -208,6 +230,8 @@ def _settings(data: dict[str, Any], path: Path) -> StackSettings:
         base_image_mirror=data.get("base_image_mirror"),
         registry=data.get("registry"),
         bake_code=bool(data.get("bake_code", False)),
+        endpoint_url=str(data["endpoint_url"]).rstrip("/") if data.get("endpoint_url") else None,
+        engine=data.get("engine") or "pulumi",
         network=NetworkSettings(
             vpc_id=network.get("vpc_id"),
             subnet_ids=tuple(network.get("subnet_ids", ())),

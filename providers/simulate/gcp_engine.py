@@ -78,6 +78,13 @@ class GcpSimulateEngine:
         for urn in [u for u in reversed(list(state)) if u not in mocks.seen]:
             self._delete(state, urn, project, on_output)
             mocks.changes["delete"] = mocks.changes.get("delete", 0) + 1
+        if mocks.resources.plane.table("services"):
+            # The URLs deploy prints must answer, so the Cloud Run player starts now.
+            from pcompile.providers.simulate.gcp_compute import ensure_running
+
+            on_output(
+                f"Cloud Run and Batch play at {ensure_running(self.folder, self.storage_host, self.project)}"
+            )
         # Stack exports are not kept by the mock monitor; deploy reads the manifest the
         # program wrote to the staging bucket instead.
         return dep.EngineResult(dict(sorted(mocks.changes.items())), {}, "")

@@ -1,0 +1,166 @@
+"""GCP on one machine, end to end: ``pcompile bootstrap`` and ``pcompile deploy --stack
+<gcp simulate stack> --yes`` of an app with a Cloud Run function, a GCP Batch GPU
+function and a web endpoint; then, from a fresh Python process with the app's source
+moved away, ``pcompile.Function.from_name(app, name, stack=...)`` calls both functions
+through the production GCP invoker, and the web endpoint answers over HTTP at the URL
+deploy printed. A Cloud Run service the API would refuse stops deploy with exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from gcp_sim_kit import STACK_FILE, storage_emulator
+
+from pcompile.providers.simulate import gcp_compute
+from pcompile.providers.simulate import gcp_resources as gr
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "tests" / "fixtures" / "gcp_sim_app.py"
+STACK = "gcp-sim"
+
+
+@dataclass
+class Project:
+    """A user's project folder with the simulate stack file, and the emulator behind it."""
+
+    root: Path
+    emulator: str
+
+    def env(self) -> dict[str, str]:
+        # Only the stack file says where storage is; image environments off: the runtime
+        # runs on this interpreter (the local envs do not carry the GCP runtime's packages).
+        env = {k: v for k, v in os.environ.items() if k != "STORAGE_EMULATOR_HOST"}
+        return {**env, "PCOMPILE_IMAGE_ENV": "0", "CI": "true"}
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "pcompile.cli", *args]
+        return subprocess.run(
+            argv, cwd=self.root, env=self.env(), capture_output=True, text=True, timeout=600
+        )
+
+    def python(self, code: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-c", code]
+        return subprocess.run(
+            argv, cwd=self.root, env=self.env(), capture_output=True, text=True, timeout=600
+        )
+
+    def state_dir(self) -> Path:
+        return gr.state_dir(self.root, STACK)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    with storage_emulator() as url:
+        root = tmp_path_factory.mktemp("gcp-sim-project")
+        (root / "stacks").mkdir()
+        (root / "stacks" / f"{STACK}.yaml").write_text(STACK_FILE.format(url=url))
+        shutil.copy(FIXTURE, root / "app.py")
+        proj = Project(root, url)
+        try:
+            yield proj
+        finally:
+            gcp_compute.stop_running(proj.state_dir())
+
+
+@pytest.fixture(scope="module")
+def deployed(project: Project) -> dict[str, Any]:
+    boot = project.cli("bootstrap", "--stack", STACK, "--json")
+    assert boot.returncode == 0, boot.stderr
+    assert json.loads(boot.stdout)["outputs"]["staging_bucket"] == "pcompile-sim-pcompile-staging"
+    done = project.cli("deploy", "app.py", "--stack", STACK, "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    # The code reaches the runtimes only through the uploaded bundle.
+    (project.root / "app.py").rename(project.root / "app.py.moved")
+    return report
+
+
+CALLS = """
+import json
+import pcompile
+
+square = pcompile.Function.from_name("gcp-sim", "square", stack="gcp-sim")
+train = pcompile.Function.from_name("gcp-sim", "train", stack="gcp-sim")
+print(json.dumps({"square": square.remote(7), "train": train.remote(5)}))
+"""
+
+
+def test_deploy_creates_what_the_program_declares(project: Project, deployed: dict[str, Any]) -> None:
+    assert deployed["changes"]["create"] == deployed["resources_changed"] > 10
+    assert deployed["bundle_uploaded"] is True and deployed["bundle"].startswith(
+        "gs://pcompile-sim-pcompile-staging/"
+    )
+    plane = json.loads((project.state_dir() / gr.PLANE_FILE).read_text())
+    assert sorted(plane["services"]) == [
+        f"projects/pcompile-sim/locations/us-central1/services/gcp-sim-{fn}" for fn in ("predict", "square")
+    ]
+
+
+def test_cloud_run_and_batch_answer_a_fresh_process(project: Project, deployed: dict[str, Any]) -> None:
+    done = project.python(CALLS)
+    assert done.returncode == 0, done.stderr
+    values = json.loads(done.stdout.strip().splitlines()[-1])
+    assert values["square"] == 49
+    # Run by the simulated Batch as one task of a job created from the stored template.
+    assert values["train"] == {"steps": 5, "task": "0", "function": "train"}
+
+
+def test_the_web_endpoint_answers_at_the_printed_url(deployed: dict[str, Any]) -> None:
+    url = deployed["endpoints"]["predict"]
+    answer = httpx.post(url, json={"x": 4}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"y": 12}
+
+
+def test_a_private_service_refuses_a_request_without_an_id_token(deployed: dict[str, Any]) -> None:
+    predict = deployed["endpoints"]["predict"]
+    square = predict.replace("gcp-sim-predict", "gcp-sim-square")
+    answer = httpx.post(f"{square}/invoke", content=b"x", timeout=60)
+    assert answer.status_code == 401 and "no ID token" in answer.text
+
+
+BAD_APP = """
+import modal
+
+app = modal.App("gcp-bad")
+
+
+@app.function()
+@modal.concurrent(max_inputs=5000)
+def busy(x: int) -> int:
+    return x
+"""
+
+
+def test_a_service_the_api_refuses_stops_deploy_with_exit_2(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project.root / "bad.py").write_text(BAD_APP)
+    done = project.cli("deploy", "bad.py", "--stack", STACK, "--yes")
+    assert done.returncode == 2, done.stderr
+    message = " ".join(done.stderr.split())
+    assert "gcp-bad-fn-busy-run (gcp:cloudrunv2/service:Service)" in message
+    assert "maxInstanceRequestConcurrency 5000 must be between 1 and 1000" in message
+    # The state describes what exists: what was created before the refusal, not the service.
+    state = json.loads((project.state_dir() / "pcompile-gcp-bad" / "gcp-state.json").read_text())
+    types = {entry["type"] for entry in state.values()}
+    assert "gcp:cloudrunv2/service:Service" not in types
+    assert "gcp:storage/bucket:Bucket" in types
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", project.emulator)
+    client = storage.Client(project="pcompile-sim", credentials=AnonymousCredentials())
+    for entry in state.values():
+        if entry["type"] == "gcp:storage/bucket:Bucket":
+            assert client.bucket(entry["id"]).exists()
