@@ -256,11 +256,15 @@ def deploy_tools(settings: Any, root: Path) -> dep.DeployTools:
     """The real deploy tools with the simulate pieces swapped in: this engine, images
     "pushed" as local environments (:mod:`.compute_images`), GCS in the emulator."""
     from pcompile.providers import cloud_stores
-    from pcompile.providers.simulate.compute_images import SimulatedImages
 
     engine = engine_for(settings, root)
     os.environ["STORAGE_EMULATOR_HOST"] = engine.storage_host
     tools = cloud_stores.default_tools(settings, root)
     tools.engine = engine
+    try:
+        from pcompile.providers.simulate.compute_images import SimulatedImages
+    except ImportError:  # without the compute tier's publisher, runtimes run on this interpreter
+        tools.publisher = lambda app: dep.FakePublisher()
+        return tools
     tools.publisher = lambda app: SimulatedImages(engine.folder, app)
     return tools
