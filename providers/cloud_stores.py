@@ -802,6 +802,10 @@ def cloud_secrets(settings: StackSettings) -> AwsSecrets | GcpSecrets:
     """The secret store of a cloud stack."""
     if settings.cloud == "aws":
         return AwsSecrets(settings.region)
+    if settings.cloud == "gcp" and settings.engine == "simulate":
+        from pcompile.providers.simulate.gcp_resources import SimulatedSecrets, gcp_plane
+
+        return SimulatedSecrets(gcp_plane(Path.cwd(), settings.name), settings.project or "")  # type: ignore[return-value]
     if settings.cloud == "gcp":
         return GcpSecrets(settings.project or "")
     raise UserError("local secrets need no --stack", fix="leave --stack out for the local store")

@@ -112,6 +112,11 @@ def state_dir(root: Path, stack: str) -> Path:
     return root / ".pcompile" / "simulate" / stack
 
 
+def gcp_plane(root: Path, stack: str) -> ControlPlane:
+    """The control plane of a GCP simulate stack in the project at ``root``."""
+    return ControlPlane.load(state_dir(root, stack) / PLANE_FILE)
+
+
 def service_url(gateway: str, location: str, service: str) -> str:
     """The simulated ``uri`` of a Cloud Run service: a path on the loopback player."""
     return f"{gateway}{RUN_URL_PREFIX}/{location}/{service}"
@@ -607,3 +612,37 @@ def secret_payload(plane: ControlPlane, project: str, ref: str, version: str | N
         raise KeyError(f"secret {secret_id!r} has no version in the simulated Secret Manager")
     index = len(kept["versions"]) if version == "latest" else int(version)
     return base64.b64decode(kept["versions"][index - 1]).decode()
+
+
+class SimulatedSecrets:
+    """``pcompile secret create/list --stack`` on a GCP simulate stack: the interface of
+    :class:`pcompile.providers.cloud_stores.GcpSecrets`, kept in the control plane
+    (Secret Manager has no emulator)."""
+
+    def __init__(self, plane: ControlPlane, project: str) -> None:
+        self.plane = plane
+        self.project = project
+
+    def create(self, name: str, values: dict[str, str], overwrite: bool = False) -> None:
+        """Create the secret (if needed) and add a version holding the JSON of ``values``."""
+        from pcompile.compiler.errors import UserError
+
+        if not SECRET_ID.match(name):
+            raise UserError(
+                f"secret name {name!r} is not a Secret Manager id", fix="use letters, digits, - and _"
+            )
+        full = f"projects/{self.project}/secrets/{name}"
+        secrets = self.plane.table("secrets")
+        if full in secrets and not overwrite:
+            raise UserError(f"secret {name!r} already exists", fix="pass --force to add a new version")
+        kept = secrets.setdefault(
+            full, {"versions": [], "secret": {"name": full, "replication": {"automatic": {}}}}
+        )
+        kept["versions"].append(base64.b64encode(json.dumps(values, sort_keys=True).encode()).decode())
+        self.plane.save()
+
+    def keys_by_name(self) -> dict[str, list[str]]:
+        """Secret names and the key names of their latest version."""
+        prefix = f"projects/{self.project}/secrets/"
+        names = sorted(k.removeprefix(prefix) for k in self.plane.table("secrets") if k.startswith(prefix))
+        return {n: sorted(json.loads(secret_payload(self.plane, self.project, n) or "{}")) for n in names}

@@ -77,6 +77,10 @@ def deployed(project: Project) -> dict[str, Any]:
     boot = project.cli("bootstrap", "--stack", STACK, "--json")
     assert boot.returncode == 0, boot.stderr
     assert json.loads(boot.stdout)["outputs"]["staging_bucket"] == "pcompile-sim-pcompile-staging"
+    made = project.cli("secret", "create", "sim-token", "TOKEN=tok-42", "--stack", STACK)
+    assert made.returncode == 0, made.stderr
+    listed = project.cli("secret", "list", "--stack", STACK)
+    assert listed.stdout.splitlines() == ["sim-token\tTOKEN"], listed.stderr
     done = project.cli("deploy", "app.py", "--stack", STACK, "--yes", "--json")
     assert done.returncode == 0, done.stderr
     report: dict[str, Any] = json.loads(done.stdout)
@@ -110,9 +114,10 @@ def test_cloud_run_and_batch_answer_a_fresh_process(project: Project, deployed: 
     done = project.python(CALLS)
     assert done.returncode == 0, done.stderr
     values = json.loads(done.stdout.strip().splitlines()[-1])
-    assert values["square"] == 49
+    # Secret Manager references resolved as Cloud Run and Batch resolve them.
+    assert values["square"] == {"value": 49, "token": "tok-42"}
     # Run by the simulated Batch as one task of a job created from the stored template.
-    assert values["train"] == {"steps": 5, "task": "0", "function": "train"}
+    assert values["train"] == {"steps": 5, "task": "0", "function": "train", "token": "tok-42"}
 
 
 def test_the_web_endpoint_answers_at_the_printed_url(deployed: dict[str, Any]) -> None:
