@@ -16,6 +16,7 @@ newest first.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import runpy
@@ -75,7 +76,7 @@ class GcpSimulateEngine:
         state = self._state(project)
         mocks = _CreatingMocks(self._resources(), state, self._state_path(project), self.region, on_output)
         _run_program(project, mocks)
-        for urn in [u for u in reversed(list(state)) if u not in mocks.seen]:
+        for urn in [u for u in _newest_first(state) if u not in mocks.seen]:
             self._delete(state, urn, project, on_output)
             mocks.changes["delete"] = mocks.changes.get("delete", 0) + 1
         if mocks.resources.plane.table("services"):
@@ -92,7 +93,7 @@ class GcpSimulateEngine:
     def destroy(self, project: dep.PulumiProject, on_output: dep.OnOutput) -> dep.EngineResult:
         """Delete everything in the state, newest first."""
         state = self._state(project)
-        for urn in reversed(list(state)):
+        for urn in _newest_first(state):
             self._delete(state, urn, project, on_output)
         return dep.EngineResult({"delete": len(state)} if state else {}, {}, "")
 
@@ -126,6 +127,11 @@ class GcpSimulateEngine:
         on_output(f"delete {entry['type']} {urn.rsplit('::', 1)[-1]}")
         del state[urn]
         _save(self._state_path(project), state)
+
+
+def _newest_first(state: dict[str, Any]) -> list[str]:
+    """URNs in reverse creation order: dependents go before what they depend on."""
+    return sorted(state, key=lambda urn: -int(state[urn]["seq"]))
 
 
 def _save(path: Path, state: dict[str, Any]) -> None:
@@ -179,15 +185,17 @@ class _CreatingMocks(_creating_base()):  # type: ignore[misc]
             op = (
                 "create"
                 if before is None
-                else ("same" if before["inputs"] == _jsonable(inputs) else "update")
+                else ("same" if before["inputs"] == _redacted(args.inputs, inputs) else "update")
             )
             self.changes[op] = self.changes.get(op, 0) + 1
             self.seen.add(urn)
+            seq = before["seq"] if before else 1 + max((e["seq"] for e in self.state.values()), default=0)
             self.state[urn] = {
+                "seq": seq,
                 "type": args.typ,
                 "id": rid,
-                "inputs": _jsonable(inputs),
-                "outputs": _jsonable(outputs),
+                "inputs": _redacted(args.inputs, inputs),
+                "outputs": _redacted(args.inputs, outputs),
             }
             _save(self.path, self.state)
         if op != "same":
@@ -197,6 +205,16 @@ class _CreatingMocks(_creating_base()):  # type: ignore[misc]
 
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _redacted(raw: Any, values: dict[str, Any]) -> Any:
+    """``values`` for the state file: what Pulumi marked secret in ``raw`` kept as its sha256."""
+    kept = dict(values)
+    for key, value in dict(raw).items():
+        if isinstance(value, dict) and gr.SECRET_SIG in value:
+            digest = hashlib.sha256(json.dumps(gr.plain(value), sort_keys=True).encode()).hexdigest()
+            kept[key] = {"sha256": digest}
+    return _jsonable(kept)
 
 
 def _run_program(project: dep.PulumiProject, mocks: Any) -> None:

@@ -7,6 +7,7 @@ deploy printed. A Cloud Run service the API would refuse stops deploy with exit 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -115,7 +116,7 @@ def test_cloud_run_and_batch_answer_a_fresh_process(project: Project, deployed: 
     assert done.returncode == 0, done.stderr
     values = json.loads(done.stdout.strip().splitlines()[-1])
     # Secret Manager references resolved as Cloud Run and Batch resolve them.
-    assert values["square"] == {"value": 49, "token": "tok-42"}
+    assert values["square"] == {"value": 49, "token": "tok-42", "mode": "sim-mode"}
     # Run by the simulated Batch as one task of a job created from the stored template.
     assert values["train"] == {"steps": 5, "task": "0", "function": "train", "token": "tok-42"}
 
@@ -132,6 +133,34 @@ def test_a_private_service_refuses_a_request_without_an_id_token(deployed: dict[
     square = predict.replace("gcp-sim-predict", "gcp-sim-square")
     answer = httpx.post(f"{square}/invoke", content=b"x", timeout=60)
     assert answer.status_code == 401 and "no ID token" in answer.text
+
+
+def test_code_defined_secret_values_stay_out_of_the_engine_state(
+    project: Project, deployed: dict[str, Any]
+) -> None:
+    state = (project.state_dir() / "pcompile-gcp-sim" / "gcp-state.json").read_text()
+    assert "sim-mode" not in state and '"sha256"' in state
+    # The simulated Secret Manager holds the value (base64, as the API returns it).
+    assert (
+        base64.b64encode(b'{"MODE": "sim-mode"}').decode()
+        in (project.state_dir() / gr.PLANE_FILE).read_text()
+    )
+
+
+def test_an_edited_function_is_served_after_a_second_deploy(
+    project: Project, deployed: dict[str, Any]
+) -> None:
+    source = (project.root / "app.py.moved").read_text()
+    (project.root / "app.py").write_text(source.replace('"value": x * x', '"value": x * x + 1'))
+    done = project.cli("deploy", "app.py", "--stack", STACK, "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["bundle_uploaded"] is True
+    assert "create" not in report["changes"] and report["changes"]["update"] >= 1
+    (project.root / "app.py").unlink()
+    called = project.python(CALLS)
+    assert called.returncode == 0, called.stderr
+    assert json.loads(called.stdout.strip().splitlines()[-1])["square"]["value"] == 50
 
 
 BAD_APP = """
@@ -169,3 +198,21 @@ def test_a_service_the_api_refuses_stops_deploy_with_exit_2(
     for entry in state.values():
         if entry["type"] == "gcp:storage/bucket:Bucket":
             assert client.bucket(entry["id"]).exists()
+
+
+def test_destroy_removes_what_deploy_created(project: Project, deployed: dict[str, Any]) -> None:
+    done = project.cli("destroy", "--stack", STACK, "--app", "gcp-sim", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((project.state_dir() / "pcompile-gcp-sim" / "gcp-state.json").read_text()) == {}
+    plane = json.loads((project.state_dir() / gr.PLANE_FILE).read_text())
+    assert not [name for name in plane["services"] if "gcp-sim-" in name]
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    client = storage.Client(
+        project="pcompile-sim",
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": project.emulator},
+    )
+    left = sorted(b.name for b in client.list_buckets())
+    assert not [b for b in left if b.startswith("gcp-sim-")], left
