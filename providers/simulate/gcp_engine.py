@@ -234,11 +234,13 @@ def _run_program(project: dep.PulumiProject, mocks: Any) -> None:
     settings.rpc_manager.clear()
     settings.outputs.clear()
     main = str(project.path / "__main__.py")
+
+    def program() -> None:
+        runpy.run_path(main, run_name="__main__")
+
     sys.path.insert(0, str(project.path))
     try:
-        pulumi_mocks._sync_await(
-            pulumi_mocks.run_pulumi_func(lambda: runpy.run_path(main, run_name="__main__"))
-        )
+        pulumi_mocks._sync_await(pulumi_mocks.run_pulumi_func(program))
     finally:
         sys.path.remove(str(project.path))
         settings.rpc_manager.clear()

@@ -189,8 +189,8 @@ RUN_ACCELERATORS = ("nvidia-l4",)
 # The minimum memory per vCPU count (more memory needs more CPUs).
 RUN_MIN_CPU_FOR_MEMORY = ((24 * 1024, 8), (16 * 1024, 6), (8 * 1024, 4), (4 * 1024, 2))
 QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$")
-UNIT_MIB = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 * 1024, "k": 1e3 / 2**20}
-UNIT_MIB |= {"M": 1e6 / 2**20, "G": 1e9 / 2**20, "T": 1e12 / 2**20, None: 1 / 2**20}
+UNIT_MIB: dict[str | None, float] = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}
+UNIT_MIB |= {"k": 1e3 / 2**20, "M": 1e6 / 2**20, "G": 1e9 / 2**20, "T": 1e12 / 2**20, None: 1 / 2**20}
 
 
 def memory_mib(quantity: str) -> float | None:
