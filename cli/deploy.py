@@ -46,10 +46,6 @@ def tools_for(settings: StackSettings, root: Path) -> dep.DeployTools:
     """The deploy tools for ``settings``: the installed factory's, or the real ones."""
     if _factory is not None:
         return _factory(settings, root)
-    if settings.engine == "simulate" and settings.cloud == "gcp":
-        from pcompile.providers.simulate.gcp_engine import deploy_tools
-
-        return deploy_tools(settings, root)
     from pcompile.providers.cloud_stores import default_tools
 
     return default_tools(settings, root)
@@ -315,6 +311,9 @@ def cloud_stack(stack: str | None) -> StackSettings | None:
     if not stack:
         return None
     settings = load_stack(stack, _root())
+    from pcompile.providers.cloud_stores import use_endpoint
+
+    use_endpoint(settings)
     return settings if settings.cloud != "local" else None
 
 

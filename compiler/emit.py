@@ -18,7 +18,7 @@ import yaml
 
 from pcompile.compiler import ir
 from pcompile.compiler.errors import UserError
-from pcompile.providers.settings import StackSettings
+from pcompile.providers.settings import EXTRA_BUNDLE_URL, EXTRA_IMAGE_REFS, StackSettings
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("pcompile.compiler", "templates"),
@@ -46,12 +46,42 @@ def _stack_config(settings: StackSettings) -> dict[str, Any]:
     config: dict[str, Any] = {}
     if settings.cloud == "aws" and settings.region:
         config["aws:region"] = settings.region
+    if settings.cloud == "aws" and settings.endpoint_url:
+        config.update(_emulator_config(settings.endpoint_url))
     if settings.cloud == "gcp":
         if settings.project:
             config["gcp:project"] = settings.project
         if settings.region:
             config["gcp:region"] = settings.region
     return {"config": config} if config else {}
+
+
+# The AWS services the program's resources live in (pulumi-aws `endpoints` keys).
+_AWS_SERVICES = (
+    "batch",
+    "cloudwatchlogs",
+    "ec2",
+    "ecr",
+    "iam",
+    "lambda",
+    "s3",
+    "scheduler",
+    "secretsmanager",
+    "ssm",
+    "sts",
+)
+
+
+def _emulator_config(url: str) -> dict[str, Any]:
+    """pulumi-aws provider settings for an API emulator (moto, LocalStack): every service's
+    endpoint, path-style S3, and no checks that need the real account."""
+    return {
+        "aws:endpoints": [{service: url for service in _AWS_SERVICES}],
+        "aws:s3UsePathStyle": True,
+        "aws:skipCredentialsValidation": True,
+        "aws:skipMetadataApiCheck": True,
+        "aws:skipRequestingAccountId": True,
+    }
 
 
 def _yaml(data: dict[str, Any]) -> str:
@@ -80,9 +110,9 @@ def emit_project(
         )
     extra = dict(settings.extra)
     if image_refs:
-        extra["image_refs"] = dict(sorted(image_refs.items()))
+        extra[EXTRA_IMAGE_REFS] = dict(sorted(image_refs.items()))
     if bundle_url:
-        extra["bundle_url"] = bundle_url
+        extra[EXTRA_BUNDLE_URL] = bundle_url
     stack_settings = StackSettings.from_json({**settings.to_json(), "extra": extra})
     single = ir.Program(
         (app_spec,), program.python_version, program.cloudpickle_version, program.schema_version

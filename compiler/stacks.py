@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from pcompile.compiler.errors import UserError
-from pcompile.providers.settings import FunctionOverride, NetworkSettings, StackSettings
+from pcompile.providers.settings import ENGINES, FunctionOverride, NetworkSettings, StackSettings
 
 CLOUDS = ("aws", "gcp", "local")
 DEFAULT_STATE_BACKEND = "file://.pcompile/state"
@@ -68,10 +68,11 @@ SCHEMA: dict[str, Any] = {
             "type": "string",
             "pattern": r"^https?://[^/?#\s]+/?$",
             "description": "An API emulator, e.g. http://127.0.0.1:5000: on aws a moto server or LocalStack "
-            "(the program's AWS provider and every boto3 client use it); on gcp a gcp-storage-emulator.",
+            "(the program's AWS provider and every boto3 client pcompile makes use it); on gcp a "
+            "gcp-storage-emulator (Cloud Storage; the other GCP APIs are simulated).",
         },
         "engine": {
-            "enum": ["pulumi", "simulate"],
+            "enum": list(ENGINES),
             "description": "pulumi (default): `pulumi up`; simulate: run the program under Pulumi's mock "
             "engine and create every resource in the emulator at endpoint_url (one-machine tests).",
         },
@@ -202,12 +203,26 @@ def _check_semantics(data: dict[str, Any], path: Path) -> None:
 
 
 def _check_engine(data: dict[str, Any], path: Path) -> None:
-    """``engine: simulate`` needs the emulator it creates resources in."""
-    if data.get("engine") == "simulate" and not data.get("endpoint_url"):
-        emulator = "a gcp-storage-emulator" if data["cloud"] == "gcp" else "a moto server or LocalStack"
+    """``endpoint_url`` is a cloud's API emulator; ``engine: simulate`` needs one."""
+    emulators = {"aws": "a moto server or LocalStack", "gcp": "a gcp-storage-emulator"}
+    if data.get("endpoint_url") and data["cloud"] not in emulators:
+        raise UserError(
+            f"{path}: key 'endpoint_url' is {data['endpoint_url']!r} but cloud is {data['cloud']}; "
+            "it names an AWS or GCP API emulator",
+            fix="remove endpoint_url, or use it with `cloud: aws` or `cloud: gcp`",
+        )
+    if data.get("engine") != "simulate":
+        return
+    if data["cloud"] not in emulators:
+        raise UserError(
+            f"{path}: key 'engine' is 'simulate' but cloud is {data['cloud']}; the simulate engine "
+            "covers cloud: aws and cloud: gcp",
+            fix="use `cloud: aws` or `cloud: gcp` with an endpoint_url, or leave engine out",
+        )
+    if not data.get("endpoint_url"):
         raise UserError(
             f"{path}: key 'endpoint_url' is required when engine is simulate",
-            fix=f"add e.g. `endpoint_url: http://127.0.0.1:5000` ({emulator})",
+            fix=f"add e.g. `endpoint_url: http://127.0.0.1:5000` ({emulators[data['cloud']]})",
         )
 
 

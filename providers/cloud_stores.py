@@ -572,8 +572,41 @@ class _EcrPublisher:
         self.inner.publish(image, ref, root)
 
 
+def use_endpoint(settings: StackSettings) -> None:
+    """Point every boto3 client this process makes at the stack's ``endpoint_url`` (an AWS
+    API emulator), through botocore's own ``AWS_ENDPOINT_URL``: per-service settings
+    (``AWS_ENDPOINT_URL_LAMBDA`` ...) still win. A simulate stack talks only to its
+    emulator, so it gets placeholder credentials when none are set."""
+    if settings.cloud == "gcp" and settings.endpoint_url:
+        # google-cloud-storage's own switch to an emulator (anonymous credentials).
+        os.environ["STORAGE_EMULATOR_HOST"] = settings.endpoint_url
+        return
+    if settings.cloud != "aws" or not settings.endpoint_url:
+        return
+    os.environ["AWS_ENDPOINT_URL"] = settings.endpoint_url
+    os.environ.setdefault("AWS_DEFAULT_REGION", settings.region or "us-east-1")
+    if settings.engine == "simulate":
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "simulate")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "simulate")
+
+
+def _engine(settings: StackSettings, root: Path) -> dep.Engine:
+    """The stack's engine: Pulumi's Automation API, or the simulate engine."""
+    if settings.engine == "simulate" and settings.cloud == "gcp":
+        from pcompile.providers.simulate.gcp_engine import engine_for
+
+        return engine_for(settings, root)
+    if settings.engine == "simulate":
+        from pcompile.providers.simulate.engine import SimulateEngine
+
+        return SimulateEngine(settings, root)
+    return dep.AutomationEngine()
+
+
 def default_tools(settings: StackSettings, root: Path) -> dep.DeployTools:
-    """The real tools for a stack: Pulumi Automation API, the stack's builder, S3/GCS."""
+    """The real tools for a stack: Pulumi Automation API (or the simulate engine), the
+    stack's builder, S3/GCS."""
+    use_endpoint(settings)
     local_manifests = dep.DirectoryManifestStore(root, settings.name)
     if settings.cloud == "local":
         return dep.DeployTools(
@@ -594,7 +627,7 @@ def default_tools(settings: StackSettings, root: Path) -> dep.DeployTools:
         else GcsManifestStore(settings)
     )
     return dep.DeployTools(
-        engine=dep.AutomationEngine(),
+        engine=_engine(settings, root),
         publisher=lazy.publisher,
         artifacts=lazy,
         manifests=[local_manifests, cloud_manifests],
@@ -659,8 +692,17 @@ class _LazyCloud:
         return dict(plan_image_refs(app, self._images()))
 
     def publisher(self, app: AppSpec) -> dep.ImagePublisher:
-        """The stack's builder, pushing to the shared registry."""
+        """The stack's builder, pushing to the shared registry (simulate: the emulator's ECR)."""
         from pcompile.providers.builders import BuilderPublisher
+
+        if self.settings.engine == "simulate" and self.settings.cloud == "gcp":
+            from pcompile.providers.simulate.gcp_engine import image_publisher
+
+            return image_publisher(self.settings, self.root, app)
+        if self.settings.engine == "simulate":
+            from pcompile.providers.simulate.images import SimulatePublisher
+
+            return SimulatePublisher(app, self.settings.region)
 
         return _EcrPublisher(BuilderPublisher(self._images(), app), self.settings.region)
 

@@ -10,6 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+ENGINES = ("pulumi", "simulate")
+
+# What deploy hands the emitted program, through ``stack.json``'s ``extra`` (written by
+# ``pcompile.compiler.emit``, read by the providers' programs): one name on both sides.
+EXTRA_IMAGE_REFS = "image_refs"
+EXTRA_BUNDLE_URL = "bundle_url"
+
 
 @dataclass(frozen=True)
 class FunctionOverride:
@@ -54,6 +61,14 @@ class StackSettings:
     def override(self, function: str) -> FunctionOverride:
         """The override for ``function``, or an empty one."""
         return self.overrides.get(function, FunctionOverride())
+
+    def bundle_url(self) -> str | None:
+        """The uploaded code bundle (``s3://``/``gs://`` URL) deploy handed the program, if any."""
+        return str(self.extra.get(EXTRA_BUNDLE_URL) or "") or None
+
+    def image_refs(self) -> dict[str, str]:
+        """Image id → pushed reference, as deploy handed them to the program."""
+        return {str(k): str(v) for k, v in (self.extra.get(EXTRA_IMAGE_REFS) or {}).items()}
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON values, for the emitted project's ``stack.json``."""

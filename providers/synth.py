@@ -55,6 +55,8 @@ class SynthResult:
     """Everything one mock run produced, resources sorted by (type, name)."""
 
     resources: list[SynthResource] = field(default_factory=list)
+    # The stack's exports (``pulumi.export``), resolved; the stock mock monitor drops them.
+    outputs: dict[str, Any] = field(default_factory=dict)
 
     def of_type(self, type_token: str) -> list[SynthResource]:
         """Resources whose Pulumi type token is ``type_token``."""
@@ -89,7 +91,11 @@ def _fake_outputs(args: pulumi_mocks.MockResourceArgs, region: str) -> tuple[str
     return rid, {**state, **args.inputs}
 
 
-class _RecordingMocks(pulumi.runtime.Mocks):
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Records every resource and answers with stable fakes; the simulate engine subclasses
+    it to answer from an emulator instead. ``pending`` (per thread) holds the URN, parent
+    and dependencies of the registration ``new_resource`` is answering."""
+
     def __init__(self, region: str) -> None:
         self.region = region
         self.recorded: list[SynthResource] = []
@@ -120,10 +126,13 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         }, []  # no check failures (the mock monitor iterates this)
 
 
+_RecordingMocks = RecordingMocks
+
+
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
     """The stock monitor, plus a record of inputs and the engine's duplicate-URN check."""
 
-    def __init__(self, mocks: _RecordingMocks) -> None:
+    def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
         self.recording = mocks
         self.urns: set[str] = set()
@@ -136,32 +145,59 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 self.duplicates.append(urn)
             self.urns.add(urn)
             self.recording.pending.urn = urn
+            self.recording.pending.parent = request.parent
+            self.recording.pending.dependencies = sorted(set(request.dependencies))
         return super().RegisterResource(request)
 
 
-def run_mocked(program: Callable[[], None], *, project: str, stack: str, region: str) -> SynthResult:
+def run_mocked(
+    program: Callable[[], None],
+    *,
+    project: str,
+    stack: str,
+    region: str,
+    mocks: RecordingMocks | None = None,
+    config: dict[str, str] | None = None,
+    secret_keys: tuple[str, ...] = (),
+) -> SynthResult:
     """Run ``program`` (which creates Pulumi resources) under the mock engine.
 
+    ``mocks`` answers the registrations (default: stable fakes); ``config`` is the stack
+    config the program reads (``{"aws:region": ...}``, secrets named in ``secret_keys``).
     Raises what the program raises, and :class:`DuplicateResourceError` when two
     resources share a URN.
     """
-    mocks = _RecordingMocks(region)
+    mocks = mocks if mocks is not None else RecordingMocks(region)
     monitor = _RecordingMonitor(mocks)
+    # A fresh root stack per run: exports of an earlier run in this process must not leak in.
+    pulumi.runtime.settings.ROOT.set(None)
+    if config is not None:
+        pulumi.runtime.set_all_config(dict(config), list(secret_keys))
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     settings = pulumi_mocks.SETTINGS
     settings.rpc_manager.clear()
     settings.outputs.clear()
+    outputs: dict[str, Any] = {}
+
+    async def run_and_collect() -> None:
+        program()
+        root = pulumi.runtime.settings.get_root_resource()
+        for key, value in sorted(getattr(root, "outputs", {}).items()):
+            outputs[key] = await pulumi.Output.from_input(value).future()
+
     try:
-        pulumi_mocks._sync_await(pulumi_mocks.run_pulumi_func(program))
+        pulumi_mocks._sync_await(pulumi_mocks.run_pulumi_func(run_and_collect))
     finally:
         settings.rpc_manager.clear()
         settings.outputs.clear()
+        if config is not None:
+            pulumi.runtime.set_all_config({}, [])
     if monitor.duplicates:
         raise DuplicateResourceError(
             "two resources share a URN (the engine would refuse to deploy): " + ", ".join(monitor.duplicates)
         )
     resources = sorted(mocks.recorded, key=lambda r: (r.type, r.name))
-    return SynthResult(resources)
+    return SynthResult(resources, outputs)
 
 
 def _jsonable(value: Any) -> Any:

@@ -27,3 +27,6 @@ JOB = "PCOMPILE_JOB"
 ARRAY_INDEX = "AWS_BATCH_JOB_ARRAY_INDEX"
 # boto3 endpoint override (moto in tests; VPC endpoints in locked-down accounts).
 ENDPOINT_URL = "PCOMPILE_AWS_ENDPOINT_URL"
+# botocore's own endpoint for every service (stack key ``endpoint_url``: an API emulator).
+# Unlike ENDPOINT_URL it leaves per-service overrides (``AWS_ENDPOINT_URL_<SERVICE>``) in force.
+BOTO_ENDPOINT_URL = "AWS_ENDPOINT_URL"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,9 +26,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(argv: list[str], ready_url: str, timeout: float = 20.0) -> Iterator[None]:
-    """Run a server process until the block ends (stopped by its PID), once ``ready_url`` answers."""
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def serving(
+    argv: list[str], ready_url: str, timeout: float = 20.0, env: dict[str, str] | None = None
+) -> Iterator[None]:
+    """Run a server process in its own process group until the block ends, once ``ready_url``
+    answers; the whole group is stopped, so no child outlives the test."""
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -39,22 +50,30 @@ def serving(argv: list[str], ready_url: str, timeout: float = 20.0) -> Iterator[
                 time.sleep(0.05)
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop_group(proc)
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 @contextlib.contextmanager
-def moto_server(*, no_docker: bool = False) -> Iterator[str]:
+def moto_server(*, no_docker: bool = False, managed_policies: bool = False) -> Iterator[str]:
     """moto's server on a free loopback port; yields its URL. ``no_docker`` makes Batch and
-    Lambda control-plane calls succeed without running anything (ENVIRONMENT.md)."""
+    Lambda control-plane calls succeed without running anything (ENVIRONMENT.md);
+    ``managed_policies`` loads AWS's managed IAM policies (which roles attach by ARN)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    with serving(argv, f"{url}/moto-api/"):
+    env = {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"} if managed_policies else {}
+    with serving(argv, f"{url}/moto-api/", env=env):
         if no_docker:
             config = json.dumps({"batch": {"use_docker": False}, "lambda": {"use_docker": False}}).encode()
             request = urllib.request.Request(f"{url}/moto-api/config", data=config, method="POST")

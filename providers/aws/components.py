@@ -111,12 +111,16 @@ class RuntimeEnv:
     mounts: Mapping[str, Mount] = field(default_factory=dict)
     secret_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     code_bundle: str | None = None
+    # An API emulator's URL (stack key ``endpoint_url``): the runtime's boto3 clients use it.
+    endpoint_url: str | None = None
 
     def variables(self) -> pulumi.Output[dict[str, str]]:
         """Variable name → value once bucket names and secret ARNs are known."""
         static = {aws_env.APP: self.app, aws_env.FUNCTION: self.fn.name, aws_env.SPEC: runtime_spec(self.fn)}
         if self.code_bundle:
             static[aws_env.CODE_BUNDLE] = self.code_bundle
+        if self.endpoint_url:
+            static[aws_env.BOTO_ENDPOINT_URL] = self.endpoint_url
         volumes = {path: {"url": m.url(), "read_only": m.read_only} for path, m in self.mounts.items()}
         parts = pulumi.Output.all(
             pulumi.Output.from_input(self.staging_bucket),

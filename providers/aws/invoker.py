@@ -395,6 +395,10 @@ def from_stack(app_name: str, settings: StackSettings) -> AwsInvoker:
     """The invoker for ``app_name`` deployed on an AWS stack."""
     import boto3
 
+    from pcompile.providers.cloud_stores import use_endpoint
+
+    use_endpoint(settings)  # the stack's endpoint_url (an API emulator), if it names one
+
     session = boto3.session.Session(region_name=settings.region)
     return AwsInvoker(read_manifest(app_name, settings, session), session)
 

@@ -113,7 +113,7 @@ def _shared_options(settings: StackSettings) -> dict[str, int]:
 
 def _image_uri(ctx: Context, base: shared.AppShared, image_id: str) -> pulumi.Input[str]:
     """The image a function runs: from the deploy step's build, else ``{repo}:{image_id}``."""
-    built = ctx.settings.extra.get("image_refs", {})
+    built = ctx.settings.image_refs()
     if image_id in built:
         return str(built[image_id])
     tag = slug(image_id)[:128]
@@ -251,7 +251,8 @@ def _function(
         staging_bucket=base.staging.bucket,
         mounts=mounts,
         secret_ids={s: secrets[s].secret_id for s in sorted(fn.secrets)},
-        code_bundle=ctx.settings.extra.get("code_bundle") or None,
+        code_bundle=ctx.settings.bundle_url(),
+        endpoint_url=ctx.settings.endpoint_url,
     )
     grants = components.Grants(
         staging_bucket_arn=ctx.arns.bucket(base.staging.bucket),
@@ -321,7 +322,7 @@ def _mounts(
 
 def _bundle_arn(ctx: Context) -> pulumi.Output[str] | None:
     """The code bundle object (``s3://bucket/key#sha256=...``) functions may read, if any."""
-    url = str(ctx.settings.extra.get("code_bundle") or "")
+    url = ctx.settings.bundle_url() or ""
     if not url.startswith("s3://"):
         return None
     bucket, _, key = url.removeprefix("s3://").partition("#")[0].partition("/")
@@ -424,5 +425,5 @@ def _manifest_of(ctx: Context, data: dict[str, Any], targets: dict[str, str], we
         functions=functions,
         staging={"bucket": data["bucket"], "url": f"s3://{data['bucket']}"},
         image_tags=dict(data["images"]),
-        code_bundle=ctx.settings.extra.get("code_bundle") or None,
+        code_bundle=ctx.settings.bundle_url(),
     )

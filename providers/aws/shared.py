@@ -23,11 +23,20 @@ ECS_INSTANCE_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerSe
 
 
 def private_bucket(
-    name: str, parent: pulumi.Resource, tags: dict[str, str], expire: dict[str, int] | None = None
+    name: str,
+    parent: pulumi.Resource,
+    tags: dict[str, str],
+    expire: dict[str, int] | None = None,
+    *,
+    force_destroy: bool = False,
 ) -> aws.s3.Bucket:
-    """An S3 bucket with public access blocked, SSE, TLS-only policy and optional expiry by prefix."""
+    """An S3 bucket with public access blocked, SSE, TLS-only policy and optional expiry by prefix.
+
+    ``force_destroy`` empties it on ``pcompile destroy``: only for buckets whose objects are
+    pcompile's own (staging), never for volumes, which hold the user's data.
+    """
     opts = pulumi.ResourceOptions(parent=parent)
-    bucket = aws.s3.Bucket(name, force_destroy=False, tags=tags, opts=opts)
+    bucket = aws.s3.Bucket(name, force_destroy=force_destroy, tags=tags, opts=opts)
     block = aws.s3.BucketPublicAccessBlock(
         f"{name}-public-access",
         bucket=bucket.id,
@@ -99,7 +108,10 @@ class AppShared(pulumi.ComponentResource):
             f"{name}-repo-lifecycle", repository=self.repository.name, policy=_ecr_lifecycle(args), opts=child
         )
         days = args.staging_expiry_days
-        self.staging = private_bucket(f"{name}-staging", self, args.tags, {"calls": days, "blobs": days})
+        # Staging holds call payloads, results and the manifest: destroy must not stop at them.
+        self.staging = private_bucket(
+            f"{name}-staging", self, args.tags, {"calls": days, "blobs": days}, force_destroy=True
+        )
         self.register_outputs(
             {"repository_url": self.repository.repository_url, "staging_bucket": self.staging.bucket}
         )

@@ -272,19 +272,11 @@ def engine_for(settings: Any, root: Path) -> GcpSimulateEngine:
     )
 
 
-def deploy_tools(settings: Any, root: Path) -> dep.DeployTools:
-    """The real deploy tools with the simulate pieces swapped in: this engine, images
-    "pushed" as local environments (:mod:`.compute_images`), GCS in the emulator."""
-    from pcompile.providers import cloud_stores
-
-    engine = engine_for(settings, root)
-    os.environ["STORAGE_EMULATOR_HOST"] = engine.storage_host
-    tools = cloud_stores.default_tools(settings, root)
-    tools.engine = engine
+def image_publisher(settings: Any, root: Path, app: Any) -> dep.ImagePublisher:
+    """How a GCP simulate deploy "pushes" images: there is no Artifact Registry emulator, so
+    each image becomes its local environment, recorded under its URI (:mod:`.compute_images`)."""
     try:
         from pcompile.providers.simulate.compute_images import SimulatedImages
     except ImportError:  # without the compute tier's publisher, runtimes run on this interpreter
-        tools.publisher = lambda app: dep.FakePublisher()
-        return tools
-    tools.publisher = lambda app: SimulatedImages(engine.folder, app)
-    return tools
+        return dep.FakePublisher()
+    return SimulatedImages(gr.state_dir(root, settings.name), app)

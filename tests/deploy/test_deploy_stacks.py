@@ -13,7 +13,7 @@ from pcompile.compiler.errors import UserError
 from pcompile.compiler.stacks import DEFAULT_STATE_BACKEND, SCHEMA, load_stack, schema_json
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = ("local", "aws-dev", "gcp-dev")
+EXAMPLES = ("local", "aws-dev", "aws-sim", "gcp-dev", "gcp-sim")
 
 
 def test_schema_file_is_the_loaders_schema() -> None:
@@ -69,6 +69,18 @@ def test_overrides_and_network_are_parsed(tmp_path: Path) -> None:
         ),
         ("cloud: aws\nregion: x\nname: prod\n", ["'name' is 'prod'", "rename the file"]),
         ("cloud: [aws\n", ["not valid YAML"]),
+        ("cloud: aws\nregion: x\nengine: simulate\n", ["'endpoint_url' is required when engine is simulate"]),
+        ("cloud: aws\nregion: x\nengine: simulat\n", ["'engine'", "did you mean 'simulate'"]),
+        ("cloud: aws\nregion: x\nendpoint_url: localhost:5000\n", ["'endpoint_url'", "does not match"]),
+        (
+            "cloud: local\nendpoint_url: http://127.0.0.1:1\n",
+            ["'endpoint_url'", "cloud is local", "cloud: aws"],
+        ),
+        ("cloud: local\nengine: simulate\n", ["'engine' is 'simulate' but cloud is local"]),
+        (
+            "cloud: gcp\nregion: r\nproject: p\nengine: simulate\n",
+            ["'endpoint_url' is required", "gcp-storage-emulator"],
+        ),
     ],
 )
 def test_mistakes_name_file_key_and_fix(tmp_path: Path, text: str, needles: list[str]) -> None:
@@ -80,6 +92,14 @@ def test_mistakes_name_file_key_and_fix(tmp_path: Path, text: str, needles: list
     assert "fix:" in message
     for needle in needles:
         assert needle in message
+
+
+def test_engine_and_endpoint_url_are_parsed(tmp_path: Path) -> None:
+    text = "cloud: aws\nregion: us-east-1\nengine: simulate\nendpoint_url: http://127.0.0.1:5000/\n"
+    settings = load_stack(_write(tmp_path, "sim", text), root=tmp_path)
+    assert (settings.engine, settings.endpoint_url) == ("simulate", "http://127.0.0.1:5000")
+    plain = load_stack(_write(tmp_path, "dev", "cloud: aws\nregion: us-east-1\n"), root=tmp_path)
+    assert (plain.engine, plain.endpoint_url) == ("pulumi", None)
 
 
 def test_unknown_stack_lists_known_ones(tmp_path: Path) -> None:

@@ -1,0 +1,114 @@
+"""A temp project shaped like ``examples/gpu_mix.py``, and the ``pcompile`` CLI run on it.
+
+Every command runs in a fresh ``python -m pcompile.cli`` process in the project
+folder, as a user would run it; boto3 in the test reads the emulator directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+APP = """\
+import modal
+
+app = modal.App("e2e-mix")
+image = modal.Image.debian_slim(python_version="3.11")
+weights = modal.Volume.from_name("weights", create_if_missing=True)
+token = modal.Secret.from_dict({"E2E_TOKEN": "tok-123"})
+
+
+@app.function(image=image, secrets=[token], volumes={"/weights": weights})
+def hello(name: str) -> str:
+    return "hello " + name
+
+
+@app.function(image=image, gpu="T4")
+def gpu_double(x: int) -> int:
+    return 2 * x
+
+
+@app.function(image=image, schedule=modal.Period(hours=5))
+def tick() -> int:
+    return 1
+
+
+@app.function(image=image)
+@modal.fastapi_endpoint(method="POST")
+def echo(item: dict) -> dict:
+    return {"echo": item}
+
+
+@app.cls(image=image, min_containers=1)
+class Model:
+    @modal.method()
+    def generate(self, x: int) -> int:
+        return x * 2
+"""
+
+STACK = """\
+cloud: aws
+region: us-east-1
+engine: simulate
+endpoint_url: {url}
+"""
+
+
+@dataclass
+class Run:
+    """One CLI run: exit code and output."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        """stdout as JSON."""
+        return json.loads(self.stdout)
+
+
+class Project:
+    """The app and a simulate stack ``sim`` pointing at ``endpoint_url``."""
+
+    def __init__(self, root: Path, endpoint_url: str, stack_extra: str = "") -> None:
+        self.root = root
+        (root / "stacks").mkdir(parents=True, exist_ok=True)
+        (root / "app.py").write_text(APP)
+        (root / "stacks" / "sim.yaml").write_text(STACK.format(url=endpoint_url) + stack_extra)
+
+    def pcompile(self, *args: str, timeout: float = 600) -> Run:
+        """``pcompile ARGS`` in the project folder, in its own process."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env["CI"] = "true"
+        done = subprocess.run(
+            [sys.executable, "-m", "pcompile.cli", *args],
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return Run(done.returncode, done.stdout, done.stderr)
+
+    def state(self) -> dict[str, Any]:
+        """The simulated state of the app's project."""
+        path = self.root / ".pcompile" / "simulate" / "sim" / "pcompile-e2e-mix.json"
+        return dict(json.loads(path.read_text()))
+
+    def state_of(self, type_token: str) -> list[dict[str, Any]]:
+        """State entries of one type."""
+        return [e for e in self.state()["resources"].values() if e["type"] == type_token]
+
+
+def aws(endpoint_url: str, service: str) -> Any:
+    """A boto3 client of ``service`` at the emulator."""
+    import boto3
+
+    return boto3.session.Session(aws_access_key_id="t", aws_secret_access_key="t").client(
+        service, region_name="us-east-1", endpoint_url=endpoint_url
+    )
