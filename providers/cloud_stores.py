@@ -702,7 +702,7 @@ class _LazyCloud:
         if self.settings.engine == "simulate":
             from pcompile.providers.simulate.images import SimulatePublisher
 
-            return SimulatePublisher(app, self.settings.region)
+            return SimulatePublisher(app, self.root, self.settings.name, self.settings.region)
 
         return _EcrPublisher(BuilderPublisher(self._images(), app), self.settings.region)
 

@@ -50,9 +50,10 @@ class StackSettings:
     run_flags: tuple[str, ...] = ()
     base_image_mirror: str | None = None
     registry: str | None = None
-    bake_code: bool = False
-    endpoint_url: str | None = None
+    # ``engine: pulumi | simulate`` and the AWS API emulator a stack talks to (moto, LocalStack).
     engine: str = "pulumi"
+    endpoint_url: str | None = None
+    bake_code: bool = False
     network: NetworkSettings = field(default_factory=NetworkSettings)
     overrides: dict[str, FunctionOverride] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)

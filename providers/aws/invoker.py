@@ -13,7 +13,9 @@ returns an :class:`AwsInvoker`:
 
 A ``FunctionCall`` id (``aws:<bucket>/calls/<id>?n=..&k=..&m=..&job=..``) says where
 the results are, so :meth:`AwsInvoker.get` works from another process. Polling
-backs off. Every boto3 client honours ``PCOMPILE_AWS_ENDPOINT_URL`` (moto in tests).
+backs off. Every boto3 client honours ``PCOMPILE_AWS_ENDPOINT_URL`` (moto in tests);
+a stack's own endpoints (:func:`stack_endpoints`: an ``engine: simulate`` stack's
+emulator and compute service) take precedence.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from pcompile.exception import NotFoundError, RemoteError
@@ -124,9 +127,12 @@ class Backoff:
 # --------------------------------------------------------------------------- invoker
 
 
-def client(session: Any, service: str) -> Any:
-    """A boto3 client of ``session`` at the endpoint override, if any."""
-    return session.client(service, endpoint_url=os.environ.get(aws_env.ENDPOINT_URL) or None)
+def client(session: Any, service: str, endpoints: Mapping[str, str] | None = None) -> Any:
+    """A boto3 client of ``session`` at the endpoint override, if any: ``endpoints``' entry for
+    the service (``AWS_ENDPOINT_URL_<SERVICE>``, else ``AWS_ENDPOINT_URL``), else ``PCOMPILE_AWS_ENDPOINT_URL``."""
+    given = endpoints or {}
+    url = given.get(f"AWS_ENDPOINT_URL_{service.upper()}") or given.get("AWS_ENDPOINT_URL")
+    return session.client(service, endpoint_url=url or os.environ.get(aws_env.ENDPOINT_URL) or None)
 
 
 class AwsInvoker:
@@ -139,6 +145,7 @@ class AwsInvoker:
         *,
         lambda_transport: LambdaTransport | None = None,
         backoff: Backoff | None = None,
+        endpoints: Mapping[str, str] | None = None,
     ) -> None:
         if session is None:
             import boto3
@@ -146,9 +153,9 @@ class AwsInvoker:
             session = boto3.session.Session(region_name=manifest.region)
         self.manifest = manifest
         self.session = session
-        self.s3 = client(session, "s3")
-        self.batch = client(session, "batch")
-        self.lambdas = lambda_transport or BotoLambda(client(session, "lambda"))
+        self.s3 = client(session, "s3", endpoints)
+        self.batch = client(session, "batch", endpoints)
+        self.lambdas = lambda_transport or BotoLambda(client(session, "lambda", endpoints))
         self.backoff = backoff or Backoff()
         self._stores: dict[str, S3Storage] = {}
         self._outs: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -373,11 +380,13 @@ def stage_payload(data: bytes, storage: S3Storage, limit: int) -> dict[str, Any]
 # --------------------------------------------------------------------------- entry points
 
 
-def read_manifest(app_name: str, settings: StackSettings, session: Any) -> Manifest:
+def read_manifest(
+    app_name: str, settings: StackSettings, session: Any, endpoints: Mapping[str, str] | None = None
+) -> Manifest:
     """Follow the SSM pointer ``/pcompile/<stack>/<app>/manifest`` to the manifest object."""
     from pcompile.providers.aws.program import manifest_parameter
 
-    ssm = client(session, "ssm")
+    ssm = client(session, "ssm", endpoints)
     name = manifest_parameter(app_name, settings.name)
     try:
         url = ssm.get_parameter(Name=name)["Parameter"]["Value"]
@@ -387,20 +396,35 @@ def read_manifest(app_name: str, settings: StackSettings, session: Any) -> Manif
             f"run `pcompile deploy FILE --stack {settings.name}`"
         ) from None
     bucket, key = split_url(url)
-    body = client(session, "s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    body = client(session, "s3", endpoints).get_object(Bucket=bucket, Key=key)["Body"].read()
     return Manifest.loads(body.decode())
+
+
+def stack_endpoints(settings: StackSettings) -> dict[str, str]:
+    """The boto3 endpoints of a stack's clients: on an ``engine: simulate`` stack the emulator,
+    with Lambda and Batch at the simulated compute service (started on first use); else the
+    stack's ``endpoint_url`` for every service; else none (AWS itself)."""
+    if settings.engine == "simulate":
+        from pcompile.providers.simulate.compute import client_environment
+
+        return client_environment(Path.cwd(), settings)
+    return {"AWS_ENDPOINT_URL": settings.endpoint_url} if settings.endpoint_url else {}
 
 
 def from_stack(app_name: str, settings: StackSettings) -> AwsInvoker:
     """The invoker for ``app_name`` deployed on an AWS stack."""
     import boto3
 
-    from pcompile.providers.cloud_stores import use_endpoint
+    endpoints = stack_endpoints(settings)
+    session = boto3.session.Session(region_name=settings.region, **_emulator_credentials(settings))
+    return AwsInvoker(read_manifest(app_name, settings, session, endpoints), session, endpoints=endpoints)
 
-    use_endpoint(settings)  # the stack's endpoint_url (an API emulator), if it names one
 
-    session = boto3.session.Session(region_name=settings.region)
-    return AwsInvoker(read_manifest(app_name, settings, session), session)
+def _emulator_credentials(settings: StackSettings) -> dict[str, str]:
+    """Placeholder credentials for a simulate stack: real ones never go to an emulator."""
+    if settings.engine != "simulate":
+        return {}
+    return {"aws_access_key_id": "simulate", "aws_secret_access_key": "simulate"}
 
 
 def for_call(call_id: str, session: Any = None) -> AwsInvoker:

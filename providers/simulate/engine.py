@@ -339,7 +339,7 @@ def _compute_url(settings: StackSettings, root: Path) -> URLHook:
     """The simulated compute's Function URL for a function, when that service is installed
     (``pcompile.providers.simulate.compute.function_url``); else the emulator's own URL."""
     try:
-        from pcompile.providers.simulate import compute  # type: ignore[attr-defined]
+        from pcompile.providers.simulate import compute
     except ImportError:
         return lambda name: None
     lookup: Callable[[Path, StackSettings, str], str] = compute.function_url

@@ -4,16 +4,15 @@
 of simulate stacks. No container registry answers on these machines, so "pushing"
 an image means:
 
-1. building the image's local environment exactly as ``pcompile run`` does
-   (:func:`pcompile.providers.local.envs.ensure`), which the simulated compute runs;
+1. building the image's local environment exactly as ``pcompile run`` does, and
+   recording ``image URI -> environment`` for the simulated compute
+   (:class:`pcompile.providers.simulate.compute_images.SimulatedImages`);
 2. creating the ECR repository in the emulator (as deploy does on AWS) and putting an
    image manifest under the content-addressed tag (``ecr:PutImage``), so the ref the
-   Lambda functions and job definitions name exists in the emulator's ECR.
+   Lambda functions and job definitions name exists in the emulator's ECR; the
+   manifest's annotations name the IR image id (:data:`ANNOTATION_IMAGE`).
 
-The manifest's ``annotations`` say where that environment is
-(:data:`ANNOTATION_ENV`: the environment's folder; :data:`ANNOTATION_IMAGE`: the IR
-image id), so the simulated compute finds what to run from the image URI alone, by
-``ecr:BatchGetImage`` (:func:`local_environment`).
+An image counts as published only when both hold.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from typing import Any
 
 from pcompile.compiler.ir import AppSpec, ImageSpec
 
-ANNOTATION_ENV = "dev.pcompile.local-env"
 ANNOTATION_IMAGE = "dev.pcompile.image-id"
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 
@@ -36,8 +34,8 @@ def split_ref(ref: str) -> tuple[str, str]:
     return repo, tag
 
 
-def image_manifest(image_id: str, env_path: Path) -> str:
-    """A minimal OCI manifest naming the image's local environment (sorted keys)."""
+def image_manifest(image_id: str) -> str:
+    """A minimal OCI manifest naming the IR image (sorted keys)."""
     manifest = {
         "schemaVersion": 2,
         "mediaType": MANIFEST_TYPE,
@@ -47,18 +45,21 @@ def image_manifest(image_id: str, env_path: Path) -> str:
             "size": 2,
         },
         "layers": [],
-        "annotations": {ANNOTATION_ENV: str(env_path), ANNOTATION_IMAGE: image_id},
+        "annotations": {ANNOTATION_IMAGE: image_id},
     }
     return json.dumps(manifest, sort_keys=True)
 
 
 class SimulatePublisher:
-    """Builds each image's local environment and registers the image in the emulator's ECR."""
+    """Records each image's local environment and registers the image in the emulator's ECR."""
 
-    def __init__(self, app: AppSpec, region: str | None, ecr: Any = None) -> None:
+    def __init__(self, app: AppSpec, root: Path, stack: str, region: str | None, ecr: Any = None) -> None:
         import boto3
 
-        self.app = app
+        from pcompile.providers.simulate.compute import state_dir
+        from pcompile.providers.simulate.compute_images import SimulatedImages
+
+        self.local = SimulatedImages(state_dir(root, stack), app)
         self.ecr = ecr or boto3.client("ecr", region_name=region)
 
     def exists(self, ref: str) -> bool:
@@ -68,36 +69,17 @@ class SimulatePublisher:
             found = self.ecr.batch_get_image(repositoryName=repo, imageIds=[{"imageTag": tag}])["images"]
         except self.ecr.exceptions.RepositoryNotFoundException:
             return False
-        if not found:
-            return False
-        env = json.loads(found[0]["imageManifest"]).get("annotations", {}).get(ANNOTATION_ENV, "")
-        return bool(env) and Path(env, "bin", "python").exists()
+        return bool(found) and self.local.exists(ref)
 
     def publish(self, image: ImageSpec, ref: str, root: Path) -> None:
-        """Build the local environment, then ``ecr:PutImage`` its manifest as ``ref``."""
-        from pcompile.providers.local import envs
-
-        plan = envs.plan_app(self.app, root).get(image.id)
-        if plan is None:  # an image no function uses still gets a plain environment
-            plan = envs.plan_image(image, root)
-        path = envs.ensure(plan)
+        """Build the local environment, then ``ecr:PutImage`` a manifest as ``ref``."""
+        self.local.publish(image, ref, root)
         repo, tag = split_ref(ref)
         try:
             self.ecr.create_repository(repositoryName=repo, imageTagMutability="IMMUTABLE")
         except self.ecr.exceptions.RepositoryAlreadyExistsException:
             pass
         try:
-            self.ecr.put_image(
-                repositoryName=repo, imageManifest=image_manifest(image.id, path), imageTag=tag
-            )
+            self.ecr.put_image(repositoryName=repo, imageManifest=image_manifest(image.id), imageTag=tag)
         except self.ecr.exceptions.ImageAlreadyExistsException:
             pass
-
-
-def local_environment(image_uri: str, ecr: Any) -> Path:
-    """The local environment folder behind an image URI in the emulator's ECR."""
-    repo, tag = split_ref(image_uri)
-    images = ecr.batch_get_image(repositoryName=repo, imageIds=[{"imageTag": tag}])["images"]
-    if not images:
-        raise LookupError(f"image {image_uri} is not in the emulator's ECR")
-    return Path(json.loads(images[0]["imageManifest"])["annotations"][ANNOTATION_ENV])

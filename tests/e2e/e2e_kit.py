@@ -6,10 +6,12 @@ folder, as a user would run it; boto3 in the test reads the emulator directly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,16 @@ class Project:
             timeout=timeout,
         )
         return Run(done.returncode, done.stdout, done.stderr)
+
+    @contextlib.contextmanager
+    def compute_stopped(self) -> Iterator[None]:
+        """Stop the stack's simulated compute service (its whole process group) at the end."""
+        from pcompile.providers.simulate.compute import stop_service
+
+        try:
+            yield
+        finally:
+            stop_service(self.root, "sim")
 
     def state(self) -> dict[str, Any]:
         """The simulated state of the app's project."""

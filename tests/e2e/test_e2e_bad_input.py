@@ -41,8 +41,9 @@ def test_rejected_resource_exits_2_naming_it_and_state_matches_the_emulator(
     tmp_path: Path, moto: str
 ) -> None:
     project = Project(tmp_path, moto, BAD_INSTANCE)
-    assert project.pcompile("bootstrap", "--stack", "sim").code == 0
-    run = project.pcompile("deploy", "app.py", "--stack", "sim", "--yes", "--json")
+    with project.compute_stopped():
+        assert project.pcompile("bootstrap", "--stack", "sim").code == 0
+        run = project.pcompile("deploy", "app.py", "--stack", "sim", "--yes", "--json")
     assert run.code == 2, run.stderr
     assert CE in run.stderr and "x9.nosuch does not exist" in run.stderr
     assert "Traceback" not in run.stderr and "Future exception" not in run.stderr

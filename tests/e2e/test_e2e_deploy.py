@@ -5,6 +5,7 @@ second deploy updates them in place, and destroy removes them."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,13 +17,14 @@ PROVISIONED = "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyCon
 
 
 @pytest.fixture(scope="module")
-def deployed(moto: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, dict[str, Any]]:
+def deployed(moto: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, dict[str, Any]]]:
     project = Project(tmp_path_factory.mktemp("e2e"), moto)
-    boot = project.pcompile("bootstrap", "--stack", "sim", "--json")
-    assert boot.code == 0, boot.stderr
-    run = project.pcompile("deploy", "app.py", "--stack", "sim", "--yes", "--json")
-    assert run.code == 0, run.stderr
-    return project, run.json()
+    with project.compute_stopped():
+        boot = project.pcompile("bootstrap", "--stack", "sim", "--json")
+        assert boot.code == 0, boot.stderr
+        run = project.pcompile("deploy", "app.py", "--stack", "sim", "--yes", "--json")
+        assert run.code == 0, run.stderr
+        yield project, run.json()
 
 
 def _lambda(moto: str, name: str) -> dict[str, Any]:
