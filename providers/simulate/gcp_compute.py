@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from pcompile.providers.simulate import gcp_resources as gr
+from pcompile.providers.simulate.compute_images import Launch, resolve
 
 IDLE_EXIT_S = 600.0
 RECORD = "gcp-compute.json"
@@ -54,20 +55,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _launch(state_dir: Path, image: str) -> tuple[str, dict[str, str]]:
-    """(interpreter, image env) for ``image``: the environment a simulate deploy published."""
-    try:
-        from pcompile.providers.simulate.compute_images import resolve
-    except ImportError:  # the AWS compute tier is not installed: run on this interpreter
-        return sys.executable, {}
-    launch = resolve(state_dir, image)
-    return launch.python, dict(launch.env)
-
-
-def _argv(python: str, command: list[str]) -> list[str]:
-    if command and Path(command[0]).name in ("python", "python3"):
-        return [python, *command[1:]]
-    return command
+def _launch(state_dir: Path, image: str) -> Launch:
+    """How to run ``image``: the local environment a simulate deploy published for it."""
+    return resolve(state_dir, image)
 
 
 @dataclass
@@ -126,10 +116,15 @@ def start_revision(platform: Platform, name: str, definition: dict[str, Any]) ->
     """Start the service's one container and wait until it listens on its port."""
     plane = platform.plane()
     (container,) = definition["template"]["containers"]
-    python, image_env = _launch(platform.state_dir, container["image"])
+    launch = _launch(platform.state_dir, container["image"])
     port = _free_port()
-    env = {**image_env, **platform.base_env(), **container_env(platform, plane, container), "PORT": str(port)}
-    argv = _argv(python, [*container.get("command", []), *container.get("args", [])])
+    env = {
+        **launch.env,
+        **platform.base_env(),
+        **container_env(platform, plane, container),
+        "PORT": str(port),
+    }
+    argv = launch.argv([*container.get("command", []), *container.get("args", [])])
     with platform.log(name) as log:
         proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     revision = Revision(definition, proc, port)
@@ -191,12 +186,12 @@ def run_tasks(platform: Platform, run: BatchRun) -> None:
         for k, v in (environment.get("secretVariables") or {}).items()
     }
     container = spec["runnables"][0]["container"]
-    python, image_env = _launch(platform.state_dir, container["imageUri"])
+    launch = _launch(platform.state_dir, container["imageUri"])
     command = [container["entrypoint"]] if container.get("entrypoint") else []
-    argv = _argv(python, [*command, *container.get("commands", [])])
+    argv = launch.argv([*command, *container.get("commands", [])])
     run.state = "RUNNING"
     for index in range(int(group.get("taskCount", 1))):
-        env = {**image_env, **platform.base_env(), **(environment.get("variables") or {}), **secrets}
+        env = {**launch.env, **platform.base_env(), **(environment.get("variables") or {}), **secrets}
         env["BATCH_TASK_INDEX"] = str(index)
         with platform.log(run.name.rsplit("/", 1)[-1]) as log:
             code = subprocess.run(

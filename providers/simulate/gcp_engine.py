@@ -275,8 +275,6 @@ def engine_for(settings: Any, root: Path) -> GcpSimulateEngine:
 def image_publisher(settings: Any, root: Path, app: Any) -> dep.ImagePublisher:
     """How a GCP simulate deploy "pushes" images: there is no Artifact Registry emulator, so
     each image becomes its local environment, recorded under its URI (:mod:`.compute_images`)."""
-    try:
-        from pcompile.providers.simulate.compute_images import SimulatedImages
-    except ImportError:  # without the compute tier's publisher, runtimes run on this interpreter
-        return dep.FakePublisher()
-    return SimulatedImages(gr.state_dir(root, settings.name), app)
+    from pcompile.providers.simulate.compute_images import SimulatedImages
+
+    return SimulatedImages(gr.state_dir(root, settings.name), app, cloud="gcp")

@@ -38,10 +38,10 @@ class Project:
     emulator: str
 
     def env(self) -> dict[str, str]:
-        # Only the stack file says where storage is; image environments off: the runtime
-        # runs on this interpreter (the local envs do not carry the GCP runtime's packages).
+        # Only the stack file says where storage is; the runtimes run in each image's local
+        # environment (the "pushed" image), not on this interpreter.
         env = {k: v for k, v in os.environ.items() if k != "STORAGE_EMULATOR_HOST"}
-        return {**env, "PCOMPILE_IMAGE_ENV": "0", "CI": "true"}
+        return {**env, "PCOMPILE_IMAGE_ENV": "1", "CI": "true"}
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "pcompile.cli", *args]
@@ -115,6 +115,10 @@ def test_cloud_run_and_batch_answer_a_fresh_process(project: Project, deployed: 
     done = project.python(CALLS)
     assert done.returncode == 0, done.stderr
     values = json.loads(done.stdout.strip().splitlines()[-1])
+    # Both ran in the image's local environment (the "pushed" image), not this interpreter.
+    images = json.loads((project.state_dir() / "images.json").read_text())
+    (env,) = {entry["python"] for entry in images.values()}
+    assert values["square"].pop("python") == values["train"].pop("python") == env != sys.executable
     # Secret Manager references resolved as Cloud Run and Batch resolve them.
     assert values["square"] == {"value": 49, "token": "tok-42", "mode": "sim-mode"}
     # Run by the simulated Batch as one task of a job created from the stored template.
@@ -155,7 +159,7 @@ def test_an_edited_function_is_served_after_a_second_deploy(
     done = project.cli("deploy", "app.py", "--stack", STACK, "--yes", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["bundle_uploaded"] is True
+    assert report["bundle_uploaded"] is True and report["images_built"] == []
     assert "create" not in report["changes"] and report["changes"]["update"] >= 1
     (project.root / "app.py").unlink()
     called = project.python(CALLS)
