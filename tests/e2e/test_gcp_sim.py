@@ -21,9 +21,11 @@ from typing import Any
 import httpx
 import pytest
 from gcp_sim_kit import STACK_FILE, storage_emulator
+from servers import free_port
 
 from pcompile.providers.simulate import gcp_compute
 from pcompile.providers.simulate import gcp_resources as gr
+from pcompile.providers.simulate.state import state_path
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "gcp_sim_app.py"
@@ -142,8 +144,8 @@ def test_a_private_service_refuses_a_request_without_an_id_token(deployed: dict[
 def test_code_defined_secret_values_stay_out_of_the_engine_state(
     project: Project, deployed: dict[str, Any]
 ) -> None:
-    state = (project.state_dir() / "pcompile-gcp-sim" / "gcp-state.json").read_text()
-    assert "sim-mode" not in state and '"sha256"' in state
+    state = state_path(project.root, STACK, "pcompile-gcp-sim").read_text()
+    assert "sim-mode" not in state and "<sha256:" in state
     # The simulated Secret Manager holds the value (base64, as the API returns it).
     assert (
         base64.b64encode(b'{"MODE": "sim-mode"}').decode()
@@ -190,7 +192,7 @@ def test_a_service_the_api_refuses_stops_deploy_with_exit_2(
     assert "gcp-bad-fn-busy-run (gcp:cloudrunv2/service:Service)" in message
     assert "maxInstanceRequestConcurrency 5000 must be between 1 and 1000" in message
     # The state describes what exists: what was created before the refusal, not the service.
-    state = json.loads((project.state_dir() / "pcompile-gcp-bad" / "gcp-state.json").read_text())
+    state = json.loads(state_path(project.root, STACK, "pcompile-gcp-bad").read_text())["resources"]
     types = {entry["type"] for entry in state.values()}
     assert "gcp:cloudrunv2/service:Service" not in types
     assert "gcp:storage/bucket:Bucket" in types
@@ -207,7 +209,7 @@ def test_a_service_the_api_refuses_stops_deploy_with_exit_2(
 def test_destroy_removes_what_deploy_created(project: Project, deployed: dict[str, Any]) -> None:
     done = project.cli("destroy", "--stack", STACK, "--app", "gcp-sim", "--yes")
     assert done.returncode == 0, done.stderr
-    assert json.loads((project.state_dir() / "pcompile-gcp-sim" / "gcp-state.json").read_text()) == {}
+    assert json.loads(state_path(project.root, STACK, "pcompile-gcp-sim").read_text())["resources"] == {}
     plane = json.loads((project.state_dir() / gr.PLANE_FILE).read_text())
     assert not [name for name in plane["services"] if "gcp-sim-" in name]
     from google.auth.credentials import AnonymousCredentials
@@ -220,3 +222,16 @@ def test_destroy_removes_what_deploy_created(project: Project, deployed: dict[st
     )
     left = sorted(b.name for b in client.list_buckets())
     assert not [b for b in left if b.startswith("gcp-sim-")], left
+
+
+def test_an_unanswering_storage_emulator_stops_deploy_before_anything_is_built(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "dead.yaml").write_text(STACK_FILE.format(url=url))
+    shutil.copy(FIXTURE, tmp_path / "app.py")
+    done = Project(tmp_path, url).cli("deploy", "app.py", "--stack", "dead", "--yes")
+    assert done.returncode == 1, done.stderr
+    message = " ".join(done.stderr.split())
+    assert f"the GCP storage emulator at endpoint_url {url}" in message and "does not answer" in message
+    assert not (tmp_path / ".pcompile" / "build").exists()
+    assert not (tmp_path / ".pcompile" / "simulate" / "dead" / "images.json").exists()
