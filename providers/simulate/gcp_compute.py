@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,6 +242,7 @@ class Player:
                 Route("/healthz", self._health),
                 Route("/run/{location}/{service}", self._run, methods=_METHODS),
                 Route("/run/{location}/{service}/{path:path}", self._run, methods=_METHODS),
+                Route("/scheduler/{location}/{job}:run", self._fire, methods=["POST"]),
                 Route(jobs, self._create_job, methods=["POST"]),
                 Route(jobs + "/{job}", self._job, methods=["GET", "DELETE"]),
             ]
@@ -287,6 +289,25 @@ class Player:
             self._touch()
         kept = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_HEADERS}
         return response_cls(answer.content, status_code=answer.status_code, headers=kept)
+
+    async def _fire(self, request: Any) -> Any:
+        """Cloud Scheduler's ``jobs.run``: send the stored job's HTTP target once, now."""
+        import httpx
+        from starlette.responses import JSONResponse
+
+        self._touch()
+        p = request.path_params
+        name = f"projects/{self.platform.project}/locations/{p['location']}/jobs/{p['job']}"
+        job = self.platform.plane().table("scheduler_jobs").get(name)
+        if job is None:
+            return _google_error(404, "NOT_FOUND", f"no Cloud Scheduler job {name}")
+        own = f"{request.url.scheme}://{request.url.netloc}"
+        url, headers, body = scheduler_request(job, own)
+        async with httpx.AsyncClient(timeout=None) as client:
+            answer = await client.request(
+                job["httpTarget"].get("httpMethod", "POST"), url, content=body, headers=headers
+            )
+        return JSONResponse({"job": name, "status": answer.status_code, "body": answer.text})
 
     async def _create_job(self, request: Any) -> Any:
         from google.cloud import batch_v1
@@ -358,6 +379,24 @@ def _google_error(code: int, status: str, message: str) -> Any:
     from starlette.responses import JSONResponse
 
     return JSONResponse({"error": {"code": code, "message": message, "status": status}}, status_code=code)
+
+
+def scheduler_request(job: dict[str, Any], own: str) -> tuple[str, dict[str, str], bytes]:
+    """The request Cloud Scheduler sends for ``job`` (a stored ``scheduler_v1.Job``): its URI
+    (the Batch API's host played here), headers, the schedule-time header, and a token."""
+    import base64
+    from datetime import UTC, datetime
+
+    target = job["httpTarget"]
+    url = str(target["uri"]).replace("https://batch.googleapis.com", own)
+    headers = dict(target.get("headers") or {})
+    headers["x-cloudscheduler-scheduletime"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    oidc = target.get("oidcToken")
+    if oidc:
+        headers["Authorization"] = f"Bearer {TOKEN_PREFIX}{oidc.get('audience') or target['uri']}"
+    elif target.get("oauthToken"):
+        headers["Authorization"] = f"Bearer {TOKEN_PREFIX}oauth:{target['oauthToken']['serviceAccountEmail']}"
+    return url, headers, base64.b64decode(target.get("body") or "")
 
 
 # ------------------------------------------------------------------ start / find
@@ -442,6 +481,21 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def fire_scheduler_job(root: Path, settings: Any, job: str) -> dict[str, Any]:
+    """Run a deployed Cloud Scheduler job once, now (``jobs.run``); returns the target's
+    answer ``{"job", "status", "body"}``. ``job`` is the job id (``names.scheduler_job_name``)."""
+    folder = gr.state_dir(root, settings.name)
+    url = ensure_running(folder, str(settings.endpoint_url), str(settings.project))
+    location = settings.region or "us-central1"
+    request = urllib.request.Request(f"{url}/scheduler/{location}/{job}:run", data=b"", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=600) as answer:
+            data: dict[str, Any] = json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        raise KeyError(json.loads(exc.read())["error"]["message"]) from None
+    return data
 
 
 # ------------------------------------------------------------------ the SDK side

@@ -109,8 +109,11 @@ def test_deploy_creates_what_the_program_declares(project: Project, deployed: di
     )
     plane = json.loads((project.state_dir() / gr.PLANE_FILE).read_text())
     assert sorted(plane["services"]) == [
-        f"projects/pcompile-sim/locations/us-central1/services/gcp-sim-{fn}" for fn in ("predict", "square")
+        f"projects/pcompile-sim/locations/us-central1/services/gcp-sim-{fn}"
+        for fn in ("nightly", "predict", "square")
     ]
+    (job,) = plane["scheduler_jobs"].values()
+    assert (job["schedule"], job["timeZone"]) == ("0 2 * * *", "UTC")
 
 
 def test_cloud_run_and_batch_answer_a_fresh_process(project: Project, deployed: dict[str, Any]) -> None:
@@ -139,6 +142,26 @@ def test_a_private_service_refuses_a_request_without_an_id_token(deployed: dict[
     square = predict.replace("gcp-sim-predict", "gcp-sim-square")
     answer = httpx.post(f"{square}/invoke", content=b"x", timeout=60)
     assert answer.status_code == 401 and "no ID token" in answer.text
+
+
+FIRE = """
+import json
+from pathlib import Path
+
+from pcompile.compiler.stacks import load_stack
+from pcompile.providers.simulate.gcp_compute import fire_scheduler_job
+
+print(json.dumps(fire_scheduler_job(Path.cwd(), load_stack("gcp-sim"), "gcp-sim-nightly")))
+"""
+
+
+def test_a_scheduler_job_fires_its_target_once_on_demand(project: Project, deployed: dict[str, Any]) -> None:
+    done = project.python(FIRE)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    # The stored job's OIDC POST reached the private service, which ran the function.
+    assert answer["status"] == 200, answer
+    assert json.loads(answer["body"]) == {"ran": True, "status": "ok", "error": None}
 
 
 def test_code_defined_secret_values_stay_out_of_the_engine_state(
