@@ -99,6 +99,7 @@ import pcompile
 square = pcompile.Function.from_name("gcp-sim", "square", stack="gcp-sim")
 train = pcompile.Function.from_name("gcp-sim", "train", stack="gcp-sim")
 print(json.dumps({"square": square.remote(7), "train": train.remote(5)}))
+print(json.dumps({"map": [r["steps"] for r in train.map([1, 2, 3])], "squares": [r["value"] for r in square.map(range(20))]}))
 """
 
 
@@ -119,7 +120,10 @@ def test_deploy_creates_what_the_program_declares(project: Project, deployed: di
 def test_cloud_run_and_batch_answer_a_fresh_process(project: Project, deployed: dict[str, Any]) -> None:
     done = project.python(CALLS)
     assert done.returncode == 0, done.stderr
-    values = json.loads(done.stdout.strip().splitlines()[-1])
+    values = json.loads(done.stdout.strip().splitlines()[-2])
+    mapped = json.loads(done.stdout.strip().splitlines()[-1])
+    # A Batch map is one job with a task per slice; a Cloud Run map is chunks of requests.
+    assert mapped == {"map": [1, 2, 3], "squares": [x * x for x in range(20)]}
     # Both ran in the image's local environment (the "pushed" image), not this interpreter.
     images = json.loads((project.state_dir() / "images.json").read_text())
     (env,) = {entry["python"] for entry in images.values()}
@@ -189,7 +193,7 @@ def test_an_edited_function_is_served_after_a_second_deploy(
     (project.root / "app.py").unlink()
     called = project.python(CALLS)
     assert called.returncode == 0, called.stderr
-    assert json.loads(called.stdout.strip().splitlines()[-1])["square"]["value"] == 50
+    assert json.loads(called.stdout.strip().splitlines()[-2])["square"]["value"] == 50
 
 
 BAD_APP = """
