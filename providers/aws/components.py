@@ -89,6 +89,8 @@ SPEC_FIELDS = (
     "qualname",
     "retries",
     "timeout",
+    # {mount path: volume name}: the runtime routes Volume.commit()/reload() by name
+    "volumes",
     "web",
 )
 

@@ -35,9 +35,39 @@ def gpu_double(x: int) -> int:
     return 2 * x
 
 
-@app.function(image=image, schedule=modal.Period(hours=5))
+@app.function(image=image, schedule=modal.Period(hours=5), volumes={"/weights": weights})
 def tick() -> int:
+    with open("/weights/tick.txt", "w") as fh:
+        fh.write("ticked")
+    weights.commit()
     return 1
+
+
+@app.function(image=image)
+def square(x: int) -> int:
+    return x * x
+
+
+@app.function(image=image, volumes={"/weights": weights})
+def write_weights(text: str) -> int:
+    with open("/weights/w.txt", "w") as fh:
+        fh.write(text)
+    weights.commit()
+    return len(text)
+
+
+@app.function(image=image, volumes={"/weights": weights})
+def read_weights() -> str:
+    weights.reload()
+    with open("/weights/w.txt") as fh:
+        return fh.read()
+
+
+@app.function(image=image, secrets=[token])
+def secret_value() -> str:
+    import os
+
+    return os.environ["E2E_TOKEN"]
 
 
 @app.function(image=image)
