@@ -212,6 +212,12 @@ def _check_engine(data: dict[str, Any], path: Path) -> None:
             fix="remove endpoint_url, or use it with `cloud: aws` or `cloud: gcp`",
         )
     if data.get("engine") != "simulate":
+        if data.get("endpoint_url") and data["cloud"] == "gcp":
+            raise UserError(
+                f"{path}: key 'endpoint_url' on a gcp stack needs `engine: simulate` (the Pulumi "
+                "GCP provider cannot be pointed at a storage emulator)",
+                fix="add `engine: simulate`, or remove endpoint_url",
+            )
         return
     if data["cloud"] not in emulators:
         raise UserError(

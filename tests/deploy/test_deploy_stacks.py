@@ -81,6 +81,10 @@ def test_overrides_and_network_are_parsed(tmp_path: Path) -> None:
             "cloud: gcp\nregion: r\nproject: p\nengine: simulate\n",
             ["'endpoint_url' is required", "gcp-storage-emulator"],
         ),
+        (
+            "cloud: gcp\nregion: r\nproject: p\nendpoint_url: http://127.0.0.1:1\n",
+            ["'endpoint_url' on a gcp stack needs `engine: simulate`"],
+        ),
     ],
 )
 def test_mistakes_name_file_key_and_fix(tmp_path: Path, text: str, needles: list[str]) -> None:
@@ -100,6 +104,18 @@ def test_engine_and_endpoint_url_are_parsed(tmp_path: Path) -> None:
     assert (settings.engine, settings.endpoint_url) == ("simulate", "http://127.0.0.1:5000")
     plain = load_stack(_write(tmp_path, "dev", "cloud: aws\nregion: us-east-1\n"), root=tmp_path)
     assert (plain.engine, plain.endpoint_url) == ("pulumi", None)
+
+
+def test_a_gcp_simulate_stack_is_parsed(tmp_path: Path) -> None:
+    text = (
+        "cloud: gcp\nregion: us-central1\nproject: p\nengine: simulate\nendpoint_url: http://127.0.0.1:9023\n"
+    )
+    settings = load_stack(_write(tmp_path, "gcp-sim", text), root=tmp_path)
+    assert (settings.cloud, settings.engine, settings.endpoint_url) == (
+        "gcp",
+        "simulate",
+        "http://127.0.0.1:9023",
+    )
 
 
 def test_unknown_stack_lists_known_ones(tmp_path: Path) -> None:
