@@ -191,20 +191,26 @@ class Clients:
     batch: BatchJobs
 
 
+# A Batch API at another address (``http://host:port``, the simulate engine's), for a
+# process that has only a call id, as ``AWS_ENDPOINT_URL_BATCH`` is on AWS.
+BATCH_ENDPOINT_ENV = "PCOMPILE_GCP_BATCH_ENDPOINT"
+
+
 def google_clients() -> Clients:
     """Real clients: ID tokens and Batch from Application Default Credentials, httpx."""
-    return Clients(GoogleIdTokens(), HttpxPost(), _LazyBatch())
+    return Clients(GoogleIdTokens(), HttpxPost(), _LazyBatch(os.environ.get(BATCH_ENDPOINT_ENV) or None))
 
 
 class _LazyBatch:
     """google-cloud-batch is imported (and its client built) only when a Batch function is called."""
 
-    def __init__(self) -> None:
+    def __init__(self, endpoint: str | None = None) -> None:
         self._real: GoogleBatchJobs | None = None
+        self._endpoint = endpoint
 
     def _client(self) -> GoogleBatchJobs:
         if self._real is None:
-            self._real = GoogleBatchJobs()
+            self._real = GoogleBatchJobs(self._endpoint)
         return self._real
 
     def create(self, parent: str, job_id: str, job: dict[str, Any]) -> str:

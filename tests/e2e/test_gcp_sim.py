@@ -134,6 +134,28 @@ def test_cloud_run_and_batch_answer_a_fresh_process(project: Project, deployed: 
     assert values["train"] == {"steps": 5, "task": "0", "function": "train", "token": "tok-42"}
 
 
+def test_spawn_then_from_id_in_a_third_process(project: Project, deployed: dict[str, Any]) -> None:
+    spawn = 'import pcompile; print(pcompile.Function.from_name("gcp-sim", "train", stack="gcp-sim").spawn(9).object_id)'
+    spawned = project.python(spawn)
+    assert spawned.returncode == 0, spawned.stderr
+    call_id = spawned.stdout.strip().splitlines()[-1]
+    assert call_id.startswith("gcp:gcp-sim-staging-")
+    # A process that knows only the call id, the storage emulator and the Batch API.
+    player = json.loads((project.state_dir() / gcp_compute.RECORD).read_text())["url"]
+    env = {"STORAGE_EMULATOR_HOST": project.emulator, "PCOMPILE_GCP_BATCH_ENDPOINT": player}
+    code = f"import json, pcompile; print(json.dumps(pcompile.FunctionCall.from_id({call_id!r}).get(timeout=300)))"
+    got = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd="/",
+        env={**project.env(), **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout.strip().splitlines()[-1])["steps"] == 9
+
+
 def test_the_web_endpoint_answers_at_the_printed_url(deployed: dict[str, Any]) -> None:
     url = deployed["endpoints"]["predict"]
     answer = httpx.post(url, json={"x": 4}, timeout=60)
