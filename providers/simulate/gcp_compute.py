@@ -117,12 +117,16 @@ def start_revision(platform: Platform, name: str, definition: dict[str, Any]) ->
     """Start the service's one container and wait until it listens on its port."""
     plane = platform.plane()
     (container,) = definition["template"]["containers"]
+    try:
+        values = container_env(platform, plane, container)
+    except KeyError as exc:  # Cloud Run fails the revision when a referenced secret is missing
+        raise RuntimeError(f"the container of {name} cannot start: {exc.args[0]}") from None
     launch = _launch(platform.state_dir, container["image"])
     port = _free_port()
     env = {
         **launch.env,
         **platform.base_env(),
-        **container_env(platform, plane, container),
+        **values,
         "PORT": str(port),
     }
     argv = launch.argv([*container.get("command", []), *container.get("args", [])])
@@ -420,7 +424,9 @@ def ensure_running(state_dir: Path, storage_host: str, project: str, timeout: fl
     plane = gr.ControlPlane.load(state_dir / gr.PLANE_FILE)
     url = plane.gateway_url()
     if _answers(url):
-        return url
+        if _recorded_storage(state_dir) == storage_host:
+            return url
+        stop_running(state_dir)  # it serves another emulator (the stack file changed)
     argv = [sys.executable, "-m", "pcompile.providers.simulate.gcp_compute", "--state-dir", str(state_dir)]
     argv += ["--storage", storage_host, "--project", project, "--port", str(plane.gateway_port())]
     with Platform(state_dir, storage_host, project).log("gcp-compute") as log:
@@ -437,6 +443,13 @@ def ensure_running(state_dir: Path, storage_host: str, project: str, timeout: fl
     record = {"pid": proc.pid, "url": url, "project": project, "storage": storage_host}
     record_path(state_dir).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return url
+
+
+def _recorded_storage(state_dir: Path) -> str | None:
+    try:
+        return str(json.loads(record_path(state_dir).read_text())["storage"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def stop_running(state_dir: Path) -> None:
