@@ -67,8 +67,9 @@ SCHEMA: dict[str, Any] = {
         "endpoint_url": {
             "type": "string",
             "pattern": r"^https?://[^/?#\s]+/?$",
-            "description": "An AWS API emulator (moto server, LocalStack), e.g. http://127.0.0.1:5000: "
-            "the program's AWS provider and every boto3 client pcompile makes use it.",
+            "description": "An API emulator, e.g. http://127.0.0.1:5000: on aws a moto server or LocalStack "
+            "(the program's AWS provider and every boto3 client pcompile makes use it); on gcp a "
+            "gcp-storage-emulator (Cloud Storage; the other GCP APIs are simulated).",
         },
         "engine": {
             "enum": list(ENGINES),
@@ -202,25 +203,32 @@ def _check_semantics(data: dict[str, Any], path: Path) -> None:
 
 
 def _check_engine(data: dict[str, Any], path: Path) -> None:
-    """``endpoint_url`` is an AWS emulator; ``engine: simulate`` needs one."""
-    if data.get("endpoint_url") and data["cloud"] != "aws":
+    """``endpoint_url`` is a cloud's API emulator; ``engine: simulate`` needs one."""
+    emulators = {"aws": "a moto server or LocalStack", "gcp": "a gcp-storage-emulator"}
+    if data.get("endpoint_url") and data["cloud"] not in emulators:
         raise UserError(
             f"{path}: key 'endpoint_url' is {data['endpoint_url']!r} but cloud is {data['cloud']}; "
-            "it names an AWS API emulator",
-            fix="remove endpoint_url, or use it with `cloud: aws`",
+            "it names an AWS or GCP API emulator",
+            fix="remove endpoint_url, or use it with `cloud: aws` or `cloud: gcp`",
         )
     if data.get("engine") != "simulate":
+        if data.get("endpoint_url") and data["cloud"] == "gcp":
+            raise UserError(
+                f"{path}: key 'endpoint_url' on a gcp stack needs `engine: simulate` (the Pulumi "
+                "GCP provider cannot be pointed at a storage emulator)",
+                fix="add `engine: simulate`, or remove endpoint_url",
+            )
         return
-    if data["cloud"] != "aws":
+    if data["cloud"] not in emulators:
         raise UserError(
             f"{path}: key 'engine' is 'simulate' but cloud is {data['cloud']}; the simulate engine "
-            "covers cloud: aws",
-            fix="use `cloud: aws` with an endpoint_url, or `engine: pulumi`",
+            "covers cloud: aws and cloud: gcp",
+            fix="use `cloud: aws` or `cloud: gcp` with an endpoint_url, or leave engine out",
         )
     if not data.get("endpoint_url"):
         raise UserError(
             f"{path}: key 'endpoint_url' is required when engine is simulate",
-            fix="add e.g. `endpoint_url: http://127.0.0.1:5000` (a moto server or LocalStack)",
+            fix=f"add e.g. `endpoint_url: http://127.0.0.1:5000` ({emulators[data['cloud']]})",
         )
 
 

@@ -577,6 +577,10 @@ def use_endpoint(settings: StackSettings) -> None:
     API emulator), through botocore's own ``AWS_ENDPOINT_URL``: per-service settings
     (``AWS_ENDPOINT_URL_LAMBDA`` ...) still win. A simulate stack talks only to its
     emulator, so it gets placeholder credentials when none are set."""
+    if settings.cloud == "gcp" and settings.endpoint_url:
+        # google-cloud-storage's own switch to an emulator (anonymous credentials).
+        os.environ["STORAGE_EMULATOR_HOST"] = settings.endpoint_url
+        return
     if settings.cloud != "aws" or not settings.endpoint_url:
         return
     os.environ["AWS_ENDPOINT_URL"] = settings.endpoint_url
@@ -588,6 +592,10 @@ def use_endpoint(settings: StackSettings) -> None:
 
 def _engine(settings: StackSettings, root: Path) -> dep.Engine:
     """The stack's engine: Pulumi's Automation API, or the simulate engine."""
+    if settings.engine == "simulate" and settings.cloud == "gcp":
+        from pcompile.providers.simulate.gcp_engine import engine_for
+
+        return engine_for(settings, root)
     if settings.engine == "simulate":
         from pcompile.providers.simulate.engine import SimulateEngine
 
@@ -687,6 +695,10 @@ class _LazyCloud:
         """The stack's builder, pushing to the shared registry (simulate: the emulator's ECR)."""
         from pcompile.providers.builders import BuilderPublisher
 
+        if self.settings.engine == "simulate" and self.settings.cloud == "gcp":
+            from pcompile.providers.simulate.gcp_engine import image_publisher
+
+            return image_publisher(self.settings, self.root, app)
         if self.settings.engine == "simulate":
             from pcompile.providers.simulate.images import SimulatePublisher
 
@@ -832,6 +844,10 @@ def cloud_secrets(settings: StackSettings) -> AwsSecrets | GcpSecrets:
     """The secret store of a cloud stack."""
     if settings.cloud == "aws":
         return AwsSecrets(settings.region)
+    if settings.cloud == "gcp" and settings.engine == "simulate":
+        from pcompile.providers.simulate.gcp_resources import SimulatedSecrets, gcp_plane
+
+        return SimulatedSecrets(gcp_plane(Path.cwd(), settings.name), settings.project or "")  # type: ignore[return-value]
     if settings.cloud == "gcp":
         return GcpSecrets(settings.project or "")
     raise UserError("local secrets need no --stack", fix="leave --stack out for the local store")

@@ -101,13 +101,24 @@ class BatchJobs(Protocol):
 
 
 class GoogleBatchJobs:
-    """:class:`BatchJobs` with google-cloud-batch (Application Default Credentials)."""
+    """:class:`BatchJobs` with google-cloud-batch (Application Default Credentials).
 
-    def __init__(self) -> None:
+    ``endpoint`` (an ``http://host:port`` URL) sends the same calls over the REST
+    transport, without credentials, to a Batch API there (the simulate engine's).
+    """
+
+    def __init__(self, endpoint: str | None = None) -> None:
         from google.cloud import batch_v1
 
         self.batch_v1 = batch_v1
-        self.client = batch_v1.BatchServiceClient()
+        if endpoint is None:
+            self.client = batch_v1.BatchServiceClient()
+            return
+        from google.auth.credentials import AnonymousCredentials
+
+        self.client = batch_v1.BatchServiceClient(
+            transport="rest", credentials=AnonymousCredentials(), client_options={"api_endpoint": endpoint}
+        )
 
     def create(self, parent: str, job_id: str, job: dict[str, Any]) -> str:
         """Create the job; returns its resource name."""
@@ -180,20 +191,26 @@ class Clients:
     batch: BatchJobs
 
 
+# A Batch API at another address (``http://host:port``, the simulate engine's), for a
+# process that has only a call id, as ``AWS_ENDPOINT_URL_BATCH`` is on AWS.
+BATCH_ENDPOINT_ENV = "PCOMPILE_GCP_BATCH_ENDPOINT"
+
+
 def google_clients() -> Clients:
     """Real clients: ID tokens and Batch from Application Default Credentials, httpx."""
-    return Clients(GoogleIdTokens(), HttpxPost(), _LazyBatch())
+    return Clients(GoogleIdTokens(), HttpxPost(), _LazyBatch(os.environ.get(BATCH_ENDPOINT_ENV) or None))
 
 
 class _LazyBatch:
     """google-cloud-batch is imported (and its client built) only when a Batch function is called."""
 
-    def __init__(self) -> None:
+    def __init__(self, endpoint: str | None = None) -> None:
         self._real: GoogleBatchJobs | None = None
+        self._endpoint = endpoint
 
     def _client(self) -> GoogleBatchJobs:
         if self._real is None:
-            self._real = GoogleBatchJobs()
+            self._real = GoogleBatchJobs(self._endpoint)
         return self._real
 
     def create(self, parent: str, job_id: str, job: dict[str, Any]) -> str:

@@ -407,10 +407,15 @@ def from_stack(app_name: str, settings: StackSettings) -> GcpInvoker:
             f"stack {settings.name!r} has no GCP project, so its deployments cannot be found",
             fix="add `project: <your-project-id>` to the stack file",
         )
+    simulated = None
+    if settings.engine == "simulate":  # the loopback Cloud Run / Batch of `engine: simulate`
+        from pcompile.providers.simulate.gcp_compute import simulated_clients
+
+        simulated = simulated_clients(settings)
     bucket = settings.extra.get("staging_bucket") or names.staging_bucket(project, settings.name, app_name)
     storage = GcsStorage(bucket)
     manifest = read_manifest(storage, app_name)
-    clients = _clients_factory()
+    clients = simulated or _clients_factory()
     return GcpInvoker(manifest, storage, tokens=clients.tokens, http=clients.http, batch=clients.batch)
 
 

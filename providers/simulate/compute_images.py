@@ -92,10 +92,13 @@ class SimulatedImages:
     """The ``ImagePublisher`` of a simulate stack: publishing ``ref`` builds the image's local
     environment (shared with ``pcompile run``) and records it under ``ref``."""
 
-    def __init__(self, state_dir: Path, app: AppSpec, say: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, state_dir: Path, app: AppSpec, say: Callable[[str], None] | None = None, cloud: str = "aws"
+    ) -> None:
         self.state_dir = state_dir
         self.app = app
         self.say = say
+        self.cloud = cloud
 
     def exists(self, ref: str) -> bool:
         """Whether ``ref`` was published and its environment is still built."""
@@ -109,8 +112,9 @@ class SimulatedImages:
 
         web = frozenset(f.web.kind for f in self.app.functions if f.image == image.id and f.web is not None)
         plan = envs.plan_image(image, root, web_kinds=web)
-        # what the AWS image adds for the runtime (boto3), as the generated Dockerfile does
-        runtime = tuple(sorted({*plan.runtime, *runtime_requirements("aws")}))
+        # what the cloud's image adds for the runtime (boto3; google-cloud-storage ...), as the
+        # generated Dockerfile does
+        runtime = tuple(sorted({*plan.runtime, *runtime_requirements(self.cloud)}))
         plan = dataclasses.replace(
             plan, runtime=runtime, key_parts={**plan.key_parts, "runtime": list(runtime)}
         )

@@ -13,7 +13,7 @@ from pcompile.compiler.errors import UserError
 from pcompile.compiler.stacks import DEFAULT_STATE_BACKEND, SCHEMA, load_stack, schema_json
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = ("local", "aws-dev", "aws-sim", "gcp-dev")
+EXAMPLES = ("local", "aws-dev", "aws-sim", "gcp-dev", "gcp-sim")
 
 
 def test_schema_file_is_the_loaders_schema() -> None:
@@ -73,12 +73,17 @@ def test_overrides_and_network_are_parsed(tmp_path: Path) -> None:
         ("cloud: aws\nregion: x\nengine: simulat\n", ["'engine'", "did you mean 'simulate'"]),
         ("cloud: aws\nregion: x\nendpoint_url: localhost:5000\n", ["'endpoint_url'", "does not match"]),
         (
-            "cloud: gcp\nregion: r\nproject: p\nendpoint_url: http://127.0.0.1:1\n",
-            ["'endpoint_url'", "cloud is gcp", "cloud: aws"],
+            "cloud: local\nendpoint_url: http://127.0.0.1:1\n",
+            ["'endpoint_url'", "cloud is local", "cloud: aws"],
         ),
+        ("cloud: local\nengine: simulate\n", ["'engine' is 'simulate' but cloud is local"]),
         (
             "cloud: gcp\nregion: r\nproject: p\nengine: simulate\n",
-            ["'engine' is 'simulate' but cloud is gcp"],
+            ["'endpoint_url' is required", "gcp-storage-emulator"],
+        ),
+        (
+            "cloud: gcp\nregion: r\nproject: p\nendpoint_url: http://127.0.0.1:1\n",
+            ["'endpoint_url' on a gcp stack needs `engine: simulate`"],
         ),
     ],
 )
@@ -99,6 +104,18 @@ def test_engine_and_endpoint_url_are_parsed(tmp_path: Path) -> None:
     assert (settings.engine, settings.endpoint_url) == ("simulate", "http://127.0.0.1:5000")
     plain = load_stack(_write(tmp_path, "dev", "cloud: aws\nregion: us-east-1\n"), root=tmp_path)
     assert (plain.engine, plain.endpoint_url) == ("pulumi", None)
+
+
+def test_a_gcp_simulate_stack_is_parsed(tmp_path: Path) -> None:
+    text = (
+        "cloud: gcp\nregion: us-central1\nproject: p\nengine: simulate\nendpoint_url: http://127.0.0.1:9023\n"
+    )
+    settings = load_stack(_write(tmp_path, "gcp-sim", text), root=tmp_path)
+    assert (settings.cloud, settings.engine, settings.endpoint_url) == (
+        "gcp",
+        "simulate",
+        "http://127.0.0.1:9023",
+    )
 
 
 def test_unknown_stack_lists_known_ones(tmp_path: Path) -> None:
