@@ -31,8 +31,18 @@ CLOUD_RUN_MAX_TIMEOUT_S = 3600
 CLOUD_RUN_CPUS = (1, 2, 4, 6, 8)
 CLOUD_RUN_MIN_MEMORY_MIB = 512
 CLOUD_RUN_MAX_MEMORY_MIB = 32 * 1024
-# Memory above the key needs at least the value's vCPUs.
-CLOUD_RUN_CPU_FOR_MEMORY_MIB = ((24 * 1024, 8), (16 * 1024, 6), (8 * 1024, 4), (4 * 1024, 2))
+# (vCPUs, least MiB, most MiB) of a Cloud Run instance: Cloud Run refuses a revision whose
+# memory is outside its CPU's range ("4 CPU requires at least 2 GiB", "6 or 8 CPU at least 4 GiB";
+# "more than 4 GiB needs 2 CPU, 8 GiB 4, 16 GiB 6, 24 GiB 8").
+# Sources: https://cloud.google.com/run/docs/configuring/services/cpu#cpu-memory and
+# https://cloud.google.com/run/docs/configuring/services/memory-limits#cpu-minimum
+CLOUD_RUN_SIZES = (
+    (1, 512, 4 * 1024),
+    (2, 512, 8 * 1024),
+    (4, 2 * 1024, 16 * 1024),
+    (6, 4 * 1024, 24 * 1024),
+    (8, 4 * 1024, 32 * 1024),
+)
 CLOUD_RUN_GPU_MIN_CPU = 4
 CLOUD_RUN_GPU_MIN_MEMORY_MIB = 16 * 1024
 CLOUD_RUN_GPU_ACCELERATOR = "nvidia-l4"
@@ -192,18 +202,34 @@ def _requested_memory(fn: FunctionSpec) -> int:
 
 
 def cloud_run_resources(fn: FunctionSpec) -> tuple[int, int]:
-    """(vCPUs, MiB) for a Cloud Run instance: the request rounded up to what Cloud Run allows."""
+    """(vCPUs, MiB) for a Cloud Run instance: the request rounded up to what Cloud Run allows.
+
+    The fewest vCPUs that cover the CPU request and allow the memory (:data:`CLOUD_RUN_SIZES`),
+    and the memory raised to that CPU's floor. A CPU *limit* (``cpu=(request, limit)``) is
+    never exceeded: memory above what the limit allows is a :class:`UserError`.
+    """
     memory = max(_requested_memory(fn), CLOUD_RUN_MIN_MEMORY_MIB)
     cpu = _requested_cpu(fn)
     if fn.gpu is not None:
         memory = max(memory, CLOUD_RUN_GPU_MIN_MEMORY_MIB)
         cpu = max(cpu, CLOUD_RUN_GPU_MIN_CPU)
-    for floor_mib, needed in CLOUD_RUN_CPU_FOR_MEMORY_MIB:
-        if memory > floor_mib:
-            cpu = max(cpu, needed)
-            break
-    vcpus = next(c for c in CLOUD_RUN_CPUS if c >= cpu)
-    return vcpus, memory
+    vcpus, floor_mib, _ = next(row for row in CLOUD_RUN_SIZES if row[0] >= cpu and row[2] >= memory)
+    if isinstance(fn.cpu, tuple) and vcpus > next(row[0] for row in CLOUD_RUN_SIZES if row[0] >= cpu):
+        _memory_over_cpu_limit(fn, memory)
+    return vcpus, max(memory, floor_mib)
+
+
+def _memory_over_cpu_limit(fn: FunctionSpec, memory: int) -> None:
+    assert isinstance(fn.cpu, tuple)
+    request, cpu = fn.cpu
+    cap = max(row[2] for row in CLOUD_RUN_SIZES if row[0] <= max(cpu, 1))
+    needed = next(row[0] for row in CLOUD_RUN_SIZES if row[2] >= memory)
+    raise UserError(
+        f"function {fn.name!r}: memory={memory} MiB needs {needed} vCPUs on Cloud Run, but the cpu limit "
+        f"is {cpu:g} (at most {cap} MiB)",
+        source=fn.source,
+        fix=f"raise the cpu limit to {needed} (cpu=({request:g}, {needed})) or ask for memory<={cap}",
+    )
 
 
 def cloud_run_details(fn: FunctionSpec) -> dict[str, Any]:
