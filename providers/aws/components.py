@@ -27,7 +27,14 @@ from pcompile.runtime import aws_env
 # ``pcompile.runtime.aws_lambda.handler``, works too).
 LAMBDA_ENTRY_POINT = ("python", "-m", "pcompile.runtime", "lambda")
 BATCH_COMMAND = ("python", "-m", "pcompile.runtime", "batch")
+# Images are built for linux/amd64 (``builders.CLOUD_PLATFORM``); the function must say so.
+LAMBDA_ARCHITECTURE = "x86_64"
 BATCH_MAX_ATTEMPTS = 10
+# A job attempt whose instance went away (Spot reclaim, retirement) ends with statusReason
+# "Host EC2 (instance i-...) terminated."; those are retried whatever the user's retries.
+# Source: https://docs.aws.amazon.com/batch/latest/userguide/job_retries.html
+HOST_LOST_STATUS_REASON = "Host EC2*"
+PREEMPTION_RETRIES = 3
 LIVE_ALIAS = "live"
 SCHEDULE_EVENT = {"pcompile": "schedule"}
 BATCH_SUBMIT_TARGET = "arn:aws:scheduler:::aws-sdk:batch:submitJob"
@@ -186,6 +193,7 @@ class Function(pulumi.ComponentResource):
             name=args.physical_name,
             package_type="Image",
             image_uri=args.image_uri,
+            architectures=[LAMBDA_ARCHITECTURE],
             image_config={"entry_points": list(LAMBDA_ENTRY_POINT)},
             role=role.arn,
             timeout=int(details["timeout"]),
@@ -311,7 +319,7 @@ class BatchFunction(pulumi.ComponentResource):
             type="container",
             platform_capabilities=["EC2"],
             container_properties=self._container(args, role.arn),
-            retry_strategy={"attempts": min(BATCH_MAX_ATTEMPTS, fn.retries.max_retries + 1)},
+            retry_strategy=batch_retry_strategy(fn.retries.max_retries),
             timeout={"attempt_duration_seconds": int(args.placement.details["timeout"])},
             propagate_tags=True,
             tags=args.tags,
@@ -351,7 +359,7 @@ def _container_json(
         "command": list(BATCH_COMMAND),
         "jobRoleArn": role_arn,
         "resourceRequirements": resources,
-        "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
+        "environment": [{"name": k, "value": v} for k, v in sorted(_with_region(env, region).items())],
         "logConfiguration": {
             "logDriver": "awslogs",
             "options": {
@@ -362,6 +370,21 @@ def _container_json(
         },
     }
     return json.dumps(props, sort_keys=True)
+
+
+def batch_retry_strategy(max_retries: int) -> dict[str, Any]:
+    """``retryStrategy``: lost hosts retried always (``PREEMPTION_RETRIES`` on top of the user's);
+    any other failure retried only when the user asked for retries (the attempts are shared)."""
+    rules: list[dict[str, str]] = [{"action": "RETRY", "on_status_reason": HOST_LOST_STATUS_REASON}]
+    if max_retries == 0:
+        rules.append({"action": "EXIT", "on_status_reason": "*"})
+    attempts = min(BATCH_MAX_ATTEMPTS, max_retries + 1 + PREEMPTION_RETRIES)
+    return {"attempts": attempts, "evaluate_on_exits": rules}
+
+
+def _with_region(env: dict[str, str], region: str) -> dict[str, str]:
+    """Batch containers are not told their region (Lambda's are, and refuses these keys)."""
+    return {**env, aws_env.REGION: region, aws_env.DEFAULT_REGION: region}
 
 
 @dataclass(frozen=True)

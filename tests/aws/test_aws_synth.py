@@ -74,7 +74,9 @@ def test_acceptance_job_definitions(gpu_mix_synth: SynthOutput) -> None:
     h100 = jobdefs["gpu-mix-train-h100x8-jobdef"]
     assert _gpus(h100) == 8
     assert h100.inputs["timeout"] == {"attemptDurationSeconds": 7200.0}
-    assert jobdefs["gpu-mix-train-a100-jobdef"].inputs["retryStrategy"] == {"attempts": 3.0}
+    assert (
+        jobdefs["gpu-mix-train-a100-jobdef"].inputs["retryStrategy"]["attempts"] == 6.0
+    )  # 2 + 1 + lost hosts
     assert _gpus(jobdefs["gpu-mix-long-etl-jobdef"]) == 0
 
 
