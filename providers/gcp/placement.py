@@ -46,6 +46,16 @@ CLOUD_RUN_SIZES = (
 CLOUD_RUN_GPU_MIN_CPU = 4
 CLOUD_RUN_GPU_MIN_MEMORY_MIB = 16 * 1024
 CLOUD_RUN_GPU_ACCELERATOR = "nvidia-l4"
+# Regions where Cloud Run offers L4 GPUs; a stack may list more in ``extra.cloud_run_gpu_regions``
+# when Google adds one. Source: https://cloud.google.com/run/docs/configuring/services/gpu#regions
+CLOUD_RUN_GPU_REGIONS = ("asia-south1", "asia-southeast1", "europe-west1", "europe-west4", "us-central1")
+# The startup probe: the port opens only after volume sync, imports and ``@enter`` hooks. Cloud
+# Run's default probe gives up after 240 s; ours allows ``startup_timeout`` (non-web functions:
+# their ``timeout``), polled every 10 s, at most an hour.
+# Source: https://cloud.google.com/run/docs/configuring/healthchecks#startup-probes
+CLOUD_RUN_DEFAULT_STARTUP_S = 240
+CLOUD_RUN_MAX_STARTUP_S = 3600
+CLOUD_RUN_PROBE_PERIOD_S = 10
 # Cloud Run refuses GPU services whose max instances exceed the project's GPU quota, which
 # starts small; without max_containers a GPU service gets this conservative cap.
 CLOUD_RUN_GPU_DEFAULT_MAX_INSTANCES = 3
@@ -103,6 +113,8 @@ def place(fn: FunctionSpec, settings: StackSettings, catalog: cat.Catalog) -> Pl
     target = settings.override(fn.name).placement or rule.target
     why = rule.why if target == rule.target else "forced by the stack file"
     _check(resolved, target)
+    if target == CLOUD_RUN and resolved.gpu is not None:
+        _check_gpu_region(resolved, settings)
     common = {"why": why, "schedule": _schedule(resolved, target)}
     if target == CLOUD_RUN:
         return Placement(fn.name, CLOUD_RUN, gpu, (), {**cloud_run_details(resolved), **common})
@@ -164,6 +176,21 @@ def _check(fn: FunctionSpec, target: str) -> None:
         )
     if target == CLOUD_RUN:
         _check_cloud_run(fn)
+
+
+def _check_gpu_region(fn: FunctionSpec, settings: StackSettings) -> None:
+    """Cloud Run has L4 GPUs in a few regions only; elsewhere the deploy would fail."""
+    region = settings.region or "us-central1"
+    offered = sorted({*CLOUD_RUN_GPU_REGIONS, *settings.extra.get("cloud_run_gpu_regions", ())})
+    if region in offered:
+        return
+    raise UserError(
+        f"function {fn.name!r}: Cloud Run offers L4 GPUs only in {', '.join(offered)}, not in {region}",
+        source=fn.source,
+        fix="deploy to one of those regions (`region:` in the stack file), move a non-web function to GCP "
+        "Batch (overrides: {" + fn.name + ": {placement: gcpbatch}}), or, if Google added the region, list "
+        "it in the stack's extra.cloud_run_gpu_regions",
+    )
 
 
 def _check_cloud_run(fn: FunctionSpec) -> None:
@@ -240,12 +267,25 @@ def cloud_run_details(fn: FunctionSpec) -> dict[str, Any]:
         "memory": f"{memory}Mi",
         "accelerator": CLOUD_RUN_GPU_ACCELERATOR if fn.gpu is not None else None,
         "timeout_s": fn.timeout,
+        "startup_s": startup_budget(fn),
         "concurrency": fn.concurrency.max_inputs if fn.concurrency else 1,
         "min_instances": fn.min_containers or 0,
         "max_instances": fn.max_containers
         or (CLOUD_RUN_GPU_DEFAULT_MAX_INSTANCES if fn.gpu is not None else None),
         "public": fn.web is not None and not fn.web.requires_auth,
     }
+
+
+def startup_budget(fn: FunctionSpec) -> int:
+    """Seconds a Cloud Run instance may take to open its port: ``startup_timeout``, else the
+    function's ``timeout`` (non-web) or Cloud Run's default 240 s (web), at most an hour."""
+    if fn.startup_timeout:
+        budget = fn.startup_timeout
+    elif fn.web is None:
+        budget = fn.timeout
+    else:
+        budget = max(CLOUD_RUN_DEFAULT_STARTUP_S, math.ceil(fn.web.startup_timeout or 0))
+    return max(CLOUD_RUN_PROBE_PERIOD_S, min(int(budget), CLOUD_RUN_MAX_STARTUP_S))
 
 
 def batch_shape(fn: FunctionSpec, catalog: cat.Catalog, forced: tuple[str, ...] = ()) -> cat.MachineShape:
