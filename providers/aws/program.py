@@ -228,7 +228,10 @@ def _network(ctx: Context) -> shared.BatchNetwork:
         )
     if given.subnet_ids:
         return shared.BatchNetwork(list(given.subnet_ids), list(given.security_group_ids))
-    made = shared.Network(f"{slug(ctx.app.name)}-net", shared.NetworkArgs(region=ctx.region, tags=ctx.tags))
+    zones = tuple(str(z) for z in ctx.settings.extra.get("availability_zones", ()))
+    made = shared.Network(
+        f"{slug(ctx.app.name)}-net", shared.NetworkArgs(region=ctx.region, tags=ctx.tags, zones=zones)
+    )
     return shared.BatchNetwork(list(made.subnet_ids), list(made.security_group_ids))
 
 

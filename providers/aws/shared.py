@@ -8,6 +8,7 @@ comes last; no resource is created inside an ``apply``.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass, field
 
@@ -135,12 +136,37 @@ def _ecr_lifecycle(args: SharedArgs) -> str:
 
 @dataclass(frozen=True)
 class NetworkArgs:
-    """A small public VPC (egress only: no ingress rule) in two availability zones."""
+    """A small public VPC (egress only: no ingress rule) with one subnet per availability zone.
+
+    ``zones`` empty means every zone the account is offered in the region
+    (:func:`available_zones`); a stack names them with ``extra.availability_zones``.
+    """
 
     region: str
     tags: dict[str, str]
     cidr: str = "10.40.0.0/16"
-    subnet_cidrs: tuple[str, ...] = ("10.40.0.0/20", "10.40.16.0/20")
+    zones: tuple[str, ...] = ()
+
+
+# One /20 per zone: room for 16 zones (regions have at most 6) and 4,091 instances each.
+SUBNET_PREFIX = 20
+
+
+def available_zones(region: str) -> tuple[str, ...]:
+    """The region's available zones for this account (letters differ per account, and Local
+    Zones are left out: they offer no GPU instances)."""
+    result = aws.get_availability_zones(
+        state="available",
+        filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
+        region=region,
+    )
+    return tuple(sorted(result.names or ()))
+
+
+def subnet_cidrs(cidr: str, count: int) -> list[str]:
+    """The first ``count`` /20 blocks of ``cidr``."""
+    blocks = ipaddress.ip_network(cidr).subnets(new_prefix=SUBNET_PREFIX)
+    return [str(next(blocks)) for _ in range(count)]
 
 
 class Network(pulumi.ComponentResource):
@@ -166,8 +192,8 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         self.subnet_ids: list[pulumi.Output[str]] = []
-        for index, cidr in enumerate(args.subnet_cidrs):
-            zone = f"{args.region}{'abcdef'[index]}"
+        zones = args.zones or available_zones(args.region)
+        for zone, cidr in zip(zones, subnet_cidrs(args.cidr, len(zones)), strict=True):
             subnet = aws.ec2.Subnet(
                 f"{name}-subnet-{zone}",
                 vpc_id=vpc.id,
