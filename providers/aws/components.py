@@ -157,6 +157,7 @@ class FunctionArgs:
     arns: iam.Arns
     tags: dict[str, str]
     log_retention_days: int = 30
+    reserved_concurrency: int | None = None  # see ``concurrency.reserved_for``
 
 
 class Function(pulumi.ComponentResource):
@@ -200,7 +201,7 @@ class Function(pulumi.ComponentResource):
             memory_size=int(details["memory_mib"]),
             ephemeral_storage={"size": int(details["ephemeral_storage_mib"])},
             environment={"variables": args.env.variables()},
-            reserved_concurrent_executions=fn.max_containers,
+            reserved_concurrent_executions=args.reserved_concurrency,
             publish=bool(fn.min_containers),
             logging_config={"log_format": "Text", "log_group": logs.name},
             tags=args.tags,
