@@ -19,7 +19,7 @@ import pulumi_aws as aws
 from pcompile.compiler import ir
 from pcompile.compiler.ir import FunctionSpec, SecretSpec
 from pcompile.compiler.placement import Placement
-from pcompile.providers.aws import iam
+from pcompile.providers.aws import iam, names
 from pcompile.providers.aws.shared import private_bucket
 from pcompile.runtime import aws_env
 
@@ -177,12 +177,14 @@ class Function(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-role",
+            name=names.fitted(f"{name}-role", names.ROLE),
             assume_role_policy=iam.trust_policy("lambda.amazonaws.com"),
             tags=args.tags,
             opts=child,
         )
         policy = aws.iam.RolePolicy(
             f"{name}-policy",
+            name=names.fitted(f"{name}-policy", names.ROLE_POLICY),
             role=role.id,
             policy=iam.policy_json(
                 iam.log_statements(args.arns.log_group(log_group)) + args.grants.statements()
@@ -306,12 +308,17 @@ class BatchFunction(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-role",
+            name=names.fitted(f"{name}-role", names.ROLE),
             assume_role_policy=iam.trust_policy("ecs-tasks.amazonaws.com"),
             tags=args.tags,
             opts=child,
         )
         aws.iam.RolePolicy(
-            f"{name}-policy", role=role.id, policy=iam.policy_json(args.grants.statements()), opts=child
+            f"{name}-policy",
+            name=names.fitted(f"{name}-policy", names.ROLE_POLICY),
+            role=role.id,
+            policy=iam.policy_json(args.grants.statements()),
+            opts=child,
         )
         fn = args.fn
         self.job_definition = aws.batch.JobDefinition(
@@ -410,12 +417,20 @@ class Schedule(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(
             f"{name}-role",
+            name=names.fitted(f"{name}-role", names.ROLE),
             assume_role_policy=iam.trust_policy("scheduler.amazonaws.com", args.account),
             opts=child,
         )
-        aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=iam.policy_json([args.grant]), opts=child)
+        aws.iam.RolePolicy(
+            f"{name}-policy",
+            name=names.fitted(f"{name}-policy", names.ROLE_POLICY),
+            role=role.id,
+            policy=iam.policy_json([args.grant]),
+            opts=child,
+        )
         self.schedule = aws.scheduler.Schedule(
             f"{name}-schedule",
+            name=names.fitted(f"{name}-schedule", names.SCHEDULE),
             schedule_expression=args.expression,
             schedule_expression_timezone=args.timezone,
             flexible_time_window={"mode": "OFF"},

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from pcompile.providers.aws import iam
+from pcompile.providers.aws import iam, names
 
 GPU_IMAGE_TYPE = "ECS_AL2023_NVIDIA"  # successor of ECS_AL2_NVIDIA (AL2 AMIs blocked from mid-2026)
 CPU_IMAGE_TYPE = "ECS_AL2023"
@@ -28,7 +28,9 @@ def private_bucket(
 ) -> aws.s3.Bucket:
     """An S3 bucket with public access blocked, SSE, TLS-only policy and optional expiry by prefix."""
     opts = pulumi.ResourceOptions(parent=parent)
-    bucket = aws.s3.Bucket(name, force_destroy=False, tags=tags, opts=opts)
+    bucket = aws.s3.Bucket(
+        name, bucket=names.fitted(name, names.BUCKET), force_destroy=False, tags=tags, opts=opts
+    )
     block = aws.s3.BucketPublicAccessBlock(
         f"{name}-public-access",
         bucket=bucket.id,
@@ -90,6 +92,7 @@ class AppShared(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.repository = aws.ecr.Repository(
             f"{name}-repo",
+            name=names.fitted(f"{name}-repo", names.REPOSITORY),
             image_scanning_configuration={"scan_on_push": True},
             image_tag_mutability="MUTABLE",
             force_delete=False,
@@ -209,6 +212,7 @@ class Network(pulumi.ComponentResource):
             self.subnet_ids.append(subnet.id)
         group = aws.ec2.SecurityGroup(
             f"{name}-batch-sg",
+            name=names.fitted(f"{name}-batch-sg", names.SECURITY_GROUP),
             vpc_id=vpc.id,
             description="pcompile Batch instances: egress only",
             egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"]}],
@@ -242,6 +246,7 @@ class BatchCompute(pulumi.ComponentResource):
         image_type = args.image_type or (GPU_IMAGE_TYPE if args.gpu else CPU_IMAGE_TYPE)
         self.environment = aws.batch.ComputeEnvironment(
             f"{name}-ce",
+            name=names.fitted(f"{name}-ce", names.COMPUTE_ENVIRONMENT),
             type="MANAGED",
             compute_resources={
                 "type": "EC2",
@@ -295,12 +300,22 @@ class InstanceRole(pulumi.ComponentResource):
         super().__init__("pcompile:aws:InstanceRole", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(
-            f"{name}-role", assume_role_policy=iam.trust_policy("ec2.amazonaws.com"), tags=tags, opts=child
+            f"{name}-role",
+            name=names.fitted(f"{name}-role", names.ROLE),
+            assume_role_policy=iam.trust_policy("ec2.amazonaws.com"),
+            tags=tags,
+            opts=child,
         )
         aws.iam.RolePolicyAttachment(
             f"{name}-ecs", role=role.name, policy_arn=ECS_INSTANCE_POLICY, opts=child
         )
-        self.profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, tags=tags, opts=child)
+        self.profile = aws.iam.InstanceProfile(
+            f"{name}-profile",
+            name=names.fitted(f"{name}-profile", names.INSTANCE_PROFILE),
+            role=role.name,
+            tags=tags,
+            opts=child,
+        )
         self.register_outputs({"arn": self.profile.arn})
 
 
