@@ -380,10 +380,12 @@ def _container_json(
     return json.dumps(props, sort_keys=True)
 
 
-def batch_retry_strategy(max_retries: int) -> dict[str, Any]:
+def batch_retry_strategy(max_retries: int) -> aws.batch.JobDefinitionRetryStrategyArgsDict:
     """``retryStrategy``: lost hosts retried always (``PREEMPTION_RETRIES`` on top of the user's);
     any other failure retried only when the user asked for retries (the attempts are shared)."""
-    rules: list[dict[str, str]] = [{"action": "RETRY", "on_status_reason": HOST_LOST_STATUS_REASON}]
+    rules: list[aws.batch.JobDefinitionRetryStrategyEvaluateOnExitArgsDict] = [
+        {"action": "RETRY", "on_status_reason": HOST_LOST_STATUS_REASON}
+    ]
     if max_retries == 0:
         rules.append({"action": "EXIT", "on_status_reason": "*"})
     attempts = min(BATCH_MAX_ATTEMPTS, max_retries + 1 + PREEMPTION_RETRIES)
