@@ -145,7 +145,7 @@ def _check(app: str, fn: str, volume: str, secret: str, stack: str) -> None:
 LONGEST = "x" * 61
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=6, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(app=object_names, fn=identifiers, volume=object_names, secret=object_names, stack=stacks)
 @example(app="a" * 63, fn=LONGEST, volume="v" * 63, secret="s" * 63, stack="s" * 63)
 @example(app="invoice-processing", fn="generate_monthly_report", volume="data", secret="db", stack="prod")
