@@ -200,6 +200,8 @@ def synth(
         if app_name and app.name != app_name:
             continue
         outputs[app.name] = synthesize(cloud, app, settings)
+        for warning in outputs[app.name].extras.get("warnings", []):
+            typer.echo(f"warning: {warning}", err=True)
         if out:
             from pcompile.compiler.emit import emit_project
 

@@ -450,6 +450,10 @@ def _runtime_lines(ctx: _Context) -> list[str]:
         f"COPY {CTX}/runtime {RUNTIME_LIB}",
         f"RUN {mount}{install} && python -c {shlex.quote(pth)}",
         "ENV PYTHONUNBUFFERED=1 PCOMPILE_IMAGE=1",
+        # A base image's ENTRYPOINT (from_registry, from_dockerfile) would run in front of the
+        # runtime's command on AWS Batch, which cannot override it. A user's own
+        # ``.entrypoint([...])`` step comes later and wraps the runtime, as on Modal.
+        "ENTRYPOINT []",
     ]
 
 

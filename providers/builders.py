@@ -36,6 +36,11 @@ from pcompile.compiler.images import (
 from pcompile.compiler.ir import AppSpec, ImageSpec
 from pcompile.providers.settings import StackSettings
 
+# Images deployed to a cloud run on x86-64: Lambda functions are pinned to ``x86_64``
+# (``architectures``), and every Batch / GCP machine in the catalogs is x86-64. Building for
+# it explicitly keeps an arm64 laptop from producing images that fail with "exec format error".
+CLOUD_PLATFORM = "linux/amd64"
+
 
 class BuildError(Exception):
     """A builder command failed; the message ends with the tail of its output."""
@@ -103,11 +108,13 @@ class Builder(Protocol):
         *,
         build_args: Mapping[str, str] | None = None,
         secrets: Mapping[str, Path] | None = None,
+        platform: str | None = None,
     ) -> None:
         """Build ``dockerfile`` with ``context_dir`` as the local image ``tag``.
 
         ``secrets`` maps secret ids to files mounted at ``/run/secrets/<id>`` by
-        steps that use them; they never enter a layer.
+        steps that use them; they never enter a layer. ``platform`` (e.g.
+        ``linux/amd64``) pins the image's OS/architecture; None builds for this host.
         """
         ...
 
@@ -158,9 +165,12 @@ class CliBuilder:
         flags: Sequence[str],
         build_args: Mapping[str, str],
         secrets: Mapping[str, Path],
+        platform: str | None = None,
     ) -> list[str]:
         """The build command line (without the tool prefix variations)."""
         argv = ["build", "-f", str(dockerfile), "-t", tag]
+        if platform:
+            argv += ["--platform", platform]
         for key in sorted(build_args):
             argv += ["--build-arg", f"{key}={build_args[key]}"]
         for sid in sorted(secrets):
@@ -176,9 +186,11 @@ class CliBuilder:
         *,
         build_args: Mapping[str, str] | None = None,
         secrets: Mapping[str, Path] | None = None,
+        platform: str | None = None,
     ) -> None:
         """Build the image (see :class:`Builder`)."""
-        self.run_build(self.build_argv(context_dir, tag, dockerfile, flags, build_args or {}, secrets or {}))
+        argv = self.build_argv(context_dir, tag, dockerfile, flags, build_args or {}, secrets or {}, platform)
+        self.run_build(argv)
 
     def run_build(self, argv: list[str]) -> None:
         """Run ``<tool> build ...``; docker overrides this to use buildx."""
@@ -233,9 +245,13 @@ class DockerBuilder(CliBuilder):
         return self._buildx
 
     def run_build(self, argv: list[str]) -> None:
-        """Build with buildx (``--load`` into the local store) or BuildKit."""
+        """Build with buildx (``--load`` into the local store) or BuildKit.
+
+        buildx gets ``--provenance=false``: with attestations the pushed image is an OCI
+        index, which Lambda refuses.
+        """
         if self.has_buildx():
-            self._run(["docker", "buildx", argv[0], "--load", *argv[1:]])
+            self._run(["docker", "buildx", argv[0], "--load", "--provenance=false", *argv[1:]])
         else:
             self._run(["docker", *argv], env={"DOCKER_BUILDKIT": "1"})
 
@@ -265,6 +281,7 @@ class FakeBuilder:
     built: dict[str, str] = field(default_factory=dict)
     pushed: set[str] = field(default_factory=set)
     remote: set[str] = field(default_factory=set)
+    platforms: dict[str, str | None] = field(default_factory=dict)
 
     def build(
         self,
@@ -275,9 +292,11 @@ class FakeBuilder:
         *,
         build_args: Mapping[str, str] | None = None,
         secrets: Mapping[str, Path] | None = None,
+        platform: str | None = None,
     ) -> None:
         """Record the build and keep the Dockerfile text."""
         self.calls.append(("build", tag))
+        self.platforms[tag] = platform
         self.built[tag] = dockerfile.read_text()
 
     def push(self, tag: str, registry: str) -> str:
@@ -311,6 +330,15 @@ def make_builder(settings: StackSettings) -> Builder:
             fix="install it, or set `builder:` in the stack file to one that is (docker or podman)",
         )
     return factory(settings.builder_flags)
+
+
+def target_platform(settings: StackSettings) -> str | None:
+    """The platform images of this stack are built for: ``extra.image_platform``, else
+    :data:`CLOUD_PLATFORM` for a cloud stack; None (this host) for local stacks."""
+    given = settings.extra.get("image_platform")
+    if given:
+        return str(given)
+    return None if settings.cloud == "local" else CLOUD_PLATFORM
 
 
 def mirror_of(settings: StackSettings) -> str | Mapping[str, str] | None:
@@ -388,7 +416,8 @@ class ImageBuilder:
     """Renders, builds and (optionally) pushes images; what deploy and the CLI use.
 
     ``registry`` None means local only: images are tagged
-    ``localhost/pcompile/<app>:<content tag>`` and never pushed.
+    ``localhost/pcompile/<app>:<content tag>`` and never pushed. ``platform`` pins the
+    architecture of images for a cloud (:data:`CLOUD_PLATFORM`); None builds for this host.
     """
 
     builder: Builder
@@ -399,6 +428,7 @@ class ImageBuilder:
     mirror: str | Mapping[str, str] | None = None
     resolve_secret: SecretResolver = no_secrets
     log: Callable[[str], None] = lambda message: None
+    platform: str | None = None
 
     @classmethod
     def for_stack(cls, settings: StackSettings, root: Path, builder: Builder | None = None) -> ImageBuilder:
@@ -419,6 +449,7 @@ class ImageBuilder:
             options=options,
             registry=settings.registry,
             mirror=mirror_of(settings),
+            platform=target_platform(settings),
         )
 
     def render(self, image: ImageSpec, app: AppSpec | None = None) -> ImageBuild:
@@ -437,7 +468,8 @@ class ImageBuilder:
         if self.builder.exists(final):
             self.log(f"image {final} exists, skipped")
             return final
-        if not (self.registry and self.builder.exists(local)):
+        # A local image of the same content may be for this host's architecture, not the cloud's.
+        if not (self.registry and not self.platform and self.builder.exists(local)):
             self.build(rendered, local)
         if self.registry:
             registry_login(self.builder, self.registry)
@@ -453,7 +485,13 @@ class ImageBuilder:
             secrets = write_secret_files(rendered.secrets, self.resolve_secret, Path(tmp) / "secrets")
             self.log(f"building {tag} with {self.builder.name}")
             self.builder.build(
-                context, tag, dockerfile, self.flags, build_args=rendered.build_args, secrets=secrets
+                context,
+                tag,
+                dockerfile,
+                self.flags,
+                build_args=rendered.build_args,
+                secrets=secrets,
+                platform=self.platform,
             )
 
 

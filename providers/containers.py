@@ -188,6 +188,7 @@ def image_builder_for_run(
     """An :class:`ImageBuilder` that builds local images only (no registry, no push)."""
     images = ImageBuilder.for_stack(settings, root, builder)
     images.registry = None
+    images.platform = None  # run here, on this host's architecture
     return images
 
 

@@ -25,6 +25,10 @@ CODE_BUNDLE = "PCOMPILE_CODE_BUNDLE"
 JOB = "PCOMPILE_JOB"
 # Batch sets this on each child of an array job.
 ARRAY_INDEX = "AWS_BATCH_JOB_ARRAY_INDEX"
+# The region, set in every Batch job definition (Lambda sets both itself): boto3 reads only
+# AWS_DEFAULT_REGION, and a client without a region cannot be made.
+REGION = "AWS_REGION"
+DEFAULT_REGION = "AWS_DEFAULT_REGION"
 # boto3 endpoint override (moto in tests; VPC endpoints in locked-down accounts).
 ENDPOINT_URL = "PCOMPILE_AWS_ENDPOINT_URL"
 # botocore's own endpoint for every service (stack key ``endpoint_url``: an API emulator).

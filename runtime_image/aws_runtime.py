@@ -7,7 +7,7 @@ driven by the same request envelopes; this module adapts it to AWS:
 * the environment contract of :mod:`.aws_env` (staging bucket URL, volumes as
   ``s3://`` URLs, ``PCOMPILE_SPEC``);
 * secrets fetched from Secrets Manager at start and exported to the environment
-  (each secret's JSON keys; a non-JSON secret under its upper-cased name);
+  (the rule of :mod:`.secret_values`, shared with GCP);
 * tasks of a staged call (:mod:`.aws_calls`): read the chunk, run this task's part,
   write ``task-<i>.out`` under the function's own results prefix.
 """
@@ -16,14 +16,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Protocol
 
 from . import aws_env, gcp_env, protocol
 from .aws_calls import Layout
 from .gcp_container import GcpRuntime
+from .secret_values import secret_values
 from .storage import Storage
+
+
+def region(environ: Mapping[str, str]) -> str | None:
+    """The region the container runs in (``AWS_REGION``, else ``AWS_DEFAULT_REGION``)."""
+    return environ.get(aws_env.REGION) or environ.get(aws_env.DEFAULT_REGION) or None
 
 
 class SecretSource(Protocol):
@@ -39,7 +44,11 @@ class SecretsManager:
         if client is None:
             import boto3
 
-            client = boto3.client("secretsmanager", endpoint_url=os.environ.get(aws_env.ENDPOINT_URL) or None)
+            client = boto3.client(
+                "secretsmanager",
+                region_name=region(os.environ),
+                endpoint_url=os.environ.get(aws_env.ENDPOINT_URL) or None,
+            )
         self.client = client
 
     def get(self, secret_id: str) -> str:
@@ -62,15 +71,8 @@ def export_secrets(environ: MutableMapping[str, str], source: SecretSource) -> l
     """Export every secret named in ``PCOMPILE_SECRETS``; returns the exported key names."""
     exported: list[str] = []
     for name, secret_id in sorted(json.loads(environ.get(aws_env.SECRETS) or "{}").items()):
-        text = source.get(secret_id)
-        try:
-            values = json.loads(text)
-        except ValueError:
-            values = None
-        if not isinstance(values, dict):
-            values = {re.sub(r"[^A-Z0-9]+", "_", name.upper()).strip("_"): text}
-        for key, value in sorted(values.items()):
-            environ[key] = str(value)
+        for key, value in secret_values(name, source.get(secret_id)).items():
+            environ[key] = value
             exported.append(key)
     return exported
 

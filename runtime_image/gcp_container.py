@@ -33,6 +33,7 @@ from typing import Any
 
 from . import gcp_env, mounts, protocol, staging
 from .execute import Container, retry_delay
+from .secret_values import secret_values
 from .storage import Storage, open_storage
 
 
@@ -53,14 +54,13 @@ def call_key(function: str, call: str, name: str) -> str:
 
 
 def export_secrets(environ: MutableMapping[str, str]) -> list[str]:
-    """Put each secret's keys into ``environ``; returns the exported key names."""
+    """Put each secret's keys into ``environ`` (the rule of :mod:`.secret_values`, shared with
+    AWS; a plain-text secret is named from its variable's suffix); returns the exported names."""
     exported: list[str] = []
     for name in sorted(k for k in environ if k.startswith(gcp_env.SECRET_PREFIX)):
-        values = json.loads(environ[name])
-        if not isinstance(values, dict):
-            raise ValueError(f"{name} must hold a JSON object of the secret's keys")
-        for key, value in sorted(values.items()):
-            environ[key] = str(value)
+        secret = name.removeprefix(gcp_env.SECRET_PREFIX)
+        for key, value in secret_values(secret, environ[name]).items():
+            environ[key] = value
             exported.append(key)
     return exported
 

@@ -19,7 +19,8 @@ STAGING = "PCOMPILE_STAGING"
 VOLUMES = "PCOMPILE_VOLUMES"
 # JSON ``{"cron", "time_zone", "tick_s", "period_s"}`` when the runtime gates a finer trigger.
 SCHEDULE = "PCOMPILE_SCHEDULE"
-# Each variable with this prefix holds one Modal secret as a JSON object of its keys.
+# Each variable with this prefix holds one Modal secret: a JSON object of its keys, or plain
+# text (exported as one variable; see ``secret_values``).
 SECRET_PREFIX = "PCOMPILE_SECRET_JSON_"
 # Code bundle (``gs://...#sha256=<hex>``) when the code is not baked into the image;
 # the variable :mod:`.bundle` reads.

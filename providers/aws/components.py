@@ -19,7 +19,7 @@ import pulumi_aws as aws
 from pcompile.compiler import ir
 from pcompile.compiler.ir import FunctionSpec, SecretSpec
 from pcompile.compiler.placement import Placement
-from pcompile.providers.aws import iam
+from pcompile.providers.aws import iam, names
 from pcompile.providers.aws.shared import private_bucket
 from pcompile.runtime import aws_env
 
@@ -27,7 +27,14 @@ from pcompile.runtime import aws_env
 # ``pcompile.runtime.aws_lambda.handler``, works too).
 LAMBDA_ENTRY_POINT = ("python", "-m", "pcompile.runtime", "lambda")
 BATCH_COMMAND = ("python", "-m", "pcompile.runtime", "batch")
+# Images are built for linux/amd64 (``builders.CLOUD_PLATFORM``); the function must say so.
+LAMBDA_ARCHITECTURE = "x86_64"
 BATCH_MAX_ATTEMPTS = 10
+# A job attempt whose instance went away (Spot reclaim, retirement) ends with statusReason
+# "Host EC2 (instance i-...) terminated."; those are retried whatever the user's retries.
+# Source: https://docs.aws.amazon.com/batch/latest/userguide/job_retries.html
+HOST_LOST_STATUS_REASON = "Host EC2*"
+PREEMPTION_RETRIES = 3
 LIVE_ALIAS = "live"
 SCHEDULE_EVENT = {"pcompile": "schedule"}
 BATCH_SUBMIT_TARGET = "arn:aws:scheduler:::aws-sdk:batch:submitJob"
@@ -157,6 +164,7 @@ class FunctionArgs:
     arns: iam.Arns
     tags: dict[str, str]
     log_retention_days: int = 30
+    reserved_concurrency: int | None = None  # see ``concurrency.reserved_for``
 
 
 class Function(pulumi.ComponentResource):
@@ -176,12 +184,14 @@ class Function(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-role",
+            name=names.fitted(f"{name}-role", names.ROLE),
             assume_role_policy=iam.trust_policy("lambda.amazonaws.com"),
             tags=args.tags,
             opts=child,
         )
         policy = aws.iam.RolePolicy(
             f"{name}-policy",
+            name=names.fitted(f"{name}-policy", names.ROLE_POLICY),
             role=role.id,
             policy=iam.policy_json(
                 iam.log_statements(args.arns.log_group(log_group)) + args.grants.statements()
@@ -193,13 +203,14 @@ class Function(pulumi.ComponentResource):
             name=args.physical_name,
             package_type="Image",
             image_uri=args.image_uri,
+            architectures=[LAMBDA_ARCHITECTURE],
             image_config={"entry_points": list(LAMBDA_ENTRY_POINT)},
             role=role.arn,
             timeout=int(details["timeout"]),
             memory_size=int(details["memory_mib"]),
             ephemeral_storage={"size": int(details["ephemeral_storage_mib"])},
             environment={"variables": args.env.variables()},
-            reserved_concurrent_executions=fn.max_containers,
+            reserved_concurrent_executions=args.reserved_concurrency,
             publish=bool(fn.min_containers),
             logging_config={"log_format": "Text", "log_group": logs.name},
             tags=args.tags,
@@ -304,12 +315,17 @@ class BatchFunction(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-role",
+            name=names.fitted(f"{name}-role", names.ROLE),
             assume_role_policy=iam.trust_policy("ecs-tasks.amazonaws.com"),
             tags=args.tags,
             opts=child,
         )
         aws.iam.RolePolicy(
-            f"{name}-policy", role=role.id, policy=iam.policy_json(args.grants.statements()), opts=child
+            f"{name}-policy",
+            name=names.fitted(f"{name}-policy", names.ROLE_POLICY),
+            role=role.id,
+            policy=iam.policy_json(args.grants.statements()),
+            opts=child,
         )
         fn = args.fn
         self.job_definition = aws.batch.JobDefinition(
@@ -318,7 +334,7 @@ class BatchFunction(pulumi.ComponentResource):
             type="container",
             platform_capabilities=["EC2"],
             container_properties=self._container(args, role.arn),
-            retry_strategy={"attempts": min(BATCH_MAX_ATTEMPTS, fn.retries.max_retries + 1)},
+            retry_strategy=batch_retry_strategy(fn.retries.max_retries),
             timeout={"attempt_duration_seconds": int(args.placement.details["timeout"])},
             propagate_tags=True,
             tags=args.tags,
@@ -358,7 +374,7 @@ def _container_json(
         "command": list(BATCH_COMMAND),
         "jobRoleArn": role_arn,
         "resourceRequirements": resources,
-        "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
+        "environment": [{"name": k, "value": v} for k, v in sorted(_with_region(env, region).items())],
         "logConfiguration": {
             "logDriver": "awslogs",
             "options": {
@@ -369,6 +385,23 @@ def _container_json(
         },
     }
     return json.dumps(props, sort_keys=True)
+
+
+def batch_retry_strategy(max_retries: int) -> aws.batch.JobDefinitionRetryStrategyArgsDict:
+    """``retryStrategy``: lost hosts retried always (``PREEMPTION_RETRIES`` on top of the user's);
+    any other failure retried only when the user asked for retries (the attempts are shared)."""
+    rules: list[aws.batch.JobDefinitionRetryStrategyEvaluateOnExitArgsDict] = [
+        {"action": "RETRY", "on_status_reason": HOST_LOST_STATUS_REASON}
+    ]
+    if max_retries == 0:
+        rules.append({"action": "EXIT", "on_status_reason": "*"})
+    attempts = min(BATCH_MAX_ATTEMPTS, max_retries + 1 + PREEMPTION_RETRIES)
+    return {"attempts": attempts, "evaluate_on_exits": rules}
+
+
+def _with_region(env: dict[str, str], region: str) -> dict[str, str]:
+    """Batch containers are not told their region (Lambda's are, and refuses these keys)."""
+    return {**env, aws_env.REGION: region, aws_env.DEFAULT_REGION: region}
 
 
 @dataclass(frozen=True)
@@ -393,12 +426,20 @@ class Schedule(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(
             f"{name}-role",
+            name=names.fitted(f"{name}-role", names.ROLE),
             assume_role_policy=iam.trust_policy("scheduler.amazonaws.com", args.account),
             opts=child,
         )
-        aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=iam.policy_json([args.grant]), opts=child)
+        aws.iam.RolePolicy(
+            f"{name}-policy",
+            name=names.fitted(f"{name}-policy", names.ROLE_POLICY),
+            role=role.id,
+            policy=iam.policy_json([args.grant]),
+            opts=child,
+        )
         self.schedule = aws.scheduler.Schedule(
             f"{name}-schedule",
+            name=names.fitted(f"{name}-schedule", names.SCHEDULE),
             schedule_expression=args.expression,
             schedule_expression_timezone=args.timezone,
             flexible_time_window={"mode": "OFF"},

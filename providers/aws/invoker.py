@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 from pcompile.exception import NotFoundError, RemoteError
 from pcompile.exception import TimeoutError as CallTimeoutError
+from pcompile.providers import job_start
 from pcompile.providers.invoker import Target
 from pcompile.providers.manifest import FunctionAddress, Manifest
 from pcompile.providers.settings import StackSettings
@@ -148,6 +149,7 @@ class AwsInvoker:
         lambda_transport: LambdaTransport | None = None,
         backoff: Backoff | None = None,
         endpoints: Mapping[str, str] | None = None,
+        start_timeout_s: float = job_start.DEFAULT_START_TIMEOUT_S,
     ) -> None:
         if session is None:
             import boto3
@@ -159,6 +161,7 @@ class AwsInvoker:
         self.batch = client(session, "batch", endpoints)
         self.lambdas = lambda_transport or BotoLambda(client(session, "lambda", endpoints))
         self.backoff = backoff or Backoff()
+        self.starts = job_start.StartWatch(start_timeout_s)
         self._stores: dict[str, S3Storage] = {}
         self._outs: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
@@ -365,6 +368,21 @@ class AwsInvoker:
         (desc,) = self.batch.describe_jobs(jobs=[job])["jobs"] or [{}]
         if desc.get("status") == "FAILED":
             raise InvokeError(f"Batch job {job} failed: {desc.get('statusReason', 'no reason given')}")
+        self._check_started(job, desc)
+
+    def _check_started(self, job: str, desc: dict[str, Any]) -> None:
+        """A job still RUNNABLE (no capacity or quota) past the bound is reported, not waited on."""
+        children = (desc.get("arrayProperties") or {}).get("statusSummary") or {}
+        started = any(children.get(s) for s in job_start.AWS_STARTED_CHILDREN)
+        created = desc.get("createdAt")
+        self.starts.check(
+            job,
+            str(desc.get("status")),
+            desc.get("status") in job_start.AWS_WAITING and not started,
+            reason=str(desc.get("statusReason") or ""),
+            since=created / 1000 if created else None,
+            hint=job_start.AWS_HINT,
+        )
 
     def cancel(self, call_id: str, terminate_containers: bool = False) -> None:
         """Stop a Batch call (Lambda invocations cannot be stopped once started)."""
@@ -432,7 +450,10 @@ def from_stack(app_name: str, settings: StackSettings) -> AwsInvoker:
 
     endpoints = stack_endpoints(settings)
     session = boto3.session.Session(region_name=settings.region, **_emulator_credentials(settings))
-    return AwsInvoker(read_manifest(app_name, settings, session, endpoints), session, endpoints=endpoints)
+    manifest = read_manifest(app_name, settings, session, endpoints)
+    return AwsInvoker(
+        manifest, session, endpoints=endpoints, start_timeout_s=job_start.start_timeout(settings)
+    )
 
 
 def _emulator_credentials(settings: StackSettings) -> dict[str, str]:

@@ -21,7 +21,7 @@ import pulumi_aws as aws
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.ir import AppSpec, FunctionSpec, GpuRequest, SecretSpec
 from pcompile.compiler.placement import Placement
-from pcompile.providers.aws import catalog, components, iam, schedules, shared
+from pcompile.providers.aws import catalog, components, concurrency, iam, schedules, shared
 from pcompile.providers.aws.placement import slug
 from pcompile.providers.manifest import FunctionAddress, Manifest
 from pcompile.providers.settings import StackSettings
@@ -78,6 +78,9 @@ class Context:
 def define(app: AppSpec, placements: dict[str, Placement], settings: StackSettings) -> dict[str, Any]:
     """Create every AWS resource of ``app``; returns extras for ``synth --json``."""
     ctx = _context(app, settings)
+    warnings = concurrency.warnings(app, placements, settings)
+    for warning in warnings:
+        pulumi.log.warn(warning)
     base = shared.AppShared(slug(app.name), shared.SharedArgs(tags=ctx.tags, **_shared_options(settings)))
     secrets = {s.name: _secret(ctx, s) for s in sorted(app.secrets, key=lambda s: s.name)}
     volumes = {v.name: _volume(ctx, v.name) for v in sorted(app.volumes, key=lambda v: v.name)}
@@ -89,12 +92,13 @@ def define(app: AppSpec, placements: dict[str, Placement], settings: StackSettin
             _schedule(ctx, fn, made[fn.name])
     _manifest(ctx, base, made)
     return {
+        "warnings": warnings,
         "aws": {
             "manifest_parameter": manifest_parameter(app.name, settings.name),
             "secret_config_keys": {
                 s.name: secret_config_key(s.name) for s in app.secrets if s.kind != "named"
             },
-        }
+        },
     }
 
 
@@ -228,7 +232,10 @@ def _network(ctx: Context) -> shared.BatchNetwork:
         )
     if given.subnet_ids:
         return shared.BatchNetwork(list(given.subnet_ids), list(given.security_group_ids))
-    made = shared.Network(f"{slug(ctx.app.name)}-net", shared.NetworkArgs(region=ctx.region, tags=ctx.tags))
+    zones = tuple(str(z) for z in ctx.settings.extra.get("availability_zones", ()))
+    made = shared.Network(
+        f"{slug(ctx.app.name)}-net", shared.NetworkArgs(region=ctx.region, tags=ctx.tags, zones=zones)
+    )
     return shared.BatchNetwork(list(made.subnet_ids), list(made.security_group_ids))
 
 
@@ -269,7 +276,16 @@ def _function(
         return components.Function(
             name,
             components.FunctionArgs(
-                fn, placement, ctx.physical(fn.name), image, env, grants, ctx.arns, ctx.tags, retention
+                fn,
+                placement,
+                ctx.physical(fn.name),
+                image,
+                env,
+                grants,
+                ctx.arns,
+                ctx.tags,
+                retention,
+                concurrency.reserved_for(fn, ctx.settings),
             ),
         )
     queue = queues[tuple(placement.details["compute"])]

@@ -8,13 +8,14 @@ comes last; no resource is created inside an ``apply``.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
-from pcompile.providers.aws import iam
+from pcompile.providers.aws import iam, names
 from pcompile.runtime import staging
 
 GPU_IMAGE_TYPE = "ECS_AL2023_NVIDIA"  # successor of ECS_AL2_NVIDIA (AL2 AMIs blocked from mid-2026)
@@ -37,7 +38,9 @@ def private_bucket(
     pcompile's own (staging), never for volumes, which hold the user's data.
     """
     opts = pulumi.ResourceOptions(parent=parent)
-    bucket = aws.s3.Bucket(name, force_destroy=force_destroy, tags=tags, opts=opts)
+    bucket = aws.s3.Bucket(
+        name, bucket=names.fitted(name, names.BUCKET), force_destroy=force_destroy, tags=tags, opts=opts
+    )
     block = aws.s3.BucketPublicAccessBlock(
         f"{name}-public-access",
         bucket=bucket.id,
@@ -99,6 +102,7 @@ class AppShared(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.repository = aws.ecr.Repository(
             f"{name}-repo",
+            name=names.fitted(f"{name}-repo", names.REPOSITORY),
             image_scanning_configuration={"scan_on_push": True},
             image_tag_mutability="MUTABLE",
             force_delete=False,
@@ -148,12 +152,37 @@ def _ecr_lifecycle(args: SharedArgs) -> str:
 
 @dataclass(frozen=True)
 class NetworkArgs:
-    """A small public VPC (egress only: no ingress rule) in two availability zones."""
+    """A small public VPC (egress only: no ingress rule) with one subnet per availability zone.
+
+    ``zones`` empty means every zone the account is offered in the region
+    (:func:`available_zones`); a stack names them with ``extra.availability_zones``.
+    """
 
     region: str
     tags: dict[str, str]
     cidr: str = "10.40.0.0/16"
-    subnet_cidrs: tuple[str, ...] = ("10.40.0.0/20", "10.40.16.0/20")
+    zones: tuple[str, ...] = ()
+
+
+# One /20 per zone: room for 16 zones (regions have at most 6) and 4,091 instances each.
+SUBNET_PREFIX = 20
+
+
+def available_zones(region: str) -> tuple[str, ...]:
+    """The region's available zones for this account (letters differ per account, and Local
+    Zones are left out: they offer no GPU instances)."""
+    result = aws.get_availability_zones(
+        state="available",
+        filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
+        region=region,
+    )
+    return tuple(sorted(result.names or ()))
+
+
+def subnet_cidrs(cidr: str, count: int) -> list[str]:
+    """The first ``count`` /20 blocks of ``cidr``."""
+    blocks = ipaddress.ip_network(cidr).subnets(new_prefix=SUBNET_PREFIX)
+    return [str(next(blocks)) for _ in range(count)]
 
 
 class Network(pulumi.ComponentResource):
@@ -179,8 +208,8 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         self.subnet_ids: list[pulumi.Output[str]] = []
-        for index, cidr in enumerate(args.subnet_cidrs):
-            zone = f"{args.region}{'abcdef'[index]}"
+        zones = args.zones or available_zones(args.region)
+        for zone, cidr in zip(zones, subnet_cidrs(args.cidr, len(zones)), strict=True):
             subnet = aws.ec2.Subnet(
                 f"{name}-subnet-{zone}",
                 vpc_id=vpc.id,
@@ -196,6 +225,7 @@ class Network(pulumi.ComponentResource):
             self.subnet_ids.append(subnet.id)
         group = aws.ec2.SecurityGroup(
             f"{name}-batch-sg",
+            name=names.fitted(f"{name}-batch-sg", names.SECURITY_GROUP),
             vpc_id=vpc.id,
             description="pcompile Batch instances: egress only",
             egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"]}],
@@ -229,6 +259,7 @@ class BatchCompute(pulumi.ComponentResource):
         image_type = args.image_type or (GPU_IMAGE_TYPE if args.gpu else CPU_IMAGE_TYPE)
         self.environment = aws.batch.ComputeEnvironment(
             f"{name}-ce",
+            name=names.fitted(f"{name}-ce", names.COMPUTE_ENVIRONMENT),
             type="MANAGED",
             compute_resources={
                 "type": "EC2",
@@ -282,12 +313,22 @@ class InstanceRole(pulumi.ComponentResource):
         super().__init__("pcompile:aws:InstanceRole", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(
-            f"{name}-role", assume_role_policy=iam.trust_policy("ec2.amazonaws.com"), tags=tags, opts=child
+            f"{name}-role",
+            name=names.fitted(f"{name}-role", names.ROLE),
+            assume_role_policy=iam.trust_policy("ec2.amazonaws.com"),
+            tags=tags,
+            opts=child,
         )
         aws.iam.RolePolicyAttachment(
             f"{name}-ecs", role=role.name, policy_arn=ECS_INSTANCE_POLICY, opts=child
         )
-        self.profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, tags=tags, opts=child)
+        self.profile = aws.iam.InstanceProfile(
+            f"{name}-profile",
+            name=names.fitted(f"{name}-profile", names.INSTANCE_PROFILE),
+            role=role.name,
+            tags=tags,
+            opts=child,
+        )
         self.register_outputs({"arn": self.profile.arn})
 
 

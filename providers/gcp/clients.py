@@ -134,6 +134,11 @@ class GoogleBatchJobs:
         """Delete (and so stop) the job."""
         self.client.delete_job(name=name)
 
+    def reason(self, name: str) -> str:
+        """The description of the job's last status event (why it waits, when Batch says)."""
+        events = list(self.client.get_job(name=name).status.status_events)
+        return str(events[-1].description) if events else ""
+
 
 TaskRunner = Callable[[dict[str, Any], int], int]
 
@@ -221,3 +226,6 @@ class _LazyBatch:
 
     def delete(self, name: str) -> None:
         self._client().delete(name)
+
+    def reason(self, name: str) -> str:
+        return self._client().reason(name)

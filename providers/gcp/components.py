@@ -32,6 +32,7 @@ import pulumi_gcp as gcp
 from pcompile.compiler.ir import AppSpec, FunctionSpec, SecretSpec, VolumeSpec, to_jsonable
 from pcompile.compiler.placement import Placement
 from pcompile.providers.gcp import jobs, names
+from pcompile.providers.gcp.placement import CLOUD_RUN_PROBE_PERIOD_S
 from pcompile.runtime import gcp_env, staging
 
 OBJECT_READ_WRITE = "roles/storage.objectUser"
@@ -409,11 +410,23 @@ class Service(pulumi.ComponentResource):
             args=["http"],
             envs=env,
             ports=gcp.cloudrunv2.ServiceTemplateContainerPortsArgs(container_port=port),
+            startup_probe=_startup_probe(port, int(d["startup_s"])),
             # A GPU instance must keep its CPU allocated between requests (instance-based billing).
             resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
                 limits=limits, cpu_idle=False if d["accelerator"] else None
             ),
         )
+
+
+def _startup_probe(port: int, budget_s: int) -> Any:
+    """A TCP probe that waits ``budget_s`` for the port (volume sync and ``@enter`` run first)."""
+    period = CLOUD_RUN_PROBE_PERIOD_S
+    return gcp.cloudrunv2.ServiceTemplateContainerStartupProbeArgs(
+        tcp_socket=gcp.cloudrunv2.ServiceTemplateContainerStartupProbeTcpSocketArgs(port=port),
+        period_seconds=period,
+        timeout_seconds=period // 2,
+        failure_threshold=-(-budget_s // period),
+    )
 
 
 class BatchFunction(pulumi.ComponentResource):

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pcompile.compiler.errors import UserError
+from pcompile.providers import job_start
 from pcompile.providers.gcp import jobs, names
 from pcompile.providers.gcp.clients import BatchJobs, Clients, HttpPost, TokenSource, google_clients
 from pcompile.providers.invoker import Target
@@ -115,8 +116,10 @@ class GcpInvoker:
         http: HttpPost,
         batch: BatchJobs,
         poll_s: float = 1.0,
+        start_timeout_s: float = job_start.DEFAULT_START_TIMEOUT_S,
     ) -> None:
         self.manifest = manifest
+        self.starts = job_start.StartWatch(start_timeout_s)
         self.storage = storage
         self.bucket = manifest.staging["bucket"]
         self.tokens = tokens
@@ -321,6 +324,8 @@ class GcpInvoker:
             if job:
                 self._jobs[ref.id] = job
         state = self.batch.state(job) if job else ""
+        if job:
+            self._check_started(job, state)
         if state in (*TERMINAL_FAILED, "SUCCEEDED"):
             try:
                 store.get(ref.result(index))  # it may have landed since the last look
@@ -328,6 +333,14 @@ class GcpInvoker:
                 raise InvokeError(
                     f"Batch job {job} ended ({state}) without a result for input {index}"
                 ) from None
+
+    def _check_started(self, job: str, state: str) -> None:
+        """A job still QUEUED or SCHEDULED (no GPU quota or capacity) past the bound is reported."""
+        reason = getattr(self.batch, "reason", None)  # the last status event, where the client has it
+        waiting = state in job_start.GCP_WAITING
+        self.starts.check(
+            job, state, waiting, reason=reason(job) if waiting and reason else "", hint=job_start.GCP_HINT
+        )
 
     def cancel(self, call_id: str, terminate_containers: bool = False) -> None:
         """Delete the call's Batch job (Cloud Run requests run to completion)."""
@@ -416,7 +429,14 @@ def from_stack(app_name: str, settings: StackSettings) -> GcpInvoker:
     storage = GcsStorage(bucket)
     manifest = read_manifest(storage, app_name)
     clients = simulated or _clients_factory()
-    return GcpInvoker(manifest, storage, tokens=clients.tokens, http=clients.http, batch=clients.batch)
+    return GcpInvoker(
+        manifest,
+        storage,
+        tokens=clients.tokens,
+        http=clients.http,
+        batch=clients.batch,
+        start_timeout_s=job_start.start_timeout(settings),
+    )
 
 
 def for_call(call_id: str) -> GcpInvoker:

@@ -20,6 +20,14 @@ RUNTIME_ENTRYPOINT = "python"
 RUNTIME_COMMAND = ("-m", "pcompile.runtime", "gcpbatch")
 # Tasks of one map run side by side up to this many VMs at once.
 MAX_PARALLELISM = 100
+# Exit codes Batch gives a task lost with its VM, not by its own failure: 50001 preempted
+# (Spot), 50002 VM reporting timeout, 50003 VM rebooted, 50004 VM unresponsive, 50006 VM
+# recreated (50005, past maxRunDuration, is the function's timeout and is not retried).
+# Source: https://cloud.google.com/batch/docs/troubleshooting#reserved-exit-codes
+PREEMPTION_EXIT_CODES = (50001, 50002, 50003, 50004, 50006)
+# Retries for lost VMs on top of the user's ``Retries`` (A3 1/2/4-GPU shapes are Spot-only).
+PREEMPTION_RETRIES = 3
+MAX_RETRY_COUNT = 10  # Batch's upper bound for maxRetryCount
 
 
 def job_template(
@@ -39,6 +47,7 @@ def job_template(
             {
                 "taskCount": "1",
                 "parallelism": "1",
+                **_packing(d),
                 "taskSpec": {
                     "runnables": [
                         {
@@ -51,7 +60,8 @@ def job_template(
                     ],
                     "computeResource": {"cpuMilli": str(d["cpu_milli"]), "memoryMib": str(d["memory_mib"])},
                     "maxRunDuration": f"{d['max_run_duration_s']}s",
-                    "maxRetryCount": d["max_retry_count"],
+                    "maxRetryCount": min(MAX_RETRY_COUNT, d["max_retry_count"] + PREEMPTION_RETRIES),
+                    "lifecyclePolicies": [_retry_lost_vms()],
                     "environment": {
                         "variables": dict(sorted(env.items())),
                         "secretVariables": dict(sorted(secret_env.items())),
@@ -67,6 +77,18 @@ def job_template(
         "labels": dict(sorted(labels.items())),
         "logsPolicy": {"destination": "CLOUD_LOGGING"},
     }
+
+
+def _packing(details: dict[str, Any]) -> dict[str, Any]:
+    """GPU tasks own their VM's accelerators: Batch packs by CPU and memory alone, so without
+    ``taskCountPerNode: 1`` two tasks of a map could share one GPU."""
+    return {"taskCountPerNode": "1"} if details["accelerator"] else {}
+
+
+def _retry_lost_vms() -> dict[str, Any]:
+    """Retry a task whose VM was preempted or lost, whatever the user's retries (Batch allows
+    one lifecycle policy; other non-zero exits fall to the default: retry up to maxRetryCount)."""
+    return {"action": "RETRY_TASK", "actionCondition": {"exitCodes": list(PREEMPTION_EXIT_CODES)}}
 
 
 def _instance_policy(details: dict[str, Any]) -> dict[str, Any]:

@@ -31,11 +31,31 @@ CLOUD_RUN_MAX_TIMEOUT_S = 3600
 CLOUD_RUN_CPUS = (1, 2, 4, 6, 8)
 CLOUD_RUN_MIN_MEMORY_MIB = 512
 CLOUD_RUN_MAX_MEMORY_MIB = 32 * 1024
-# Memory above the key needs at least the value's vCPUs.
-CLOUD_RUN_CPU_FOR_MEMORY_MIB = ((24 * 1024, 8), (16 * 1024, 6), (8 * 1024, 4), (4 * 1024, 2))
+# (vCPUs, least MiB, most MiB) of a Cloud Run instance: Cloud Run refuses a revision whose
+# memory is outside its CPU's range ("4 CPU requires at least 2 GiB", "6 or 8 CPU at least 4 GiB";
+# "more than 4 GiB needs 2 CPU, 8 GiB 4, 16 GiB 6, 24 GiB 8").
+# Sources: https://cloud.google.com/run/docs/configuring/services/cpu#cpu-memory and
+# https://cloud.google.com/run/docs/configuring/services/memory-limits#cpu-minimum
+CLOUD_RUN_SIZES = (
+    (1, 512, 4 * 1024),
+    (2, 512, 8 * 1024),
+    (4, 2 * 1024, 16 * 1024),
+    (6, 4 * 1024, 24 * 1024),
+    (8, 4 * 1024, 32 * 1024),
+)
 CLOUD_RUN_GPU_MIN_CPU = 4
 CLOUD_RUN_GPU_MIN_MEMORY_MIB = 16 * 1024
 CLOUD_RUN_GPU_ACCELERATOR = "nvidia-l4"
+# Regions where Cloud Run offers L4 GPUs; a stack may list more in ``extra.cloud_run_gpu_regions``
+# when Google adds one. Source: https://cloud.google.com/run/docs/configuring/services/gpu#regions
+CLOUD_RUN_GPU_REGIONS = ("asia-south1", "asia-southeast1", "europe-west1", "europe-west4", "us-central1")
+# The startup probe: the port opens only after volume sync, imports and ``@enter`` hooks. Cloud
+# Run's default probe gives up after 240 s; ours allows ``startup_timeout`` (non-web functions:
+# their ``timeout``), polled every 10 s, at most an hour.
+# Source: https://cloud.google.com/run/docs/configuring/healthchecks#startup-probes
+CLOUD_RUN_DEFAULT_STARTUP_S = 240
+CLOUD_RUN_MAX_STARTUP_S = 3600
+CLOUD_RUN_PROBE_PERIOD_S = 10
 # Cloud Run refuses GPU services whose max instances exceed the project's GPU quota, which
 # starts small; without max_containers a GPU service gets this conservative cap.
 CLOUD_RUN_GPU_DEFAULT_MAX_INSTANCES = 3
@@ -93,6 +113,8 @@ def place(fn: FunctionSpec, settings: StackSettings, catalog: cat.Catalog) -> Pl
     target = settings.override(fn.name).placement or rule.target
     why = rule.why if target == rule.target else "forced by the stack file"
     _check(resolved, target)
+    if target == CLOUD_RUN and resolved.gpu is not None:
+        _check_gpu_region(resolved, settings)
     common = {"why": why, "schedule": _schedule(resolved, target)}
     if target == CLOUD_RUN:
         return Placement(fn.name, CLOUD_RUN, gpu, (), {**cloud_run_details(resolved), **common})
@@ -156,6 +178,21 @@ def _check(fn: FunctionSpec, target: str) -> None:
         _check_cloud_run(fn)
 
 
+def _check_gpu_region(fn: FunctionSpec, settings: StackSettings) -> None:
+    """Cloud Run has L4 GPUs in a few regions only; elsewhere the deploy would fail."""
+    region = settings.region or "us-central1"
+    offered = sorted({*CLOUD_RUN_GPU_REGIONS, *settings.extra.get("cloud_run_gpu_regions", ())})
+    if region in offered:
+        return
+    raise UserError(
+        f"function {fn.name!r}: Cloud Run offers L4 GPUs only in {', '.join(offered)}, not in {region}",
+        source=fn.source,
+        fix="deploy to one of those regions (`region:` in the stack file), move a non-web function to GCP "
+        "Batch (overrides: {" + fn.name + ": {placement: gcpbatch}}), or, if Google added the region, list "
+        "it in the stack's extra.cloud_run_gpu_regions",
+    )
+
+
 def _check_cloud_run(fn: FunctionSpec) -> None:
     if fn.gpu is not None and not _cloud_run_gpu(fn):
         raise UserError(
@@ -192,18 +229,34 @@ def _requested_memory(fn: FunctionSpec) -> int:
 
 
 def cloud_run_resources(fn: FunctionSpec) -> tuple[int, int]:
-    """(vCPUs, MiB) for a Cloud Run instance: the request rounded up to what Cloud Run allows."""
+    """(vCPUs, MiB) for a Cloud Run instance: the request rounded up to what Cloud Run allows.
+
+    The fewest vCPUs that cover the CPU request and allow the memory (:data:`CLOUD_RUN_SIZES`),
+    and the memory raised to that CPU's floor. A CPU *limit* (``cpu=(request, limit)``) is
+    never exceeded: memory above what the limit allows is a :class:`UserError`.
+    """
     memory = max(_requested_memory(fn), CLOUD_RUN_MIN_MEMORY_MIB)
     cpu = _requested_cpu(fn)
     if fn.gpu is not None:
         memory = max(memory, CLOUD_RUN_GPU_MIN_MEMORY_MIB)
         cpu = max(cpu, CLOUD_RUN_GPU_MIN_CPU)
-    for floor_mib, needed in CLOUD_RUN_CPU_FOR_MEMORY_MIB:
-        if memory > floor_mib:
-            cpu = max(cpu, needed)
-            break
-    vcpus = next(c for c in CLOUD_RUN_CPUS if c >= cpu)
-    return vcpus, memory
+    vcpus, floor_mib, _ = next(row for row in CLOUD_RUN_SIZES if row[0] >= cpu and row[2] >= memory)
+    if isinstance(fn.cpu, tuple) and vcpus > next(row[0] for row in CLOUD_RUN_SIZES if row[0] >= cpu):
+        _memory_over_cpu_limit(fn, memory)
+    return vcpus, max(memory, floor_mib)
+
+
+def _memory_over_cpu_limit(fn: FunctionSpec, memory: int) -> None:
+    assert isinstance(fn.cpu, tuple)
+    request, cpu = fn.cpu
+    cap = max(row[2] for row in CLOUD_RUN_SIZES if row[0] <= max(cpu, 1))
+    needed = next(row[0] for row in CLOUD_RUN_SIZES if row[2] >= memory)
+    raise UserError(
+        f"function {fn.name!r}: memory={memory} MiB needs {needed} vCPUs on Cloud Run, but the cpu limit "
+        f"is {cpu:g} (at most {cap} MiB)",
+        source=fn.source,
+        fix=f"raise the cpu limit to {needed} (cpu=({request:g}, {needed})) or ask for memory<={cap}",
+    )
 
 
 def cloud_run_details(fn: FunctionSpec) -> dict[str, Any]:
@@ -214,12 +267,25 @@ def cloud_run_details(fn: FunctionSpec) -> dict[str, Any]:
         "memory": f"{memory}Mi",
         "accelerator": CLOUD_RUN_GPU_ACCELERATOR if fn.gpu is not None else None,
         "timeout_s": fn.timeout,
+        "startup_s": startup_budget(fn),
         "concurrency": fn.concurrency.max_inputs if fn.concurrency else 1,
         "min_instances": fn.min_containers or 0,
         "max_instances": fn.max_containers
         or (CLOUD_RUN_GPU_DEFAULT_MAX_INSTANCES if fn.gpu is not None else None),
         "public": fn.web is not None and not fn.web.requires_auth,
     }
+
+
+def startup_budget(fn: FunctionSpec) -> int:
+    """Seconds a Cloud Run instance may take to open its port: ``startup_timeout``, else the
+    function's ``timeout`` (non-web) or Cloud Run's default 240 s (web), at most an hour."""
+    if fn.startup_timeout:
+        budget = fn.startup_timeout
+    elif fn.web is None:
+        budget = fn.timeout
+    else:
+        budget = max(CLOUD_RUN_DEFAULT_STARTUP_S, math.ceil(fn.web.startup_timeout or 0))
+    return max(CLOUD_RUN_PROBE_PERIOD_S, min(int(budget), CLOUD_RUN_MAX_STARTUP_S))
 
 
 def batch_shape(fn: FunctionSpec, catalog: cat.Catalog, forced: tuple[str, ...] = ()) -> cat.MachineShape:

@@ -74,7 +74,9 @@ def test_acceptance_job_definitions(gpu_mix_synth: SynthOutput) -> None:
     h100 = jobdefs["gpu-mix-train-h100x8-jobdef"]
     assert _gpus(h100) == 8
     assert h100.inputs["timeout"] == {"attemptDurationSeconds": 7200.0}
-    assert jobdefs["gpu-mix-train-a100-jobdef"].inputs["retryStrategy"] == {"attempts": 3.0}
+    assert (
+        jobdefs["gpu-mix-train-a100-jobdef"].inputs["retryStrategy"]["attempts"] == 6.0
+    )  # 2 + 1 + lost hosts
     assert _gpus(jobdefs["gpu-mix-long-etl-jobdef"]) == 0
 
 
@@ -97,7 +99,8 @@ def test_acceptance_lambdas_urls_and_schedules(gpu_mix_synth: SynthOutput) -> No
     assert [(r.name, r.inputs["provisionedConcurrentExecutions"]) for r in warm] == [
         ("gpu-mix-model-generate-warm", 1.0)
     ]
-    assert res.named("gpu-mix-refresh-cache-fn").inputs["reservedConcurrentExecutions"] == 2.0
+    # max_containers reserves account concurrency only when the stack asks (test_aws_concurrency.py)
+    assert "reservedConcurrentExecutions" not in res.named("gpu-mix-refresh-cache-fn").inputs
 
 
 def test_secrets_manager_access_is_scoped_to_the_named_secret(gpu_mix_synth: SynthOutput) -> None:

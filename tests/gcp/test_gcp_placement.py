@@ -102,6 +102,39 @@ def test_cloud_run_cpu_and_memory_are_rounded_to_allowed_values() -> None:
     assert place(memory=20 * 1024).details["cpu"] == "6"
 
 
+@pytest.mark.parametrize(
+    ("cpu", "memory", "expected"),
+    [
+        (4.0, None, ("4", "2048Mi")),
+        (6.0, None, ("6", "4096Mi")),
+        (8.0, None, ("8", "4096Mi")),
+        (8.0, 1024, ("8", "4096Mi")),
+        (4.0, 3000, ("4", "3000Mi")),
+        (2.0, None, ("2", "512Mi")),
+    ],
+)
+def test_cloud_run_memory_is_raised_to_the_floor_of_its_cpu(
+    cpu: float, memory: int | None, expected: tuple[str, str]
+) -> None:
+    p = place(cpu=cpu, memory=memory)
+    assert (p.details["cpu"], p.details["memory"]) == expected
+
+
+def test_every_cloud_run_size_is_inside_the_range_cloud_run_allows_for_its_cpu() -> None:
+    for cpu in (0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0):
+        for memory in (None, 256, 2048, 4096, 8192, 12_000, 20_000, 30_000):
+            p = place(cpu=cpu, memory=memory)
+            vcpus, mib = int(p.details["cpu"]), int(p.details["memory"].removesuffix("Mi"))
+            (low, high) = next((lo, hi) for c, lo, hi in placement.CLOUD_RUN_SIZES if c == vcpus)
+            assert low <= mib <= high and vcpus >= cpu, (cpu, memory, p.details)
+
+
+def test_memory_above_what_a_cpu_limit_allows_is_an_error_naming_the_line() -> None:
+    with pytest.raises(UserError, match=r"needs 4 vCPUs.*cpu limit is 2") as err:
+        place(cpu=(1.0, 2.0), memory=10_000)
+    assert "gpu_mix_gcp.py:7" in str(err.value) and "cpu=(1, 4)" in str(err.value)
+
+
 def test_big_cpu_function_goes_to_batch_on_a_cpu_machine() -> None:
     p = place(cpu=16.0, memory=64 * 1024)
     assert (p.target, p.instance_types) == ("gcpbatch", ("n2-standard-16",))

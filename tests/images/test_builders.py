@@ -56,6 +56,63 @@ def test_docker_uses_buildx_when_present() -> None:
     assert plain.calls[-1][:2] == ["docker", "build"]
 
 
+def test_cloud_builds_pin_linux_amd64_and_buildx_drops_provenance() -> None:
+    runner = RecordingRunner()
+    DockerBuilder(runner).build(CTX, "t", DF, platform="linux/amd64")
+    assert runner.calls[-1] == [
+        "docker", "buildx", "build", "--load", "--provenance=false", "-f", "/ctx/Dockerfile", "-t", "t",
+        "--platform", "linux/amd64", "/ctx",
+    ]  # fmt: skip
+    plain = RecordingRunner({"docker buildx version": Completed(1, "unknown command")})
+    DockerBuilder(plain).build(CTX, "t", DF, platform="linux/amd64")
+    assert plain.calls[-1] == [
+        "docker",
+        "build",
+        "-f",
+        "/ctx/Dockerfile",
+        "-t",
+        "t",
+        "--platform",
+        "linux/amd64",
+        "/ctx",
+    ]
+    podman = RecordingRunner()
+    PodmanBuilder(podman).build(CTX, "t", DF, platform="linux/amd64")
+    assert podman.calls[-1] == [
+        "podman",
+        "build",
+        "-f",
+        "/ctx/Dockerfile",
+        "-t",
+        "t",
+        "--platform",
+        "linux/amd64",
+        "/ctx",
+    ]
+
+
+def test_cloud_stacks_build_for_amd64_and_local_runs_for_this_host(project: Path) -> None:
+    from pcompile.providers.containers import image_builder_for_run
+
+    aws = StackSettings(cloud="aws", builder="fake")
+    assert ImageBuilder.for_stack(aws, project).platform == "linux/amd64"
+    assert ImageBuilder.for_stack(StackSettings(cloud="local", builder="fake"), project).platform is None
+    assert image_builder_for_run(aws, project).platform is None
+    arm = StackSettings(cloud="gcp", builder="fake", extra={"image_platform": "linux/arm64"})
+    assert ImageBuilder.for_stack(arm, project).platform == "linux/arm64"
+
+
+def test_a_push_rebuilds_for_the_cloud_platform_even_when_a_local_image_exists(project: Path) -> None:
+    app = app_with(acceptance_image())
+    local = ImageBuilder(FakeBuilder(), project)
+    local_ref = local.ensure(app, app.images[0])
+    fake = FakeBuilder(built={local_ref: "FROM host-arch"})
+    images = ImageBuilder(fake, project, registry="reg.example.com/team", platform="linux/amd64")
+    ref = images.ensure(app, app.images[0])
+    assert ("build", local_ref) in fake.calls and fake.platforms[local_ref] == "linux/amd64"
+    assert ref in fake.pushed
+
+
 def test_failed_build_raises_with_output_tail() -> None:
     runner = RecordingRunner({"podman build": Completed(1, "step 3 failed: no such package")})
     with pytest.raises(builders.BuildError, match="no such package"):
@@ -120,7 +177,9 @@ def test_build_secrets_are_resolved_into_0600_files(project: Path) -> None:
     seen: dict[str, str] = {}
 
     class Peek(FakeBuilder):
-        def build(self, context_dir, tag, dockerfile, flags=(), *, build_args=None, secrets=None):  # type: ignore[no-untyped-def]
+        def build(
+            self, context_dir, tag, dockerfile, flags=(), *, build_args=None, secrets=None, platform=None
+        ):  # type: ignore[no-untyped-def]
             for sid, path in (secrets or {}).items():
                 seen[sid] = path.read_text()
                 assert path.stat().st_mode & 0o777 == 0o600

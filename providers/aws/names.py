@@ -1,0 +1,41 @@
+"""Physical names of auto-named AWS resources, kept within each service's limit.
+
+Pulumi names a resource that sets no name from its logical name plus ``-`` and 7
+random hex characters. Logical names come from the app and function names (each up
+to 63 characters on Modal), so roles (64), buckets (63) and schedules (64) overflow
+for ordinary names (``invoice-processing`` + ``generate_monthly_report``). Where the
+auto-name fits, it is kept (so existing stacks are not replaced); where it would
+not, :func:`fitted` gives an explicit name: the logical name cut, plus a hash of the
+project, stack and logical name, so it is stable and never collides across stacks.
+Logical names never change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pulumi
+
+# Pulumi's auto-name suffix: "-" and 7 random hex characters.
+AUTO_SUFFIX = 8
+# Name limits of the auto-named types pcompile creates. Sources: IAM quotas
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html), S3 bucket
+# naming rules, EventBridge Scheduler CreateSchedule, Batch CreateComputeEnvironment,
+# EC2 CreateSecurityGroup and ECR CreateRepository API references.
+ROLE = 64
+ROLE_POLICY = 128
+INSTANCE_PROFILE = 128
+BUCKET = 63
+SCHEDULE = 64
+COMPUTE_ENVIRONMENT = 128
+SECURITY_GROUP = 255
+REPOSITORY = 256
+
+
+def fitted(logical: str, limit: int) -> str | None:
+    """None when Pulumi's auto-name of ``logical`` fits in ``limit`` characters, else an explicit,
+    stable name of at most ``limit`` characters."""
+    if len(logical) + AUTO_SUFFIX <= limit:
+        return None
+    digest = hashlib.sha256("\0".join((pulumi.get_project(), pulumi.get_stack(), logical)).encode())
+    return f"{logical[: limit - 9].rstrip('-.')}-{digest.hexdigest()[:8]}"
