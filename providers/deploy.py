@@ -40,8 +40,8 @@ from pcompile.providers.manifest import FunctionAddress, Manifest
 from pcompile.providers.settings import StackSettings
 
 INSTALL_PULUMI = (
-    "pcompile deploy needs the Pulumi CLI: install it with `curl -fsSL https://get.pulumi.com | sh` "
-    "(or see https://www.pulumi.com/docs/install/) and re-run"
+    "pcompile deploy needs the Pulumi CLI: install a pinned release checked against its published "
+    "checksum (https://www.pulumi.com/docs/install/; docs/deploy.md shows the steps CI uses) and re-run"
 )
 STATE_DIR = ".pcompile"
 

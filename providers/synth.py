@@ -162,19 +162,23 @@ def run_mocked(
     mocks: RecordingMocks | None = None,
     config: dict[str, str] | None = None,
     secret_keys: tuple[str, ...] = (),
+    quiet: tuple[type[BaseException], ...] = (),
 ) -> SynthResult:
     """Run ``program`` (which creates Pulumi resources) under the mock engine.
 
     ``mocks`` answers the registrations (default: stable fakes); ``config`` is the stack
     config the program reads (``{"aws:region": ...}``, secrets named in ``secret_keys``).
     Raises what the program raises, and :class:`DuplicateResourceError` when two
-    resources share a URN.
+    resources share a URN. Futures that fail with one of the ``quiet`` exception types
+    are not printed by asyncio: the caller reports that failure once itself.
     """
     mocks = mocks if mocks is not None else RecordingMocks(region)
     monitor = _RecordingMonitor(mocks)
     # Pulumi's futures belong to the loop that is current when the mocks are set.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    if quiet:
+        loop.set_exception_handler(_quiet_handler(quiet))
     # A fresh root stack per run: exports of an earlier run in this process must not leak in.
     pulumi.runtime.settings.ROOT.set(None)
     if config is not None:
@@ -204,6 +208,16 @@ def run_mocked(
         )
     resources = sorted(mocks.recorded, key=lambda r: (r.type, r.name))
     return SynthResult(resources, outputs)
+
+
+def _quiet_handler(
+    quiet: tuple[type[BaseException], ...],
+) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if not isinstance(context.get("exception"), quiet):
+            loop.default_exception_handler(context)
+
+    return handle
 
 
 def _run_and_close(loop: asyncio.AbstractEventLoop, awaitable: Any) -> None:

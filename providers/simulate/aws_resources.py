@@ -618,7 +618,7 @@ class InstanceProfile:
 
 
 _FUNCTION_INPUTS = (
-    "name packageType imageUri imageConfig role timeout memorySize ephemeralStorage environment "
+    "name packageType imageUri imageConfig role timeout memorySize ephemeralStorage environment architectures "
     "reservedConcurrentExecutions publish loggingConfig tags"
 )
 
@@ -657,6 +657,7 @@ class Function:
             FunctionName=name,
             PackageType=r.inputs.get("packageType", "Zip"),
             Code={"ImageUri": r.inputs["imageUri"]},
+            Architectures=list(r.inputs.get("architectures") or ["x86_64"]),
             Publish=bool(r.inputs.get("publish")),
             Tags=_tags(r.inputs),
             **Function._config(r),
@@ -673,7 +674,10 @@ class Function:
         ):
             require_image(aws, str(r.inputs["imageUri"]), "UpdateFunctionCode")
             answer = lam.update_function_code(
-                FunctionName=old.id, ImageUri=r.inputs["imageUri"], Publish=bool(r.inputs.get("publish"))
+                FunctionName=old.id,
+                ImageUri=r.inputs["imageUri"],
+                Publish=bool(r.inputs.get("publish")),
+                Architectures=list(r.inputs.get("architectures") or ["x86_64"]),
             )
         outputs = Function._outputs(aws, answer)
         if _tags(r.inputs):
@@ -1257,7 +1261,24 @@ def invoke(aws: Emulator, token: str, args: Mapping[str, Any]) -> dict[str, Any]
         return {"name": aws.region, "id": aws.region, "region": aws.region}
     if token == "aws:index/getPartition:getPartition":
         return {"partition": "aws", "id": "aws", "dnsSuffix": "amazonaws.com"}
+    if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+        return _availability_zones(aws, args)
     raise Unmapped(f"data source {token}: the simulate engine does not answer it")
+
+
+def _availability_zones(aws: Emulator, args: Mapping[str, Any]) -> dict[str, Any]:
+    """``ec2:DescribeAvailabilityZones`` with the program's state and filters."""
+    filters = [{"Name": f["name"], "Values": list(f["values"])} for f in args.get("filters") or []]
+    if args.get("state"):
+        filters.append({"Name": "state", "Values": [str(args["state"])]})
+    zones = aws.client("ec2").describe_availability_zones(Filters=filters)["AvailabilityZones"]
+    zones = sorted(zones, key=lambda z: z["ZoneName"])
+    return {
+        "id": aws.region,
+        "names": [z["ZoneName"] for z in zones],
+        "zoneIds": [z["ZoneId"] for z in zones],
+        "groupNames": sorted({z.get("GroupName", aws.region) for z in zones}),
+    }
 
 
 def redacted(type_token: str, inputs: Mapping[str, Any]) -> dict[str, Any]:

@@ -296,7 +296,8 @@ class SimulateEngine:
         def program() -> None:
             runpy.run_path(str(main), run_name="__main__")
 
-        _quiet_failed_futures()
+        # A refused resource fails every registration waiting on it; the engine reports the
+        # first failure itself, so asyncio need not print each orphaned future.
         return run_mocked(
             program,
             project=project.project,
@@ -305,21 +306,8 @@ class SimulateEngine:
             mocks=mocks,
             config=config,
             secret_keys=secret_keys,
+            quiet=(DeploymentFailed, _Stop, res.Unmapped),
         )
-
-
-def _quiet_failed_futures() -> None:
-    """A refused resource fails every registration waiting on it; the engine reports the
-    first failure itself, so asyncio need not print each orphaned future at exit."""
-    import asyncio
-
-    loop = asyncio.get_event_loop()
-
-    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if not isinstance(context.get("exception"), (DeploymentFailed, _Stop, res.Unmapped)):
-            loop.default_exception_handler(context)
-
-    loop.set_exception_handler(handle)
 
 
 def _config(project: PulumiProject) -> tuple[dict[str, str], tuple[str, ...]]:

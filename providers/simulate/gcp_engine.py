@@ -215,6 +215,7 @@ class GcpSimulateEngine:
             mocks=mocks,
             config=config,
             secret_keys=secret_keys,
+            quiet=(dep.DeploymentFailed, gr.ResourceRejected),
         )
 
 

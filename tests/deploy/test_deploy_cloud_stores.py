@@ -84,7 +84,7 @@ def test_bootstrap_runs_its_own_project_through_the_engine(tmp_path: Path) -> No
 
 
 def test_bootstrap_without_engine_creates_nothing(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="get.pulumi.com"):
+    with pytest.raises(UserError, match="pulumi.com/docs/install"):
         bootstrap(AWS, tmp_path, FakeEngine(available=False), QuietProgress(), account=lambda: "1")
     assert not (tmp_path / ".pcompile").exists()
 

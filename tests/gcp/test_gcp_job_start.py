@@ -50,8 +50,8 @@ def test_a_queued_job_is_reported_after_the_bound_with_the_reason(tmp_path: obje
     batch, clock = ReasonedBatch(), Clock()
     batch.states[JOB] = "QUEUED"
     invoker, store = _invoker(tmp_path, batch, clock)
-    ref = CallRef("b", "c1")
-    store.put(f"{ref.prefix}/call.json", json.dumps({"job": JOB}).encode())
+    ref = CallRef("b", "train", "c1")
+    store.put(ref.record("call.json"), json.dumps({"job": JOB}).encode())
     invoker._check_job(ref, store, 0)  # first seen: waiting starts now
     clock.now += 599
     batch.states[JOB] = "SCHEDULED"
@@ -66,8 +66,8 @@ def test_a_running_job_is_never_reported(tmp_path: object) -> None:
     batch, clock = FakeBatchJobs(), Clock()
     batch.states[JOB] = "RUNNING"
     invoker, store = _invoker(tmp_path, batch, clock)
-    ref = CallRef("b", "c2")
-    store.put(f"{ref.prefix}/call.json", json.dumps({"job": JOB}).encode())
+    ref = CallRef("b", "train", "c2")
+    store.put(ref.record("call.json"), json.dumps({"job": JOB}).encode())
     invoker._check_job(ref, store, 0)
     clock.now += 10 * 3600
     invoker._check_job(ref, store, 0)

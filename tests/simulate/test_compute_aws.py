@@ -173,7 +173,7 @@ def test_remote_on_batch_and_an_array_map(
     assert outputs == [i * i for i in range(40)]
     job = _settled(invoker, submitted[0])
     assert job["status"] == "SUCCEEDED"
-    tasks = Layout.plan("-", 40, int(invoker.manifest.functions["square"].addresses["max_tasks"])).tasks
+    tasks = Layout.plan("square", "-", 40, int(invoker.manifest.functions["square"].addresses["max_tasks"])).tasks
     assert job["arrayProperties"] == {"size": tasks, "statusSummary": {"SUCCEEDED": tasks}}
     (child,) = invoker.batch.describe_jobs(jobs=[f"{submitted[0]}:3"])["jobs"]
     assert child["arrayProperties"] == {"index": 3} and child["container"]["exitCode"] == 0
