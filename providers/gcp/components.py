@@ -88,16 +88,26 @@ def _child(
 
 
 def private_bucket(
-    name: str, bucket: str, region: str, labels: dict[str, str], parent: pulumi.Resource
+    name: str,
+    bucket: str,
+    region: str,
+    labels: dict[str, str],
+    parent: pulumi.Resource,
+    *,
+    force_destroy: bool = False,
 ) -> Any:
-    """A bucket nobody outside the project reaches: uniform access, public access prevention."""
+    """A bucket nobody outside the project reaches: uniform access, public access prevention.
+
+    ``force_destroy`` empties it on ``pcompile destroy``: only for buckets whose objects are
+    pcompile's own (staging), never for volumes, which hold the user's data.
+    """
     return gcp.storage.Bucket(
         name,
         name=bucket,
         location=region.upper(),
         uniform_bucket_level_access=True,
         public_access_prevention="enforced",
-        force_destroy=False,
+        force_destroy=force_destroy,
         labels=labels,
         opts=_child(parent),
     )
@@ -153,7 +163,10 @@ class AppShared(pulumi.ComponentResource):
             labels=dep.labels,
             opts=_child(self),
         )
-        self.staging = private_bucket(f"{name}-staging", dep.staging_bucket, dep.region, dep.labels, self)
+        # Staging holds call payloads, results, templates and the manifest: destroy must not stop at them.
+        self.staging = private_bucket(
+            f"{name}-staging", dep.staging_bucket, dep.region, dep.labels, self, force_destroy=True
+        )
         for member in dep.invokers:
             self._grant_caller(name, member, dep)
         self.register_outputs({"staging": self.staging.name, "repository": self.repository.name})
