@@ -61,7 +61,7 @@ def deployment(app: AppSpec, settings: StackSettings) -> c.Deployment:
         stack=settings.name,
         project=project,
         region=region,
-        registry=names.registry(project, region, app.name, settings.registry),
+        registry=names.registry(project, region, settings.registry),
         labels=labels(app, settings),
         invokers=invokers,
         image_refs=dict(settings.extra.get("image_refs") or {}),

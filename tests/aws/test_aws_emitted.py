@@ -134,3 +134,27 @@ def test_staging_is_emptied_on_destroy_and_volumes_are_kept(gpu_mix_synth: Synth
     volumes = [n for n in buckets if "vol" in n]
     assert staging and volumes
     assert all(buckets[n] for n in staging) and not any(buckets[n] for n in volumes)
+
+
+# --------------------------------------------------------------------------- volumes in /tmp
+
+
+def test_lambda_functions_with_volumes_warn_that_volumes_fill_tmp_and_take_ephemeral_disk() -> None:
+    import dataclasses
+
+    from aws_apps import AWS_SETTINGS, gpu_mix
+
+    from pcompile.providers.synth import synthesize
+
+    app = gpu_mix()
+    (warning,) = [w for w in synthesize("aws", app, AWS_SETTINGS).extras["warnings"] if "/tmp" in w]
+    assert "predict (512 MiB)" in warning and "ephemeral_disk=" in warning
+    assert "train_h100x8" not in warning  # Batch: the volume goes to the instance's disk
+
+    bigger = tuple(
+        dataclasses.replace(f, ephemeral_disk=4096) if f.name == "predict" else f for f in app.functions
+    )
+    out = synthesize("aws", dataclasses.replace(app, functions=bigger), AWS_SETTINGS)
+    assert any("predict (4096 MiB)" in w for w in out.extras["warnings"])
+    (predict,) = [r for r in out.result.of_type(LAMBDA) if r.inputs["name"].endswith("-predict")]
+    assert predict.inputs["ephemeralStorage"] == {"size": 4096}
