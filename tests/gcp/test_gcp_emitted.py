@@ -57,3 +57,15 @@ def test_staging_is_emptied_on_destroy_and_volume_buckets_are_kept() -> None:
     volumes = [n for n in force if n not in staging]
     assert staging and volumes
     assert all(force[n] is True for n in staging) and not any(force[n] for n in volumes)
+
+
+def test_cloud_run_functions_with_volumes_warn_that_volumes_take_memory() -> None:
+    from gcp_ir_apps import gpu_mix_app
+
+    out = synthesize("gcp", gpu_mix_app(), SETTINGS)
+    on_run = sorted(
+        f.name for f in gpu_mix_app().functions if f.volumes and out.placements[f.name].target == "cloudrun"
+    )
+    assert on_run
+    (warning,) = out.extras["warnings"]
+    assert "in-memory file system" in warning and all(f"{name} (" in warning for name in on_run)
