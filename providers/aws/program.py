@@ -114,7 +114,7 @@ def volume_scratch_warnings(app: AppSpec, placements: dict[str, Placement]) -> l
         return []
     return [
         f"Lambda functions {', '.join(small)} mount volumes, which are copied whole into /tmp at "
-        "start: a volume bigger than that space fails the call; set ephemeral_disk= (MiB, up to "
+        "start: a volume bigger than that space stops the start; set ephemeral_disk= (MiB, up to "
         "10240 on Lambda; more runs the function on Batch)"
     ]
 
