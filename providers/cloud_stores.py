@@ -64,20 +64,24 @@ def shared_names(settings: StackSettings, account: Callable[[], str] | None = No
     state = _bucket_of(settings.state_backend)
     staging = settings.extra.get("staging_bucket")
     if settings.cloud == "aws":
+        from pcompile.providers.aws import names as aws_names
+
         region = settings.region or "us-east-1"
         ask = account or aws_account
         acct = ask() if not (staging and settings.registry) else ""
         return SharedNames(
             state_bucket=state,
             staging_bucket=staging or f"pcompile-staging-{acct}-{region}",
-            registry=settings.registry or f"{acct}.dkr.ecr.{region}.amazonaws.com/pcompile",
+            registry=settings.registry or aws_names.registry(acct, region),
         )
     if settings.cloud == "gcp":
+        from pcompile.providers.gcp import names as gcp_names
+
         project, region = settings.project or "", settings.region or "us-central1"
         return SharedNames(
             state_bucket=state,
             staging_bucket=staging or f"{project}-pcompile-staging",
-            registry=settings.registry or f"{region}-docker.pkg.dev/{project}/pcompile",
+            registry=gcp_names.registry(project, region, settings.registry),
         )
     raise UserError(
         f"stack {settings.name!r} is local: it has no cloud account", fix="use an aws or gcp stack"
@@ -433,12 +437,14 @@ def _aws_bootstrap(settings: StackSettings, names: SharedNames) -> dict[str, Any
             aws.s3.BucketVersioning(
                 "pcompile-state-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}
             )
-    # ECR repositories are per app (`pcompile/<app>`), created on first push by deploy.
+    # ECR repositories are per app (`<registry>/<app>`, names.registry), created on first push.
     return names.to_json()
 
 
 def _gcp_bootstrap(settings: StackSettings, names: SharedNames) -> dict[str, Any]:
     import pulumi_gcp as gcp
+
+    from pcompile.providers.gcp import names as gcp_names
 
     labels = {"pcompile-stack": settings.name, "pcompile": "bootstrap", **settings.labels}
     buckets = {"staging": names.staging_bucket}
@@ -457,7 +463,7 @@ def _gcp_bootstrap(settings: StackSettings, names: SharedNames) -> dict[str, Any
         )
     gcp.artifactregistry.Repository(
         "pcompile-registry",
-        repository_id="pcompile",
+        repository_id=gcp_names.BOOTSTRAP_REPOSITORY,
         project=settings.project,
         location=settings.region or "us-central1",
         format="DOCKER",

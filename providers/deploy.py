@@ -28,6 +28,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -774,6 +775,10 @@ def _python_files(root: Path) -> Iterable[Path]:
 # --------------------------------------------------------------------- destroy
 
 
+# What S3, GCS and ECR answer when asked to delete a container that still holds objects.
+_NOT_EMPTY = re.compile(r"BucketNotEmpty|bucket .*is not empty|RepositoryNotEmpty|containing objects", re.I)
+
+
 def destroy(
     app: str,
     settings: StackSettings,
@@ -795,9 +800,20 @@ def destroy(
             fix=f"run `pcompile deploy FILE --stack {settings.name} --preview` first to emit it",
         )
     progress.step(f"pulumi destroy on stack {settings.name}")
-    result: EngineResult = _guard(
-        lambda: engine.destroy(pulumi_project(path, app, settings, root), progress.output)
-    )
+    progress.output("volumes keep their data: a volume bucket that still holds files is not deleted")
+    try:
+        result: EngineResult = _guard(
+            lambda: engine.destroy(pulumi_project(path, app, settings, root), progress.output)
+        )
+    except DeploymentFailed as exc:
+        if _NOT_EMPTY.search(str(exc)):
+            raise UserError(
+                f"destroy of app {app!r} stopped at a volume bucket that still holds data: {exc}",
+                fix="copy out what you need (`pcompile volume get`), empty the bucket "
+                "(aws s3 rm s3://BUCKET --recursive, or gcloud storage rm 'gs://BUCKET/**'), "
+                "then run `pcompile destroy` again",
+            ) from None
+        raise
     for store in stores:
         store.delete(app)
     return result

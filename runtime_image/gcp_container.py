@@ -21,9 +21,11 @@ changed under a writable volume are copied back (an automatic ``commit``).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pickle
+import shutil
 import tempfile
 import threading
 import time
@@ -75,6 +77,18 @@ def should_run(schedule_time_s: float, period_s: int, tick_s: int) -> bool:
     return (tick_index * tick_s) % period_s == 0
 
 
+class VolumeTooBig(RuntimeError):
+    """A volume does not fit the local space it is copied into (Lambda ``/tmp``, Cloud Run memory)."""
+
+    def __init__(self, mount: str, key: str, local: Path) -> None:
+        free = shutil.disk_usage(local).free if local.exists() else 0
+        super().__init__(
+            f"volume at {mount} does not fit in {local} ({free // 2**20} MiB free when copying {key!r}): "
+            "the whole volume is copied there at start; set ephemeral_disk= (MiB; Lambda up to 10240, "
+            "more runs on Batch) or, on Cloud Run, memory=, or use a smaller volume"
+        )
+
+
 class VolumeSync:
     """A GCS bucket mirrored in a local directory: ``pull`` at start, ``push`` after each input."""
 
@@ -100,7 +114,12 @@ class VolumeSync:
         for key in sorted(remote):
             target = self.local / key
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(self.storage.get(key))
+            try:
+                target.write_bytes(self.storage.get(key))
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                raise VolumeTooBig(self.mount, key, self.local) from None
         for key in set(self._seen) - remote:  # committed elsewhere as deleted
             (self.local / key).unlink(missing_ok=True)
         self._seen = self._files()

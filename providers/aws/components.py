@@ -497,7 +497,9 @@ class Secret(pulumi.ComponentResource):
             secret = aws.secretsmanager.Secret(
                 f"{name}-secret",
                 name=args.physical_name,
-                recovery_window_in_days=7,
+                # Its value lives in the program's config: no window, so destroy + redeploy
+                # can create the same name again at once (a window would block it for days).
+                recovery_window_in_days=0,
                 opts=pulumi.ResourceOptions(parent=self),
             )
             aws.secretsmanager.SecretVersion(

@@ -39,3 +39,9 @@ def fitted(logical: str, limit: int) -> str | None:
         return None
     digest = hashlib.sha256("\0".join((pulumi.get_project(), pulumi.get_stack(), logical)).encode())
     return f"{logical[: limit - 9].rstrip('-.')}-{digest.hexdigest()[:8]}"
+
+
+def registry(account: str, region: str) -> str:
+    """The stack's ECR registry prefix deploy pushes to (``<registry>/<app>`` is the app's
+    repository, created on first push); the program's image references use the same."""
+    return f"{account}.dkr.ecr.{region}.amazonaws.com/pcompile"

@@ -19,9 +19,10 @@ import pulumi
 import pulumi_aws as aws
 
 from pcompile.compiler.errors import UserError
+from pcompile.compiler.images import image_ref
 from pcompile.compiler.ir import AppSpec, FunctionSpec, GpuRequest, SecretSpec
 from pcompile.compiler.placement import Placement
-from pcompile.providers.aws import catalog, components, concurrency, iam, schedules, shared
+from pcompile.providers.aws import catalog, components, concurrency, iam, names, schedules, shared
 from pcompile.providers.aws.placement import slug
 from pcompile.providers.manifest import FunctionAddress, Manifest
 from pcompile.providers.settings import StackSettings
@@ -78,7 +79,7 @@ class Context:
 def define(app: AppSpec, placements: dict[str, Placement], settings: StackSettings) -> dict[str, Any]:
     """Create every AWS resource of ``app``; returns extras for ``synth --json``."""
     ctx = _context(app, settings)
-    warnings = concurrency.warnings(app, placements, settings)
+    warnings = concurrency.warnings(app, placements, settings) + volume_scratch_warnings(app, placements)
     for warning in warnings:
         pulumi.log.warn(warning)
     base = shared.AppShared(slug(app.name), shared.SharedArgs(tags=ctx.tags, **_shared_options(settings)))
@@ -102,6 +103,22 @@ def define(app: AppSpec, placements: dict[str, Placement], settings: StackSettin
     }
 
 
+def volume_scratch_warnings(app: AppSpec, placements: dict[str, Placement]) -> list[str]:
+    """Lambda copies each mounted volume whole into ``/tmp`` at start; say how big it is."""
+    small = [
+        f"{fn.name} ({placements[fn.name].details['ephemeral_storage_mib']} MiB)"
+        for fn in sorted(app.functions, key=lambda f: f.name)
+        if fn.volumes and placements[fn.name].target == "lambda"
+    ]
+    if not small:
+        return []
+    return [
+        f"Lambda functions {', '.join(small)} mount volumes, which are copied whole into /tmp at "
+        "start: a volume bigger than that space stops the start; set ephemeral_disk= (MiB, up to "
+        "10240 on Lambda; more runs the function on Batch)"
+    ]
+
+
 def _context(app: AppSpec, settings: StackSettings) -> Context:
     region = settings.region or pulumi.Config("aws").get("region") or "us-east-1"
     account = aws.get_caller_identity_output().account_id
@@ -111,7 +128,7 @@ def _context(app: AppSpec, settings: StackSettings) -> Context:
 
 
 def _shared_options(settings: StackSettings) -> dict[str, int]:
-    keys = ("staging_expiry_days", "image_keep_count")
+    keys = ("staging_expiry_days",)
     return {k: int(settings.extra[k]) for k in keys if k in settings.extra}
 
 
@@ -122,8 +139,10 @@ def _image_uri(ctx: Context, base: shared.AppShared, image_id: str) -> pulumi.In
         return str(built[image_id])
     tag = slug(image_id)[:128]
     if ctx.settings.registry:
-        return f"{ctx.settings.registry.rstrip('/')}/{slug(ctx.app.name)}:{tag}"
-    return pulumi.Output.concat(base.repository.repository_url, ":", tag)
+        return image_ref(ctx.settings.registry, ctx.app.name, tag)
+    return pulumi.Output.from_input(ctx.account).apply(
+        lambda account: image_ref(names.registry(str(account), ctx.region), ctx.app.name, tag)
+    )
 
 
 # --------------------------------------------------------------------------- secrets

@@ -1,4 +1,4 @@
-"""Per-app AWS components: the ECR repository, the staging bucket, the network and
+"""Per-app AWS components: the staging bucket, the network and
 instance role Batch needs, Batch compute environments and queues, and private
 buckets (shared by the staging bucket and volumes).
 
@@ -9,7 +9,6 @@ comes last; no resource is created inside an ``apply``.
 from __future__ import annotations
 
 import ipaddress
-import json
 from dataclasses import dataclass, field
 
 import pulumi
@@ -91,63 +90,20 @@ class SharedArgs:
 
     tags: dict[str, str]
     staging_expiry_days: int = 7
-    image_keep_count: int = 50
 
 
 class AppShared(pulumi.ComponentResource):
-    """The app's ECR repository and staging bucket (inputs, outputs, manifest)."""
+    """The app's staging bucket (inputs, outputs, manifest). Images live in the stack's
+    registry (:func:`pcompile.providers.aws.names.registry`), where deploy pushes them."""
 
     def __init__(self, name: str, args: SharedArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pcompile:aws:AppShared", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        self.repository = aws.ecr.Repository(
-            f"{name}-repo",
-            name=names.fitted(f"{name}-repo", names.REPOSITORY),
-            image_scanning_configuration={"scan_on_push": True},
-            image_tag_mutability="MUTABLE",
-            force_delete=False,
-            tags=args.tags,
-            opts=child,
-        )
-        aws.ecr.LifecyclePolicy(
-            f"{name}-repo-lifecycle", repository=self.repository.name, policy=_ecr_lifecycle(args), opts=child
-        )
         days = args.staging_expiry_days
         # Staging holds call payloads, results and the manifest: destroy must not stop at them.
         self.staging = private_bucket(
             f"{name}-staging", self, args.tags, {staging.ROOT: days}, force_destroy=True
         )
-        self.register_outputs(
-            {"repository_url": self.repository.repository_url, "staging_bucket": self.staging.bucket}
-        )
-
-
-def _ecr_lifecycle(args: SharedArgs) -> str:
-    """Expire untagged images after a day and keep the newest ``image_keep_count`` images."""
-    rules = [
-        {
-            "rulePriority": 1,
-            "description": "drop untagged layers",
-            "selection": {
-                "tagStatus": "untagged",
-                "countType": "sinceImagePushed",
-                "countUnit": "days",
-                "countNumber": 1,
-            },
-            "action": {"type": "expire"},
-        },
-        {
-            "rulePriority": 2,
-            "description": "keep recent images",
-            "selection": {
-                "tagStatus": "any",
-                "countType": "imageCountMoreThan",
-                "countNumber": args.image_keep_count,
-            },
-            "action": {"type": "expire"},
-        },
-    ]
-    return json.dumps({"rules": rules}, sort_keys=True)
+        self.register_outputs({"staging_bucket": self.staging.bucket})
 
 
 @dataclass(frozen=True)

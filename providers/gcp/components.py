@@ -1,7 +1,7 @@
 """Pulumi components for GCP, one per IR concept (DESIGN.md section 3).
 
-* :class:`AppShared` (``pcompile:gcp:AppShared``): Artifact Registry repository, the
-  staging bucket, and the deployment manifest object;
+* :class:`AppShared` (``pcompile:gcp:AppShared``): the staging bucket and the deployment
+  manifest object (images live in bootstrap's Artifact Registry repository);
 * :class:`Volume` - a private GCS bucket; :class:`Secret` - a Secret Manager secret
   (``from_name`` is referenced, others are created from Pulumi secret config);
 * :class:`Service` - a Cloud Run v2 service (CPU, L4 GPU or web endpoint);
@@ -11,8 +11,8 @@
 Each function gets its own service account holding only what it needs: object
 access on its own volume buckets, read on its own staging inputs and read/write on
 its own staging results (IAM conditions on the object name, from
-:func:`pcompile.runtime.staging.prefix`), read on the code bundle object,
-``secretAccessor`` on its own secrets (plus, on Batch, the two project roles the
+:func:`pcompile.runtime.staging.prefix`), read on the code bundle object and on the
+Artifact Registry repository of its image, ``secretAccessor`` on its own secrets (plus, on Batch, the two project roles the
 Batch agent requires). Callers (``invokers``) may write each function's inputs and
 read its results, the manifest and the job templates; nobody but the deploying
 identity may write the manifest or a job template.
@@ -38,6 +38,7 @@ from pcompile.runtime import gcp_env, staging
 OBJECT_READ_WRITE = "roles/storage.objectUser"
 OBJECT_READ = "roles/storage.objectViewer"
 SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
+IMAGE_READER = "roles/artifactregistry.reader"
 RUN_INVOKER = "roles/run.invoker"
 # Batch VMs report task state and write logs; Batch offers these only at project level.
 BATCH_AGENT_ROLES = ("roles/batch.agentReporter", "roles/logging.logWriter")
@@ -88,16 +89,26 @@ def _child(
 
 
 def private_bucket(
-    name: str, bucket: str, region: str, labels: dict[str, str], parent: pulumi.Resource
+    name: str,
+    bucket: str,
+    region: str,
+    labels: dict[str, str],
+    parent: pulumi.Resource,
+    *,
+    force_destroy: bool = False,
 ) -> Any:
-    """A bucket nobody outside the project reaches: uniform access, public access prevention."""
+    """A bucket nobody outside the project reaches: uniform access, public access prevention.
+
+    ``force_destroy`` empties it on ``pcompile destroy``: only for buckets whose objects are
+    pcompile's own (staging), never for volumes, which hold the user's data.
+    """
     return gcp.storage.Bucket(
         name,
         name=bucket,
         location=region.upper(),
         uniform_bucket_level_access=True,
         public_access_prevention="enforced",
-        force_destroy=False,
+        force_destroy=force_destroy,
         labels=labels,
         opts=_child(parent),
     )
@@ -144,19 +155,13 @@ class AppShared(pulumi.ComponentResource):
     def __init__(self, name: str, dep: Deployment, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pcompile:gcp:AppShared", name, None, opts)
         self.name = name
-        self.repository = gcp.artifactregistry.Repository(
-            f"{name}-images",
-            repository_id=names.repository_id(dep.app.name),
-            location=dep.region,
-            format="DOCKER",
-            description=f"pcompile images of app {dep.app.name}",
-            labels=dep.labels,
-            opts=_child(self),
+        # Staging holds call payloads, results, templates and the manifest: destroy must not stop at them.
+        self.staging = private_bucket(
+            f"{name}-staging", dep.staging_bucket, dep.region, dep.labels, self, force_destroy=True
         )
-        self.staging = private_bucket(f"{name}-staging", dep.staging_bucket, dep.region, dep.labels, self)
         for member in dep.invokers:
             self._grant_caller(name, member, dep)
-        self.register_outputs({"staging": self.staging.name, "repository": self.repository.name})
+        self.register_outputs({"staging": self.staging.name})
 
     def _grant_caller(self, name: str, member: str, dep: Deployment) -> None:
         """A caller stages every function's inputs, reads its results, the manifest and job templates."""
@@ -264,6 +269,23 @@ class _FunctionBase(pulumi.ComponentResource):
         self.member = pulumi.Output.concat("serviceAccount:", self.account.email)
         self._grant_storage(name, fn, dep)
         self._grant_secrets(name, fn, dep)
+        self._grant_image(name, fn, dep)
+
+    def _grant_image(self, name: str, fn: FunctionSpec, dep: Deployment) -> None:
+        """Read on the repository of the exact image reference the function runs (bootstrap's)."""
+        repository = names.artifact_repository(dep.image(fn))
+        if repository is None:
+            return  # not Artifact Registry: a public or user-managed registry
+        location, project, repo = repository
+        gcp.artifactregistry.RepositoryIamMember(
+            f"{name}-pull",
+            project=project,
+            repository=repo,
+            location=location,
+            role=IMAGE_READER,
+            member=self.member,
+            opts=_child(self),
+        )
 
     def _grant_storage(self, name: str, fn: FunctionSpec, dep: Deployment) -> None:
         assert dep.shared is not None
@@ -451,14 +473,6 @@ class BatchFunction(pulumi.ComponentResource):
                 member=self.identity.member,
                 opts=_child(self),
             )
-        gcp.artifactregistry.RepositoryIamMember(
-            f"{name}-pull",
-            repository=dep.shared.repository.name,
-            location=dep.region,
-            role="roles/artifactregistry.reader",
-            member=self.identity.member,
-            opts=_child(self),
-        )
         for member in dep.invokers:
             # Callers create jobs that run as this function's account.
             gcp.serviceaccount.IAMMember(

@@ -66,9 +66,19 @@ def staging_bucket(project: str, stack: str, app: str) -> str:
     return bucket_name(project, stack, app, "staging")
 
 
-def repository_id(app: str) -> str:
-    """Artifact Registry repository id (per app)."""
-    return letter_first(fit(f"pcompile-{app}", 62))
+# Bootstrap's Artifact Registry repository: every app's images are pushed there.
+BOOTSTRAP_REPOSITORY = "pcompile"
+_ARTIFACT_REF = re.compile(r"^([a-z0-9-]+)-docker\.pkg\.dev/([^/]+)/([^/]+)/")
+
+
+def artifact_repository(image_ref: str) -> tuple[str, str, str] | None:
+    """``(location, project, repository)`` of an Artifact Registry image reference, else None.
+
+    The pull grant is computed from the very reference a function runs, so it names the
+    repository the image was pushed to.
+    """
+    match = _ARTIFACT_REF.match(image_ref)
+    return (match.group(1), match.group(2), match.group(3)) if match else None
 
 
 def secret_id(app: str, secret: str, named: bool) -> str:
@@ -91,13 +101,13 @@ def template_key(function: str) -> str:
     return f"{TEMPLATES}/{slug(function)}.json"
 
 
-def registry(project: str, region: str, app: str, override: str | None = None) -> str:
-    """The Docker registry images are pushed to (a stack's ``registry`` wins)."""
-    return override or f"{region}-docker.pkg.dev/{project}/{repository_id(app)}"
+def registry(project: str, region: str, override: str | None = None) -> str:
+    """The Docker registry deploy pushes to: bootstrap's repository (a stack's ``registry`` wins)."""
+    return override or f"{region}-docker.pkg.dev/{project}/{BOOTSTRAP_REPOSITORY}"
 
 
 def image_uri(registry_url: str, app: str, image_id: str) -> str:
-    """One image: repository per app, tag = the IR's content hash of the image."""
+    """One image: ``<registry>/<app>:<tag>``, tag = the IR's content hash of the image."""
     return f"{registry_url}/{slug(app)}:{image_id}"
 
 

@@ -26,6 +26,9 @@ def define(app: AppSpec, placements: dict[str, Placement], settings: StackSettin
     """Create every resource of ``app`` on GCP; returns synth extras."""
     dep = deployment(app, settings)
     base = names.slug(app.name)
+    warnings = volume_memory_warnings(app, placements)
+    for warning in warnings:
+        pulumi.log.warn(warning)
     dep.shared = c.AppShared(f"{base}-shared", dep)
     dep.volumes = {v.name: c.Volume(f"{base}-vol-{names.slug(v.name)}", v, dep) for v in app.volumes}
     dep.secrets = {s.name: c.Secret(f"{base}-secret-{names.slug(s.name)}", s, dep) for s in app.secrets}
@@ -37,6 +40,7 @@ def define(app: AppSpec, placements: dict[str, Placement], settings: StackSettin
     manifest_key = names.manifest_key(app.name)
     dep.shared.write_manifest(manifest_key, _manifest(dep, placements, runners), list(runners.values()))
     return {
+        "warnings": warnings,
         "job_templates": {
             name: r.template for name, r in sorted(runners.items()) if isinstance(r, c.BatchFunction)
         },
@@ -51,6 +55,22 @@ def define(app: AppSpec, placements: dict[str, Placement], settings: StackSettin
     }
 
 
+def volume_memory_warnings(app: AppSpec, placements: dict[str, Placement]) -> list[str]:
+    """Cloud Run's file system is in memory: a volume copied in at start uses the service's memory."""
+    held = [
+        f"{fn.name} ({placements[fn.name].details['memory']})"
+        for fn in sorted(app.functions, key=lambda f: f.name)
+        if fn.volumes and placements[fn.name].target == CLOUD_RUN
+    ]
+    if not held:
+        return []
+    return [
+        f"Cloud Run functions {', '.join(held)} mount volumes, which are copied whole into the "
+        "container's in-memory file system at start: a volume near that memory fails the start; "
+        "raise memory= or run the function on Batch"
+    ]
+
+
 def deployment(app: AppSpec, settings: StackSettings) -> c.Deployment:
     """Project, region, registry and labels for ``app`` on this stack."""
     project = settings.project or gcp.config.project or names.PLACEHOLDER_PROJECT
@@ -61,7 +81,7 @@ def deployment(app: AppSpec, settings: StackSettings) -> c.Deployment:
         stack=settings.name,
         project=project,
         region=region,
-        registry=names.registry(project, region, app.name, settings.registry),
+        registry=names.registry(project, region, settings.registry),
         labels=labels(app, settings),
         invokers=invokers,
         image_refs=dict(settings.extra.get("image_refs") or {}),

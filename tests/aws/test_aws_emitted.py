@@ -111,3 +111,50 @@ def test_lost_hosts_are_retried_whatever_the_user_asked(gpu_mix_synth: SynthOutp
     }
     assert all(s["evaluateOnExits"][0] == host for s in jobdefs.values())
     assert components.batch_retry_strategy(9)["attempts"] == components.BATCH_MAX_ATTEMPTS
+
+
+# --------------------------------------------------------------------------- destroy + redeploy
+
+SECRET = "aws:secretsmanager/secret:Secret"
+BUCKET = "aws:s3/bucket:Bucket"
+
+
+def test_code_defined_secrets_have_no_recovery_window_so_a_redeploy_can_reuse_the_name() -> None:
+    from aws_apps import AWS_SETTINGS, gpu_mix
+
+    from pcompile.providers.synth import synthesize
+
+    created = synthesize("aws", gpu_mix(), AWS_SETTINGS).result.of_type(SECRET)
+    assert created and {r.inputs["recoveryWindowInDays"] for r in created} == {0}
+
+
+def test_staging_is_emptied_on_destroy_and_volumes_are_kept(gpu_mix_synth: SynthOutput) -> None:
+    buckets = {r.name: r.inputs.get("forceDestroy", False) for r in gpu_mix_synth.result.of_type(BUCKET)}
+    staging = [n for n in buckets if n.endswith("-staging")]
+    volumes = [n for n in buckets if "vol" in n]
+    assert staging and volumes
+    assert all(buckets[n] for n in staging) and not any(buckets[n] for n in volumes)
+
+
+# --------------------------------------------------------------------------- volumes in /tmp
+
+
+def test_lambda_functions_with_volumes_warn_that_volumes_fill_tmp_and_take_ephemeral_disk() -> None:
+    import dataclasses
+
+    from aws_apps import AWS_SETTINGS, gpu_mix
+
+    from pcompile.providers.synth import synthesize
+
+    app = gpu_mix()
+    (warning,) = [w for w in synthesize("aws", app, AWS_SETTINGS).extras["warnings"] if "/tmp" in w]
+    assert "predict (512 MiB)" in warning and "ephemeral_disk=" in warning
+    assert "train_h100x8" not in warning  # Batch: the volume goes to the instance's disk
+
+    bigger = tuple(
+        dataclasses.replace(f, ephemeral_disk=4096) if f.name == "predict" else f for f in app.functions
+    )
+    out = synthesize("aws", dataclasses.replace(app, functions=bigger), AWS_SETTINGS)
+    assert any("predict (4096 MiB)" in w for w in out.extras["warnings"])
+    (predict,) = [r for r in out.result.of_type(LAMBDA) if r.inputs["name"].endswith("-predict")]
+    assert predict.inputs["ephemeralStorage"] == {"size": 4096}

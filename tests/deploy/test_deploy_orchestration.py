@@ -124,6 +124,19 @@ def test_destroy_forgets_the_manifest(project: Path, kit: Kit) -> None:
     assert kit.manifests.list() == []
 
 
+def test_destroy_stopped_by_a_volume_with_data_says_so_and_how(project: Path, kit: Kit) -> None:
+    deploy(_request(project), kit.tools(), QuietProgress())
+    settings = load_stack("aws-dev", root=project)
+    kit.engine.fail_with = RuntimeError("deleting S3 Bucket (gpu-mix-vol): BucketNotEmpty: not empty")
+    with pytest.raises(UserError, match="volume bucket that still holds data") as err:
+        destroy("demo", settings, project, kit.engine, [kit.manifests], QuietProgress())
+    assert "aws s3 rm" in (err.value.fix or "") and "pcompile destroy" in (err.value.fix or "")
+    assert kit.manifests.list() == ["demo"]  # nothing forgotten while resources remain
+    kit.engine.fail_with = RuntimeError("throttled")
+    with pytest.raises(DeploymentFailed, match="throttled"):  # other failures stay cloud failures
+        destroy("demo", settings, project, kit.engine, [kit.manifests], QuietProgress())
+
+
 def test_destroy_without_emitted_project_says_how(project: Path, kit: Kit) -> None:
     settings = load_stack("aws-dev", root=project)
     with pytest.raises(UserError, match="--preview"):

@@ -14,6 +14,7 @@ from e2e_kit import Project, aws
 LAMBDA = "aws:lambda/function:Function"
 JOBDEF = "aws:batch/jobDefinition:JobDefinition"
 PROVISIONED = "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"
+SECRET = "aws:secretsmanager/secret:Secret"
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +159,15 @@ def test_second_deploy_updates_in_place_then_destroy_removes_everything(
     revisions = batch.describe_job_definitions(jobDefinitionName="e2e-mix-sim-gpu-double")["jobDefinitions"]
     assert sorted((j["revision"], j["status"]) for j in revisions) == [(1, "INACTIVE"), (2, "ACTIVE")]
 
+    secrets = sorted(e["inputs"]["name"] for e in project.state_of(SECRET))
+    assert secrets  # the app's Secret.from_dict
     gone = project.pcompile("destroy", "--stack", "sim", "--yes")
     assert gone.code == 0, gone.stderr
+    # A redeploy creates the same secret names again: none may linger in a recovery window.
+    manager = aws(moto, "secretsmanager")
+    for name in secrets:
+        manager.create_secret(Name=name, SecretString="{}")
+        manager.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
     assert project.state()["resources"] == {}
     assert aws(moto, "lambda").list_functions()["Functions"] == []
     assert [q for q in batch.describe_job_queues()["jobQueues"] if q["status"] != "DELETED"] == []

@@ -46,3 +46,26 @@ def test_emitted_program_matches_synth_and_uses_deploy_refs(tmp_path: Path) -> N
         assert {"name": "PCOMPILE_CODE_BUNDLE", "value": bundle} in container["envs"]
     text = json.dumps([r.inputs for r in emitted.resources], default=str)
     assert "PROJECT_ID" not in text
+
+
+def test_staging_is_emptied_on_destroy_and_volume_buckets_are_kept() -> None:
+    from gcp_ir_apps import gpu_mix_app
+
+    buckets = synthesize("gcp", gpu_mix_app(), SETTINGS).result.of_type("gcp:storage/bucket:Bucket")
+    force = {r.name: r.inputs.get("forceDestroy") for r in buckets}
+    staging = [n for n in force if n.endswith("-staging")]
+    volumes = [n for n in force if n not in staging]
+    assert staging and volumes
+    assert all(force[n] is True for n in staging) and not any(force[n] for n in volumes)
+
+
+def test_cloud_run_functions_with_volumes_warn_that_volumes_take_memory() -> None:
+    from gcp_ir_apps import gpu_mix_app
+
+    out = synthesize("gcp", gpu_mix_app(), SETTINGS)
+    on_run = sorted(
+        f.name for f in gpu_mix_app().functions if f.volumes and out.placements[f.name].target == "cloudrun"
+    )
+    assert on_run
+    (warning,) = out.extras["warnings"]
+    assert "in-memory file system" in warning and all(f"{name} (" in warning for name in on_run)

@@ -18,7 +18,6 @@ def test_names_fit_gcp_rules(app: str, fn: str, project: str, stack: str) -> Non
     assert re.fullmatch(r"[a-z]([a-z0-9-]{0,47}[a-z0-9])?", names.service_name(app, fn))
     assert re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", names.account_id(app, fn))
     assert re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", names.bucket_name(project, stack, app, "vol-x"))
-    assert re.fullmatch(r"[a-z]([a-z0-9-]{0,61}[a-z0-9])?", names.repository_id(app))
 
 
 def test_names_are_stable_and_distinct() -> None:
