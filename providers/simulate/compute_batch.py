@@ -34,7 +34,7 @@ from .compute_images import Launch
 
 Process = subprocess.Popen[bytes] | Forked
 
-DEFAULT_PARALLEL = int(os.environ.get("PCOMPILE_SIMULATE_BATCH_PARALLEL") or max(2, os.cpu_count() or 2))
+DEFAULT_PARALLEL = int(os.environ.get("PCOMPILE_SIMULATE_BATCH_PARALLEL") or max(4, os.cpu_count() or 4))
 TERMINAL = ("SUCCEEDED", "FAILED")
 
 
@@ -175,9 +175,10 @@ class BatchJobs:
                 out.append(self._detail(job, None))
         return {"jobs": out}
 
-    def list(self, body: dict[str, Any]) -> dict[str, Any]:
+    def list_jobs(self, body: dict[str, Any]) -> dict[str, Any]:
         """``ListJobs`` by queue and status (default ``RUNNING``), or the children of ``arrayJobId``."""
         wanted = body.get("jobStatus") or (None if body.get("filters") else "RUNNING")
+        rows: list[tuple[Job, Unit | None]]
         if body.get("arrayJobId"):
             job = self.jobs.get(str(body["arrayJobId"]))
             rows = [(job, u) for u in job.units] if job and job.size else []
@@ -231,16 +232,14 @@ class BatchJobs:
     def _definition(self, ref: str) -> dict[str, Any]:
         if not ref:
             raise BatchClientError("jobDefinition is required")
-        if ":" in ref:  # an ARN or name:revision
-            found = self.client.describe_job_definitions(jobDefinitions=[ref])["jobDefinitions"]
-        else:
-            found = self.client.describe_job_definitions(jobDefinitionName=ref, status="ACTIVE")[
-                "jobDefinitions"
-            ]
-        found = [d for d in found if d.get("status", "ACTIVE") == "ACTIVE"]
+        # an ARN or name:revision names one revision; a bare name means its latest active one
+        query = {"jobDefinitions": [ref]} if ":" in ref else {"jobDefinitionName": ref, "status": "ACTIVE"}
+        answer: list[dict[str, Any]] = self.client.describe_job_definitions(**query)["jobDefinitions"]
+        found = [d for d in answer if d.get("status", "ACTIVE") == "ACTIVE"]
         if not found:
             raise BatchClientError(f"Job definition {ref} does not exist or is not ACTIVE")
-        return dict(max(found, key=lambda d: int(d.get("revision") or 0)))
+        latest: dict[str, Any] = max(found, key=lambda d: int(d.get("revision") or 0))
+        return dict(latest)
 
     # ---------------------------------------------------------------- running
 

@@ -100,7 +100,7 @@ class SimulatedImages:
     def exists(self, ref: str) -> bool:
         """Whether ``ref`` was published and its environment is still built."""
         entry = read_images(self.state_dir).get(ref)
-        return bool(entry) and Path(str(entry["python"])).exists()
+        return entry is not None and Path(str(entry["python"])).exists()
 
     def publish(self, image: ImageSpec, ref: str, root: Path) -> None:
         """Build (or reuse) the environment of ``image`` and record it as ``ref``."""

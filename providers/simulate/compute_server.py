@@ -378,7 +378,7 @@ def _api_handler(service: ComputeService) -> type[BaseHTTPRequestHandler]:
         (
             "POST",
             re.compile(r"/v1/listjobs"),
-            lambda h, m, b: _json(200, service.batch.list(json.loads(b or b"{}"))),
+            lambda h, m, b: _json(200, service.batch.list_jobs(json.loads(b or b"{}"))),
         ),
         (
             "POST",
