@@ -76,7 +76,10 @@ def deploy(source: Path, endpoint: str, stack: str) -> Deployed:
     s3 = client(endpoint, "s3")
     s3.create_bucket(Bucket=ARTIFACTS)
     s3.put_object(Bucket=ARTIFACTS, Key=bundle.key, Body=bundle.data)
-    extra = {"code_bundle": f"s3://{ARTIFACTS}/{bundle.key}#sha256={bundle.sha256}"}
+    url = f"s3://{ARTIFACTS}/{bundle.key}#sha256={bundle.sha256}"
+    # the program has read the bundle under "code_bundle", and reads it under "bundle_url" once
+    # the bundle hand-off fix lands (issue 11): give it both so the runtime gets its code either way
+    extra = {"bundle_url": url, "code_bundle": url}
     program = StackSettings(name=stack, cloud="aws", region=REGION, extra=extra)
     synth = synthesize("aws", app, program)
     settings = StackSettings(
