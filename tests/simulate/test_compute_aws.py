@@ -127,6 +127,16 @@ def test_a_changed_function_configuration_takes_effect_at_the_next_call(
     assert invoker.call(Target(APP, "read_secret"), ("MARK",), {}) == "v2"
 
 
+def test_an_invocation_past_the_function_timeout_is_stopped(
+    invoker: aws_invoker.AwsInvoker, deployed: Deployed
+) -> None:
+    lam = client(deployed.settings.endpoint_url or "", "lambda")
+    lam.update_function_configuration(FunctionName="sim-compute-sim-nap", Timeout=2)
+    with pytest.raises(aws_invoker.InvokeError, match="Task timed out after 2.00 seconds"):
+        invoker.call(Target(APP, "nap"), (120,), {})
+    assert invoker.call(Target(APP, "nap"), (0,), {}) == 0  # a fresh environment replaces the stopped one
+
+
 def test_a_1000_input_map_on_lambda_returns_every_output_in_order(invoker: aws_invoker.AwsInvoker) -> None:
     inputs = [((i,), {"b": 1}) for i in range(1000)]
     outputs = list(
