@@ -261,6 +261,13 @@ def test_list_and_terminate_jobs(invoker: aws_invoker.AwsInvoker, deployed: Depl
     assert job["status"] == "FAILED" and job["statusReason"] == "stop it"
     with pytest.raises(invoker.batch.exceptions.ClientException, match="does not exist"):
         invoker.batch.submit_job(jobName="x", jobQueue="no-such-queue", jobDefinition=jobdef.inputs["name"])
+    with pytest.raises(invoker.batch.exceptions.ClientException, match="between 2 and 10000"):
+        invoker.batch.submit_job(
+            jobName="x",
+            jobQueue=queue.inputs["name"],
+            jobDefinition=jobdef.inputs["name"],
+            arrayProperties={"size": 1},
+        )
 
 
 # --------------------------------------------------------------------------- web and schedules
@@ -321,6 +328,10 @@ def test_invoking_a_function_moto_does_not_hold_is_resource_not_found(
     lambdas = invoker.lambdas.client  # type: ignore[attr-defined]
     with pytest.raises(lambdas.exceptions.ResourceNotFoundException, match="nope"):
         lambdas.invoke(FunctionName="nope", Payload=b"{}")
+    # asynchronous payloads are capped at 256 KB, as on Lambda
+    big = json.dumps({"pad": "x" * 300_000}).encode()
+    with pytest.raises(lambdas.exceptions.RequestTooLargeException):
+        lambdas.invoke(FunctionName="sim-compute-sim-add", InvocationType="Event", Payload=big)
 
 
 # --------------------------------------------------------------------------- life cycle
