@@ -17,7 +17,9 @@ starting the runtime only from what the emulator holds. This module is its clien
   ``AWS_ENDPOINT_URL_LAMBDA``/``AWS_ENDPOINT_URL_BATCH`` = the service (botocore's
   own per-service variables; :func:`endpoint_for` reads one from the mapping).
 * :func:`function_url` is a function's Function URL on loopback;
-  :func:`fire_schedule` runs a Scheduler schedule's target once, now.
+  :func:`fire_schedule` runs a Scheduler schedule's target once, now. Both are also
+  commands: ``python -m pcompile.providers.simulate.compute fire-schedule NAME
+  --stack S`` (and ``function-url NAME``, ``status``, ``stop``).
 
 Images: see :mod:`.compute_images` for how an image URI in the emulator finds the
 interpreter that runs it (``SimulatedImages`` is the publisher a simulate deploy
@@ -237,11 +239,53 @@ def fire_schedule(
     return _post(root, settings, f"/pcompile/schedules/{group}/{schedule_name}/fire{flag}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m pcompile.providers.simulate.compute_server``'s twin, for symmetry with serve."""
-    from .compute_server import main as serve
+def _stack(name: str, endpoint_url: str | None) -> StackSettings:
+    """Stack ``name`` from its stack file, ``--endpoint-url`` filling in or overriding its emulator."""
+    import dataclasses
 
-    return serve(argv)
+    from pcompile.compiler.stacks import load_stack
+
+    settings = load_stack(name)
+    return dataclasses.replace(
+        settings, engine="simulate", endpoint_url=endpoint_url or settings.endpoint_url
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pcompile.providers.simulate.compute {status,fire-schedule,function-url,stop} --stack S``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m pcompile.providers.simulate.compute")
+    parser.add_argument("action", choices=("status", "fire-schedule", "function-url", "stop"))
+    parser.add_argument("name", nargs="?", help="the schedule or function (as named in the emulator)")
+    parser.add_argument("--stack", required=True)
+    parser.add_argument(
+        "--endpoint-url", default=None, help="the emulator (default: the stack's endpoint_url)"
+    )
+    parser.add_argument("--group", default="default", help="the schedule group (fire-schedule)")
+    opts = parser.parse_args(argv)
+    try:
+        return _run(parser, opts, Path.cwd())
+    except ComputeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(parser: Any, opts: Any, root: Path) -> int:
+    if opts.action == "stop":
+        print("stopped" if stop_service(root, opts.stack) else "not running")
+        return 0
+    settings = _stack(opts.stack, opts.endpoint_url)
+    if opts.action == "status":
+        record = ensure_service(root, settings)
+        print(json.dumps({k: record[k] for k in ("endpoint_url", "pid", "port")}, sort_keys=True))
+    elif not opts.name:
+        parser.error(f"{opts.action} needs a name")
+    elif opts.action == "fire-schedule":
+        print(json.dumps(fire_schedule(root, settings, opts.name, group=opts.group), sort_keys=True))
+    else:
+        print(function_url(root, settings, opts.name))
+    return 0
 
 
 if __name__ == "__main__":

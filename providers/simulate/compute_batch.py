@@ -18,7 +18,6 @@ stay in the staging bucket, where the invoker reads them.
 
 from __future__ import annotations
 
-import builtins
 import json
 import os
 import subprocess
@@ -35,7 +34,7 @@ from .compute_images import Launch
 
 Process = subprocess.Popen[bytes] | Forked
 
-DEFAULT_PARALLEL = int(os.environ.get("PCOMPILE_SIMULATE_BATCH_PARALLEL") or max(2, os.cpu_count() or 2))
+DEFAULT_PARALLEL = int(os.environ.get("PCOMPILE_SIMULATE_BATCH_PARALLEL") or max(4, os.cpu_count() or 4))
 TERMINAL = ("SUCCEEDED", "FAILED")
 
 
@@ -176,14 +175,13 @@ class BatchJobs:
                 out.append(self._detail(job, None))
         return {"jobs": out}
 
-    def list(self, body: dict[str, Any]) -> dict[str, Any]:
+    def list_jobs(self, body: dict[str, Any]) -> dict[str, Any]:
         """``ListJobs`` by queue and status (default ``RUNNING``), or the children of ``arrayJobId``."""
         wanted = body.get("jobStatus") or (None if body.get("filters") else "RUNNING")
+        rows: list[tuple[Job, Unit | None]]
         if body.get("arrayJobId"):
             job = self.jobs.get(str(body["arrayJobId"]))
-            rows: builtins.list[tuple[Job, Unit | None]] = (
-                [(job, u) for u in job.units] if job and job.size else []
-            )
+            rows = [(job, u) for u in job.units] if job and job.size else []
         else:
             queue_arn = self._queue(str(body.get("jobQueue") or ""))
             rows = [(j, None) for j in self.jobs.values() if j.queue_arn == queue_arn]
@@ -234,14 +232,10 @@ class BatchJobs:
     def _definition(self, ref: str) -> dict[str, Any]:
         if not ref:
             raise BatchClientError("jobDefinition is required")
-        found: builtins.list[dict[str, Any]]
-        if ":" in ref:  # an ARN or name:revision
-            found = self.client.describe_job_definitions(jobDefinitions=[ref])["jobDefinitions"]
-        else:
-            found = self.client.describe_job_definitions(jobDefinitionName=ref, status="ACTIVE")[
-                "jobDefinitions"
-            ]
-        found = [d for d in found if d.get("status", "ACTIVE") == "ACTIVE"]
+        # an ARN or name:revision names one revision; a bare name means its latest active one
+        query = {"jobDefinitions": [ref]} if ":" in ref else {"jobDefinitionName": ref, "status": "ACTIVE"}
+        answer: list[dict[str, Any]] = self.client.describe_job_definitions(**query)["jobDefinitions"]
+        found = [d for d in answer if d.get("status", "ACTIVE") == "ACTIVE"]
         if not found:
             raise BatchClientError(f"Job definition {ref} does not exist or is not ACTIVE")
         latest: dict[str, Any] = max(found, key=lambda d: int(d.get("revision") or 0))
@@ -296,7 +290,7 @@ class BatchJobs:
         )
         return code, reason
 
-    def _spawn(self, launch: Launch, argv: builtins.list[str], env: dict[str, str], name: str) -> Process:
+    def _spawn(self, launch: Launch, argv: list[str], env: dict[str, str], name: str) -> Process:
         """Fork ``python -m ...`` from the image's warm interpreter, else start a subprocess."""
         log_path = self.log_dir / f"batch-{name}.log"
         command = module_command(launch, argv)
@@ -353,7 +347,7 @@ class BatchJobs:
         return detail
 
     @staticmethod
-    def _env_list(job: Job) -> builtins.list[dict[str, str]]:
+    def _env_list(job: Job) -> list[dict[str, str]]:
         return [{"name": k, "value": v} for k, v in sorted(job.environment.items())]
 
     @staticmethod

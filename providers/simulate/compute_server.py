@@ -216,12 +216,19 @@ class ComputeService:
             return 204, {}, b""
         invocation = pool.submit(payload or b"{}")
         if kind == "Event":
+            threading.Thread(target=self._report, args=(function, invocation), daemon=True).start()
             return 202, {}, b""
         invocation.done.wait()
         headers = {"X-Amz-Executed-Version": pool.config.version, "Content-Type": "application/json"}
         if invocation.error:
             headers["X-Amz-Function-Error"] = invocation.error
         return 200, headers, invocation.body
+
+    def _report(self, function: str, invocation: Invocation) -> None:
+        """An asynchronous invocation's failure goes to the service log (nobody waits for it)."""
+        invocation.done.wait()
+        if invocation.error:
+            self.note(f"asynchronous invoke of {function} failed: {invocation.body[:2000]!r}")
 
     # ---------------------------------------------------------------- function URLs
 
@@ -378,7 +385,7 @@ def _api_handler(service: ComputeService) -> type[BaseHTTPRequestHandler]:
         (
             "POST",
             re.compile(r"/v1/listjobs"),
-            lambda h, m, b: _json(200, service.batch.list(json.loads(b or b"{}"))),
+            lambda h, m, b: _json(200, service.batch.list_jobs(json.loads(b or b"{}"))),
         ),
         (
             "POST",

@@ -44,7 +44,11 @@ def test_no_engine_is_one_sentence(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     with pytest.raises(EngineMissing) as info:
         AutomationEngine().check()
     assert str(info.value) == INSTALL_PULUMI
-    assert INSTALL_PULUMI.count(". ") == 0 and "pulumi.com/docs/install" in INSTALL_PULUMI and "curl" not in INSTALL_PULUMI
+    assert (
+        INSTALL_PULUMI.count(". ") == 0
+        and "pulumi.com/docs/install" in INSTALL_PULUMI
+        and "curl" not in INSTALL_PULUMI
+    )
 
 
 def test_changed_counts_only_real_changes() -> None:

@@ -114,6 +114,29 @@ def test_remote_errors_keep_their_type_and_secrets_come_from_secrets_manager(
     assert invoker.call(Target(APP, "read_secret"), ("TOKEN",), {}) == "s3cr3t"
 
 
+def test_a_changed_function_configuration_takes_effect_at_the_next_call(
+    invoker: aws_invoker.AwsInvoker, deployed: Deployed
+) -> None:
+    lam = client(deployed.settings.endpoint_url or "", "lambda")
+    name = "sim-compute-sim-read-secret"
+    variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    assert invoker.call(Target(APP, "read_secret"), ("TOKEN",), {}) == "s3cr3t"  # warm
+    lam.update_function_configuration(
+        FunctionName=name, Environment={"Variables": {**variables, "MARK": "v2"}}
+    )
+    assert invoker.call(Target(APP, "read_secret"), ("MARK",), {}) == "v2"
+
+
+def test_an_invocation_past_the_function_timeout_is_stopped(
+    invoker: aws_invoker.AwsInvoker, deployed: Deployed
+) -> None:
+    lam = client(deployed.settings.endpoint_url or "", "lambda")
+    lam.update_function_configuration(FunctionName="sim-compute-sim-nap", Timeout=2)
+    with pytest.raises(aws_invoker.InvokeError, match="Task timed out after 2.00 seconds"):
+        invoker.call(Target(APP, "nap"), (120,), {})
+    assert invoker.call(Target(APP, "nap"), (0,), {}) == 0  # a fresh environment replaces the stopped one
+
+
 def test_a_1000_input_map_on_lambda_returns_every_output_in_order(invoker: aws_invoker.AwsInvoker) -> None:
     inputs = [((i,), {"b": 1}) for i in range(1000)]
     outputs = list(
@@ -173,7 +196,9 @@ def test_remote_on_batch_and_an_array_map(
     assert outputs == [i * i for i in range(40)]
     job = _settled(invoker, submitted[0])
     assert job["status"] == "SUCCEEDED"
-    tasks = Layout.plan("square", "-", 40, int(invoker.manifest.functions["square"].addresses["max_tasks"])).tasks
+    tasks = Layout.plan(
+        "square", "-", 40, int(invoker.manifest.functions["square"].addresses["max_tasks"])
+    ).tasks
     assert job["arrayProperties"] == {"size": tasks, "statusSummary": {"SUCCEEDED": tasks}}
     (child,) = invoker.batch.describe_jobs(jobs=[f"{submitted[0]}:3"])["jobs"]
     assert child["arrayProperties"] == {"index": 3} and child["container"]["exitCode"] == 0
@@ -238,6 +263,13 @@ def test_list_and_terminate_jobs(invoker: aws_invoker.AwsInvoker, deployed: Depl
     assert job["status"] == "FAILED" and job["statusReason"] == "stop it"
     with pytest.raises(invoker.batch.exceptions.ClientException, match="does not exist"):
         invoker.batch.submit_job(jobName="x", jobQueue="no-such-queue", jobDefinition=jobdef.inputs["name"])
+    with pytest.raises(invoker.batch.exceptions.ClientException, match="between 2 and 10000"):
+        invoker.batch.submit_job(
+            jobName="x",
+            jobQueue=queue.inputs["name"],
+            jobDefinition=jobdef.inputs["name"],
+            arrayProperties={"size": 1},
+        )
 
 
 # --------------------------------------------------------------------------- web and schedules
@@ -270,6 +302,38 @@ def test_a_schedule_fires_on_demand_and_its_function_runs(
     assert body.decode().splitlines()[-1] == written.removesuffix(".txt")
     with pytest.raises(compute.ComputeError, match="does not exist"):
         compute.fire_schedule(project, deployed.settings, "no-such-schedule")
+
+
+def test_the_command_line_fires_a_schedule(
+    invoker: aws_invoker.AwsInvoker, deployed: Deployed, project: Path
+) -> None:
+    (project / "stacks").mkdir(exist_ok=True)
+    (project / "stacks" / "sim.yaml").write_text("cloud: aws\nregion: us-east-1\n")
+    command = [sys.executable, "-m", "pcompile.providers.simulate.compute", "fire-schedule"]
+    endpoint = ["--stack", STACK, "--endpoint-url", deployed.settings.endpoint_url or ""]
+    done = subprocess.run(
+        [*command, "sim-compute-schedule-tick-schedule", *endpoint],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "SUCCEEDED"
+    missing = subprocess.run([*command, "nope", *endpoint], capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 2 and "Schedule default/nope does not exist" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_invoking_a_function_moto_does_not_hold_is_resource_not_found(
+    invoker: aws_invoker.AwsInvoker,
+) -> None:
+    lambdas = invoker.lambdas.client  # type: ignore[attr-defined]
+    with pytest.raises(lambdas.exceptions.ResourceNotFoundException, match="nope"):
+        lambdas.invoke(FunctionName="nope", Payload=b"{}")
+    # asynchronous payloads are capped at 256 KB, as on Lambda
+    big = json.dumps({"pad": "x" * 300_000}).encode()
+    with pytest.raises(lambdas.exceptions.RequestTooLargeException):
+        lambdas.invoke(FunctionName="sim-compute-sim-add", InvocationType="Event", Payload=big)
 
 
 # --------------------------------------------------------------------------- life cycle
