@@ -131,12 +131,14 @@ def test_batched_calls_receive_lists(invoker_factory):
     assert out == [11 * i for i in range(10)]
 
 
-def test_concurrent_inputs_share_one_worker(invoker_factory):
-    inv = invoker_factory(fn("sleepy", concurrency={"max_inputs": 4}, max_containers=1))
-    start = time.monotonic()
-    pids = run_map(inv, "sleepy", [0.5] * 4)
-    assert len(set(pids)) == 1
-    assert time.monotonic() - start < 1.9  # four 0.5 s inputs overlapped on one worker
+def test_concurrent_inputs_share_one_worker(invoker_factory, tmp_path):
+    inv = invoker_factory(fn("rendezvous", concurrency={"max_inputs": 4}, max_containers=1))
+    arrivals = tmp_path / "arrivals"
+    arrivals.mkdir()
+    seen = run_map(inv, "rendezvous", [(str(arrivals), 4)] * 4)
+    # every input saw all four arrive: they ran at once, in one worker process
+    assert len({pid for pid, _ in seen}) == 1
+    assert [count for _, count in seen] == [4, 4, 4, 4]
 
 
 def test_max_containers_limits_workers(invoker_factory):
