@@ -14,9 +14,11 @@ Two things the stock mock monitor does not do, and we must:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib
 import json
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,6 +134,33 @@ class RecordingMocks(pulumi.runtime.Mocks):
 _RecordingMocks = RecordingMocks
 
 
+_THREAD_LOOPS: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+def _track_thread_loop() -> None:
+    """Give this executor thread its event loop here, where it is known.
+
+    The mock monitor answers in executor threads, and Pulumi gives each one a loop that
+    nobody closes; collected during interpreter shutdown, such a loop printed
+    "Exception ignored in BaseEventLoop.__del__" after ``pcompile synth``.
+    """
+    if threading.current_thread() is threading.main_thread():
+        return
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+    _THREAD_LOOPS.add(loop)
+
+
+@atexit.register
+def _close_thread_loops() -> None:
+    for loop in list(_THREAD_LOOPS):
+        if not loop.is_closed() and not loop.is_running():
+            loop.close()
+
+
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
     """The stock monitor, plus a record of inputs and the engine's duplicate-URN check."""
 
@@ -141,7 +170,12 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self.urns: set[str] = set()
         self.duplicates: list[str] = []
 
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        _track_thread_loop()
+        return super().Invoke(request)
+
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        _track_thread_loop()
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type != "pulumi:pulumi:Stack":
             if urn in self.urns:
