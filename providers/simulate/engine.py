@@ -288,26 +288,38 @@ class SimulateEngine:
             on_output(f"delete {entry.type} {entry.name}")
 
     def _run(self, project: PulumiProject, mocks: RecordingMocks) -> Any:
-        main = project.path / "__main__.py"
-        if not main.is_file():
-            raise UserError(f"no Pulumi program at {main}", fix="run `pcompile deploy` to emit it")
-        config, secret_keys = _config(project)
-
-        def program() -> None:
-            runpy.run_path(str(main), run_name="__main__")
-
         # A refused resource fails every registration waiting on it; the engine reports the
         # first failure itself, so asyncio need not print each orphaned future.
-        return run_mocked(
-            program,
-            project=project.project,
-            stack=project.stack,
-            region=self.settings.region or "us-east-1",
-            mocks=mocks,
-            config=config,
-            secret_keys=secret_keys,
-            quiet=(DeploymentFailed, _Stop, res.Unmapped),
-        )
+        quiet = (DeploymentFailed, _Stop, res.Unmapped)
+        return run_program(project, mocks, self.settings.region or "us-east-1", quiet)
+
+
+def run_program(
+    project: PulumiProject,
+    mocks: RecordingMocks,
+    region: str,
+    quiet: tuple[type[BaseException], ...],
+) -> Any:
+    """Run the emitted project's own ``__main__.py`` (what ``pulumi up`` runs) with its stack
+    config under ``mocks``; futures failing with ``quiet`` types are not printed."""
+    main = project.path / "__main__.py"
+    if not main.is_file():
+        raise UserError(f"no Pulumi program at {main}", fix="run `pcompile deploy` to emit it")
+    config, secret_keys = _config(project)
+
+    def program() -> None:
+        runpy.run_path(str(main), run_name="__main__")
+
+    return run_mocked(
+        program,
+        project=project.project,
+        stack=project.stack,
+        region=region,
+        mocks=mocks,
+        config=config,
+        secret_keys=secret_keys,
+        quiet=quiet,
+    )
 
 
 def _config(project: PulumiProject) -> tuple[dict[str, str], tuple[str, ...]]:

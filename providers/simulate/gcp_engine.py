@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import runpy
 import threading
 import urllib.request
 from collections import Counter
@@ -27,9 +26,9 @@ from typing import Any
 from pcompile.compiler.errors import UserError
 from pcompile.providers import deploy as dep
 from pcompile.providers.simulate import gcp_resources as gr
-from pcompile.providers.simulate.engine import _config
+from pcompile.providers.simulate.engine import run_program
 from pcompile.providers.simulate.state import Entry, SimState, state_path
-from pcompile.providers.synth import RecordingMocks, _fake_outputs, run_mocked
+from pcompile.providers.synth import RecordingMocks, _fake_outputs
 
 
 class _GcpMocks(RecordingMocks):
@@ -199,24 +198,7 @@ class GcpSimulateEngine:
             on_output(f"delete {entry.type} {entry.name}")
 
     def _run(self, project: dep.PulumiProject, mocks: RecordingMocks) -> Any:
-        main = project.path / "__main__.py"
-        if not main.is_file():
-            raise UserError(f"no Pulumi program at {main}", fix="run `pcompile deploy` to emit it")
-        config, secret_keys = _config(project)
-
-        def program() -> None:
-            runpy.run_path(str(main), run_name="__main__")
-
-        return run_mocked(
-            program,
-            project=project.project,
-            stack=project.stack,
-            region=self.region,
-            mocks=mocks,
-            config=config,
-            secret_keys=secret_keys,
-            quiet=(dep.DeploymentFailed, gr.ResourceRejected),
-        )
+        return run_program(project, mocks, self.region, (dep.DeploymentFailed, gr.ResourceRejected))
 
 
 def _redacted(raw: Any, values: dict[str, Any]) -> dict[str, Any]:
