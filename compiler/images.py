@@ -190,13 +190,6 @@ def render_image(
     )
 
 
-def render_app_images(
-    app: AppSpec, *, root: Path, options: RenderOptions | None = None
-) -> dict[str, ImageBuild]:
-    """Every image of ``app``, by image id."""
-    return {img.id: render_image(img, root=root, options=options, app=app) for img in app.images}
-
-
 def content_tag(dockerfile: str, files: Mapping[str, Content], build_args: Mapping[str, str]) -> str:
     """``pc-<32 hex>``: a hash of everything that decides the image's content."""
     manifest = {

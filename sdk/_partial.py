@@ -9,7 +9,6 @@ normally inside a container.
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -264,11 +263,6 @@ def clustered(size: int, broadcast: bool = True, rdma: bool = False, fabric_size
     if not isinstance(size, int) or size < 1:
         raise InvalidError(f"clustered(size={size!r}): pass a positive int")
     return lambda f: _apply(f, "clustered", clustered_size=size)
-
-
-def is_generator_function(f: Callable[..., Any]) -> bool:
-    """True for ``def`` and ``async def`` generators."""
-    return inspect.isgeneratorfunction(f) or inspect.isasyncgenfunction(f)
 
 
 _NO_DEFAULT: Any = object()
