@@ -25,7 +25,7 @@ from pcompile.providers.invoker import Target
 from pcompile.runtime import protocol
 from pcompile.runtime.storage import DirectoryStorage
 
-from . import calls
+from . import calls, gpus
 from .paths import local_dir, safe_name, sub
 from .pool import FileLog, Input, LogSink, Pool
 from .staging import RunStaging
@@ -68,6 +68,7 @@ class LocalInvoker:
         # Lines go to the terminal and, unless a sink is given, to the app's log files.
         folder = re.sub(r"[^A-Za-z0-9._-]", "_", str(app.get("name") or "app"))
         self.log = log or FileLog(sub("logs", folder))
+        gpus.check_app(self.specs.values(), self.log)  # GPU counts, before anything runs
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.web_urls: dict[str, str] = {}
         self.staging = DirectoryStorage(sub("staging"))

@@ -51,6 +51,8 @@ from pcompile.runtime.channel import Channel
 from pcompile.runtime.execute import retry_delay
 from pcompile.runtime.storage import open_storage
 
+from . import gpus
+
 LogSink = Callable[[str, str, bool], None]
 
 
@@ -214,6 +216,12 @@ class Pool:
         if setup is not None:
             self.env = setup.environment(env)
             self.init["mounts"] = {**setup.mounts, **(init.get("mounts") or {})}
+        app_uses_gpus = any(f.get("gpu") for f in (init.get("app") or {}).get("functions") or functions)
+        self.gpus = gpus.probe() if app_uses_gpus else gpus.Found(())
+        self.gpu_count = gpus.count_for(first, self.gpus)  # devices per worker; 0: none
+        if not self.gpu_count:
+            self.env = {**self.env, **gpus.cpu_env(self.gpus)}
+        self.gpu_waiting = False  # logged once per wait: too few free devices for a new worker
         self.max_workers = max(1, max_workers)
         self.log = log
         self.storage = open_storage(init["storage"]) if init.get("storage") else None
@@ -255,7 +263,37 @@ class Pool:
         if self.avg_seconds is not None and self.avg_seconds < 0.005:
             wanted = min(wanted, os.cpu_count() or 1)  # more processes only add contention
         while len(self.workers) < wanted:
-            self.workers.append(WorkerProc(self))
+            ok, claim = self._claim_devices()
+            if not ok:
+                return
+            try:
+                self.workers.append(WorkerProc(self, claim))
+            except BaseException:
+                if claim is not None:
+                    claim.release(wake=False)
+                raise
+        if self.gpu_count:
+            gpus.stop_waiting(self)
+
+    def _claim_devices(self) -> tuple[bool, gpus.Claim | None]:
+        """Whether a new worker may start (lock held) and the devices it gets (None: it needs
+        none); not when too few are free: the pool waits, woken when devices are given back."""
+        if not self.gpu_count:
+            return True, None
+        claim = gpus.claim(self.gpu_count, self.gpus)
+        if claim is not None:
+            self.gpu_waiting = False
+            return True, claim
+        gpus.wait_for_devices(self, lambda: self._requeue([]))
+        if not self.workers and not self.gpu_waiting:
+            self.gpu_waiting = True
+            self.log(
+                self.label,
+                f"waiting for {self.gpu_count} free GPU{'s' if self.gpu_count > 1 else ''}: the "
+                f"{len(self.gpus.gpus)} here are held by other workers until they exit or idle",
+                True,
+            )
+        return False, None
 
     def depth(self) -> int:
         """Inputs a worker may hold: its concurrency plus a prefetch sized by run time."""
@@ -375,6 +413,8 @@ class Pool:
                 if self.pending and not workers:
                     self._scale()  # a safety net for the backoff timer
             now = time.monotonic()
+            if self.gpu_count:
+                self._reclaim(workers, now)
             seen: dict[tuple[WorkerProc, int], float] = {}
             for worker in workers:
                 if not worker.ready:
@@ -389,6 +429,23 @@ class Pool:
                     if timeout and now - since > timeout + TIMEOUT_GRACE:
                         worker.time_out(seq)
             first_seen = seen
+
+    def _reclaim(self, workers: list[WorkerProc], now: float) -> None:
+        """Stop a worker idle for :data:`gpus.RECLAIM_IDLE_S` while another function waits
+        for devices, so that its GPUs go to that function (Modal scales idle containers down)."""
+        with self.cond:
+            if self.pending:
+                return
+            gpus.stop_waiting(self)
+            if not gpus.others_waiting(self):
+                return
+            idle = [w for w in workers if w.ready and not (w.dead or w.retiring or w.outstanding)]
+            idle = [w for w in idle if now - w.idle_since > gpus.RECLAIM_IDLE_S]
+            if not idle:
+                return
+            idle[0].retiring = True  # it takes no more inputs
+            self.cond.notify_all()
+        threading.Thread(target=idle[0].stop, args=(10.0,), daemon=True).start()
 
     def _check_start(self, worker: WorkerProc, now: float) -> None:
         spec = next(iter(self.specs.values()))
@@ -405,6 +462,7 @@ class Pool:
     def close(self, grace: float = 10.0) -> None:
         """Stop every worker (running ``@exit`` hooks); waiting inputs fail as cancelled."""
         self.stopped.set()
+        gpus.stop_waiting(self)
         with self.cond:
             self.closed = True
             workers = list(self.workers)
@@ -436,12 +494,14 @@ def _timeout_of(spec: dict[str, Any]) -> float | None:
 class WorkerProc:
     """One ``python -m pcompile.runtime worker`` process and its threads."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, claim: gpus.Claim | None = None) -> None:
         self.pool = pool
+        self.claim = claim  # the GPUs it holds until it exits
         self.outstanding: dict[int, Input] = {}
         self.ready = False
         self.dead = False
-        self.started = time.monotonic()
+        self.retiring = False  # stopped to give its GPUs to another function
+        self.started = self.idle_since = time.monotonic()
         self.start_error: dict[str, Any] | None = None  # the worker's "fatal" report
         self.timed_out: set[int] = set()
         self.stderr_lines: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
@@ -451,13 +511,14 @@ class WorkerProc:
         from_worker_r, from_worker_w = os.pipe()
         cmd = [pool.python, "-m", "pcompile.runtime", "worker", "--in-fd", str(to_worker_r)]
         cmd += ["--out-fd", str(from_worker_w), "--slot", self.slot_path]
+        env = {**pool.env, **claim.env()} if claim is not None else pool.env
         if container_hook is not None:
             self.proc = container_hook.popen(
                 next(iter(pool.specs)),
                 in_fd=to_worker_r,
                 out_fd=from_worker_w,
                 worker_args=["--slot", self.slot_path],
-                env=pool.env,
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -469,7 +530,7 @@ class WorkerProc:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env=pool.env,
+                env=env,
                 cwd=pool.cwd,
             )
         os.close(to_worker_r)
@@ -500,7 +561,7 @@ class WorkerProc:
         pool = self.pool
         with pool.cond:
             while True:
-                if pool.closed or self.dead:
+                if pool.closed or self.dead or self.retiring:
                     return None
                 room = pool.depth() - len(self.outstanding)
                 if self.ready and pool.pending and room > 0:
@@ -559,6 +620,8 @@ class WorkerProc:
         if not self.ready:
             for pump in self.pumps:  # its last stderr lines go into the start-failure message
                 pump.join(1.0)
+        if self.claim is not None:
+            self.claim.release()  # first, so that its replacement can take the same devices
         self.pool.worker_exited(self, rc, self.running())
         fd, self.slot_fd = self.slot_fd, -1
         os.close(fd)
@@ -575,6 +638,7 @@ class WorkerProc:
         elif kind == "ready":
             with pool.cond:
                 self.ready = True
+                self.idle_since = time.monotonic()
                 pool.start_failures = 0
                 pool.cond.notify_all()
         elif kind == "fatal":
@@ -585,6 +649,8 @@ class WorkerProc:
         pool.record_time(sum(r[3] for r in results) / len(results))
         with pool.cond:
             finished = [(r, self.outstanding.pop(r[1], None)) for r in results]
+            if not self.outstanding:
+                self.idle_since = time.monotonic()
             if len(self.outstanding) <= pool.depth() // 2 and pool.pending:
                 pool.cond.notify_all()
         for (status, _, data, _), item in finished:

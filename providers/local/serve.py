@@ -26,9 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pcompile.compiler.errors import UserError
 from pcompile.providers.invoker import Target
 
-from . import pool
+from . import gpus, pool
 from .control import ControlServer, deployment_file
 from .invoker import LocalInvoker
 from .pool import LogSink, print_log
@@ -96,6 +97,7 @@ class WebEndpoints:
         self.base_port = base_port
         self.procs: list[subprocess.Popen[bytes]] = []
         self.init_files: list[str] = []
+        self.claims: list[gpus.Claim] = []  # the GPUs of web processes, held until stop()
 
     def specs(self) -> list[dict[str, Any]]:
         """The app's web functions, by name."""
@@ -152,7 +154,7 @@ class WebEndpoints:
         python = setup.python if setup else sys.executable
         cmd = [python, "-m", "pcompile.runtime", "web", "--init", init_path, "--port", str(port)]
         env = self.invoker.worker_env(members)
-        env = setup.environment(env) if setup else env
+        env = {**(setup.environment(env) if setup else env), **self._devices(spec)}
         # its own process group, so servers the user's code starts stop with it
         proc = subprocess.Popen(
             cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
@@ -171,6 +173,26 @@ class WebEndpoints:
         for raw in iter(stream.readline, b""):
             self.log(label, raw.decode(errors="replace"), is_err)
 
+    def _devices(self, spec: dict[str, Any]) -> dict[str, str]:
+        """The GPUs of a web process, taken for as long as it serves (it does not wait:
+        an endpoint that cannot get its devices is an error, not a hang at start)."""
+        uses_gpus = any(s.get("gpu") for s in self.invoker.specs.values())
+        found = gpus.probe() if uses_gpus else gpus.Found(())
+        count = gpus.count_for(spec, found)
+        if not count:
+            return gpus.cpu_env(found)
+        claim = gpus.claim(count, found)
+        if claim is None:
+            where = spec.get("source") or {}
+            site = f" ({where['file']}:{where['line']})" if where.get("file") else ""
+            raise UserError(
+                f"web function {spec['name']!r}{site} needs {count} free GPUs, but the "
+                f"{len(found.gpus)} here are held by other pcompile workers",
+                fix="stop the other pcompile run or serve that uses them, or lower the gpu= count",
+            )
+        self.claims.append(claim)
+        return claim.env()
+
     def stop(self) -> None:
         """Stop every web process with its whole process group; forget its URL."""
         for proc in self.procs:
@@ -184,6 +206,9 @@ class WebEndpoints:
             proc.wait()
         for path in self.init_files:
             Path(path).unlink(missing_ok=True)
+        for claim in self.claims:
+            claim.release()
+        self.claims.clear()
         self.invoker.web_urls.clear()
 
 
