@@ -264,6 +264,25 @@ def test_pcompile_run_refuses_a_count_larger_than_the_gpus_present(four_gpus, tm
     assert "Traceback" not in result.stderr
 
 
+def test_with_app_run_gives_the_function_its_gpus(four_gpus, tmp_path):
+    app_part = APP.split("@app.local_entrypoint()")[0].format(gpu="A100:2")
+    (tmp_path / "script.py").write_text(
+        app_part + 'if __name__ == "__main__":\n    with app.run():\n        print("devices", f.remote())\n'
+    )
+    env = {**os.environ, "PCOMPILE_LOCAL_DIR": str(tmp_path / "local")}
+    result = subprocess.run(
+        [sys.executable, "script.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "devices 0,1" in result.stdout.splitlines()
+
+
 SERVED = """\
 import os
 
