@@ -429,11 +429,6 @@ def build_bundle(app: AppSpec, root: Path) -> CodeBundle:
     return CodeBundle(app.name, data, hashlib.sha256(data).hexdigest(), tuple(sorted(entries)))
 
 
-def make_bundle(root: Path, app: AppSpec) -> CodeBundle:
-    """:func:`build_bundle` with the argument order of ``pcompile.providers.deploy.Bundler``."""
-    return build_bundle(app, root)
-
-
 # ------------------------------------------------------------------ archive
 
 

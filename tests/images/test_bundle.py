@@ -137,7 +137,7 @@ def test_runtime_refuses_entries_outside_the_bundle(tmp_path: Path) -> None:
 
 
 def test_runtime_takes_the_sha_from_a_content_addressed_key(project: Path, tmp_path: Path) -> None:
-    built = bundle.make_bundle(project, app_with(acceptance_image()))
+    built = bundle.build_bundle(app_with(acceptance_image()), project)
     archive = tmp_path / built.key
     archive.parent.mkdir(parents=True)
     archive.write_bytes(built.data)
