@@ -10,11 +10,11 @@ concurrent ``pcompile run``/``serve`` processes of the same user; the kernel dro
 lock when the process holding it dies.
 
 When too few devices are free a new worker waits for them (its inputs stay queued);
-an idle GPU worker of this process gives its devices back when another function is
-waiting for them (:data:`RECLAIM_IDLE_S`). Workers of CPU functions see no GPU
-(``CUDA_VISIBLE_DEVICES=""``), as a Modal CPU container does. The GPU type is not
-enforced here: a present device whose name does not mention the type asked for is a
-warning. A count larger than the GPUs present is an error naming the function's
+an idle GPU worker gives its devices back when another function, in this process or
+another one of the user's, is waiting for them (:data:`RECLAIM_IDLE_S`). Workers of
+CPU functions see no GPU (``CUDA_VISIBLE_DEVICES=""``), as a Modal CPU container does.
+The GPU type is not enforced here: a present device whose name does not mention the
+type asked for is a warning. A count larger than the GPUs present is an error naming the function's
 ``file:line``; with no GPU at all, each GPU function runs on CPU after one warning.
 """
 
@@ -160,14 +160,11 @@ def check_app(specs: Iterable[Mapping[str, Any]], say: Say) -> None:
     """Before any function runs: refuse GPU counts larger than the GPUs present, and warn,
     once per function, that a GPU function runs on CPU (no GPU here) or on another type."""
     gpu_specs = sorted((s for s in specs if s.get("gpu")), key=lambda s: str(s["name"]))
-    if not gpu_specs:
-        return
+    if not gpu_specs or os.environ.get("PCOMPILE_WORKER"):
+        return  # in a worker (nested calls) the top level has checked and warned already
     found = probe()
-    quiet = bool(os.environ.get("PCOMPILE_WORKER"))  # a nested call: the top level warned
     for spec in gpu_specs:
         count = count_for(spec, found)
-        if quiet:
-            continue
         kind, _ = choices(spec)[0]
         if not count:
             say(
@@ -259,24 +256,66 @@ def claim(count: int, found: Found) -> Claim | None:
 
 _waiters: dict[int, Callable[[], None]] = {}
 _waiters_lock = threading.Lock()
+# While a pool of this process waits, ``waiting-<pid>.flag`` in the lock folder is held
+# (flock): idle GPU workers of other processes (other runs, nested calls in workers) see
+# it and give their devices back too. A flag nobody holds is a dead process's: ignored.
+_flag: tuple[Path, int] | None = None
 
 
 def wait_for_devices(owner: object, wake: Callable[[], None]) -> None:
     """``owner`` (a pool) needs devices: ``wake`` is called whenever some are given back."""
     with _waiters_lock:
         _waiters[id(owner)] = wake
+        _update_flag()
 
 
 def stop_waiting(owner: object) -> None:
     """``owner`` got its devices, or is closing."""
     with _waiters_lock:
         _waiters.pop(id(owner), None)
+        _update_flag()
+
+
+def _update_flag() -> None:
+    """Hold this process's waiting flag while it has waiters (lock held)."""
+    global _flag
+    if _waiters and _flag is None:
+        path = lock_dir() / f"waiting-{os.getpid()}.flag"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _flag = (path, fd)
+    elif not _waiters and _flag is not None:
+        (path, fd), _flag = _flag, None
+        path.unlink(missing_ok=True)
+        os.close(fd)
 
 
 def others_waiting(owner: object) -> bool:
-    """Whether a pool other than ``owner`` waits for devices (idle workers then give theirs)."""
+    """Whether a pool other than ``owner``, here or in another process, waits for devices
+    (idle GPU workers then give theirs back)."""
     with _waiters_lock:
-        return any(key != id(owner) for key in _waiters)
+        if any(key != id(owner) for key in _waiters):
+            return True
+    return _waiting_elsewhere()
+
+
+def _waiting_elsewhere() -> bool:
+    folder = lock_dir()
+    mine = f"waiting-{os.getpid()}.flag"
+    for name in os.listdir(folder):
+        if not name.startswith("waiting-") or name == mine:
+            continue
+        try:
+            fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue  # just removed: that process got its devices
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True  # held: a live process waits
+        finally:
+            os.close(fd)
+    return False
 
 
 def _wake_waiters() -> None:

@@ -28,6 +28,18 @@ from pcompile.providers.local import gpus
 CLI = [sys.executable, "-c", "from pcompile.cli.main import main; main()"]
 
 
+def run_in_group(argv: list[str], cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` in ``cwd`` with its own local state, in its own process group, which is
+    stopped afterwards: no worker outlives the test, even when the run hangs."""
+    env = {**os.environ, "PCOMPILE_LOCAL_DIR": str(cwd / "local")}
+    proc = popen_group(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        stop_group(proc)
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
 def fake_nvidia_smi(folder: Path, body: str) -> Path:
     """An executable ``nvidia-smi`` in ``folder`` running the shell ``body``."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -239,16 +251,7 @@ def main():
 
 def pcompile_run(tmp_path: Path, gpu: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "app.py").write_text(APP.format(gpu=gpu))
-    env = {**os.environ, "PCOMPILE_LOCAL_DIR": str(tmp_path / "local")}
-    return subprocess.run(
-        [*CLI, "run", "app.py"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    return run_in_group([*CLI, "run", "app.py"], tmp_path)
 
 
 def test_pcompile_run_gives_the_function_its_gpus(four_gpus, tmp_path):
@@ -269,16 +272,7 @@ def test_with_app_run_gives_the_function_its_gpus(four_gpus, tmp_path):
     (tmp_path / "script.py").write_text(
         app_part + 'if __name__ == "__main__":\n    with app.run():\n        print("devices", f.remote())\n'
     )
-    env = {**os.environ, "PCOMPILE_LOCAL_DIR": str(tmp_path / "local")}
-    result = subprocess.run(
-        [sys.executable, "script.py"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    result = run_in_group([sys.executable, "script.py"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "devices 0,1" in result.stdout.splitlines()
 
@@ -320,11 +314,51 @@ def test_pcompile_serve_gives_endpoints_and_functions_disjoint_gpus(four_gpus, t
         url = json.loads(record_path.read_text())["web_urls"]["web"]
         assert httpx.get(url + "/", timeout=30).json() == {"devices": "0"}  # the endpoint holds device 0
         code = "import pcompile; print(pcompile.Function.from_name('gpu-serve', 'f').remote())"
-        out = subprocess.run(
-            [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
-        )
+        out = run_in_group([sys.executable, "-c", code], tmp_path, timeout=120)
         assert out.returncode == 0, out.stderr
         assert out.stdout.split() == ["1,2"]
     finally:
         stop_group(proc)
         log.close()
+
+
+NESTED = """\
+import os
+
+import pcompile as modal
+
+app = modal.App("gpu-nested")
+
+
+@app.function(gpu="A100:4", max_containers=1)
+def hold():
+    return os.environ["CUDA_VISIBLE_DEVICES"]
+
+
+@app.function(gpu="A100")
+def one():
+    return os.environ["CUDA_VISIBLE_DEVICES"]
+
+
+@app.function()
+def cpu_outer():
+    return os.environ["CUDA_VISIBLE_DEVICES"], one.remote()
+
+
+@app.local_entrypoint()
+def main():
+    print("hold", hold.remote())
+    print("outer", *cpu_outer.remote())
+"""
+
+
+def test_a_nested_call_gets_devices_an_idle_worker_of_the_caller_gives_back(four_gpus, tmp_path):
+    # hold's idle worker keeps all 4 devices in the top-level process; the nested call to
+    # `one` runs in cpu_outer's worker process, which waits until that worker gives them back
+    (tmp_path / "nested.py").write_text(NESTED)
+    result = run_in_group([*CLI, "run", "nested.py"], tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert "hold 0,1,2,3" in lines
+    outer = next(line for line in lines if line.startswith("outer")).split(" ")
+    assert outer[1] == "" and outer[2] in {"0", "1", "2", "3"}  # the CPU caller sees none
