@@ -165,11 +165,11 @@ def check_app(specs: Iterable[Mapping[str, Any]], say: Say) -> None:
     found = probe()
     for spec in gpu_specs:
         count = count_for(spec, found)
-        kind, _ = choices(spec)[0]
+        kind, asked = choices(spec)[0]
         if not count:
             say(
                 str(spec["name"]),
-                f"warning: {spec['name']}{_site(spec)} asks for {_spelled(kind, choices(spec)[0][1])} "
+                f"warning: {spec['name']}{_site(spec)} asks for {_spelled(kind, asked)} "
                 f"but there is no GPU here ({found.problem}); it runs on CPU",
                 True,
             )
