@@ -9,9 +9,11 @@ instance for ``@app.cls``), at most ``max_containers`` workers each.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
+import pickle
 import queue
 import re
 import sys
@@ -154,6 +156,10 @@ class LocalInvoker:
             "staging_prefix": self.run_staging().prefix,
             "slot_dir": str(sub("workers")),
             "memory_mib": memory_limit(members[0]),
+            # The worker's own backend for nested .remote calls: handed over, never imported by the runtime.
+            "backend": pickle.dumps(
+                functools.partial(LocalInvoker, self.app, root=self.root, main_file=self.main_file)
+            ),
         }
 
     def _new_pool(self, group: str, spec: dict[str, Any], target: Target, params_blob: bytes) -> Pool:
