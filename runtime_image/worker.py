@@ -3,9 +3,9 @@
 Protocol (frames on :class:`~.channel.Channel`, tuples of plain values):
 
 * pool -> worker: ``("init", {"v", "functions", "root", "cls_params", "mounts",
-  "storage", "staging_prefix", "memory_mib", "backend"})`` once (``backend``: a pickled
-  factory of the invoker nested ``.remote`` calls use), then ``("in", [(seq, function, kind)], payload)`` where the
-  payload holds a list of ``(args, kwargs)`` and ``kind`` is ``"call"`` or ``"gen"``,
+  "storage", "staging_prefix", "memory_mib", "backend"})`` once (``backend``: the invoker
+  nested ``.remote`` calls use, a base64 pickled factory), then
+  ``("in", [(seq, function, kind)], payload)`` where the payload holds a list of ``(args, kwargs)`` and ``kind`` is ``"call"`` or ``"gen"``,
   and finally ``("stop",)``;
 * worker -> pool: ``("ready", pid)`` or ``("fatal", error)``, then per input
   ``("y", seq, item)`` for generator items and ``("res", [result, ...])`` (one result,
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import inspect
 import mmap
 import os
@@ -351,18 +352,18 @@ def _load_main(path: str) -> None:
     sys.modules["__main__"] = module
 
 
-def _install_nested_backend(blob: bytes) -> None:
+def _install_nested_backend(blob: str) -> None:
     """Let functions call other functions of the app (``.remote`` inside a worker).
 
-    ``blob`` is a pickled no-argument factory of the backend, made by whoever started
-    this worker (the local provider), so the runtime never imports a provider. It is
-    unpickled here, not with the init frame, so a worker whose environment cannot
-    import the provider still runs its own function.
+    ``blob`` is a base64 pickled no-argument factory of the backend, made by whoever
+    started this worker (the local provider), so the runtime never imports a provider.
+    It is unpickled here, not with the init frame, so a worker whose environment
+    cannot import the provider still runs its own function.
     """
     from pcompile import _invocation
 
     try:
-        factory = pickle.loads(blob)
+        factory = pickle.loads(base64.b64decode(blob))
     except ImportError:
         return
     if _invocation.active_backend() is None:
