@@ -113,8 +113,35 @@ def _gcp_compute(out: SynthOutput) -> Iterator[tuple[dict[str, str], str]]:
                 yield dict(env), str(runnable["container"]["imageUri"])
 
 
+def _aws_secrets(env: dict[str, str]) -> set[str]:
+    return set(json.loads(env.get("PCOMPILE_SECRETS") or "{}"))
+
+
+def _gcp_secrets(env: dict[str, str]) -> set[str]:
+    return {k for k in env if k.startswith("PCOMPILE_SECRET_JSON_")}
+
+
+@dataclass(frozen=True)
+class CloudFacts:
+    """Where one cloud's program puts what the checks look for."""
+
+    compute: Callable[[SynthOutput], Iterator[tuple[dict[str, str], str]]]  # (runtime env, image)
+    schedule_type: str
+    bucket_type: str
+    secret_ref: Callable[[str], str]  # secret name -> how a function's environment names it
+    secrets_in: Callable[[dict[str, str]], set[str]]
+
+
+FACTS = {
+    "aws": CloudFacts(_aws_compute, "scheduler/schedule", "s3/bucket:Bucket", str, _aws_secrets),
+    "gcp": CloudFacts(
+        _gcp_compute, "cloudscheduler/job", "storage/bucket:Bucket", gcp_names.secret_env, _gcp_secrets
+    ),
+}
+
+
 def deployed(cloud: str, out: SynthOutput) -> Deployed:
-    compute = list(_aws_compute(out) if cloud == "aws" else _gcp_compute(out))
+    compute = list(FACTS[cloud].compute(out))
     return Deployed(
         functions=_manifest(out)["functions"],
         envs={env["PCOMPILE_FUNCTION"]: env for env, _ in compute},
@@ -139,13 +166,14 @@ def _web(cloud: str, d: Deployed, fn: ir.FunctionSpec) -> str | None:
 
 
 def _schedule(cloud: str, d: Deployed, fn: ir.FunctionSpec) -> str | None:
-    kind = "scheduler/schedule" if cloud == "aws" else "cloudscheduler/job"
-    return None if d.named(kind, slug(fn.name)) else f"no schedule resource for {fn.name}"
+    return (
+        None if d.named(FACTS[cloud].schedule_type, slug(fn.name)) else f"no schedule resource for {fn.name}"
+    )
 
 
 def _volume(cloud: str, d: Deployed, vol: ir.VolumeSpec) -> str | None:
-    kind = "s3/bucket:Bucket" if cloud == "aws" else "storage/bucket:Bucket"
-    return None if d.named(kind, f"vol-{slug(vol.name)}") else f"no bucket for volume {vol.name}"
+    found = d.named(FACTS[cloud].bucket_type, f"vol-{slug(vol.name)}")
+    return None if found else f"no bucket for volume {vol.name}"
 
 
 def _mount(cloud: str, d: Deployed, node: tuple[ir.FunctionSpec, str]) -> str | None:
@@ -154,15 +182,9 @@ def _mount(cloud: str, d: Deployed, node: tuple[ir.FunctionSpec, str]) -> str | 
     return None if path in mounted else f"{fn.name} does not mount {path}"
 
 
-def _secret_names(cloud: str, env: dict[str, str]) -> set[str]:
-    if cloud == "aws":
-        return set(json.loads(env.get("PCOMPILE_SECRETS") or "{}"))
-    return {k for k in env if k.startswith("PCOMPILE_SECRET_JSON_")}
-
-
 def _secret(cloud: str, d: Deployed, secret: ir.SecretSpec) -> str | None:
-    wanted = secret.name if cloud == "aws" else gcp_names.secret_env(secret.name)
-    users = [env for env in d.envs.values() if wanted in _secret_names(cloud, env)]
+    facts = FACTS[cloud]
+    users = [env for env in d.envs.values() if facts.secret_ref(secret.name) in facts.secrets_in(env)]
     return None if users else f"secret {secret.name} reaches no function"
 
 
