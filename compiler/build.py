@@ -404,6 +404,15 @@ def _step(kind: str, args: dict[str, Any], c: _Collector) -> ir.ImageStep:
     return ir.ImageStep(kind, _jsonable(args))
 
 
+def image_spec(image: Image, root: Path) -> ir.ImageSpec:
+    """The IR of one SDK image compiled in project ``root``, as an app using it would record it.
+
+    Workers compare its ``id`` with ``PCOMPILE_IMAGE_ID`` to tell which image they run.
+    """
+    c = _Collector(root)
+    return c.images[_add_image(image, c)]
+
+
 def _add_image(image: Image, c: _Collector) -> str:
     base = _step(*image._base, c)
     steps = tuple(_step(kind, args, c) for kind, args in image._steps)

@@ -9,6 +9,8 @@ runs it and sends back a pickled result. Pieces, one job each:
 * :mod:`.worker` - the local worker process (``python -m pcompile.runtime worker``);
 * :mod:`.mounts` - making volume mount paths such as ``/weights`` work on this machine;
 * :mod:`.web` - turning web functions into ASGI apps.
+* :mod:`.container` - the container runtime both clouds share; :mod:`.gcp_container` and
+  :mod:`.aws_runtime` read their cloud's environment contract into it.
 
 Importing this package stays cheap: no pulumi, no compiler, cloud SDKs only in the
 modes that use them.

@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--tasks", help="run tasks A-B of the job in turn (default: the array index)")
     opts = parser.parse_args(argv)
     runtime = AwsRuntime(os.environ)
-    runtime.start_with_secrets()
+    runtime.start()
     job = os.environ.get(aws_env.JOB)
     if not job:
         runtime.scheduled(time.time())

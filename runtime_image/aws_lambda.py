@@ -42,15 +42,9 @@ def runtime() -> AwsRuntime:
     global _runtime
     if _runtime is None:
         started = AwsRuntime(os.environ)
-        started.start_with_secrets()
+        started.start()
         _runtime = started
     return _runtime
-
-
-def reset() -> None:
-    """Forget the runtime (tests start a fresh one per environment)."""
-    global _runtime, _web_app
-    _runtime, _web_app = None, None
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

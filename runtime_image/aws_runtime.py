@@ -1,8 +1,5 @@
-"""What the AWS runtime modes share: start-up from the environment and running tasks.
-
-The container state (function spec, staging storage, volume sync, ``@app.cls``
-instances, request handling) is the GCP runtime's :class:`~.gcp_container.GcpRuntime`,
-driven by the same request envelopes; this module adapts it to AWS:
+"""The AWS container runtime: the shared :class:`~.container.ContainerRuntime` read from
+AWS's environment contract, and the tasks of a staged call.
 
 * the environment contract of :mod:`.aws_env` (staging bucket URL, volumes as
   ``s3://`` URLs, ``PCOMPILE_SPEC``);
@@ -19,11 +16,11 @@ import os
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Protocol
 
-from . import aws_env, gcp_env, protocol
+from . import aws_env, protocol
 from .aws_calls import Layout
-from .gcp_container import GcpRuntime
+from .container import ContainerRuntime
 from .secret_values import secret_values
-from .storage import Storage
+from .storage import Storage, open_storage
 
 
 def region(environ: Mapping[str, str]) -> str | None:
@@ -56,17 +53,6 @@ class SecretsManager:
         return str(self.client.get_secret_value(SecretId=secret_id)["SecretString"])
 
 
-class DictSecrets:
-    """The fake: secret id → string."""
-
-    def __init__(self, values: Mapping[str, str]) -> None:
-        self.values = dict(values)
-
-    def get(self, secret_id: str) -> str:
-        """The stored string; KeyError names the missing secret."""
-        return self.values[secret_id]
-
-
 def export_secrets(environ: MutableMapping[str, str], source: SecretSource) -> list[str]:
     """Export every secret named in ``PCOMPILE_SECRETS``; returns the exported key names."""
     exported: list[str] = []
@@ -77,18 +63,23 @@ def export_secrets(environ: MutableMapping[str, str], source: SecretSource) -> l
     return exported
 
 
-class AwsRuntime(GcpRuntime):
-    """One Lambda or Batch container: GCP's container state over S3 storage."""
+class AwsRuntime(ContainerRuntime):
+    """One Lambda or Batch container, configured by :mod:`.aws_env`."""
 
-    def __init__(self, environ: Mapping[str, str], storage: Storage | None = None) -> None:
-        translated = {**environ, gcp_env.STAGING: environ[aws_env.STAGING_URL]}
-        super().__init__(translated, storage)
+    def __init__(
+        self, environ: Mapping[str, str], storage: Storage | None = None, secrets: SecretSource | None = None
+    ) -> None:
+        super().__init__(
+            json.loads(environ[aws_env.SPEC]),
+            storage if storage is not None else open_storage(environ[aws_env.STAGING_URL]),
+            json.loads(environ.get(aws_env.VOLUMES) or "{}"),
+        )
+        self.secret_source = secrets
 
-    def start_with_secrets(self, source: SecretSource | None = None) -> None:
-        """Export secrets (Secrets Manager unless ``source`` is given), then :meth:`start`."""
+    def export_secrets(self) -> None:
+        """Secrets named in ``PCOMPILE_SECRETS``, read from Secrets Manager (or the given source)."""
         if os.environ.get(aws_env.SECRETS, "{}") not in ("", "{}"):
-            export_secrets(os.environ, source or SecretsManager())
-        self.start()
+            export_secrets(os.environ, self.secret_source or SecretsManager())
 
     def run_task(self, layout: Layout, task: int) -> list[dict[str, Any]]:
         """Run task ``task`` of a staged call and store its results; returns them."""

@@ -7,7 +7,7 @@ tasks carry ``PCOMPILE_CALL=<id>``; Batch numbers the tasks with
 writes one ``fn/<function>/out/<id>/<index>.result`` per input. A Cloud Scheduler firing sets
 ``PCOMPILE_CALL=scheduled`` and runs the function once with no arguments.
 
-Modal's ``Retries`` are applied in-process per input (:mod:`.gcp_container`); a
+Modal's ``Retries`` are applied in-process per input (:mod:`.container`); a
 failed input is recorded as its result and the task exits 0. Batch's
 ``maxRetryCount`` therefore only re-runs tasks whose process died (preemption,
 out of memory), and inputs that already have a result are not run again.

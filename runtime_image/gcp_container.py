@@ -1,52 +1,34 @@
-"""What the two GCP runtime modes share: start-up from the environment and running requests.
+"""The GCP container runtime: the shared :class:`~.container.ContainerRuntime` read from
+GCP's environment contract (:mod:`.gcp_env`), and GCP's call layout.
 
-A *request* (the body of ``POST /invoke``, or a Batch task's input object) is an
-envelope (:mod:`.protocol`) holding::
+Cloud Run's ``POST /invoke`` (:mod:`.gcp_http`) and Batch tasks (:mod:`.gcp_batch`)
+hand it request envelopes (described in :mod:`.container`). A Batch call keeps each
+task's request at :func:`task_key`, the caller's own records at :func:`call_key`, and
+each input's result at :func:`result_key`.
 
-    {"function": name, "kind": "call" | "gen", "cls_params": {...},
-     "inputs": payload of [(args, kwargs), ...], "first": index of inputs[0],
-     "call": "<id>" or None}
-
-Each input gives one result dict (``{"status": "ok", "value": payload}`` or
-``{"status": "error", "error": {...}}``; a generator's value is the list of its
-items). With a ``call`` each result is also stored as an envelope at
-``fn/<function>/out/<id>/<index>.result`` in the staging bucket (:func:`result_key`;
-the layout is :mod:`.staging`), which is where a durable ``FunctionCall`` id points.
-
-At start: each ``PCOMPILE_SECRET_JSON_*`` variable's keys are exported to the
-environment, volumes (``{mount: {"url": "gs://bucket", "read_only": bool}}``) are copied down and made to
-reach their mount path, and ``@enter`` hooks run. After every input, files
-changed under a writable volume are copied back (an automatic ``commit``).
+At start each ``PCOMPILE_SECRET_JSON_*`` variable's keys are exported to the
+environment (Cloud Run and Batch inject Secret Manager values that way); a Cloud
+Scheduler trigger finer than the schedule is gated by :func:`should_run`.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import pickle
-import shutil
-import tempfile
-import threading
-import time
 from collections.abc import Mapping, MutableMapping
-from pathlib import Path
 from typing import Any
 
-from . import gcp_env, mounts, protocol, staging
-from .execute import Container, retry_delay
+from . import gcp_env, staging
+from .container import ContainerRuntime, result_key
 from .secret_values import secret_values
 from .storage import Storage, open_storage
+
+__all__ = ["GcpRuntime", "call_key", "export_secrets", "result_key", "should_run", "task_key"]
 
 
 def task_key(function: str, call: str, task: int) -> str:
     """Where task ``task`` of a Batch call finds its request envelope (written by the caller)."""
     return staging.key(function, staging.INPUTS, call, f"task-{task}.in")
-
-
-def result_key(function: str, call: str, index: int) -> str:
-    """Where the function stores the result of input ``index`` of a call."""
-    return staging.key(function, staging.RESULTS, call, f"{index}.result")
 
 
 def call_key(function: str, call: str, name: str) -> str:
@@ -77,224 +59,24 @@ def should_run(schedule_time_s: float, period_s: int, tick_s: int) -> bool:
     return (tick_index * tick_s) % period_s == 0
 
 
-class VolumeTooBig(RuntimeError):
-    """A volume does not fit the local space it is copied into (Lambda ``/tmp``, Cloud Run memory)."""
-
-    def __init__(self, mount: str, key: str, local: Path) -> None:
-        free = shutil.disk_usage(local).free if local.exists() else 0
-        super().__init__(
-            f"volume at {mount} does not fit in {local} ({free // 2**20} MiB free when copying {key!r}): "
-            "the whole volume is copied there at start; set ephemeral_disk= (MiB; Lambda up to 10240, "
-            "more runs on Batch) or, on Cloud Run, memory=, or use a smaller volume"
-        )
-
-
-class VolumeSync:
-    """A GCS bucket mirrored in a local directory: ``pull`` at start, ``push`` after each input."""
-
-    def __init__(self, mount: str, storage: Storage, local: Path, read_only: bool) -> None:
-        self.mount = mount
-        self.storage = storage
-        self.local = local
-        self.read_only = read_only
-        self._seen: dict[str, tuple[int, int]] = {}
-
-    def _files(self) -> dict[str, tuple[int, int]]:
-        found: dict[str, tuple[int, int]] = {}
-        for path in sorted(self.local.rglob("*")):
-            if path.is_file():
-                st = path.stat()
-                found[path.relative_to(self.local).as_posix()] = (st.st_size, st.st_mtime_ns)
-        return found
-
-    def pull(self) -> None:
-        """Copy every object of the bucket into the local directory (``reload``)."""
-        lister = getattr(self.storage, "list", None)
-        remote = set(lister("")) if lister else set()
-        for key in sorted(remote):
-            target = self.local / key
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                target.write_bytes(self.storage.get(key))
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
-                    raise
-                raise VolumeTooBig(self.mount, key, self.local) from None
-        for key in set(self._seen) - remote:  # committed elsewhere as deleted
-            (self.local / key).unlink(missing_ok=True)
-        self._seen = self._files()
-
-    def push(self) -> None:
-        """Upload files added or changed since the last sync, delete removed ones (``commit``)."""
-        if self.read_only:
-            return
-        now = self._files()
-        for key, stamp in now.items():
-            if self._seen.get(key) != stamp:
-                self.storage.put(key, (self.local / key).read_bytes())
-        for key in set(self._seen) - set(now):
-            self.storage.delete(key)
-        self._seen = now
-
-
-class MirroredVolume:
-    """What ``modal.Volume`` methods reach inside a GCP container: ``commit``/``reload`` sync the mirror."""
-
-    def __init__(self, name: str, sync: VolumeSync | None) -> None:
-        self.name = name
-        self.sync = sync
-
-    def _mounted(self) -> VolumeSync:
-        if self.sync is None:
-            raise RuntimeError(
-                f"volume {self.name!r} is not mounted in this function; add it to volumes={{...}}"
-            )
-        return self.sync
-
-    def commit(self) -> None:
-        """Upload what changed under the mount path."""
-        self._mounted().push()
-
-    def reload(self) -> None:
-        """Fetch what other containers committed."""
-        self._mounted().pull()
-
-    def __getattr__(self, attr: str) -> Any:
-        raise NotImplementedError(
-            f"Volume.{attr}() is not available inside a GCP container; read and write files under the "
-            "volume's mount path instead"
-        )
-
-
-class GcpRuntime:
-    """One container's state: its function spec, staging storage, volumes and class instances."""
+class GcpRuntime(ContainerRuntime):
+    """One Cloud Run or GCP Batch container, configured by :mod:`.gcp_env`."""
 
     def __init__(self, environ: Mapping[str, str], storage: Storage | None = None) -> None:
-        self.spec: dict[str, Any] = json.loads(environ[gcp_env.SPEC])
-        self.storage = storage if storage is not None else open_storage(environ[gcp_env.STAGING])
+        super().__init__(
+            json.loads(environ[gcp_env.SPEC]),
+            storage if storage is not None else open_storage(environ[gcp_env.STAGING]),
+            json.loads(environ.get(gcp_env.VOLUMES) or "{}"),
+        )
         self.schedule: dict[str, Any] | None = json.loads(environ.get(gcp_env.SCHEDULE) or "null")
-        self.volumes = self._volumes(json.loads(environ.get(gcp_env.VOLUMES) or "{}"))
-        self._containers: dict[bytes, Container] = {}
-        self._lock = threading.Lock()
-        # Sync functions under @concurrent run side by side; async ones share one event loop.
-        concurrency = self.spec.get("concurrency") or {}
-        self.serial = self.spec.get("is_async") or int(concurrency.get("max_inputs") or 1) <= 1
-        self._run_lock = threading.Lock()
-        # Large results go under this function's own output prefix, the only one it may write.
-        self.result_blobs = staging.blobs(self.spec["name"], staging.RESULTS)
 
-    def _volumes(self, buckets: dict[str, dict[str, Any]]) -> list[VolumeSync]:
-        root = Path(tempfile.mkdtemp(prefix="pcompile-volumes-"))
-        return [
-            VolumeSync(mount, open_storage(vol["url"]), root / str(i), bool(vol.get("read_only")))
-            for i, (mount, vol) in enumerate(sorted(buckets.items()))
-        ]
-
-    def start(self) -> None:
-        """Code, secrets, volumes, and ``@enter`` hooks of a parameterless class (before serving)."""
-        from . import bundle
-
-        bundle.install_from_env(dict(os.environ))
-        try:
-            from pcompile import _modal_alias
-
-            _modal_alias.install()  # user modules say ``import modal``
-        except ImportError:
-            pass
+    def export_secrets(self) -> None:
+        """Secret Manager values arrive as ``PCOMPILE_SECRET_JSON_*`` variables."""
         export_secrets(os.environ)
-        for vol in self.volumes:
-            vol.local.mkdir(parents=True, exist_ok=True)
-            vol.pull()
-        mounts.apply({vol.mount: str(vol.local) for vol in self.volumes})
-        self._install_volume_backend()
-        # Web functions are built (and servers started) by the http mode; others warm up here.
-        if not self.spec.get("web") and not (self.spec.get("cls") or {}).get("parameters"):
-            self.container({}).start()
 
-    def _install_volume_backend(self) -> None:
-        """Route ``Volume.commit()`` / ``reload()`` in user code to this container's mirrors."""
-        names = dict(self.spec.get("volumes") or {})
-        by_name = {names[vol.mount]: vol for vol in self.volumes if vol.mount in names}
-        try:
-            from pcompile import _storage
-        except ImportError:  # pragma: no cover - the SDK ships with the runtime
-            return
-        _storage.set_factory("volume", lambda name: MirroredVolume(name, by_name.get(name)))
-
-    def container(self, cls_params: dict[str, Any]) -> Container:
-        """The container serving ``cls_params`` (Modal runs one parameter set per container)."""
-        key = pickle.dumps(sorted(cls_params.items()))
-        with self._lock:
-            if key not in self._containers:
-                self._containers[key] = Container([self.spec], cls_params)
-            return self._containers[key]
-
-    def handle(self, request: dict[str, Any], skip_done: bool = False) -> list[dict[str, Any]]:
-        """Run every input of a request; store results under its prefix when it has one.
-
-        With ``skip_done`` (a re-run Batch task) inputs whose result is already stored are skipped.
-        """
-        if request["function"] != self.spec["name"]:
-            raise ValueError(f"this container serves {self.spec['name']!r}, not {request['function']!r}")
-        inputs = protocol.unpack(request["inputs"], self.storage)
-        container = self.container(dict(request.get("cls_params") or {}))
-        call = request.get("call")
-        results = []
-        for offset, (args, kwargs) in enumerate(inputs):
-            key = result_key(self.spec["name"], call, int(request.get("first", 0)) + offset) if call else None
-            if key and skip_done and self.storage.exists(key):
-                continue
-            result = self._run_one(container, request.get("kind", "call"), tuple(args), dict(kwargs))
-            if key:
-                self.storage.put(key, protocol.dump_envelope(result))
-            results.append(result)
-        return results
-
-    def _run_one(
-        self, container: Container, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> dict[str, Any]:
-        """One input with Modal's retries (delays from ``modal.Retries``); volumes committed after."""
-        retries = self.spec.get("retries") or {}
-        attempt = 0
-        while True:
-            try:
-                value = self._call(container, kind, args, kwargs)
-                result = {
-                    "status": "ok",
-                    "value": protocol.pack(value, self.storage, blobs=self.result_blobs),
-                }
-                break
-            except Exception as exc:
-                result = {"status": "error", "error": protocol.error_info(exc)}
-                attempt += 1
-                if attempt > int(retries.get("max_retries") or 0):
-                    break
-                time.sleep(retry_delay(retries, attempt))
-        for vol in self.volumes:
-            vol.push()
-        return result
-
-    def _call(self, container: Container, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if self.serial:
-            with self._run_lock:
-                return self._call_unlocked(container, kind, args, kwargs)
-        return self._call_unlocked(container, kind, args, kwargs)
-
-    def _call_unlocked(
-        self, container: Container, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        name = self.spec["name"]
-        if kind == "gen":
-            return list(container.iterate(name, args, kwargs))
-        return container.run(name, args, kwargs)
-
-    def scheduled(self, schedule_time_s: float) -> dict[str, Any] | None:
-        """A scheduled firing: the result, or None when the period gate skips this tick."""
+    def due(self, schedule_time_s: float) -> bool:
+        """A trigger finer than the schedule runs the function only on the ticks that start a period."""
         gate = self.schedule
-        if (
-            gate
-            and gate.get("period_s")
-            and not should_run(schedule_time_s, gate["period_s"], gate["tick_s"])
-        ):
-            return None
-        return self._run_one(self.container({}), "call", (), {})
+        return not (gate and gate.get("period_s")) or should_run(
+            schedule_time_s, gate["period_s"], gate["tick_s"]
+        )

@@ -1,7 +1,7 @@
 """``python -m pcompile.runtime http``: the Cloud Run container (listens on ``$PORT``).
 
 * Plain functions (private services, reached with an ID token): ``POST /invoke``
-  takes a request envelope (see :mod:`.gcp_container`) and answers
+  takes a request envelope (see :mod:`.container`) and answers
   ``{"results": [...]}``; a JSON body ``{"scheduled": true}`` is a Cloud Scheduler
   firing (gated by period when the trigger is finer than the period).
 * Web functions serve the user's app at ``/`` and nothing else (built by

@@ -107,21 +107,6 @@ def _mismatch(origin: dict[str, Any] | None) -> str:
     )
 
 
-def check_versions(python_version: str | None, cloudpickle_version: str | None) -> None:
-    """Refuse to run inputs pickled for another Python minor or cloudpickle version
-    (the IR records both; containers call this at start)."""
-    problems = []
-    if python_version and python_version != PYTHON_VERSION:
-        problems.append(f"Python {python_version} (this runtime has {PYTHON_VERSION})")
-    if cloudpickle_version and cloudpickle_version != CLOUDPICKLE_VERSION:
-        problems.append(f"cloudpickle {cloudpickle_version} (this runtime has {CLOUDPICKLE_VERSION})")
-    if problems:
-        raise VersionError(
-            "the app was compiled for " + " and ".join(problems) + "; rebuild the image, or run the "
-            "caller with the same versions"
-        )
-
-
 def pack(
     obj: Any,
     storage: Storage | None = None,

@@ -3,8 +3,9 @@
 Protocol (frames on :class:`~.channel.Channel`, tuples of plain values):
 
 * pool -> worker: ``("init", {"v", "functions", "root", "cls_params", "mounts",
-  "storage", "staging_prefix", "memory_mib"})`` once, then ``("in", [(seq, function, kind)], payload)`` where the
-  payload holds a list of ``(args, kwargs)`` and ``kind`` is ``"call"`` or ``"gen"``,
+  "storage", "staging_prefix", "memory_mib", "backend"})`` once (``backend``: the invoker
+  nested ``.remote`` calls use, a base64 pickled factory), then
+  ``("in", [(seq, function, kind)], payload)`` where the payload holds a list of ``(args, kwargs)`` and ``kind`` is ``"call"`` or ``"gen"``,
   and finally ``("stop",)``;
 * worker -> pool: ``("ready", pid)`` or ``("fatal", error)``, then per input
   ``("y", seq, item)`` for generator items and ``("res", [result, ...])`` (one result,
@@ -25,9 +26,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import inspect
 import mmap
 import os
+import pickle
 import queue
 import resource
 import struct
@@ -327,8 +330,8 @@ def setup(init: dict[str, Any]) -> Container:
     from . import mounts
 
     mounts.apply(init.get("mounts") or {})
-    if init.get("app"):
-        _install_nested_backend(init)
+    if init.get("backend"):
+        _install_nested_backend(init["backend"])
     params = protocol.deserialize(init["cls_params"]) if init.get("cls_params") else {}
     container = Container(init["functions"], params)
     container.start()
@@ -349,17 +352,22 @@ def _load_main(path: str) -> None:
     sys.modules["__main__"] = module
 
 
-def _install_nested_backend(init: dict[str, Any]) -> None:
-    """Let functions call other functions of the app (``.remote`` inside a worker)."""
+def _install_nested_backend(blob: str) -> None:
+    """Let functions call other functions of the app (``.remote`` inside a worker).
+
+    ``blob`` is a base64 pickled no-argument factory of the backend, made by whoever
+    started this worker (the local provider), so the runtime never imports a provider.
+    It is unpickled here, not with the init frame, so a worker whose environment
+    cannot import the provider still runs its own function.
+    """
+    from pcompile import _invocation
+
     try:
-        from pcompile import _invocation
-        from pcompile.providers.local.invoker import LocalInvoker
+        factory = pickle.loads(base64.b64decode(blob))
     except ImportError:
         return
     if _invocation.active_backend() is None:
-        _invocation.set_backend(
-            LocalInvoker(init["app"], root=init.get("root"), main_file=init.get("main_file"))
-        )
+        _invocation.set_backend(factory())
 
 
 def main(argv: list[str]) -> int:

@@ -725,9 +725,9 @@ def _runs_in(image: Image) -> bool:
     current, root = os.environ.get("PCOMPILE_IMAGE_ID"), os.environ.get("PCOMPILE_PROJECT_ROOT")
     if not current or not root:
         return True
-    from pcompile.compiler.build import _add_image, _Collector  # only on this error path
+    from pcompile.compiler.build import image_spec  # only on this error path
 
-    return _add_image(image, _Collector(Path(root))) == current
+    return image_spec(image, Path(root)).id == current
 
 
 def _deprecated(old: str, new: str) -> None:

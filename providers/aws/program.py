@@ -99,6 +99,8 @@ def define(app: AppSpec, placements: dict[str, Placement], settings: StackSettin
             "secret_config_keys": {
                 s.name: secret_config_key(s.name) for s in app.secrets if s.kind != "named"
             },
+            # IR nodes this program does not create yet, said aloud as GCP's program does.
+            "not_deployed": [f"dict:{d.name}" for d in app.dicts] + [f"queue:{q.name}" for q in app.queues],
         },
     }
 

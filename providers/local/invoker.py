@@ -9,9 +9,12 @@ instance for ``@app.cls``), at most ``max_containers`` workers each.
 
 from __future__ import annotations
 
+import base64
+import functools
 import itertools
 import json
 import os
+import pickle
 import queue
 import re
 import sys
@@ -155,6 +158,13 @@ class LocalInvoker:
             "staging_prefix": self.run_staging().prefix,
             "slot_dir": str(sub("workers")),
             "memory_mib": memory_limit(members[0]),
+            # The worker's own backend for nested .remote calls: handed over, never imported by the
+            # runtime; base64 because web workers get the frame as JSON.
+            "backend": base64.b64encode(
+                pickle.dumps(
+                    functools.partial(LocalInvoker, self.app, root=self.root, main_file=self.main_file)
+                )
+            ).decode(),
         }
 
     def _new_pool(self, group: str, spec: dict[str, Any], target: Target, params_blob: bytes) -> Pool:

@@ -56,11 +56,9 @@ MODAL_IMAGE_METHODS = (
 
 def image_of(image: modal.Image, root: Path | None = None) -> ImageSpec:
     """The IR of an SDK image, its local paths made relative to ``root`` (default: cwd)."""
-    from pcompile.compiler.build import _add_image, _Collector
+    from pcompile.compiler.build import image_spec
 
-    collector = _Collector(root or Path.cwd())
-    image_id = _add_image(image, collector)
-    return collector.images[image_id]
+    return image_spec(image, root or Path.cwd())
 
 
 def test_every_method_of_modals_image_exists() -> None:

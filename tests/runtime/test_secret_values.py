@@ -3,13 +3,19 @@ else (plain text) is one variable named after the secret (issue 19, item 11)."""
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Iterator
 
+import boto3
 import pytest
+from servers import moto_server
 
 from pcompile.providers.gcp import names
 from pcompile.runtime import aws_env, aws_runtime, gcp_container
 from pcompile.runtime.secret_values import plain_key, secret_values
+
+_ids = itertools.count()
 
 STORED = [
     (json.dumps({"USER": "u", "PASSWORD": "p"}), {"PASSWORD": "p", "USER": "u"}),
@@ -21,10 +27,25 @@ STORED = [
 ]
 
 
-def _aws(secret: str, value: str) -> dict[str, str]:
-    env = {aws_env.SECRETS: json.dumps({secret: f"arn:aws:secretsmanager:r:1:secret:{secret}-abcdef"})}
+@pytest.fixture(scope="module")
+def secrets_manager() -> Iterator[aws_runtime.SecretsManager]:
+    """The runtime's Secrets Manager reader against moto's server."""
+    with moto_server() as url:
+        client = boto3.client(
+            "secretsmanager",
+            region_name="us-east-1",
+            endpoint_url=url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        yield aws_runtime.SecretsManager(client)
+
+
+def _aws(source: aws_runtime.SecretsManager, secret: str, value: str) -> dict[str, str]:
+    # A fresh stored secret per case (its ARN is what the AWS program puts in PCOMPILE_SECRETS).
+    arn = source.client.create_secret(Name=f"case-{next(_ids)}", SecretString=value)["ARN"]
+    env = {aws_env.SECRETS: json.dumps({secret: arn})}
     before = dict(env)
-    source = aws_runtime.DictSecrets({f"arn:aws:secretsmanager:r:1:secret:{secret}-abcdef": value})
     aws_runtime.export_secrets(env, source)
     return {k: v for k, v in env.items() if k not in before}
 
@@ -37,13 +58,17 @@ def _gcp(secret: str, value: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("value", "expected"), STORED)
-def test_both_clouds_export_the_same_variables(value: str, expected: dict[str, str]) -> None:
-    assert _aws("hf-token", value) == _gcp("hf-token", value) == expected
+def test_both_clouds_export_the_same_variables(
+    secrets_manager: aws_runtime.SecretsManager, value: str, expected: dict[str, str]
+) -> None:
+    assert _aws(secrets_manager, "hf-token", value) == _gcp("hf-token", value) == expected
 
 
 @pytest.mark.parametrize("secret", ["hf-token", "my--odd.name", "db_password", "x-1"])
-def test_a_plain_text_secret_gets_the_same_name_on_both_clouds(secret: str) -> None:
-    assert _aws(secret, "text") == _gcp(secret, "text") == {plain_key(secret): "text"}
+def test_a_plain_text_secret_gets_the_same_name_on_both_clouds(
+    secrets_manager: aws_runtime.SecretsManager, secret: str
+) -> None:
+    assert _aws(secrets_manager, secret, "text") == _gcp(secret, "text") == {plain_key(secret): "text"}
 
 
 def test_plain_key_is_upper_case_with_single_underscores() -> None:

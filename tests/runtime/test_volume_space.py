@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pcompile.runtime.gcp_container import VolumeSync, VolumeTooBig
+from pcompile.runtime.container import VolumeSync, VolumeTooBig
 from pcompile.runtime.storage import DirectoryStorage
 
 

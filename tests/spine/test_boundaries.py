@@ -1,6 +1,9 @@
-"""Import boundaries (STYLE.md habit 4), each checked in a fresh interpreter.
+"""What importing each layer loads, each checked in a fresh interpreter (``sys.modules``).
 
-``pcompile.runtime``'s own boundary is tested in tests/runtime/test_imports.py.
+This sees only imports that run at import time. The boundaries themselves (STYLE.md
+habit 4), lazy imports included, are read from the source in
+tests/layers/test_boundaries.py; ``pcompile.runtime``'s import cost is tested in
+tests/runtime/test_imports.py.
 """
 
 from __future__ import annotations
