@@ -200,14 +200,14 @@ def get(cloud: str) -> Provider:
     return provider
 
 
-def get_remote(cloud: str, fix: str | None = None) -> Provider:
+def get_remote(cloud: str) -> Provider:
     """The provider of ``cloud`` when it has a Pulumi program; else a UserError naming those that do."""
     if cloud in _PROVIDERS and get(cloud).remote:
         return get(cloud)
     options = remote_clouds()
     raise UserError(
         f"unknown cloud {cloud!r}" if cloud not in _PROVIDERS else f"cloud {cloud!r} has no Pulumi program",
-        fix=fix or "use " + " or ".join(f"--cloud {c}" for c in options),
+        fix="use " + " or ".join(f"--cloud {c}" for c in options),
     )
 
 
