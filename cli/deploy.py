@@ -26,6 +26,7 @@ from pcompile.cli import pcompile_source as sources
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.stacks import load_stack
 from pcompile.providers import deploy as dep
+from pcompile.providers import registry
 from pcompile.providers.cloud_stores import credential_error
 from pcompile.providers.settings import StackSettings
 
@@ -134,7 +135,7 @@ def deploy_cmd(
         tools = tools_for(settings, root)
         progress = RichProgress(_stderr())
         request = dep.DeployRequest(file, root, settings, app_name, preview)
-        if not preview and settings.cloud != "local" and _interactive(yes):
+        if not preview and registry.get(settings.cloud).remote and _interactive(yes):
             first = dep.deploy(dep.DeployRequest(file, root, settings, app_name, True), tools, progress)
             if first.changed() and not typer.confirm(f"Deploy these changes to stack {settings.name}?"):
                 raise typer.Exit(1)
@@ -332,7 +333,7 @@ def cloud_stack(stack: str | None) -> StackSettings | None:
     from pcompile.providers.cloud_stores import use_endpoint
 
     use_endpoint(settings)
-    return settings if settings.cloud != "local" else None
+    return settings if registry.get(settings.cloud).remote else None
 
 
 def stack_secret_create(settings: StackSettings, name: str, values: dict[str, str], force: bool) -> None:
@@ -354,9 +355,9 @@ def stack_secret_list(settings: StackSettings) -> None:
 
 
 def _bucket_volume(settings: StackSettings, name: str, app: str | None) -> Any:
-    from pcompile.providers.cloud_stores import BucketVolume, volume_url
+    from pcompile.providers.cloud_stores import stack_volume
 
-    return BucketVolume(volume_url(settings, name, app))
+    return stack_volume(settings, name, app)
 
 
 def stack_volume_ls(settings: StackSettings, name: str, path: str, app: str | None = None) -> None:
@@ -393,42 +394,38 @@ def stack_volume_get(
 # ----------------------------------------------------------------------- init
 
 TEMPLATES = Path(__file__).parent / "templates"
-CLOUDS = ("aws", "gcp", "local")
+CLOUDS = registry.clouds()
+DEFAULT_CLOUD = "aws"
 CI_SYSTEMS = ("github",)
 PULUMI_VERSION = "3.150.0"
 PYTEST_VERSION = "9.0.3"
-DEFAULTS = {
-    "aws": {"region": "us-east-1", "state_backend": "s3://pcompile-state-ACCOUNT_ID-us-east-1"},
-    "gcp": {
-        "region": "us-central1",
-        "project": "my-gcp-project",
-        "state_backend": "gs://my-gcp-project-pulumi-state",
-    },
-    "local": {},
-}
 
 
 def ask(cloud: str, ci: str, defaults_only: bool) -> dict[str, str]:
     """The scaffold's answers: flags first, then prompts (or defaults with ``--yes``)."""
     if not cloud:
-        cloud = "aws" if defaults_only else typer.prompt("Cloud (aws, gcp, local)", default="aws")
+        choices = ", ".join(CLOUDS)
+        cloud = DEFAULT_CLOUD if defaults_only else typer.prompt(f"Cloud ({choices})", default=DEFAULT_CLOUD)
     if cloud not in CLOUDS:
         raise UserError(
-            f"--cloud {cloud!r} is not one of {', '.join(CLOUDS)}", fix="pass --cloud aws, gcp or local"
+            f"--cloud {cloud!r} is not one of {', '.join(CLOUDS)}",
+            fix=f"pass --cloud {', '.join(CLOUDS[:-1])} or {CLOUDS[-1]}",
         )
+    provider = registry.get(cloud)
     if ci and ci not in CI_SYSTEMS:
         raise UserError(f"--ci {ci!r} is not supported", fix="pass --ci github, or leave --ci out")
-    if ci and cloud == "local":
+    if ci and not provider.remote:
         raise UserError(
             "a CI workflow deploys to a cloud; a local stack has nothing to deploy in CI",
-            fix="pass --cloud aws or --cloud gcp with --ci github",
+            fix="pass " + " or ".join(f"--cloud {c}" for c in registry.remote_clouds()) + " with --ci github",
         )
+    defaults = provider.init_defaults()
     answers = {"cloud": cloud, "ci": ci, "stack": "dev", "app_name": "hello-pcompile", "app_file": "app.py"}
-    answers.update(DEFAULTS[cloud])
-    if not ci and cloud != "local":
+    answers.update(defaults)
+    if not ci and provider.remote:
         answers["state_backend"] = "file://.pcompile/state"
     if not defaults_only:
-        for key in ("app_name", *DEFAULTS[cloud]):
+        for key in ("app_name", *defaults):
             answers[key] = typer.prompt(key.replace("_", " ").capitalize(), default=answers[key])
     return answers
 
@@ -516,15 +513,12 @@ def next_steps(answers: dict[str, str], directory: Path, source: sources.Pcompil
             " (`python -m build --wheel` in a pcompile checkout; or see --pcompile-source)"
         )
     lines.append(f"  pcompile run {answers['app_file']}")
-    if answers["cloud"] != "local":
+    provider = registry.get(answers["cloud"])
+    if provider.remote:
         lines.append(f"  pcompile bootstrap --stack {stack}   # once per account and region")
     lines.append(f"  pcompile deploy {answers['app_file']} --stack {stack}")
-    if answers["ci"] == "github" and answers["cloud"] == "aws":
-        lines.append("  set repository variable AWS_DEPLOY_ROLE_ARN and secret PULUMI_CONFIG_PASSPHRASE")
-    elif answers["ci"] == "github":
-        lines.append(
-            "  set variables GCP_WORKLOAD_IDENTITY_PROVIDER, GCP_SERVICE_ACCOUNT, secret PULUMI_CONFIG_PASSPHRASE"
-        )
+    if answers["ci"] == "github":
+        lines.append(f"  set {provider.ci_settings()} and secret PULUMI_CONFIG_PASSPHRASE")
     return "\n".join(lines)
 
 

@@ -23,9 +23,9 @@ from pcompile.compiler.errors import UserError
 
 
 def _regions(cloud: str) -> Any:
-    import importlib
+    from pcompile.providers import registry
 
-    return importlib.import_module(f"pcompile.providers.{cloud}.regions")
+    return registry.get_remote(cloud).regions()
 
 
 def check_region(cloud: str, region: str | None, where: str = "--region") -> None:
@@ -47,13 +47,20 @@ def check_region(cloud: str, region: str | None, where: str = "--region") -> Non
 def _settings(cloud: str, region: str | None, stack: str | None, project: str | None) -> Any:
     settings = _stack_or_default(cloud, region, stack, project)
     check_region(cloud, settings.region, "--region" if region else f"stack {stack!r}: region")
-    if cloud == "gcp" and not (project or (stack and settings.project)):
+    if _has_projects(cloud) and not (project or (stack and settings.project)):
         print(
             f"note: no GCP project given; synthesizing for the placeholder {settings.project!r} "
             "(pass --project ID, or set `project:` in the stack file)",
             file=sys.stderr,
         )
     return settings
+
+
+def _has_projects(cloud: str) -> bool:
+    """Whether the cloud's stacks name a project (``pcompile init`` asks for one)."""
+    from pcompile.providers import registry
+
+    return "project" in registry.get_remote(cloud).init_defaults()
 
 
 def _stack_or_default(cloud: str, region: str | None, stack: str | None, project: str | None) -> Any:
@@ -190,8 +197,9 @@ def synth(
         else:
             sys.stdout.write(text)
         return
-    if cloud not in ("aws", "gcp"):
-        raise UserError(f"unknown cloud {cloud!r}", fix="use --cloud aws or --cloud gcp")
+    from pcompile.providers import registry
+
+    registry.get_remote(cloud)
     settings = _settings(cloud, region, stack, project)
     from pcompile.providers.synth import synthesize
 

@@ -18,6 +18,7 @@ import yaml
 
 from pcompile.compiler import ir
 from pcompile.compiler.errors import UserError
+from pcompile.providers import registry
 from pcompile.providers.settings import EXTRA_BUNDLE_URL, EXTRA_IMAGE_REFS, StackSettings
 
 _TEMPLATES = jinja2.Environment(
@@ -27,61 +28,22 @@ _TEMPLATES = jinja2.Environment(
     autoescape=False,
 )
 
-_CLOUD_PACKAGES = {"aws": ("pulumi", "pulumi-aws", "boto3"), "gcp": ("pulumi", "pulumi-gcp")}
-
 
 def project_name(app_name: str) -> str:
     """The Pulumi project name of an app."""
     return f"pcompile-{app_name}"
 
 
-def _requirements(cloud: str) -> str:
+def _requirements(provider: registry.Provider) -> str:
     pins = [f"pcompile=={importlib.metadata.version('pcompile')}"]
-    for package in _CLOUD_PACKAGES.get(cloud, ("pulumi",)):
+    for package in provider.requirements():
         pins.append(f"{package}=={importlib.metadata.version(package)}")
     return "\n".join(sorted(pins)) + "\n"
 
 
-def _stack_config(settings: StackSettings) -> dict[str, Any]:
-    config: dict[str, Any] = {}
-    if settings.cloud == "aws" and settings.region:
-        config["aws:region"] = settings.region
-    if settings.cloud == "aws" and settings.endpoint_url:
-        config.update(_emulator_config(settings.endpoint_url))
-    if settings.cloud == "gcp":
-        if settings.project:
-            config["gcp:project"] = settings.project
-        if settings.region:
-            config["gcp:region"] = settings.region
+def _stack_config(provider: registry.Provider, settings: StackSettings) -> dict[str, Any]:
+    config = provider.pulumi_config(settings)
     return {"config": config} if config else {}
-
-
-# The AWS services the program's resources live in (pulumi-aws `endpoints` keys).
-_AWS_SERVICES = (
-    "batch",
-    "cloudwatchlogs",
-    "ec2",
-    "ecr",
-    "iam",
-    "lambda",
-    "s3",
-    "scheduler",
-    "secretsmanager",
-    "ssm",
-    "sts",
-)
-
-
-def _emulator_config(url: str) -> dict[str, Any]:
-    """pulumi-aws provider settings for an API emulator (moto, LocalStack): every service's
-    endpoint, path-style S3, and no checks that need the real account."""
-    return {
-        "aws:endpoints": [{service: url for service in _AWS_SERVICES}],
-        "aws:s3UsePathStyle": True,
-        "aws:skipCredentialsValidation": True,
-        "aws:skipMetadataApiCheck": True,
-        "aws:skipRequestingAccountId": True,
-    }
 
 
 def _yaml(data: dict[str, Any]) -> str:
@@ -103,10 +65,11 @@ def emit_project(
     bundle) reach the program through ``stack.json``'s ``extra``.
     """
     app_spec = program.app(app if isinstance(app, str) else app.name)
-    if settings.cloud not in _CLOUD_PACKAGES:
+    provider = registry.get(settings.cloud)
+    if not provider.remote:
         raise UserError(
             f"stack {settings.name!r} has cloud {settings.cloud!r}, which has no Pulumi program",
-            fix="use a stack with cloud: aws or cloud: gcp",
+            fix="use a stack with " + " or ".join(f"cloud: {c}" for c in registry.remote_clouds()),
         )
     extra = dict(settings.extra)
     if image_refs:
@@ -125,7 +88,7 @@ def emit_project(
                 "description": f"pcompile app {app_spec.name}",
             }
         ),
-        f"Pulumi.{settings.name}.yaml": _yaml(_stack_config(settings)),
+        f"Pulumi.{settings.name}.yaml": _yaml(_stack_config(provider, settings)),
         "__main__.py": _TEMPLATES.get_template("__main__.py.j2").render(
             app_name=app_spec.name,
             stack=settings.name,
@@ -134,7 +97,7 @@ def emit_project(
         ),
         "ir.json": ir.dumps(single),
         "stack.json": json.dumps(stack_settings.to_json(), sort_keys=True, indent=2) + "\n",
-        "requirements.txt": _requirements(settings.cloud),
+        "requirements.txt": _requirements(provider),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():

@@ -13,15 +13,17 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from pcompile.compiler.errors import UserError
+from pcompile.providers import registry
 from pcompile.providers.settings import ENGINES, FunctionOverride, NetworkSettings, StackSettings
 
-CLOUDS = ("aws", "gcp", "local")
+CLOUDS = registry.clouds()
 DEFAULT_STATE_BACKEND = "file://.pcompile/state"
 STACKS_DIR = "stacks"
 
@@ -177,18 +179,8 @@ def _first_fix(errors: list[str]) -> str:
 
 
 def _check_semantics(data: dict[str, Any], path: Path) -> None:
-    """Rules a JSON Schema cannot say clearly: cross-key requirements."""
-    if data["cloud"] == "gcp" and not data.get("project"):
-        raise UserError(
-            f"{path}: key 'project' is required when cloud is gcp",
-            fix="add `project: <your-gcp-project-id>` to the stack file",
-        )
-    if data["cloud"] in ("aws", "gcp") and not data.get("region"):
-        raise UserError(
-            f"{path}: key 'region' is required when cloud is {data['cloud']}",
-            fix="add e.g. `region: us-east-1` (aws) or `region: us-central1` (gcp)",
-        )
-    _check_engine(data, path)
+    """Rules a JSON Schema cannot say clearly: the cloud's own keys, then the file name."""
+    registry.get(data["cloud"]).check_stack(data, path)
     name = data.get("name")
     if name is not None and name != path.stem:
         raise UserError(
@@ -202,33 +194,18 @@ def _check_semantics(data: dict[str, Any], path: Path) -> None:
         )
 
 
-def _check_engine(data: dict[str, Any], path: Path) -> None:
-    """``endpoint_url`` is a cloud's API emulator; ``engine: simulate`` needs one."""
-    emulators = {"aws": "a moto server or LocalStack", "gcp": "a gcp-storage-emulator"}
-    if data.get("endpoint_url") and data["cloud"] not in emulators:
-        raise UserError(
-            f"{path}: key 'endpoint_url' is {data['endpoint_url']!r} but cloud is {data['cloud']}; "
-            "it names an AWS or GCP API emulator",
-            fix="remove endpoint_url, or use it with `cloud: aws` or `cloud: gcp`",
-        )
-    if data.get("engine") != "simulate":
-        if data.get("endpoint_url") and data["cloud"] == "gcp":
-            raise UserError(
-                f"{path}: key 'endpoint_url' on a gcp stack needs `engine: simulate` (the Pulumi "
-                "GCP provider cannot be pointed at a storage emulator)",
-                fix="add `engine: simulate`, or remove endpoint_url",
-            )
-        return
-    if data["cloud"] not in emulators:
-        raise UserError(
-            f"{path}: key 'engine' is 'simulate' but cloud is {data['cloud']}; the simulate engine "
-            "covers cloud: aws and cloud: gcp",
-            fix="use `cloud: aws` or `cloud: gcp` with an endpoint_url, or leave engine out",
-        )
-    if not data.get("endpoint_url"):
+def require_key(data: Mapping[str, Any], path: Path, key: str, fix: str) -> None:
+    """A provider's required stack key: a UserError naming the file, the key and the cloud."""
+    if not data.get(key):
+        raise UserError(f"{path}: key {key!r} is required when cloud is {data['cloud']}", fix=fix)
+
+
+def require_endpoint_for_simulate(data: Mapping[str, Any], path: Path, emulator: str) -> None:
+    """``engine: simulate`` runs against the cloud's API emulator, so it needs ``endpoint_url``."""
+    if data.get("engine") == "simulate" and not data.get("endpoint_url"):
         raise UserError(
             f"{path}: key 'endpoint_url' is required when engine is simulate",
-            fix=f"add e.g. `endpoint_url: http://127.0.0.1:5000` ({emulators[data['cloud']]})",
+            fix=f"add e.g. `endpoint_url: http://127.0.0.1:5000` ({emulator})",
         )
 
 

@@ -34,6 +34,7 @@ from pcompile.compiler.images import (
     secret_id,
 )
 from pcompile.compiler.ir import AppSpec, ImageSpec
+from pcompile.providers import registry as cloud_registry
 from pcompile.providers.settings import StackSettings
 
 # Images deployed to a cloud run on x86-64: Lambda functions are pinned to ``x86_64``
@@ -338,7 +339,7 @@ def target_platform(settings: StackSettings) -> str | None:
     given = settings.extra.get("image_platform")
     if given:
         return str(given)
-    return None if settings.cloud == "local" else CLOUD_PLATFORM
+    return CLOUD_PLATFORM if cloud_registry.get(settings.cloud).remote else None
 
 
 def mirror_of(settings: StackSettings) -> str | Mapping[str, str] | None:

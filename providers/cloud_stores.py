@@ -1,13 +1,17 @@
-"""The stack's cloud, as deploy and the CLI reach it: shared names, stores, logs, bootstrap.
+"""The shared layer of the cloud providers, as deploy and the CLI reach them.
+
+What is the same on every cloud lives here; what differs is asked of the stack's
+:class:`~pcompile.providers.registry.Provider` (per-cloud modules with the same names
+in ``providers/aws/`` and ``providers/gcp/``: ``stores``, ``manifests``, ``logs``,
+``bootstrap``, ``images``, ``secrets``, ``volumes``, ``credentials``).
 
 * **Shared pieces** (what ``pcompile bootstrap`` creates once per account/project
   and region, as ``cdk bootstrap`` does): a state bucket, a staging bucket for code
   bundles, and an image registry. Their names are derived, never stored, so a CI
-  job on a fresh machine finds them: :func:`shared_names`.
-* **Stores**: :class:`S3Store` / :class:`GcsStore` (code bundles), and the
-  manifest stores that read what the providers' programs wrote
-  (:class:`SsmManifestStore` on AWS, :class:`GcsManifestStore` on GCP).
+  job on a fresh machine finds them: :func:`shared_names`; :func:`bootstrap` runs
+  the provider's bootstrap program through the engine.
 * **Logs**: :func:`fetch_logs` (CloudWatch Logs, Cloud Logging, local files).
+* **Secrets and volumes** of a cloud stack: :func:`cloud_secrets`, :func:`stack_volume`.
 * :func:`default_tools`: the real :class:`~pcompile.providers.deploy.DeployTools`.
 
 Cloud SDKs are imported lazily; nothing here runs at import time.
@@ -16,18 +20,17 @@ Cloud SDKs are imported lazily; nothing here runs at import time.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.ir import AppSpec
 from pcompile.providers import deploy as dep
+from pcompile.providers import registry
 from pcompile.providers.manifest import Manifest
 from pcompile.providers.settings import StackSettings
 
@@ -53,6 +56,13 @@ class SharedNames:
             "state_bucket": self.state_bucket,
         }
 
+    def buckets(self) -> dict[str, str]:
+        """The buckets bootstrap creates, by role (``staging``, and ``state`` when named), sorted."""
+        found = {"staging": self.staging_bucket}
+        if self.state_bucket:
+            found["state"] = self.state_bucket
+        return dict(sorted(found.items()))
+
 
 def shared_names(settings: StackSettings, account: Callable[[], str] | None = None) -> SharedNames:
     """Names of the bootstrap resources; ``account`` (AWS) is asked only when a name needs it.
@@ -61,31 +71,8 @@ def shared_names(settings: StackSettings, account: Callable[[], str] | None = No
     for file and Pulumi Cloud backends); stack keys ``registry`` and
     ``extra.staging_bucket`` override the derived names.
     """
-    state = _bucket_of(settings.state_backend)
-    staging = settings.extra.get("staging_bucket")
-    if settings.cloud == "aws":
-        from pcompile.providers.aws import names as aws_names
-
-        region = settings.region or "us-east-1"
-        ask = account or aws_account
-        acct = ask() if not (staging and settings.registry) else ""
-        return SharedNames(
-            state_bucket=state,
-            staging_bucket=staging or f"pcompile-staging-{acct}-{region}",
-            registry=settings.registry or aws_names.registry(acct, region),
-        )
-    if settings.cloud == "gcp":
-        from pcompile.providers.gcp import names as gcp_names
-
-        project, region = settings.project or "", settings.region or "us-central1"
-        return SharedNames(
-            state_bucket=state,
-            staging_bucket=staging or f"{project}-pcompile-staging",
-            registry=gcp_names.registry(project, region, settings.registry),
-        )
-    raise UserError(
-        f"stack {settings.name!r} is local: it has no cloud account", fix="use an aws or gcp stack"
-    )
+    provider = registry.get(settings.cloud)
+    return provider.shared_names(settings, _bucket_of(settings.state_backend), account)
 
 
 def _bucket_of(url: str | None) -> str | None:
@@ -93,188 +80,14 @@ def _bucket_of(url: str | None) -> str | None:
     return match.group(2) if match else None
 
 
-def aws_account() -> str:
-    """The account id of the current AWS credentials (STS)."""
-    import boto3
-
-    try:
-        return str(boto3.client("sts").get_caller_identity()["Account"])
-    except Exception as exc:
-        raise UserError(
-            f"cannot read the AWS account id: {exc}",
-            fix="configure AWS credentials (aws configure sso, or OIDC in CI) and re-run",
-        ) from None
-
-
-@contextmanager
-def aws_errors() -> Iterator[None]:
-    """Missing credentials or an unreachable endpoint are the user's to fix: one sentence."""
-    from botocore.exceptions import BotoCoreError, NoCredentialsError
-
-    try:
-        yield
-    except NoCredentialsError:
-        raise UserError(
-            "no AWS credentials found", fix="configure them (aws configure sso, or OIDC in CI) and re-run"
-        ) from None
-    except BotoCoreError as exc:
-        raise UserError(f"cannot reach AWS: {exc}", fix="check the network, region and credentials") from None
-
-
 def credential_error(exc: BaseException) -> UserError | None:
-    """A UserError for missing cloud credentials (AWS or Google), else None."""
-    kind = f"{type(exc).__module__}.{type(exc).__name__}"
-    if kind.endswith("NoCredentialsError") or kind.endswith("UnauthorizedSSOTokenError"):
-        return UserError("no AWS credentials found", fix="configure them (aws configure sso, or OIDC in CI)")
-    if kind.endswith("DefaultCredentialsError") or kind.endswith("RefreshError"):
-        return UserError(
-            "no Google Cloud credentials found",
-            fix="run `gcloud auth application-default login` (or OIDC in CI)",
-        )
-    return None
+    """A UserError for missing cloud credentials (any registered cloud's), else None."""
+    return next((e for p in registry.providers() if (e := p.credential_error(exc)) is not None), None)
 
 
-# ------------------------------------------------------------------ object stores
-
-
-class S3Store:
-    """An :class:`~pcompile.providers.deploy.ArtifactStore` in an S3 bucket."""
-
-    def __init__(self, bucket: str, client: Any = None, region: str | None = None) -> None:
-        import boto3
-
-        self.bucket = bucket
-        self.client = client or boto3.client("s3", region_name=region)
-
-    def exists(self, key: str) -> bool:
-        """HEAD the object."""
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=key)
-            return True
-        except self.client.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
-
-    def put(self, key: str, data: bytes) -> str:
-        """PUT the object."""
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
-        return f"s3://{self.bucket}/{key}"
-
-    def get(self, key: str) -> bytes | None:
-        """The object's bytes, or None."""
-        if not self.exists(key):
-            return None
-        return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
-
-
-class GcsStore:
-    """An :class:`~pcompile.providers.deploy.ArtifactStore` in a GCS bucket."""
-
-    def __init__(self, bucket: str, client: Any = None, project: str | None = None) -> None:
-        from google.cloud import storage  # type: ignore[attr-defined]
-
-        self.bucket = bucket
-        self.client = client or storage.Client(project=project)
-
-    def exists(self, key: str) -> bool:
-        """Whether the blob exists."""
-        return bool(self.client.bucket(self.bucket).blob(key).exists())
-
-    def put(self, key: str, data: bytes) -> str:
-        """Upload the blob."""
-        self.client.bucket(self.bucket).blob(key).upload_from_string(data)
-        return f"gs://{self.bucket}/{key}"
-
-    def get(self, key: str) -> bytes | None:
-        """The blob's bytes, or None."""
-        blob = self.client.bucket(self.bucket).blob(key)
-        return bytes(blob.download_as_bytes()) if blob.exists() else None
-
-
-# ------------------------------------------------------------------ manifests
-
-
-class SsmManifestStore:
-    """Reads the manifests the AWS program writes: SSM ``/pcompile/<stack>/<app>/manifest``
-    holds ``s3://bucket/key`` of the manifest object. Writing is the program's job."""
-
-    def __init__(self, stack: str, ssm: Any = None, s3: Any = None, region: str | None = None) -> None:
-        import boto3
-
-        self.stack = stack
-        self.ssm = ssm or boto3.client("ssm", region_name=region)
-        self.s3 = s3 or boto3.client("s3", region_name=region)
-
-    def _prefix(self) -> str:
-        from pcompile.providers.aws.placement import slug
-
-        return f"/pcompile/{slug(self.stack)}/"
-
-    def write(self, manifest: Manifest) -> str:
-        """The program already wrote it; say where."""
-        return f"ssm:{self._prefix()}{manifest.app}/manifest"
-
-    def read(self, app: str) -> Manifest | None:
-        """Follow the SSM pointer to the S3 object."""
-        from pcompile.providers.aws.program import manifest_parameter
-
-        with aws_errors():
-            try:
-                url = self.ssm.get_parameter(Name=manifest_parameter(app, self.stack))["Parameter"]["Value"]
-            except self.ssm.exceptions.ParameterNotFound:
-                return None
-            bucket, _, key = url.removeprefix("s3://").partition("/")
-            return Manifest.loads(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode())
-
-    def list(self) -> list[str]:
-        """Apps with a manifest parameter under the stack's prefix."""
-        names: set[str] = set()
-        with aws_errors():
-            pages = self.ssm.get_paginator("get_parameters_by_path").paginate(
-                Path=self._prefix(), Recursive=True
-            )
-            for page in pages:
-                for param in page["Parameters"]:
-                    parts = param["Name"][len(self._prefix()) :].split("/")
-                    if len(parts) == 2 and parts[1] == "manifest":
-                        names.add(parts[0])
-        return sorted(names)
-
-    def delete(self, app: str) -> None:
-        """``pulumi destroy`` removes the parameter with the stack."""
-
-
-class GcsManifestStore:
-    """Reads the manifest the GCP program writes in the app's staging bucket."""
-
-    def __init__(self, settings: StackSettings, client: Any = None) -> None:
-        self.settings = settings
-        self.client = client
-
-    def _store(self, app: str) -> tuple[GcsStore, str]:
-        from pcompile.providers.gcp import names
-
-        bucket = names.staging_bucket(self.settings.project or "", self.settings.name, app)
-        return GcsStore(bucket, self.client, self.settings.project), names.manifest_key(app)
-
-    def write(self, manifest: Manifest) -> str:
-        """The program already wrote it; say where."""
-        store, key = self._store(manifest.app)
-        return f"gs://{store.bucket}/{key}"
-
-    def read(self, app: str) -> Manifest | None:
-        """Download and parse the manifest object."""
-        store, key = self._store(app)
-        data = store.get(key)
-        return Manifest.loads(data.decode()) if data is not None else None
-
-    def list(self) -> list[str]:
-        """Per-app buckets cannot be listed by name; the local cache lists apps."""
-        return []
-
-    def delete(self, app: str) -> None:
-        """``pulumi destroy`` removes the object with the stack."""
+def use_endpoint(settings: StackSettings) -> None:
+    """Point this process's cloud clients at the stack's ``endpoint_url`` (an API emulator)."""
+    registry.get(settings.cloud).use_endpoint(settings)
 
 
 # ------------------------------------------------------------------ logs
@@ -308,91 +121,8 @@ def fetch_logs(
             fix=f"use one of: {', '.join(sorted(manifest.functions))}",
         )
     start = now() - parse_since(since)
-    if settings.cloud == "aws":
-        return _cloudwatch_lines(address.addresses, settings, start, limit, client)
-    if settings.cloud == "gcp":
-        return _cloud_logging_lines(address.addresses, settings, start, limit, client)
-    return _local_lines(root, manifest.app, function, limit)
-
-
-def cloudwatch_group(addresses: dict[str, str]) -> str:
-    """The CloudWatch log group of a function: Batch's own, else Lambda's default."""
-    if "log_group" in addresses:
-        return addresses["log_group"]
-    if "function_name" in addresses:
-        return f"/aws/lambda/{addresses['function_name']}"
-    raise UserError(
-        "the manifest has no log group for this function", fix="re-deploy with this pcompile version"
-    )
-
-
-def _cloudwatch_lines(
-    addresses: dict[str, str], settings: StackSettings, start: float, limit: int, client: Any
-) -> list[str]:
-    import boto3
-
-    logs = client or boto3.client("logs", region_name=settings.region)
-    events = logs.filter_log_events(
-        logGroupName=cloudwatch_group(addresses), startTime=int(start * 1000), limit=limit
-    )
-    return [e["message"].rstrip("\n") for e in sorted(events["events"], key=lambda e: e["timestamp"])]
-
-
-def cloud_logging_filter(addresses: dict[str, str], start: float) -> str:
-    """The Cloud Logging filter for a Cloud Run service or a Batch function's jobs."""
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start))
-    if "service" in addresses:
-        where = (
-            f'resource.type="cloud_run_revision" AND resource.labels.service_name="{addresses["service"]}"'
-        )
-    else:
-        template = addresses.get("job_template", "")
-        where = f'logName:"batch_task_logs" AND labels.pcompile_template="{template}"'
-    return f'{where} AND timestamp>="{stamp}"'
-
-
-def _cloud_logging_lines(
-    addresses: dict[str, str], settings: StackSettings, start: float, limit: int, session: Any
-) -> list[str]:
-    if session is None:
-        import google.auth
-        from google.auth.transport.requests import AuthorizedSession
-
-        credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/logging.read"])
-        session = AuthorizedSession(credentials)
-    body = {
-        "resourceNames": [f"projects/{settings.project}"],
-        "filter": cloud_logging_filter(addresses, start),
-        "orderBy": "timestamp asc",
-        "pageSize": limit,
-    }
-    response = session.post("https://logging.googleapis.com/v2/entries:list", json=body)
-    response.raise_for_status()
-    entries = response.json().get("entries", [])
-    return [
-        str(e.get("textPayload") or json.dumps(e.get("jsonPayload", {}), sort_keys=True)) for e in entries
-    ]
-
-
-def local_log_dir(root: Path, app: str) -> Path:
-    """Where local workers' logs are read from: ``.pcompile/local/logs/<app>/``, or under
-    ``PCOMPILE_LOCAL_DIR`` when set (where the local provider then writes them)."""
-    override = os.environ.get("PCOMPILE_LOCAL_DIR")
-    base = Path(override) if override else root / dep.STATE_DIR / "local"
-    return base / "logs" / app
-
-
-def _local_lines(root: Path, app: str, function: str, limit: int) -> list[str]:
-    folder = local_log_dir(root, app)
-    # Methods of a class share their class's workers, and so its log file.
-    files = sorted(folder.glob(f"{function.partition('.')[0]}*.log")) if folder.is_dir() else []
-    if not files:
-        raise UserError(
-            f"no local logs for {app}.{function} under {folder}",
-            fix="run the app with `pcompile serve` or `pcompile run` first",
-        )
-    lines = [line for path in files for line in path.read_text().splitlines()]
-    return lines[-limit:]
+    provider = registry.get(settings.cloud)
+    return provider.logs(settings, root, manifest, function, address, start, limit, client)
 
 
 # ------------------------------------------------------------------ bootstrap
@@ -402,74 +132,10 @@ def define_bootstrap(settings: StackSettings, names: SharedNames) -> dict[str, A
     """The bootstrap Pulumi program: state bucket, staging bucket, registry."""
     import pulumi
 
-    if settings.cloud == "aws":
-        outputs = _aws_bootstrap(settings, names)
-    else:
-        outputs = _gcp_bootstrap(settings, names)
+    outputs = registry.get(settings.cloud).define_bootstrap(settings, names)
     for key, value in sorted(outputs.items()):
         pulumi.export(key, value)
     return outputs
-
-
-def _aws_bootstrap(settings: StackSettings, names: SharedNames) -> dict[str, Any]:
-    import pulumi_aws as aws
-
-    tags = {"pcompile-stack": settings.name, "pcompile": "bootstrap", **settings.labels}
-    buckets = {"staging": names.staging_bucket}
-    if names.state_bucket:
-        buckets["state"] = names.state_bucket
-    for role, bucket_name in sorted(buckets.items()):
-        bucket = aws.s3.Bucket(f"pcompile-{role}", bucket=bucket_name, tags=tags, force_destroy=False)
-        aws.s3.BucketPublicAccessBlock(
-            f"pcompile-{role}-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"pcompile-{role}-encryption",
-            bucket=bucket.id,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
-        )
-        if role == "state":
-            aws.s3.BucketVersioning(
-                "pcompile-state-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}
-            )
-    # ECR repositories are per app (`<registry>/<app>`, names.registry), created on first push.
-    return names.to_json()
-
-
-def _gcp_bootstrap(settings: StackSettings, names: SharedNames) -> dict[str, Any]:
-    import pulumi_gcp as gcp
-
-    from pcompile.providers.gcp import names as gcp_names
-
-    labels = {"pcompile-stack": settings.name, "pcompile": "bootstrap", **settings.labels}
-    buckets = {"staging": names.staging_bucket}
-    if names.state_bucket:
-        buckets["state"] = names.state_bucket
-    for role, bucket_name in sorted(buckets.items()):
-        gcp.storage.Bucket(
-            f"pcompile-{role}",
-            name=bucket_name,
-            project=settings.project,
-            location=(settings.region or "us-central1").upper(),
-            uniform_bucket_level_access=True,
-            public_access_prevention="enforced",
-            versioning={"enabled": role == "state"},
-            labels=labels,
-        )
-    gcp.artifactregistry.Repository(
-        "pcompile-registry",
-        repository_id=gcp_names.BOOTSTRAP_REPOSITORY,
-        project=settings.project,
-        location=settings.region or "us-central1",
-        format="DOCKER",
-        labels=labels,
-    )
-    return names.to_json()
 
 
 BOOTSTRAP_MAIN = '''"""pcompile bootstrap program (generated; do not edit)."""
@@ -514,8 +180,11 @@ def bootstrap(
     Its own state stays in the local file backend (``.pcompile/bootstrap-state``): the
     state bucket it creates cannot hold the state of its own creation.
     """
-    if settings.cloud == "local":
-        raise UserError("a local stack needs no bootstrap", fix="bootstrap an aws or gcp stack")
+    if not registry.get(settings.cloud).remote:
+        raise UserError(
+            "a local stack needs no bootstrap",
+            fix=f"bootstrap an {' or '.join(registry.remote_clouds())} stack",
+        )
     engine.check()
     names = shared_names(settings, account)
     data = stack_data if stack_data is not None else _stack_data(settings, root)
@@ -543,80 +212,15 @@ def _stack_data(settings: StackSettings, root: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------ real tools
 
 
-def ensure_ecr_repository(ref: str, region: str | None, client: Any = None) -> None:
-    """Create the ECR repository of ``ref`` (``acct.dkr.ecr.region.amazonaws.com/repo:tag``) if missing."""
-    import boto3
-
-    repo = ref.split("/", 1)[1].rsplit(":", 1)[0]
-    ecr = client or boto3.client("ecr", region_name=region)
-    try:
-        ecr.create_repository(
-            repositoryName=repo,
-            imageTagMutability="IMMUTABLE",
-            imageScanningConfiguration={"scanOnPush": True},
-            encryptionConfiguration={"encryptionType": "AES256"},
-        )
-    except ecr.exceptions.RepositoryAlreadyExistsException:
-        pass
-
-
-class _EcrPublisher:
-    """Creates the app's ECR repository before the first push."""
-
-    def __init__(self, inner: dep.ImagePublisher, region: str | None) -> None:
-        self.inner = inner
-        self.region = region
-
-    def exists(self, ref: str) -> bool:
-        """Delegate."""
-        return self.inner.exists(ref)
-
-    def publish(self, image: Any, ref: str, root: Path) -> None:
-        """Ensure the repository, then build and push."""
-        if ".dkr.ecr." in ref:
-            ensure_ecr_repository(ref, self.region)
-        self.inner.publish(image, ref, root)
-
-
-def use_endpoint(settings: StackSettings) -> None:
-    """Point every boto3 client this process makes at the stack's ``endpoint_url`` (an AWS
-    API emulator), through botocore's own ``AWS_ENDPOINT_URL``: per-service settings
-    (``AWS_ENDPOINT_URL_LAMBDA`` ...) still win. A simulate stack talks only to its
-    emulator, so it gets placeholder credentials when none are set."""
-    if settings.cloud == "gcp" and settings.endpoint_url:
-        # google-cloud-storage's own switch to an emulator (anonymous credentials).
-        os.environ["STORAGE_EMULATOR_HOST"] = settings.endpoint_url
-        return
-    if settings.cloud != "aws" or not settings.endpoint_url:
-        return
-    os.environ["AWS_ENDPOINT_URL"] = settings.endpoint_url
-    os.environ.setdefault("AWS_DEFAULT_REGION", settings.region or "us-east-1")
-    if settings.engine == "simulate":
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "simulate")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "simulate")
-
-
-def _engine(settings: StackSettings, root: Path) -> dep.Engine:
-    """The stack's engine: Pulumi's Automation API, or the simulate engine."""
-    if settings.engine == "simulate" and settings.cloud == "gcp":
-        from pcompile.providers.simulate.gcp_engine import engine_for
-
-        return engine_for(settings, root)
-    if settings.engine == "simulate":
-        from pcompile.providers.simulate.engine import SimulateEngine
-
-        return SimulateEngine(settings, root)
-    return dep.AutomationEngine()
-
-
 def default_tools(settings: StackSettings, root: Path) -> dep.DeployTools:
     """The real tools for a stack: Pulumi Automation API (or the simulate engine), the
-    stack's builder, S3/GCS."""
+    stack's builder, the provider's staging bucket and manifest store."""
     use_endpoint(settings)
+    provider = registry.get(settings.cloud)
     local_manifests = dep.DirectoryManifestStore(root, settings.name)
-    if settings.cloud == "local":
+    if not provider.remote:
         return dep.DeployTools(
-            engine=dep.AutomationEngine(),
+            engine=provider.engine(settings, root),
             publisher=_no_publisher,
             artifacts=dep.DirectoryArtifactStore(root / dep.STATE_DIR / "local" / "bundles"),
             manifests=[local_manifests],
@@ -627,13 +231,9 @@ def default_tools(settings: StackSettings, root: Path) -> dep.DeployTools:
         )
     compiled = _Compiled()
     lazy = _LazyCloud(settings, root)
-    cloud_manifests: dep.ManifestStore = (
-        SsmManifestStore(settings.name, region=settings.region)
-        if settings.cloud == "aws"
-        else GcsManifestStore(settings)
-    )
+    cloud_manifests = provider.manifest_store(settings)
     return dep.DeployTools(
-        engine=_engine(settings, root),
+        engine=provider.engine(settings, root),
         publisher=lazy.publisher,
         artifacts=lazy,
         manifests=[local_manifests, cloud_manifests],
@@ -653,8 +253,9 @@ class _LazyCloud:
     def __init__(self, settings: StackSettings, root: Path) -> None:
         self.settings = settings
         self.root = root
+        self.provider = registry.get(settings.cloud)
         self._names: SharedNames | None = None
-        self._store: S3Store | GcsStore | None = None
+        self._store: dep.ArtifactStore | None = None
 
     def names(self) -> SharedNames:
         """The shared names, computed once."""
@@ -662,12 +263,10 @@ class _LazyCloud:
             self._names = shared_names(self.settings)
         return self._names
 
-    def store(self) -> S3Store | GcsStore:
+    def store(self) -> dep.ArtifactStore:
         """The staging bucket's store."""
         if self._store is None:
-            bucket = self.names().staging_bucket
-            aws = self.settings.cloud == "aws"
-            self._store = S3Store(bucket, region=self.settings.region) if aws else GcsStore(bucket)
+            self._store = self.provider.artifact_store(self.settings, self.names().staging_bucket)
         return self._store
 
     def exists(self, key: str) -> bool:
@@ -679,38 +278,23 @@ class _LazyCloud:
         return self.store().put(key, data)
 
     def url(self, key: str) -> str:
-        """``s3://`` or ``gs://`` URL of ``key``."""
-        scheme = "s3" if self.settings.cloud == "aws" else "gs"
-        return f"{scheme}://{self.names().staging_bucket}/{key}"
+        """The provider's URL of ``key`` in the staging bucket (``s3://``, ``gs://``)."""
+        return self.provider.artifact_url(self.names().staging_bucket, key)
 
-    def _images(self) -> Any:
+    def _pushing(self) -> StackSettings:
         import dataclasses
 
-        from pcompile.providers.builders import ImageBuilder
-
-        settings = dataclasses.replace(self.settings, registry=self.names().registry)
-        return ImageBuilder.for_stack(settings, self.root)
+        return dataclasses.replace(self.settings, registry=self.names().registry)
 
     def image_refs(self, app: AppSpec) -> dict[str, str]:
         """Content-addressed refs in the stack's registry."""
-        from pcompile.providers.builders import plan_image_refs
+        from pcompile.providers.builders import ImageBuilder, plan_image_refs
 
-        return dict(plan_image_refs(app, self._images()))
+        return dict(plan_image_refs(app, ImageBuilder.for_stack(self._pushing(), self.root)))
 
     def publisher(self, app: AppSpec) -> dep.ImagePublisher:
-        """The stack's builder, pushing to the shared registry (simulate: the emulator's ECR)."""
-        from pcompile.providers.builders import BuilderPublisher
-
-        if self.settings.engine == "simulate" and self.settings.cloud == "gcp":
-            from pcompile.providers.simulate.gcp_engine import image_publisher
-
-            return image_publisher(self.settings, self.root, app)
-        if self.settings.engine == "simulate":
-            from pcompile.providers.simulate.images import SimulatePublisher
-
-            return SimulatePublisher(app, self.root, self.settings.name, self.settings.region)
-
-        return _EcrPublisher(BuilderPublisher(self._images(), app), self.settings.region)
+        """The provider's publisher, pushing to the shared registry."""
+        return self.provider.publisher(self._pushing(), self.root, app)
 
 
 class _Compiled:
@@ -768,95 +352,21 @@ def _emit(request: dep.EmitRequest) -> Path:
 # ------------------------------------------------------------------ secrets
 
 
-class AwsSecrets:
-    """Named secrets in Secrets Manager: ``Secret.from_name(NAME)`` reads secret ``NAME``,
-    a JSON object of keys to values."""
-
-    def __init__(self, region: str | None = None, client: Any = None) -> None:
-        import boto3
-
-        self.client = client or boto3.client("secretsmanager", region_name=region)
+class SecretStore(Protocol):
+    """A cloud stack's named secrets (``pcompile secret create/list --stack``)."""
 
     def create(self, name: str, values: dict[str, str], overwrite: bool = False) -> None:
-        """Create ``name``, or replace its value with ``overwrite``."""
-        body = json.dumps(values, sort_keys=True)
-        try:
-            self.client.create_secret(
-                Name=name, SecretString=body, Tags=[{"Key": "pcompile", "Value": "secret"}]
-            )
-        except self.client.exceptions.ResourceExistsException:
-            if not overwrite:
-                raise UserError(
-                    f"secret {name!r} already exists", fix="pass --force to replace its value"
-                ) from None
-            self.client.put_secret_value(SecretId=name, SecretString=body)
+        """Create ``name`` holding ``values``; with ``overwrite``, replace an existing one's."""
+        ...
 
     def keys_by_name(self) -> dict[str, list[str]]:
-        """Secret names and their key names (values are read to find keys, never shown)."""
-        found: dict[str, list[str]] = {}
-        for page in self.client.get_paginator("list_secrets").paginate():
-            for item in page["SecretList"]:
-                found[item["Name"]] = self._keys(item["Name"])
-        return dict(sorted(found.items()))
-
-    def _keys(self, name: str) -> list[str]:
-        try:
-            value = json.loads(self.client.get_secret_value(SecretId=name).get("SecretString") or "{}")
-        except (ValueError, self.client.exceptions.ClientError):
-            return []
-        return sorted(value) if isinstance(value, dict) else []
+        """Secret names and their key names, sorted; never values."""
+        ...
 
 
-class GcpSecrets:
-    """Named secrets in Secret Manager (REST, so no extra client library): one secret per
-    name, its latest version a JSON object of keys to values."""
-
-    API = "https://secretmanager.googleapis.com/v1"
-
-    def __init__(self, project: str, session: Any = None) -> None:
-        self.project = project
-        self.session = session or _google_session("https://www.googleapis.com/auth/cloud-platform")
-
-    def create(self, name: str, values: dict[str, str], overwrite: bool = False) -> None:
-        """Create the secret (if needed) and add a version holding the JSON."""
-        import base64
-
-        parent = f"{self.API}/projects/{self.project}/secrets"
-        made = self.session.post(f"{parent}?secretId={name}", json={"replication": {"automatic": {}}})
-        if made.status_code == 409 and not overwrite:
-            raise UserError(f"secret {name!r} already exists", fix="pass --force to add a new version")
-        if made.status_code not in (200, 409):
-            made.raise_for_status()
-        data = base64.b64encode(json.dumps(values, sort_keys=True).encode()).decode()
-        self.session.post(f"{parent}/{name}:addVersion", json={"payload": {"data": data}}).raise_for_status()
-
-    def keys_by_name(self) -> dict[str, list[str]]:
-        """Secret names (key names need a version read; shown as empty here)."""
-        response = self.session.get(f"{self.API}/projects/{self.project}/secrets")
-        response.raise_for_status()
-        names = [s["name"].rsplit("/", 1)[-1] for s in response.json().get("secrets", [])]
-        return {n: [] for n in sorted(names)}
-
-
-def _google_session(scope: str) -> Any:
-    import google.auth
-    from google.auth.transport.requests import AuthorizedSession
-
-    credentials, _ = google.auth.default(scopes=[scope])
-    return AuthorizedSession(credentials)
-
-
-def cloud_secrets(settings: StackSettings) -> AwsSecrets | GcpSecrets:
+def cloud_secrets(settings: StackSettings) -> SecretStore:
     """The secret store of a cloud stack."""
-    if settings.cloud == "aws":
-        return AwsSecrets(settings.region)
-    if settings.cloud == "gcp" and settings.engine == "simulate":
-        from pcompile.providers.simulate.gcp_resources import SimulatedSecrets, gcp_plane
-
-        return SimulatedSecrets(gcp_plane(Path.cwd(), settings.name), settings.project or "")  # type: ignore[return-value]
-    if settings.cloud == "gcp":
-        return GcpSecrets(settings.project or "")
-    raise UserError("local secrets need no --stack", fix="leave --stack out for the local store")
+    return registry.get(settings.cloud).secrets(settings)
 
 
 # ------------------------------------------------------------------ volumes
@@ -870,22 +380,40 @@ class VolumeEntry:
     size: int
 
 
-class BucketVolume:
-    """``pcompile volume ls/put/get`` on a volume's bucket (S3 or GCS), files at the bucket root."""
+class VolumeStore(Protocol):
+    """A cloud volume's files (``pcompile volume ls/put/get --stack``)."""
 
-    def __init__(self, url: str, client: Any = None) -> None:
-        scheme, _, rest = url.partition("://")
-        self.scheme = scheme
+    def ls(self, path: str = "/") -> list[VolumeEntry]:
+        """Files under ``path``, sorted."""
+        ...
+
+    def put(self, local: Path, remote: str) -> list[str]:
+        """Upload a file or a folder's files under ``remote``; returns the volume paths."""
+        ...
+
+    def get(self, remote: str) -> bytes:
+        """The bytes of one file; a UserError when it is missing."""
+        ...
+
+
+class BucketVolume:
+    """A volume as one bucket's objects, files at the bucket root (or under the URL's
+    prefix); subclasses (``S3Volume``, ``GcsVolume``) say how to list, read and write."""
+
+    def __init__(self, url: str, client: Any) -> None:
+        _, _, rest = url.partition("://")
         self.bucket, _, prefix = rest.partition("/")
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        if scheme == "s3":
-            import boto3
+        self.client = client
 
-            self.client = client or boto3.client("s3")
-        else:
-            from google.cloud import storage  # type: ignore[attr-defined]
+    def _list(self, prefix: str) -> list[tuple[str, int]]:
+        raise NotImplementedError
 
-            self.client = client or storage.Client()
+    def _read(self, key: str) -> bytes:
+        raise NotImplementedError
+
+    def _write(self, key: str, data: bytes) -> None:
+        raise NotImplementedError
 
     def _key(self, path: str) -> str:
         return self.prefix + path.strip("/")
@@ -894,11 +422,7 @@ class BucketVolume:
         """Objects under ``path``, sorted."""
         prefix = self._key(path)
         prefix = prefix + "/" if prefix and not prefix.endswith("/") else prefix
-        if self.scheme == "s3":
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
-            items = [(o["Key"], int(o["Size"])) for p in pages for o in p.get("Contents", [])]
-        else:
-            items = [(b.name, int(b.size or 0)) for b in self.client.list_blobs(self.bucket, prefix=prefix)]
+        items = self._list(prefix)
         return [VolumeEntry("/" + k[len(self.prefix) :], size) for k, size in sorted(items)]
 
     def put(self, local: Path, remote: str) -> list[str]:
@@ -912,64 +436,31 @@ class BucketVolume:
                 if rel
                 else (f"{remote.rstrip('/')}/{path.name}" if remote.endswith("/") else remote)
             )
-            self._upload(self._key(target), path.read_bytes())
+            self._write(self._key(target), path.read_bytes())
             written.append("/" + target.strip("/"))
         return written
 
     def get(self, remote: str) -> bytes:
         """The bytes of one file; a UserError when it is missing."""
-        key = self._key(remote)
         try:
-            if self.scheme == "s3":
-                return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
-            return bytes(self.client.bucket(self.bucket).blob(key).download_as_bytes())
+            return self._read(self._key(remote))
         except Exception as exc:
             raise UserError(f"no file {remote!r} in the volume ({exc.__class__.__name__})") from None
-
-    def _upload(self, key: str, data: bytes) -> None:
-        if self.scheme == "s3":
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
-        else:
-            self.client.bucket(self.bucket).blob(key).upload_from_string(data)
 
 
 def volume_url(settings: StackSettings, name: str, app: str | None, tagging: Any = None) -> str:
     """Where volume ``name`` lives on a cloud stack.
 
-    ``extra.volumes.<name>`` in the stack file wins; on GCP the bucket name is derived
-    from project, stack and app; on AWS the bucket is found by its tags
-    (``pcompile-stack``, ``pcompile-volume``).
+    ``extra.volumes.<name>`` in the stack file wins; else the provider finds it (on GCP
+    the bucket name is derived from project, stack and app; on AWS the bucket is found
+    by its tags ``pcompile-stack``, ``pcompile-volume``).
     """
     explicit = (settings.extra.get("volumes") or {}).get(name)
     if explicit:
         return str(explicit)
-    if settings.cloud == "gcp":
-        if not app:
-            raise UserError(f"volume {name!r}: which app's volume?", fix="pass --app NAME")
-        from pcompile.providers.gcp import names
-
-        return f"gs://{names.bucket_name(settings.project or '', settings.name, app, f'vol-{name}')}"
-    if settings.cloud == "aws":
-        return f"s3://{_tagged_bucket(settings, name, app, tagging)}"
-    raise UserError("local volumes need no --stack", fix="leave --stack out for local volumes")
+    return registry.get(settings.cloud).volume_url(settings, name, app, tagging)
 
 
-def _tagged_bucket(settings: StackSettings, name: str, app: str | None, tagging: Any) -> str:
-    import boto3
-
-    client = tagging or boto3.client("resourcegroupstaggingapi", region_name=settings.region)
-    filters = [
-        {"Key": "pcompile-stack", "Values": [settings.name]},
-        {"Key": "pcompile-volume", "Values": [name]},
-    ]
-    if app:
-        filters.append({"Key": "pcompile-app", "Values": [app]})
-    found = client.get_resources(TagFilters=filters, ResourceTypeFilters=["s3:bucket"])
-    arns = sorted(r["ResourceARN"] for r in found.get("ResourceTagMappingList", []))
-    if len(arns) != 1:
-        raise UserError(
-            f"{len(arns)} buckets are tagged as volume {name!r} on stack {settings.name!r}",
-            fix="deploy the app that uses the volume, pass --app, or set extra.volumes."
-            f"{name}: s3://bucket in the stack file",
-        )
-    return arns[0].rsplit(":", 1)[-1]
+def stack_volume(settings: StackSettings, name: str, app: str | None) -> VolumeStore:
+    """The files of volume ``name`` on a cloud stack."""
+    return registry.get(settings.cloud).volume(volume_url(settings, name, app))

@@ -12,8 +12,8 @@ Every side effect sits behind a small interface with a fake shipped here:
   Pulumi's Automation API on the emitted project; :class:`FakeEngine` records calls.
 * :class:`ImagePublisher` (``exists/publish``) and :class:`ArtifactStore`
   (``exists/put``): what images and the code bundle need; in-memory fakes here,
-  real builders in :mod:`pcompile.providers.builders`, S3/GCS in
-  :mod:`pcompile.providers.cloud_stores`.
+  real builders in :mod:`pcompile.providers.builders`, S3/GCS through the stack's
+  provider (:mod:`pcompile.providers.registry`, :mod:`pcompile.providers.cloud_stores`).
 * :class:`ManifestStore`: where the deployment manifest is written; a directory
   store (``.pcompile/deployments/<stack>/<app>.json``) always gets a copy.
 
@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.ir import AppSpec, ImageSpec, Program
+from pcompile.providers import registry
 from pcompile.providers.manifest import FunctionAddress, Manifest
 from pcompile.providers.settings import StackSettings
 
@@ -45,6 +46,8 @@ INSTALL_PULUMI = (
     "checksum (https://www.pulumi.com/docs/install/; docs/deploy.md shows the steps CI uses) and re-run"
 )
 STATE_DIR = ".pcompile"
+# The placement target of every function of a stack that is not remote (``pcompile serve``).
+LOCAL_TARGET = "local"
 
 
 class DeploymentFailed(Exception):
@@ -521,15 +524,16 @@ def deploy(request: DeployRequest, tools: DeployTools, progress: Progress) -> De
     2) when a builder, upload or the engine fails.
     """
     settings = request.settings
+    remote = registry.get(settings.cloud).remote
     report = DeployReport(stack=settings.name, cloud=settings.cloud, preview=request.preview)
-    if settings.cloud != "local":
+    if remote:
         _step(report, progress, "engine", "checking the Pulumi engine")
         tools.engine.check()
     _step(report, progress, "compile", f"compiling {request.file}")
     program = tools.compile(request.file)
     app = _pick_app(program, request.app)
     report.app = app.name
-    if settings.cloud == "local":
+    if not remote:
         return _deploy_local(request, app, tools, report, progress)
     # Secret values are checked before anything is built: a missing key stops here.
     secrets = secret_config(settings.cloud, app, tools.secret_values(app))
@@ -584,11 +588,11 @@ def _deploy_local(
         app_file = request.file.resolve().relative_to(request.root.resolve()).as_posix()
     except ValueError:
         app_file = str(request.file.resolve())
-    functions = {fn.name: FunctionAddress(target="local") for fn in app.functions}
+    functions = {fn.name: FunctionAddress(target=LOCAL_TARGET) for fn in app.functions}
     manifest = Manifest(
         app=app.name,
         stack=request.settings.name,
-        cloud="local",
+        cloud=request.settings.cloud,
         region=None,
         functions=functions,
         staging={"app_file": app_file},
@@ -689,14 +693,7 @@ def secret_config(cloud: str, app: AppSpec, values: dict[str, dict[str, str]]) -
 
 
 def _secret_key(cloud: str, app: str, secret: str) -> str:
-    if cloud == "aws":
-        from pcompile.providers.aws.program import secret_config_key as aws_key
-
-        return f"pcompile-{app}:{aws_key(secret)}"
-    from pcompile.providers.gcp.components import CONFIG_NAMESPACE
-    from pcompile.providers.gcp.components import secret_config_key as gcp_key
-
-    return f"{CONFIG_NAMESPACE}:{gcp_key(secret)}"
+    return registry.get(cloud).secret_config_key(app, secret)
 
 
 def backend_url(settings: StackSettings, root: Path) -> str:
@@ -788,7 +785,7 @@ def destroy(
     progress: Progress,
 ) -> EngineResult:
     """``pulumi destroy`` the app's stack from its last emitted project; forget its manifest."""
-    if settings.cloud == "local":
+    if not registry.get(settings.cloud).remote:
         for store in stores:
             store.delete(app)
         return EngineResult({"delete": 0})

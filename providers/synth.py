@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import importlib
 import json
 import threading
 import weakref
@@ -307,13 +306,14 @@ def synthesize(cloud: str, app: AppSpec, settings: StackSettings) -> SynthOutput
     ``program`` module with ``define(app, placements, settings) -> dict[str, Any]``
     that creates the components and returns extras for the output.
     """
-    placement_mod = importlib.import_module(f"pcompile.providers.{cloud}.placement")
-    program_mod = importlib.import_module(f"pcompile.providers.{cloud}.program")
-    placements: dict[str, Placement] = placement_mod.plan(app, settings)
+    from pcompile.providers import registry
+
+    provider = registry.get_remote(cloud)
+    placements: dict[str, Placement] = provider.plan(app, settings)
     extras: dict[str, Any] = {}
 
     def program() -> None:
-        extras.update(program_mod.define(app, placements, settings) or {})
+        extras.update(provider.define(app, placements, settings))
 
     region = settings.region or "us-east-1"
     result = run_mocked(program, project=f"pcompile-{app.name}", stack=settings.name, region=region)

@@ -55,34 +55,31 @@ def backend_for_deployment(app_name: str, stack: str | None) -> Invoker:
     """The invoker for a deployed (or ``pcompile serve``d) app on ``stack``.
 
     With no stack: the local provider's registry of running ``pcompile serve``
-    processes. Cloud stacks are resolved by
-    ``pcompile.providers.<cloud>.invoker.from_stack(app_name, settings)``.
+    processes. A named stack is resolved by its cloud's provider
+    (``pcompile.providers.registry.get(cloud).invoker(app_name, settings)``).
     """
+    from pcompile.providers import registry
+
     if stack is None:
-        local = importlib.import_module("pcompile.providers.local.invoker")
-        return local.from_deployment(app_name)  # type: ignore[no-any-return]
-    stacks = importlib.import_module("pcompile.compiler.stacks")
-    settings = stacks.load_stack(stack)
-    provider = importlib.import_module(f"pcompile.providers.{settings.cloud}.invoker")
-    return provider.from_stack(app_name, settings)  # type: ignore[no-any-return]
+        settings = registry.stackless()
+    else:
+        settings = importlib.import_module("pcompile.compiler.stacks").load_stack(stack)
+    return registry.get(settings.cloud).invoker(app_name, settings)
 
 
 def backend_for_call(call_id: str) -> Invoker:
     """The invoker that can read ``FunctionCall.from_id(call_id)``.
 
-    The active backend when one runs; otherwise, for local call ids, a reader of the
-    local call store, so a result spawned by another process can be fetched.
+    The active backend when one runs; otherwise the invoker of the provider whose ids
+    look like ``call_id`` (local ids: a reader of the local call store; cloud ids name
+    their bucket), so a result spawned by another process can be fetched.
     """
     if _active is not None:
         return _active
-    local = importlib.import_module("pcompile.providers.local.invoker")
-    if call_id.startswith(local.calls.CALL_PREFIX):
-        return local.StoredCalls()  # type: ignore[no-any-return]
-    cloud = call_id.split(":", 1)[0]
-    if cloud in ("aws", "gcp"):  # cloud call ids name their bucket: readable from any process
-        provider = importlib.import_module(f"pcompile.providers.{cloud}.invoker")
-        return provider.for_call(call_id)  # type: ignore[no-any-return]
-    return backend()
+    from pcompile.providers import registry
+
+    provider = registry.for_call(call_id)
+    return provider.call_invoker(call_id) if provider is not None else backend()
 
 
 @contextlib.contextmanager

@@ -9,7 +9,9 @@ import pytest
 
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.stacks import parse_stack
-from pcompile.providers.cloud_stores import AwsSecrets, BucketVolume, volume_url
+from pcompile.providers.aws.secrets import AwsSecrets
+from pcompile.providers.aws.volumes import S3Volume
+from pcompile.providers.cloud_stores import volume_url
 
 AWS = parse_stack({"cloud": "aws", "region": "us-east-1"}, Path("dev.yaml"))
 GCP = parse_stack({"cloud": "gcp", "region": "us-central1", "project": "proj"}, Path("dev.yaml"))
@@ -33,7 +35,7 @@ def test_bucket_volume_put_ls_get(aws_env: str, tmp_path: Path) -> None:
     (tmp_path / "model" / "a.bin").write_bytes(b"aa")
     (tmp_path / "model" / "sub").mkdir()
     (tmp_path / "model" / "sub" / "b.bin").write_bytes(b"bbb")
-    volume = BucketVolume("s3://vol-weights")
+    volume = S3Volume("s3://vol-weights")
     assert volume.put(tmp_path / "model", "/ckpt") == ["/ckpt/a.bin", "/ckpt/sub/b.bin"]
     assert volume.put(tmp_path / "model" / "a.bin", "/") == ["/a.bin"]
     assert [(e.path, e.size) for e in volume.ls("/ckpt")] == [("/ckpt/a.bin", 2), ("/ckpt/sub/b.bin", 3)]

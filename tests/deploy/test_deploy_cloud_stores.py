@@ -10,18 +10,18 @@ import pytest
 
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.stacks import parse_stack
+from pcompile.providers.aws.images import ensure_ecr_repository
+from pcompile.providers.aws.manifests import SsmManifestStore
+from pcompile.providers.aws.stores import S3Store
 from pcompile.providers.cloud_stores import (
-    S3Store,
-    SsmManifestStore,
     bootstrap,
-    cloud_logging_filter,
     define_bootstrap,
-    ensure_ecr_repository,
     fetch_logs,
     parse_since,
     shared_names,
 )
 from pcompile.providers.deploy import FakeEngine, QuietProgress
+from pcompile.providers.gcp.logs import cloud_logging_filter
 from pcompile.providers.manifest import FunctionAddress, Manifest
 from pcompile.providers.synth import run_mocked
 
