@@ -28,7 +28,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 
 from pcompile.compiler.ir import AppSpec
 from pcompile.compiler.placement import Placement
-from pcompile.providers.settings import StackSettings
+from pcompile.providers.settings import DeployInputs, StackSettings
 
 MOCK_ACCOUNT = "123456789012"
 MOCK_PROJECT = "pcompile-mock-project"
@@ -299,13 +299,16 @@ class SynthOutput:
         return data
 
 
-def synthesize(cloud: str, app: AppSpec, settings: StackSettings) -> SynthOutput:
+def synthesize(
+    cloud: str, app: AppSpec, settings: StackSettings, inputs: DeployInputs | None = None
+) -> SynthOutput:
     """Plan placements and run the cloud's program for ``app`` under the mock engine.
 
     Each provider package ``pcompile.providers.<cloud>`` has a ``placement`` module
     with ``plan(app, settings) -> dict[str, Placement]`` (no Pulumi import) and a
-    ``program`` module with ``define(app, placements, settings) -> dict[str, Any]``
-    that creates the components and returns extras for the output.
+    ``program`` module with ``define(app, placements, settings, inputs) -> dict[str, Any]``
+    that creates the components and returns extras for the output. ``inputs`` are what
+    deploy would hand the program (pushed images, code bundle); none for a plain synth.
     """
     placement_mod = importlib.import_module(f"pcompile.providers.{cloud}.placement")
     program_mod = importlib.import_module(f"pcompile.providers.{cloud}.program")
@@ -313,7 +316,7 @@ def synthesize(cloud: str, app: AppSpec, settings: StackSettings) -> SynthOutput
     extras: dict[str, Any] = {}
 
     def program() -> None:
-        extras.update(program_mod.define(app, placements, settings) or {})
+        extras.update(program_mod.define(app, placements, settings, inputs or DeployInputs()) or {})
 
     region = settings.region or "us-east-1"
     result = run_mocked(program, project=f"pcompile-{app.name}", stack=settings.name, region=region)
