@@ -444,7 +444,8 @@ class Service(pulumi.ComponentResource):
         self.register_outputs({"url": self.url})
 
     def _template(self, fn: FunctionSpec, placement: CloudRunPlacement, dep: Deployment) -> Any:
-        gpu = placement.accelerator is not None
+        accelerator = placement.accelerator
+        gpu = accelerator is not None
         return gcp.cloudrunv2.ServiceTemplateArgs(
             service_account=self.identity.account.email,
             timeout=f"{placement.timeout_s}s",
@@ -452,8 +453,8 @@ class Service(pulumi.ComponentResource):
             scaling=gcp.cloudrunv2.ServiceTemplateScalingArgs(
                 min_instance_count=placement.min_instances, max_instance_count=placement.max_instances
             ),
-            node_selector=gcp.cloudrunv2.ServiceTemplateNodeSelectorArgs(accelerator=placement.accelerator)
-            if gpu
+            node_selector=gcp.cloudrunv2.ServiceTemplateNodeSelectorArgs(accelerator=accelerator)
+            if accelerator is not None
             else None,
             gpu_zonal_redundancy_disabled=True if gpu else None,
             containers=[self._container(fn, placement, dep)],
