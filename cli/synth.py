@@ -2,8 +2,11 @@
 
 ``--ir`` prints the IR. ``--cloud aws|gcp`` plans placements and runs the cloud's
 Pulumi program under Pulumi's mock engine, printing a table or, with ``--json``,
-``{"resources": [...], "placements": {...}}``; ``--out DIR`` also writes the Pulumi
-project that ``pcompile deploy`` would run.
+``{"resources": [...], "placements": {...}}``; every placement has the same keys on
+every cloud (``compiler.placement.JSON_KEYS``: ``target``, ``reason``, ``gpu``,
+``timeout_s``, ``cpu``, ``memory_mib``, ``instance_types``, and the target's own fields
+under ``details``). ``--out DIR`` also writes the Pulumi project that ``pcompile
+deploy`` would run.
 """
 
 from __future__ import annotations
@@ -102,11 +105,6 @@ def _table(title: str, columns: tuple[str, ...], whole: dict[str, int] | None = 
     return table
 
 
-def _reason(placement: Any) -> str:
-    # AWS placements record it as "reason", GCP ones as "why".
-    return str(placement.details.get("reason") or placement.details.get("why") or "")
-
-
 def _print_table(output: Any, app_name: str) -> None:
     console = _console()
     names = [len(r.name) for r in output.result.resources if r.custom]
@@ -117,10 +115,12 @@ def _print_table(output: Any, app_name: str) -> None:
             continue
         table.add_row(res.type, res.name, _key_properties(res.inputs))
     console.print(table)
-    placements = _table("placements", ("function", "target", "gpu", "instance types", "reason"))
+    columns = ("function", "target", "gpu", "cpu", "memory MiB", "timeout s", "instance types", "reason")
+    placements = _table("placements", columns)
     for name, p in sorted(output.placements.items()):
         gpu = "" if p.gpu is None else f"{p.gpu.type}:{p.gpu.count}"
-        placements.add_row(name, p.target, gpu, ", ".join(p.instance_types), _reason(p))
+        sizes = (f"{p.cpu:g}", str(p.memory_mib), str(p.timeout_s))
+        placements.add_row(name, p.target, gpu, *sizes, ", ".join(p.instance_types), p.reason)
     console.print(placements)
     templates = output.extras.get("job_templates") or {}
     if templates:

@@ -3,7 +3,8 @@
 The folder holds ``Pulumi.yaml``, ``Pulumi.<stack>.yaml`` (plain config only: secret
 values are set as secret config by the deploy, never written here), ``__main__.py``
 rendered from a jinja2 template, ``ir.json`` (the app's IR), ``stack.json`` (the
-stack settings) and ``requirements.txt``. Output is byte-identical across runs.
+stack settings), ``deploy.json`` (the typed deploy inputs) and ``requirements.txt``.
+Output is byte-identical across runs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import yaml
 from pcompile.compiler import ir
 from pcompile.compiler.errors import UserError
 from pcompile.providers import registry
-from pcompile.providers.settings import EXTRA_BUNDLE_URL, EXTRA_IMAGE_REFS, StackSettings
+from pcompile.providers.settings import DeployInputs, StackSettings
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("pcompile.compiler", "templates"),
@@ -62,7 +63,7 @@ def emit_project(
     """Write the Pulumi project of ``app`` for ``settings`` into ``out_dir``; returns it.
 
     ``image_refs`` (image id → pushed reference) and ``bundle_url`` (the uploaded code
-    bundle) reach the program through ``stack.json``'s ``extra``.
+    bundle) reach the program as its typed :class:`DeployInputs`, in ``deploy.json``.
     """
     app_spec = program.app(app if isinstance(app, str) else app.name)
     provider = registry.get(settings.cloud)
@@ -71,12 +72,7 @@ def emit_project(
             f"stack {settings.name!r} has cloud {settings.cloud!r}, which has no Pulumi program",
             fix="use a stack with " + " or ".join(f"cloud: {c}" for c in registry.remote_clouds()),
         )
-    extra = dict(settings.extra)
-    if image_refs:
-        extra[EXTRA_IMAGE_REFS] = dict(sorted(image_refs.items()))
-    if bundle_url:
-        extra[EXTRA_BUNDLE_URL] = bundle_url
-    stack_settings = StackSettings.from_json({**settings.to_json(), "extra": extra})
+    inputs = DeployInputs(image_refs=dict(sorted((image_refs or {}).items())), bundle_url=bundle_url)
     single = ir.Program(
         (app_spec,), program.python_version, program.cloudpickle_version, program.schema_version
     )
@@ -96,7 +92,8 @@ def emit_project(
             version=importlib.metadata.version("pcompile"),
         ),
         "ir.json": ir.dumps(single),
-        "stack.json": json.dumps(stack_settings.to_json(), sort_keys=True, indent=2) + "\n",
+        "stack.json": json.dumps(settings.to_json(), sort_keys=True, indent=2) + "\n",
+        "deploy.json": json.dumps(inputs.to_json(), sort_keys=True, indent=2) + "\n",
         "requirements.txt": _requirements(provider),
     }
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pcompile.providers.deploy import ArtifactStore, Engine, ImagePublisher, ManifestStore
     from pcompile.providers.invoker import Invoker
     from pcompile.providers.manifest import FunctionAddress, Manifest
-    from pcompile.providers.settings import StackSettings
+    from pcompile.providers.settings import DeployInputs, StackSettings
 
 # cloud name -> "module:class" of its provider; one line per cloud, sorted.
 _PROVIDERS: dict[str, str] = {
@@ -90,9 +90,14 @@ class Provider(Protocol):
         ...
 
     def define(
-        self, app: AppSpec, placements: dict[str, Placement], settings: StackSettings
+        self,
+        app: AppSpec,
+        placements: dict[str, Placement],
+        settings: StackSettings,
+        inputs: DeployInputs,
     ) -> dict[str, Any]:
-        """Create the app's Pulumi resources (inside a Pulumi program); returns extra outputs."""
+        """Create the app's Pulumi resources (inside a Pulumi program) from what deploy
+        hands over in ``inputs`` (pushed images, code bundle); returns extra outputs."""
         ...
 
     # -- invoking deployed functions ---------------------------------------------

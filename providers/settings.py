@@ -12,11 +12,6 @@ from typing import Any
 
 ENGINES = ("pulumi", "simulate")
 
-# What deploy hands the emitted program, through ``stack.json``'s ``extra`` (written by
-# ``pcompile.compiler.emit``, read by the providers' programs): one name on both sides.
-EXTRA_IMAGE_REFS = "image_refs"
-EXTRA_BUNDLE_URL = "bundle_url"
-
 
 @dataclass(frozen=True)
 class FunctionOverride:
@@ -63,14 +58,6 @@ class StackSettings:
         """The override for ``function``, or an empty one."""
         return self.overrides.get(function, FunctionOverride())
 
-    def bundle_url(self) -> str | None:
-        """The uploaded code bundle (``s3://``/``gs://`` URL) deploy handed the program, if any."""
-        return str(self.extra.get(EXTRA_BUNDLE_URL) or "") or None
-
-    def image_refs(self) -> dict[str, str]:
-        """Image id → pushed reference, as deploy handed them to the program."""
-        return {str(k): str(v) for k, v in (self.extra.get(EXTRA_IMAGE_REFS) or {}).items()}
-
     def to_json(self) -> dict[str, Any]:
         """Plain JSON values, for the emitted project's ``stack.json``."""
         from pcompile.compiler.ir import to_jsonable
@@ -83,3 +70,46 @@ class StackSettings:
         from pcompile.compiler.ir import _from_json
 
         return _from_json(StackSettings, data)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class ManifestLocation:
+    """Where a program writes the deployment manifest: ``key`` in the staging bucket and, on
+    AWS, ``pointer`` (the SSM parameter invokers read to find it)."""
+
+    key: str
+    pointer: str | None = None
+
+
+@dataclass(frozen=True)
+class DeployInputs:
+    """What ``pcompile deploy`` hands a cloud program besides the IR and the stack settings.
+
+    ``image_refs`` maps image id → pushed reference, ``bundle_url`` is the uploaded code
+    bundle (``s3://``/``gs://``), ``manifest`` where the manifest goes (None: the program's
+    default for the app and stack). ``pcompile synth`` passes an empty one. The emitted
+    project carries it as ``deploy.json``, so a misnamed field fails the type check and the
+    load instead of deploying functions without their code.
+    """
+
+    image_refs: dict[str, str] = field(default_factory=dict)
+    bundle_url: str | None = None
+    manifest: ManifestLocation | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON values, for the emitted project's ``deploy.json``."""
+        from pcompile.compiler.ir import to_jsonable
+
+        return to_jsonable(self)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> DeployInputs:
+        """Rebuild inputs written by :meth:`to_json`; an unknown key is refused, not ignored."""
+        import dataclasses
+
+        from pcompile.compiler.ir import _from_json
+
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(DeployInputs)})
+        if unknown:
+            raise ValueError(f"deploy.json has unknown keys {unknown}: written by another pcompile version?")
+        return _from_json(DeployInputs, data)  # type: ignore[no-any-return]

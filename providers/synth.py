@@ -27,7 +27,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 
 from pcompile.compiler.ir import AppSpec
 from pcompile.compiler.placement import Placement
-from pcompile.providers.settings import StackSettings
+from pcompile.providers.settings import DeployInputs, StackSettings
 
 MOCK_ACCOUNT = "123456789012"
 MOCK_PROJECT = "pcompile-mock-project"
@@ -298,13 +298,16 @@ class SynthOutput:
         return data
 
 
-def synthesize(cloud: str, app: AppSpec, settings: StackSettings) -> SynthOutput:
+def synthesize(
+    cloud: str, app: AppSpec, settings: StackSettings, inputs: DeployInputs | None = None
+) -> SynthOutput:
     """Plan placements and run the cloud's program for ``app`` under the mock engine.
 
     Each provider package ``pcompile.providers.<cloud>`` has a ``placement`` module
     with ``plan(app, settings) -> dict[str, Placement]`` (no Pulumi import) and a
-    ``program`` module with ``define(app, placements, settings) -> dict[str, Any]``
-    that creates the components and returns extras for the output.
+    ``program`` module with ``define(app, placements, settings, inputs) -> dict[str, Any]``
+    that creates the components and returns extras for the output. ``inputs`` are what
+    deploy would hand the program (pushed images, code bundle); none for a plain synth.
     """
     from pcompile.providers import registry
 
@@ -313,7 +316,7 @@ def synthesize(cloud: str, app: AppSpec, settings: StackSettings) -> SynthOutput
     extras: dict[str, Any] = {}
 
     def program() -> None:
-        extras.update(provider.define(app, placements, settings))
+        extras.update(provider.define(app, placements, settings, inputs or DeployInputs()))
 
     region = settings.region or "us-east-1"
     result = run_mocked(program, project=f"pcompile-{app.name}", stack=settings.name, region=region)

@@ -18,8 +18,8 @@ import pulumi_aws as aws
 
 from pcompile.compiler import ir
 from pcompile.compiler.ir import FunctionSpec, SecretSpec
-from pcompile.compiler.placement import Placement
 from pcompile.providers.aws import iam, names
+from pcompile.providers.aws.placement import BatchPlacement, LambdaPlacement
 from pcompile.providers.aws.shared import private_bucket
 from pcompile.runtime import aws_env
 
@@ -156,7 +156,7 @@ class FunctionArgs:
     """A Lambda function: its spec and placement, image, names and grants."""
 
     fn: FunctionSpec
-    placement: Placement
+    placement: LambdaPlacement
     physical_name: str
     image_uri: pulumi.Input[str]
     env: RuntimeEnv
@@ -173,7 +173,7 @@ class Function(pulumi.ComponentResource):
     def __init__(self, name: str, args: FunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pcompile:aws:Function", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        fn, details = args.fn, args.placement.details
+        fn, placement = args.fn, args.placement
         log_group = f"/aws/lambda/{args.physical_name}"
         self.log_group = logs = aws.cloudwatch.LogGroup(
             f"{name}-logs",
@@ -206,9 +206,9 @@ class Function(pulumi.ComponentResource):
             architectures=[LAMBDA_ARCHITECTURE],
             image_config={"entry_points": list(LAMBDA_ENTRY_POINT)},
             role=role.arn,
-            timeout=int(details["timeout"]),
-            memory_size=int(details["memory_mib"]),
-            ephemeral_storage={"size": int(details["ephemeral_storage_mib"])},
+            timeout=placement.timeout_s,
+            memory_size=placement.memory_mib,
+            ephemeral_storage={"size": placement.ephemeral_storage_mib},
             environment={"variables": args.env.variables()},
             reserved_concurrent_executions=args.reserved_concurrency,
             publish=bool(fn.min_containers),
@@ -287,7 +287,7 @@ class BatchFunctionArgs:
     """A Batch job definition: spec, placement, queue, image, names and grants."""
 
     fn: FunctionSpec
-    placement: Placement
+    placement: BatchPlacement
     physical_name: str
     image_uri: pulumi.Input[str]
     queue: BatchQueueRef
@@ -335,7 +335,7 @@ class BatchFunction(pulumi.ComponentResource):
             platform_capabilities=["EC2"],
             container_properties=self._container(args, role.arn),
             retry_strategy=batch_retry_strategy(fn.retries.max_retries),
-            timeout={"attempt_duration_seconds": int(args.placement.details["timeout"])},
+            timeout={"attempt_duration_seconds": args.placement.timeout_s},
             propagate_tags=True,
             tags=args.tags,
             opts=child,
@@ -348,13 +348,13 @@ class BatchFunction(pulumi.ComponentResource):
 
     def _container(self, args: BatchFunctionArgs, role_arn: pulumi.Output[str]) -> pulumi.Output[str]:
         """``containerProperties`` JSON: image, command, resources, environment, logs."""
-        details = args.placement.details
+        placement = args.placement
         resources = [
-            {"type": "VCPU", "value": str(details["vcpus"])},
-            {"type": "MEMORY", "value": str(details["memory_mib"])},
+            {"type": "VCPU", "value": str(placement.vcpus)},
+            {"type": "MEMORY", "value": str(placement.memory_mib)},
         ]
-        if int(details["gpus"]):
-            resources.append({"type": "GPU", "value": str(details["gpus"])})
+        if placement.gpus:
+            resources.append({"type": "GPU", "value": str(placement.gpus)})
         parts = pulumi.Output.all(
             pulumi.Output.from_input(args.image_uri), role_arn, args.env.variables(), self.log_group.name
         )

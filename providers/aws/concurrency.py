@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.ir import AppSpec, FunctionSpec
-from pcompile.compiler.placement import Placement
+from pcompile.providers.aws.placement import AwsPlacement
 from pcompile.providers.settings import StackSettings
 
 # Source: https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html (AWS keeps at
@@ -42,7 +42,7 @@ def reserved_for(fn: FunctionSpec, settings: StackSettings) -> int | None:
     return fn.max_containers if reserves(settings) and fn.max_containers else None
 
 
-def _lambdas(app: AppSpec, placements: dict[str, Placement]) -> list[FunctionSpec]:
+def _lambdas(app: AppSpec, placements: dict[str, AwsPlacement]) -> list[FunctionSpec]:
     return [f for f in sorted(app.functions, key=lambda f: f.name) if placements[f.name].target == "lambda"]
 
 
@@ -50,7 +50,7 @@ def _listed(fns: list[FunctionSpec], attr: str) -> str:
     return ", ".join(f"{f.name} ({getattr(f, attr)})" for f in fns)
 
 
-def warnings(app: AppSpec, placements: dict[str, Placement], settings: StackSettings) -> list[str]:
+def warnings(app: AppSpec, placements: dict[str, AwsPlacement], settings: StackSettings) -> list[str]:
     """The concurrency warnings for ``app`` (at most one per kind); raises when a stated
     account pool cannot hold the reservations."""
     lambdas = _lambdas(app, placements)

@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from pcompile.compiler.errors import UserError
-from pcompile.compiler.ir import AppSpec, FunctionSpec
-from pcompile.compiler.placement import Placement, Rule, first_matching
+from pcompile.compiler.ir import AppSpec, FunctionSpec, GpuRequest
+from pcompile.compiler.placement import Placement, Rule, first_matching, place_all
 from pcompile.providers.aws import catalog
 from pcompile.providers.settings import StackSettings
 
@@ -26,8 +28,14 @@ DEFAULT_LAMBDA_MEMORY_MIB = 1024
 BATCH_MIN_TIMEOUT = 60
 SERVICE_KINDS = ("web_server", "server")
 TARGETS = ("lambda", "batch")
+# Lambda gives CPU in proportion to memory: one vCPU per 1,769 MiB.
+# Source: https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html
+LAMBDA_MIB_PER_VCPU = 1769
+# The instance families CPU jobs run on (Batch picks the size).
+CPU_INSTANCE_FAMILIES = ("c6i", "m6i", "r6i")
+CPU_COMPUTE_KEY = "cpu"
 
-# The largest size of each CPU family Batch may pick (shared.CPU_INSTANCE_FAMILIES).
+# The largest size of each CPU family Batch may pick (CPU_INSTANCE_FAMILIES).
 _CPU_SOURCE = "https://aws.amazon.com/ec2/instance-types/"
 CPU_LARGEST: tuple[catalog.InstanceRow, ...] = (
     catalog.InstanceRow("", 0, "c6i.32xlarge", 128, 256, _CPU_SOURCE),
@@ -39,6 +47,63 @@ UNSUPPORTED_FIX = (
     "deploy this app with cloud='gcp' (Cloud Run), or run it with `pcompile serve`; "
     "on AWS use @modal.fastapi_endpoint, @modal.asgi_app or @modal.wsgi_app on a CPU function"
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class LambdaPlacement(Placement):
+    """A function on Lambda: ``memory_mib`` sets its CPU share, ``/tmp`` holds ``ephemeral_storage_mib``."""
+
+    target: ClassVar[str] = "lambda"
+    ephemeral_storage_mib: int = 512
+
+
+@dataclass(frozen=True)
+class ComputeChoice:
+    """One compute environment a Batch job may run in: ``key`` names it (``cpu``, ``gpu-<type>``,
+    ``custom-<hash>``), ``gpu`` is what the job needs there (type and count), ``instance_types``
+    the machines that hold it."""
+
+    key: str
+    gpu: GpuRequest | None
+    instance_types: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchPlacement(Placement):
+    """A function on AWS Batch: its job asks for ``cpu`` vCPUs, ``memory_mib`` and ``gpu.count``
+    GPUs; its queue tries ``compute`` in order (the GPU and its fallbacks)."""
+
+    target: ClassVar[str] = "batch"
+    compute: tuple[ComputeChoice, ...] = ()
+
+    @property
+    def gpus(self) -> int:
+        """GPUs the job definition asks for."""
+        return self.gpu.count if self.gpu else 0
+
+    @property
+    def vcpus(self) -> int:
+        """vCPUs the job definition asks for."""
+        return int(self.cpu)
+
+    def queue_key(self) -> tuple[str, ...]:
+        """The compute environments of its queue, in order (functions with the same order share it)."""
+        return tuple(c.key for c in self.compute)
+
+    def details(self) -> dict[str, Any]:
+        """The queue's compute environments (the instance types are the top-level list)."""
+        return {"compute": list(self.queue_key())}
+
+
+AwsPlacement = LambdaPlacement | BatchPlacement
+
+
+def own(placement: Placement) -> AwsPlacement:
+    """``placement`` as one of this cloud's targets; another cloud's placement is a bug
+    in the caller (the registry hands each provider only its own plan)."""
+    if not isinstance(placement, LambdaPlacement | BatchPlacement):
+        raise TypeError(f"{placement.function}: {type(placement).__name__} is not a aws placement")
+    return placement
 
 
 def _request(value: float | int | tuple[float, float] | tuple[int, int] | None) -> float | None:
@@ -81,13 +146,14 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def plan(app: AppSpec, settings: StackSettings) -> dict[str, Placement]:
-    """One placement per function of ``app``, in function-name order."""
+def plan(app: AppSpec, settings: StackSettings) -> dict[str, AwsPlacement]:
+    """One placement per function of ``app``, in function-name order; every user error
+    found is raised together."""
     table = catalog.load_catalog()
-    return {fn.name: place(fn, settings, table) for fn in sorted(app.functions, key=lambda f: f.name)}
+    return place_all(app.functions, lambda fn: place(fn, settings, table))
 
 
-def place(fn: FunctionSpec, settings: StackSettings, table: tuple[catalog.InstanceRow, ...]) -> Placement:
+def place(fn: FunctionSpec, settings: StackSettings, table: tuple[catalog.InstanceRow, ...]) -> AwsPlacement:
     """The placement of one function, honouring the stack's override."""
     rule = first_matching(RULES, fn)
     override = settings.override(fn.name)
@@ -125,47 +191,61 @@ def _checked_override(fn: FunctionSpec, forced: str, rule: Rule) -> str:
     return forced
 
 
-def _lambda_placement(fn: FunctionSpec, why: str) -> Placement:
+def _lambda_placement(fn: FunctionSpec, why: str) -> LambdaPlacement:
     cpu, memory = _request(fn.cpu), _request(fn.memory)
-    # Lambda gives CPU in proportion to memory: one vCPU per 1,769 MiB.
-    memory_mib = max(
-        LAMBDA_MIN_MEMORY_MIB, int(memory or DEFAULT_LAMBDA_MEMORY_MIB), math.ceil((cpu or 0) * 1769)
+    memory_mib = min(
+        LAMBDA_MAX_MEMORY_MIB,
+        max(
+            LAMBDA_MIN_MEMORY_MIB,
+            int(memory or DEFAULT_LAMBDA_MEMORY_MIB),
+            math.ceil((cpu or 0) * LAMBDA_MIB_PER_VCPU),
+        ),
     )
-    details = {
-        "reason": why,
-        "memory_mib": min(memory_mib, LAMBDA_MAX_MEMORY_MIB),
-        "timeout": fn.timeout,
-        "ephemeral_storage_mib": max(512, min(fn.ephemeral_disk or 512, LAMBDA_MAX_MEMORY_MIB)),
-    }
-    return Placement(function=fn.name, target="lambda", details=details)
+    return LambdaPlacement(
+        function=fn.name,
+        reason=why,
+        timeout_s=fn.timeout,
+        cpu=round(min(LAMBDA_MAX_VCPUS, memory_mib / LAMBDA_MIB_PER_VCPU), 2),
+        memory_mib=memory_mib,
+        ephemeral_storage_mib=max(512, min(fn.ephemeral_disk or 512, LAMBDA_MAX_MEMORY_MIB)),
+    )
 
 
 def _batch_placement(
     fn: FunctionSpec, why: str, table: tuple[catalog.InstanceRow, ...], forced_types: tuple[str, ...]
-) -> Placement:
-    gpus = fn.gpu.count if fn.gpu else 0
+) -> BatchPlacement:
+    """The job's size and its queue's compute environments: forced types, CPU families, or
+    every usable GPU choice (type and count) with the instances that hold it."""
+    resolution = catalog.resolve(table, fn.gpu, fn.source) if fn.gpu and not forced_types else None
+    gpu = resolution.first if resolution else (fn.gpu.choices()[0] if fn.gpu else None)
+    gpus = gpu.count if gpu else 0
     vcpus = max(1, math.ceil(_request(fn.cpu) or max(1, 2 * gpus)))
     memory_mib = int(_request(fn.memory) or max(2048, 4096 * gpus))
-    details: dict[str, object] = {
-        "reason": why,
-        "vcpus": vcpus,
-        "memory_mib": memory_mib,
-        "gpus": gpus,
-        "timeout": max(BATCH_MIN_TIMEOUT, fn.timeout),
-    }
     if forced_types:
         key = "custom-" + hashlib.sha256(",".join(forced_types).encode()).hexdigest()[:8]
-        details["compute"] = [key]
-        gpu = fn.gpu.choices()[0] if fn.gpu else None
-        return Placement(fn.name, "batch", gpu, forced_types, details)
-    if fn.gpu is None:
+        compute: tuple[ComputeChoice, ...] = (ComputeChoice(key, gpu, forced_types),)
+    elif resolution is None:
         _check_fits_cpu(fn, vcpus, memory_mib)
-        details["compute"] = ["cpu"]
-        return Placement(fn.name, "batch", None, (), details)
-    resolution = catalog.resolve(table, fn.gpu, fn.source)
-    _check_fits(fn, resolution, vcpus, memory_mib)
-    details["compute"] = [f"gpu-{catalog.canonical_key(choice)}" for choice, _ in resolution.choices]
-    return Placement(fn.name, "batch", resolution.first, resolution.instance_types(), details)
+        compute = (ComputeChoice(CPU_COMPUTE_KEY, None, CPU_INSTANCE_FAMILIES),)
+    else:
+        _check_fits(fn, resolution, vcpus, memory_mib)
+        compute = tuple(
+            ComputeChoice(
+                f"gpu-{catalog.canonical_key(choice)}", choice, tuple(r.instance_type for r in rows)
+            )
+            for choice, rows in resolution.choices
+        )
+    instance_types = resolution.instance_types() if resolution else compute[0].instance_types
+    return BatchPlacement(
+        function=fn.name,
+        reason=why,
+        timeout_s=max(BATCH_MIN_TIMEOUT, fn.timeout),
+        cpu=vcpus,
+        memory_mib=memory_mib,
+        gpu=gpu,
+        instance_types=instance_types,
+        compute=compute,
+    )
 
 
 def _check_fits_cpu(fn: FunctionSpec, vcpus: int, memory_mib: int) -> None:

@@ -20,12 +20,11 @@ import pulumi_aws as aws
 
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.images import image_ref
-from pcompile.compiler.ir import AppSpec, FunctionSpec, GpuRequest, SecretSpec
-from pcompile.compiler.placement import Placement
-from pcompile.providers.aws import catalog, components, concurrency, iam, names, schedules, shared
-from pcompile.providers.aws.placement import slug
+from pcompile.compiler.ir import AppSpec, FunctionSpec, SecretSpec
+from pcompile.providers.aws import components, concurrency, iam, names, schedules, shared
+from pcompile.providers.aws.placement import AwsPlacement, BatchPlacement, LambdaPlacement, slug
 from pcompile.providers.manifest import FunctionAddress, Manifest
-from pcompile.providers.settings import StackSettings
+from pcompile.providers.settings import DeployInputs, ManifestLocation, StackSettings
 
 MANIFEST_KEY = "pcompile/manifest.json"
 
@@ -33,6 +32,12 @@ MANIFEST_KEY = "pcompile/manifest.json"
 def manifest_parameter(app: str, stack: str) -> str:
     """The SSM parameter that points at an app's manifest (read by the invoker)."""
     return f"/pcompile/{slug(stack)}/{slug(app)}/manifest"
+
+
+def manifest_location(app: str, stack: str) -> ManifestLocation:
+    """Where the manifest goes unless deploy says otherwise: a key in the staging bucket,
+    pointed at by :func:`manifest_parameter`."""
+    return ManifestLocation(MANIFEST_KEY, manifest_parameter(app, stack))
 
 
 def secret_config_key(secret: str) -> str:
@@ -46,6 +51,8 @@ class Context:
 
     app: AppSpec
     settings: StackSettings
+    inputs: DeployInputs
+    manifest: ManifestLocation
     region: str
     account: pulumi.Output[str]
     tags: dict[str, str]
@@ -76,9 +83,18 @@ class Context:
         return f"{base[: limit - 9]}-{digest}"
 
 
-def define(app: AppSpec, placements: dict[str, Placement], settings: StackSettings) -> dict[str, Any]:
-    """Create every AWS resource of ``app``; returns extras for ``synth --json``."""
-    ctx = _context(app, settings)
+def define(
+    app: AppSpec,
+    placements: dict[str, AwsPlacement],
+    settings: StackSettings,
+    inputs: DeployInputs | None = None,
+) -> dict[str, Any]:
+    """Create every AWS resource of ``app``; returns extras for ``synth --json``.
+
+    ``inputs`` are what deploy computed (pushed images, code bundle, manifest location);
+    ``synth`` passes none.
+    """
+    ctx = _context(app, settings, inputs or DeployInputs())
     warnings = concurrency.warnings(app, placements, settings) + volume_scratch_warnings(app, placements)
     for warning in warnings:
         pulumi.log.warn(warning)
@@ -95,7 +111,7 @@ def define(app: AppSpec, placements: dict[str, Placement], settings: StackSettin
     return {
         "warnings": warnings,
         "aws": {
-            "manifest_parameter": manifest_parameter(app.name, settings.name),
+            "manifest_parameter": _pointer(ctx),
             "secret_config_keys": {
                 s.name: secret_config_key(s.name) for s in app.secrets if s.kind != "named"
             },
@@ -105,12 +121,12 @@ def define(app: AppSpec, placements: dict[str, Placement], settings: StackSettin
     }
 
 
-def volume_scratch_warnings(app: AppSpec, placements: dict[str, Placement]) -> list[str]:
+def volume_scratch_warnings(app: AppSpec, placements: dict[str, AwsPlacement]) -> list[str]:
     """Lambda copies each mounted volume whole into ``/tmp`` at start; say how big it is."""
     small = [
-        f"{fn.name} ({placements[fn.name].details['ephemeral_storage_mib']} MiB)"
+        f"{fn.name} ({p.ephemeral_storage_mib} MiB)"
         for fn in sorted(app.functions, key=lambda f: f.name)
-        if fn.volumes and placements[fn.name].target == "lambda"
+        if fn.volumes and isinstance(p := placements[fn.name], LambdaPlacement)
     ]
     if not small:
         return []
@@ -121,12 +137,13 @@ def volume_scratch_warnings(app: AppSpec, placements: dict[str, Placement]) -> l
     ]
 
 
-def _context(app: AppSpec, settings: StackSettings) -> Context:
+def _context(app: AppSpec, settings: StackSettings, inputs: DeployInputs) -> Context:
     region = settings.region or pulumi.Config("aws").get("region") or "us-east-1"
     account = aws.get_caller_identity_output().account_id
     tags = {"pcompile-app": app.name, "pcompile-stack": settings.name, **app.tags, **settings.labels}
     arns = iam.Arns(region, account, str(settings.extra.get("partition", "aws")))
-    return Context(app, settings, region, account, dict(sorted(tags.items())), arns)
+    manifest = inputs.manifest or manifest_location(app.name, settings.name)
+    return Context(app, settings, inputs, manifest, region, account, dict(sorted(tags.items())), arns)
 
 
 def _shared_options(settings: StackSettings) -> dict[str, int]:
@@ -136,7 +153,7 @@ def _shared_options(settings: StackSettings) -> dict[str, int]:
 
 def _image_uri(ctx: Context, base: shared.AppShared, image_id: str) -> pulumi.Input[str]:
     """The image a function runs: from the deploy step's build, else ``{repo}:{image_id}``."""
-    built = ctx.settings.image_refs()
+    built = ctx.inputs.image_refs
     if image_id in built:
         return str(built[image_id])
     tag = slug(image_id)[:128]
@@ -185,11 +202,15 @@ class _ComputePlan:
     instance_types: tuple[str, ...]
     gpu: bool
     min_vcpus: int = 0
+    # The fewest GPUs a job in this environment asks for: its instances hold at least that many.
+    least_gpus: int = 0
 
 
-def _batch(ctx: Context, placements: dict[str, Placement]) -> dict[tuple[str, ...], components.BatchQueueRef]:
+def _batch(
+    ctx: Context, placements: dict[str, AwsPlacement]
+) -> dict[tuple[str, ...], components.BatchQueueRef]:
     """Compute environments per GPU type and queues per fallback order, for Batch placements."""
-    on_batch = [p for _, p in sorted(placements.items()) if p.target == "batch"]
+    on_batch = [p for _, p in sorted(placements.items()) if isinstance(p, BatchPlacement)]
     if not on_batch:
         return {}
     plans = _compute_plans(ctx, on_batch)
@@ -212,7 +233,7 @@ def _batch(ctx: Context, placements: dict[str, Placement]) -> dict[tuple[str, ..
         )
         for key, plan in sorted(plans.items())
     }
-    orders = sorted({tuple(p.details["compute"]) for p in on_batch})
+    orders = sorted({p.queue_key() for p in on_batch})
     return {order: _queue(ctx, order, [envs[k] for k in order]) for order in orders}
 
 
@@ -222,25 +243,23 @@ def _queue(ctx: Context, order: tuple[str, ...], envs: list[shared.BatchCompute]
     return components.BatchQueueRef(queue.queue.arn, physical)
 
 
-def _compute_plans(ctx: Context, on_batch: list[Placement]) -> dict[str, _ComputePlan]:
-    table = catalog.load_catalog()
+def _compute_plans(ctx: Context, on_batch: list[BatchPlacement]) -> dict[str, _ComputePlan]:
+    """One environment per compute key; jobs of one GPU type share it, so it holds the instances
+    of the job asking for the fewest GPUs (those of bigger jobs are among them)."""
     plans: dict[str, _ComputePlan] = {}
     for p in on_batch:
         fn = ctx.app.function(p.function)
-        for index, key in enumerate(p.details["compute"]):
-            plan = plans.setdefault(key, _new_plan(table, key, p))
+        for index, choice in enumerate(p.compute):
+            gpus = choice.gpu.count if choice.gpu else 0
+            plan = plans.get(choice.key)
+            if plan is None or gpus < plan.least_gpus:
+                warm = plan.min_vcpus if plan else 0
+                plan = plans[choice.key] = _ComputePlan(
+                    choice.instance_types, choice.gpu is not None, warm, gpus
+                )
             if index == 0 and fn.min_containers:
-                plan.min_vcpus += fn.min_containers * int(p.details["vcpus"])
+                plan.min_vcpus += fn.min_containers * p.vcpus
     return plans
-
-
-def _new_plan(table: tuple[catalog.InstanceRow, ...], key: str, p: Placement) -> _ComputePlan:
-    if key == "cpu":
-        return _ComputePlan(shared.CPU_INSTANCE_FAMILIES, gpu=False)
-    if key.startswith("custom-"):
-        return _ComputePlan(p.instance_types, gpu=p.gpu is not None)
-    rows = catalog.instances_for(table, GpuRequest(key.removeprefix("gpu-").upper(), 1))
-    return _ComputePlan(tuple(r.instance_type for r in rows), gpu=True)
 
 
 def _network(ctx: Context) -> shared.BatchNetwork:
@@ -266,7 +285,7 @@ def _network(ctx: Context) -> shared.BatchNetwork:
 def _function(
     ctx: Context,
     fn: FunctionSpec,
-    placement: Placement,
+    placement: AwsPlacement,
     base: shared.AppShared,
     secrets: dict[str, components.Secret],
     volumes: dict[str, components.Mount],
@@ -279,7 +298,7 @@ def _function(
         staging_bucket=base.staging.bucket,
         mounts=mounts,
         secret_ids={s: secrets[s].secret_id for s in sorted(fn.secrets)},
-        code_bundle=ctx.settings.bundle_url(),
+        code_bundle=ctx.inputs.bundle_url,
         endpoint_url=ctx.settings.endpoint_url,
     )
     grants = components.Grants(
@@ -293,7 +312,7 @@ def _function(
     image = _image_uri(ctx, base, fn.image)
     retention = int(ctx.settings.extra.get("log_retention_days", 30))
     name = ctx.logical("", fn.name)
-    if placement.target == "lambda":
+    if isinstance(placement, LambdaPlacement):
         return components.Function(
             name,
             components.FunctionArgs(
@@ -309,7 +328,7 @@ def _function(
                 concurrency.reserved_for(fn, ctx.settings),
             ),
         )
-    queue = queues[tuple(placement.details["compute"])]
+    queue = queues[placement.queue_key()]
     args = components.BatchFunctionArgs(
         fn,
         placement,
@@ -360,7 +379,7 @@ def _mounts(
 
 def _bundle_arn(ctx: Context) -> pulumi.Output[str] | None:
     """The code bundle object (``s3://bucket/key#sha256=...``) functions may read, if any."""
-    url = ctx.settings.bundle_url() or ""
+    url = ctx.inputs.bundle_url or ""
     if not url.startswith("s3://"):
         return None
     bucket, _, key = url.removeprefix("s3://").partition("#")[0].partition("/")
@@ -431,12 +450,17 @@ def _manifest(
         f"{slug(ctx.app.name)}-manifest",
         components.ManifestArgs(
             bucket=base.staging.bucket,
-            key=MANIFEST_KEY,
-            parameter_name=manifest_parameter(ctx.app.name, ctx.settings.name),
+            key=ctx.manifest.key,
+            parameter_name=_pointer(ctx),
             content=manifest.apply(lambda m: m.dumps()),
             tags=ctx.tags,
         ),
     )
+
+
+def _pointer(ctx: Context) -> str:
+    """The SSM parameter naming the manifest (deploy's, else the well-known name)."""
+    return ctx.manifest.pointer or manifest_parameter(ctx.app.name, ctx.settings.name)
 
 
 def _exported_functions(manifest: Manifest) -> dict[str, Any]:
@@ -463,5 +487,5 @@ def _manifest_of(ctx: Context, data: dict[str, Any], targets: dict[str, str], we
         functions=functions,
         staging={"bucket": data["bucket"], "url": f"s3://{data['bucket']}"},
         image_tags=dict(data["images"]),
-        code_bundle=ctx.settings.bundle_url(),
+        code_bundle=ctx.inputs.bundle_url,
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pcompile.compiler.errors import UserError
-from pcompile.providers.settings import StackSettings
+from pcompile.providers.settings import DeployInputs, StackSettings
 
 if TYPE_CHECKING:
     from pcompile.compiler.ir import AppSpec
@@ -106,15 +106,21 @@ class AwsProvider:
         """:func:`pcompile.providers.aws.placement.plan`."""
         from pcompile.providers.aws import placement
 
-        return placement.plan(app, settings)
+        placements: dict[str, Placement] = dict(placement.plan(app, settings))
+        return placements
 
     def define(
-        self, app: AppSpec, placements: dict[str, Placement], settings: StackSettings
+        self,
+        app: AppSpec,
+        placements: dict[str, Placement],
+        settings: StackSettings,
+        inputs: DeployInputs,
     ) -> dict[str, Any]:
         """:func:`pcompile.providers.aws.program.define`."""
-        from pcompile.providers.aws import program
+        from pcompile.providers.aws import placement, program
 
-        return program.define(app, placements, settings) or {}
+        own = {name: placement.own(p) for name, p in placements.items()}
+        return program.define(app, own, settings, inputs) or {}
 
     def invoker(self, app_name: str, settings: StackSettings) -> Invoker:
         """:func:`pcompile.providers.aws.invoker.from_stack`."""

@@ -19,7 +19,6 @@ from pcompile.runtime import staging
 
 GPU_IMAGE_TYPE = "ECS_AL2023_NVIDIA"  # successor of ECS_AL2_NVIDIA (AL2 AMIs blocked from mid-2026)
 CPU_IMAGE_TYPE = "ECS_AL2023"
-CPU_INSTANCE_FAMILIES = ("c6i", "m6i", "r6i")
 ECS_INSTANCE_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
 
 

@@ -1,7 +1,7 @@
 """Pulumi components for GCP, one per IR concept (DESIGN.md section 3).
 
-* :class:`AppShared` (``pcompile:gcp:AppShared``): the staging bucket and the deployment
-  manifest object (images live in bootstrap's Artifact Registry repository);
+* :class:`AppShared` (``pcompile:gcp:AppShared``): the staging bucket (images live in
+  bootstrap's Artifact Registry repository); :class:`DeploymentManifest` - the manifest object;
 * :class:`Volume` - a private GCS bucket; :class:`Secret` - a Secret Manager secret
   (``from_name`` is referenced, others are created from Pulumi secret config);
 * :class:`Service` - a Cloud Run v2 service (CPU, L4 GPU or web endpoint);
@@ -16,7 +16,8 @@ Artifact Registry repository of its image, ``secretAccessor`` on its own secrets
 Batch agent requires). Callers (``invokers``) may write each function's inputs and
 read its results, the manifest and the job templates; nobody but the deploying
 identity may write the manifest or a job template.
-Children are named ``f"{name}-..."`` with ``parent=self``; nothing is created inside ``apply``.
+Each component takes ``(name, args, opts)``, names its children ``f"{name}-..."`` with
+``parent=self``, creates nothing inside ``apply`` and calls ``register_outputs`` last.
 """
 
 from __future__ import annotations
@@ -30,9 +31,14 @@ import pulumi
 import pulumi_gcp as gcp
 
 from pcompile.compiler.ir import AppSpec, FunctionSpec, SecretSpec, VolumeSpec, to_jsonable
-from pcompile.compiler.placement import Placement
 from pcompile.providers.gcp import jobs, names
-from pcompile.providers.gcp.placement import CLOUD_RUN_PROBE_PERIOD_S
+from pcompile.providers.gcp.placement import (
+    CLOUD_RUN_PROBE_PERIOD_S,
+    CloudRunPlacement,
+    GcpBatchPlacement,
+    GcpPlacement,
+)
+from pcompile.providers.gcp.schedules import Trigger
 from pcompile.runtime import gcp_env, staging
 
 OBJECT_READ_WRITE = "roles/storage.objectUser"
@@ -149,11 +155,19 @@ class Deployment:
         return f"{names.account_id(self.app.name, fn.name)}@{self.project}.iam.gserviceaccount.com"
 
 
-class AppShared(pulumi.ComponentResource):
-    """Per-app resources: image repository, staging bucket, deployment manifest."""
+@dataclass(frozen=True)
+class AppSharedArgs:
+    """The per-app resources of one deployment."""
 
-    def __init__(self, name: str, dep: Deployment, opts: pulumi.ResourceOptions | None = None) -> None:
+    dep: Deployment
+
+
+class AppShared(pulumi.ComponentResource):
+    """Per-app resources: the staging bucket and callers' grants on it."""
+
+    def __init__(self, name: str, args: AppSharedArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pcompile:gcp:AppShared", name, None, opts)
+        dep = args.dep
         self.name = name
         # Staging holds call payloads, results, templates and the manifest: destroy must not stop at them.
         self.staging = private_bucket(
@@ -181,29 +195,62 @@ class AppShared(pulumi.ComponentResource):
         deployment = objects_under(bucket, names.MANIFESTS, names.TEMPLATES)
         object_grant(f"{label}-deployment", self.staging.name, OBJECT_READ, member, deployment, self)
 
-    def write_manifest(self, key: str, content: pulumi.Input[str], depends_on: list[pulumi.Resource]) -> Any:
-        """The deployment manifest object (its content resolves once every service URL is known)."""
-        return gcp.storage.BucketObject(
-            f"{self.name}-manifest",
-            bucket=self.staging.name,
-            name=key,
-            content=content,
+
+@dataclass(frozen=True)
+class ManifestArgs:
+    """The manifest object: its key in ``shared``'s staging bucket and its text (which resolves
+    once every service URL is known), written after ``after``."""
+
+    shared: AppShared
+    key: str
+    content: pulumi.Input[str]
+    after: tuple[pulumi.Resource, ...] = ()
+
+
+class DeploymentManifest(pulumi.ComponentResource):
+    """The deployment manifest as an object of the staging bucket (invokers read it)."""
+
+    def __init__(self, name: str, args: ManifestArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pcompile:gcp:Manifest", name, None, opts)
+        # It was AppShared's child ``<shared>-manifest`` before: the alias keeps deployed stacks' object.
+        moved = pulumi.Alias(name=f"{args.shared.name}-manifest", parent=args.shared)
+        self.object = gcp.storage.BucketObject(
+            f"{name}-object",
+            bucket=args.shared.staging.name,
+            name=args.key,
+            content=args.content,
             content_type="application/json",
-            opts=_child(self, depends_on),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after), aliases=[moved]),
         )
+        self.register_outputs({"object": self.object.name})
+
+
+@dataclass(frozen=True)
+class VolumeArgs:
+    """One volume of the deployment."""
+
+    spec: VolumeSpec
+    dep: Deployment
 
 
 class Volume(pulumi.ComponentResource):
     """A ``modal.Volume`` as a private GCS bucket (the runtime syncs it on commit/reload)."""
 
-    def __init__(
-        self, name: str, spec: VolumeSpec, dep: Deployment, opts: pulumi.ResourceOptions | None = None
-    ):
+    def __init__(self, name: str, args: VolumeArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pcompile:gcp:Volume", name, None, opts)
+        spec, dep = args.spec, args.dep
         self.spec = spec
         self.bucket_name = names.bucket_name(dep.project, dep.stack, dep.app.name, f"vol-{spec.name}")
         self.bucket = private_bucket(f"{name}-bucket", self.bucket_name, dep.region, dep.labels, self)
         self.register_outputs({"bucket": self.bucket.name})
+
+
+@dataclass(frozen=True)
+class SecretArgs:
+    """One secret of the deployment."""
+
+    spec: SecretSpec
+    dep: Deployment
 
 
 class Secret(pulumi.ComponentResource):
@@ -214,10 +261,9 @@ class Secret(pulumi.ComponentResource):
     value comes only from the Pulumi secret config key :func:`secret_config_key`.
     """
 
-    def __init__(
-        self, name: str, spec: SecretSpec, dep: Deployment, opts: pulumi.ResourceOptions | None = None
-    ):
+    def __init__(self, name: str, args: SecretArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pcompile:gcp:Secret", name, None, opts)
+        spec, dep = args.spec, args.dep
         self.spec = spec
         named = spec.kind == "named"
         self.secret_id: pulumi.Input[str] = names.secret_id(dep.app.name, spec.name, named)
@@ -252,13 +298,20 @@ class Secret(pulumi.ComponentResource):
         return f"projects/{project}/secrets/{self.id_text}/versions/latest"
 
 
-class _FunctionBase(pulumi.ComponentResource):
+@dataclass(frozen=True)
+class FunctionArgs:
+    """One function of the deployment and where it runs."""
+
+    fn: FunctionSpec
+    dep: Deployment
+
+
+class FunctionIdentity(pulumi.ComponentResource):
     """A function's identity: one service account and grants on only its own buckets and secrets."""
 
-    def __init__(
-        self, token: str, name: str, fn: FunctionSpec, dep: Deployment, opts: pulumi.ResourceOptions | None
-    ):
-        super().__init__(token, name, None, opts)
+    def __init__(self, name: str, args: FunctionArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("pcompile:gcp:FunctionIdentity", name, None, opts)
+        fn, dep = args.fn, args.dep
         self.fn = fn
         self.account = gcp.serviceaccount.Account(
             f"{name}-sa",
@@ -270,6 +323,7 @@ class _FunctionBase(pulumi.ComponentResource):
         self._grant_storage(name, fn, dep)
         self._grant_secrets(name, fn, dep)
         self._grant_image(name, fn, dep)
+        self.register_outputs({"email": self.account.email})
 
     def _grant_image(self, name: str, fn: FunctionSpec, dep: Deployment) -> None:
         """Read on the repository of the exact image reference the function runs (bootstrap's)."""
@@ -325,7 +379,7 @@ class _FunctionBase(pulumi.ComponentResource):
             )
 
 
-def runtime_env(fn: FunctionSpec, placement: Placement, dep: Deployment) -> dict[str, str]:
+def runtime_env(fn: FunctionSpec, placement: GcpPlacement, dep: Deployment) -> dict[str, str]:
     """Environment the runtime modes read (the contract is :mod:`pcompile.runtime.gcp_env`)."""
     volumes = {
         mount: {
@@ -344,26 +398,27 @@ def runtime_env(fn: FunctionSpec, placement: Placement, dep: Deployment) -> dict
     }
     if dep.bundle_url:
         env[gcp_env.BUNDLE] = dep.bundle_url
-    schedule = placement.details.get("schedule")
-    if schedule and schedule.get("period_s"):
-        env[gcp_env.SCHEDULE] = json.dumps(schedule, sort_keys=True)
+    if placement.schedule is not None and placement.schedule.period_s:
+        env[gcp_env.SCHEDULE] = json.dumps(placement.schedule.to_json(), sort_keys=True)
     return env
+
+
+@dataclass(frozen=True)
+class ServiceArgs:
+    """A function on Cloud Run: the function, its placement and the deployment."""
+
+    fn: FunctionSpec
+    placement: CloudRunPlacement
+    dep: Deployment
 
 
 class Service(pulumi.ComponentResource):
     """A function served by Cloud Run v2: private unless it is a public web endpoint."""
 
-    def __init__(
-        self,
-        name: str,
-        fn: FunctionSpec,
-        placement: Placement,
-        dep: Deployment,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pcompile:gcp:Service", name, None, opts)
-        self.identity = _FunctionBase("pcompile:gcp:FunctionIdentity", f"{name}-id", fn, dep, _child(self))
-        d = placement.details
+        fn, placement, dep = args.fn, args.placement, args.dep
+        self.identity = FunctionIdentity(f"{name}-id", FunctionArgs(fn, dep), _child(self))
         self.service = gcp.cloudrunv2.Service(
             f"{name}-run",
             name=names.service_name(dep.app.name, fn.name),
@@ -372,11 +427,11 @@ class Service(pulumi.ComponentResource):
             deletion_protection=False,
             labels=dep.labels,
             template=self._template(fn, placement, dep),
-            scaling=gcp.cloudrunv2.ServiceScalingArgs(min_instance_count=d["min_instances"]),
+            scaling=gcp.cloudrunv2.ServiceScalingArgs(min_instance_count=placement.min_instances),
             opts=_child(self, [self.identity]),
         )
         self.url = self.service.uri
-        members = ["allUsers"] if d["public"] else list(dep.invokers)
+        members = ["allUsers"] if placement.public else list(dep.invokers)
         for member in members:
             gcp.cloudrunv2.ServiceIamMember(
                 f"{name}-invoker-{names.slug(member)}",
@@ -388,27 +443,26 @@ class Service(pulumi.ComponentResource):
             )
         self.register_outputs({"url": self.url})
 
-    def _template(self, fn: FunctionSpec, placement: Placement, dep: Deployment) -> Any:
-        d = placement.details
-        gpu = d["accelerator"] is not None
+    def _template(self, fn: FunctionSpec, placement: CloudRunPlacement, dep: Deployment) -> Any:
+        accelerator = placement.accelerator
+        gpu = accelerator is not None
         return gcp.cloudrunv2.ServiceTemplateArgs(
             service_account=self.identity.account.email,
-            timeout=f"{d['timeout_s']}s",
-            max_instance_request_concurrency=d["concurrency"],
+            timeout=f"{placement.timeout_s}s",
+            max_instance_request_concurrency=placement.concurrency,
             scaling=gcp.cloudrunv2.ServiceTemplateScalingArgs(
-                min_instance_count=d["min_instances"], max_instance_count=d["max_instances"]
+                min_instance_count=placement.min_instances, max_instance_count=placement.max_instances
             ),
-            node_selector=gcp.cloudrunv2.ServiceTemplateNodeSelectorArgs(accelerator=d["accelerator"])
-            if gpu
+            node_selector=gcp.cloudrunv2.ServiceTemplateNodeSelectorArgs(accelerator=accelerator)
+            if accelerator is not None
             else None,
             gpu_zonal_redundancy_disabled=True if gpu else None,
             containers=[self._container(fn, placement, dep)],
         )
 
-    def _container(self, fn: FunctionSpec, placement: Placement, dep: Deployment) -> Any:
-        d = placement.details
-        limits = {"cpu": d["cpu"], "memory": d["memory"]}
-        if d["accelerator"]:
+    def _container(self, fn: FunctionSpec, placement: CloudRunPlacement, dep: Deployment) -> Any:
+        limits = {"cpu": f"{placement.cpu:g}", "memory": f"{placement.memory_mib}Mi"}
+        if placement.accelerator:
             limits["nvidia.com/gpu"] = "1"
         port = fn.web.port if fn.web is not None and fn.web.port else HTTP_PORT
         env = [
@@ -432,10 +486,10 @@ class Service(pulumi.ComponentResource):
             args=["http"],
             envs=env,
             ports=gcp.cloudrunv2.ServiceTemplateContainerPortsArgs(container_port=port),
-            startup_probe=_startup_probe(port, int(d["startup_s"])),
+            startup_probe=_startup_probe(port, placement.startup_s),
             # A GPU instance must keep its CPU allocated between requests (instance-based billing).
             resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
-                limits=limits, cpu_idle=False if d["accelerator"] else None
+                limits=limits, cpu_idle=False if placement.accelerator else None
             ),
         )
 
@@ -451,20 +505,25 @@ def _startup_probe(port: int, budget_s: int) -> Any:
     )
 
 
+@dataclass(frozen=True)
+class BatchFunctionArgs:
+    """A function on GCP Batch: the function, its placement and the deployment."""
+
+    fn: FunctionSpec
+    placement: GcpBatchPlacement
+    dep: Deployment
+
+
 class BatchFunction(pulumi.ComponentResource):
     """A function run as GCP Batch jobs: its job template, stored with the deployment."""
 
     def __init__(
-        self,
-        name: str,
-        fn: FunctionSpec,
-        placement: Placement,
-        dep: Deployment,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: BatchFunctionArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("pcompile:gcp:BatchFunction", name, None, opts)
+        fn, placement, dep = args.fn, args.placement, args.dep
         assert dep.shared is not None
-        self.identity = _FunctionBase("pcompile:gcp:FunctionIdentity", f"{name}-id", fn, dep, _child(self))
+        self.identity = FunctionIdentity(f"{name}-id", FunctionArgs(fn, dep), _child(self))
         for role in BATCH_AGENT_ROLES:
             gcp.projects.IAMMember(
                 f"{name}-{role.split('/')[1].replace('.', '-').lower()}",
@@ -503,20 +562,22 @@ class BatchFunction(pulumi.ComponentResource):
         self.register_outputs({"template": self.object.name})
 
 
+@dataclass(frozen=True)
+class ScheduleArgs:
+    """A function's Cloud Scheduler trigger and what it starts (``runner``)."""
+
+    fn: FunctionSpec
+    trigger: Trigger
+    dep: Deployment
+    runner: Service | BatchFunction
+
+
 class Schedule(pulumi.ComponentResource):
     """Cloud Scheduler firing a function: OIDC POST to its service, or Batch ``jobs.create``."""
 
-    def __init__(
-        self,
-        name: str,
-        fn: FunctionSpec,
-        placement: Placement,
-        dep: Deployment,
-        runner: Service | BatchFunction,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, args: ScheduleArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pcompile:gcp:Schedule", name, None, opts)
-        trigger = placement.details["schedule"]
+        fn, trigger, dep, runner = args.fn, args.trigger, args.dep, args.runner
         self.account = gcp.serviceaccount.Account(
             f"{name}-sa",
             account_id=names.account_id(dep.app.name, f"cron-{fn.name}"),
@@ -532,8 +593,8 @@ class Schedule(pulumi.ComponentResource):
             f"{name}-job",
             name=names.scheduler_job_name(dep.app.name, fn.name),
             region=dep.region,
-            schedule=trigger["cron"],
-            time_zone=trigger["time_zone"],
+            schedule=trigger.cron,
+            time_zone=trigger.time_zone,
             attempt_deadline=f"{min(max(fn.timeout, 15), 1800)}s",
             http_target=target,
             opts=_child(self),

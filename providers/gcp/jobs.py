@@ -11,9 +11,10 @@ No Pulumi and no cloud SDK here.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
-from pcompile.compiler.placement import Placement
+from pcompile.providers.gcp.placement import GcpBatchPlacement
 
 # The entrypoint is set too, so a user's ``Image.entrypoint([...])`` cannot swallow the command.
 RUNTIME_ENTRYPOINT = "python"
@@ -31,7 +32,7 @@ MAX_RETRY_COUNT = 10  # Batch's upper bound for maxRetryCount
 
 
 def job_template(
-    placement: Placement,
+    placement: GcpBatchPlacement,
     *,
     image: str,
     service_account: str,
@@ -40,14 +41,13 @@ def job_template(
     secret_env: dict[str, str],
     labels: dict[str, str],
 ) -> dict[str, Any]:
-    """The job body for ``placement`` (a ``gcpbatch`` placement) with one task."""
-    d = placement.details
+    """The job body for ``placement`` with one task."""
     return {
         "taskGroups": [
             {
                 "taskCount": "1",
                 "parallelism": "1",
-                **_packing(d),
+                **_packing(placement),
                 "taskSpec": {
                     "runnables": [
                         {
@@ -58,9 +58,12 @@ def job_template(
                             }
                         }
                     ],
-                    "computeResource": {"cpuMilli": str(d["cpu_milli"]), "memoryMib": str(d["memory_mib"])},
-                    "maxRunDuration": f"{d['max_run_duration_s']}s",
-                    "maxRetryCount": min(MAX_RETRY_COUNT, d["max_retry_count"] + PREEMPTION_RETRIES),
+                    "computeResource": {
+                        "cpuMilli": str(math.ceil(placement.cpu * 1000)),
+                        "memoryMib": str(placement.memory_mib),
+                    },
+                    "maxRunDuration": f"{placement.timeout_s}s",
+                    "maxRetryCount": min(MAX_RETRY_COUNT, placement.max_retry_count + PREEMPTION_RETRIES),
                     "lifecyclePolicies": [_retry_lost_vms()],
                     "environment": {
                         "variables": dict(sorted(env.items())),
@@ -70,7 +73,12 @@ def job_template(
             }
         ],
         "allocationPolicy": {
-            "instances": [{"policy": _instance_policy(d), "installGpuDrivers": bool(d["accelerator"])}],
+            "instances": [
+                {
+                    "policy": _instance_policy(placement),
+                    "installGpuDrivers": placement.accelerator is not None,
+                }
+            ],
             "serviceAccount": {"email": service_account},
             "location": {"allowedLocations": [f"regions/{region}"]},
         },
@@ -79,10 +87,10 @@ def job_template(
     }
 
 
-def _packing(details: dict[str, Any]) -> dict[str, Any]:
+def _packing(placement: GcpBatchPlacement) -> dict[str, Any]:
     """GPU tasks own their VM's accelerators: Batch packs by CPU and memory alone, so without
     ``taskCountPerNode: 1`` two tasks of a map could share one GPU."""
-    return {"taskCountPerNode": "1"} if details["accelerator"] else {}
+    return {"taskCountPerNode": "1"} if placement.accelerator else {}
 
 
 def _retry_lost_vms() -> dict[str, Any]:
@@ -91,15 +99,11 @@ def _retry_lost_vms() -> dict[str, Any]:
     return {"action": "RETRY_TASK", "actionCondition": {"exitCodes": list(PREEMPTION_EXIT_CODES)}}
 
 
-def _instance_policy(details: dict[str, Any]) -> dict[str, Any]:
-    policy: dict[str, Any] = {
-        "machineType": details["machine_type"],
-        "provisioningModel": details["provisioning_model"],
-    }
-    if details["accelerator"]:
-        policy["accelerators"] = [
-            {"type": details["accelerator"], "count": str(details["accelerator_count"])}
-        ]
+def _instance_policy(placement: GcpBatchPlacement) -> dict[str, Any]:
+    shape = placement.shape
+    policy: dict[str, Any] = {"machineType": shape.machine_type, "provisioningModel": shape.provisioning}
+    if placement.accelerator:
+        policy["accelerators"] = [{"type": placement.accelerator, "count": str(placement.accelerator_count)}]
     return policy
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.ir import AppSpec, FunctionSpec, GpuRequest, GpuSpec
-from pcompile.compiler.placement import Placement, Rule, first_matching
+from pcompile.compiler.placement import Placement, Rule, first_matching, place_all
 from pcompile.providers.gcp import catalog as cat
 from pcompile.providers.gcp import schedules
 from pcompile.providers.settings import StackSettings
@@ -64,6 +65,64 @@ BATCH_DEFAULT_CPU = 2.0
 BATCH_DEFAULT_MEMORY_MIB = 2048
 
 
+@dataclass(frozen=True, kw_only=True)
+class CloudRunPlacement(Placement):
+    """A function served by Cloud Run: instance size (``cpu``, ``memory_mib``), ``accelerator``
+    (an L4, or None), startup budget, concurrency, scaling, exposure and schedule trigger."""
+
+    target: ClassVar[str] = CLOUD_RUN
+    accelerator: str | None = None
+    startup_s: int = CLOUD_RUN_DEFAULT_STARTUP_S
+    concurrency: int = 1
+    min_instances: int = 0
+    max_instances: int | None = None
+    public: bool = False
+    schedule: schedules.Trigger | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class GcpBatchPlacement(Placement):
+    """A function run as GCP Batch jobs on ``shape`` (machine type, accelerators, provisioning,
+    looked up once); each task asks for ``cpu`` and ``memory_mib`` of it."""
+
+    target: ClassVar[str] = GCP_BATCH
+    shape: cat.MachineShape
+    max_retry_count: int = 0
+    schedule: schedules.Trigger | None = None
+
+    @property
+    def accelerator(self) -> str | None:
+        """The accelerator type of the machine, or None for a CPU machine."""
+        return self.shape.accelerator or None
+
+    @property
+    def accelerator_count(self) -> int:
+        """Accelerators attached to the machine."""
+        return self.shape.count if self.shape.accelerator else 0
+
+    def details(self) -> dict[str, Any]:
+        """The machine (type in ``instance_types``), its accelerators, retries and trigger."""
+        return {
+            "accelerator": self.accelerator,
+            "accelerator_count": self.accelerator_count,
+            "machine_type": self.shape.machine_type,
+            "max_retry_count": self.max_retry_count,
+            "provisioning_model": self.shape.provisioning,
+            "schedule": None if self.schedule is None else self.schedule.to_json(),
+        }
+
+
+GcpPlacement = CloudRunPlacement | GcpBatchPlacement
+
+
+def own(placement: Placement) -> GcpPlacement:
+    """``placement`` as one of this cloud's targets; another cloud's placement is a bug
+    in the caller (the registry hands each provider only its own plan)."""
+    if not isinstance(placement, CloudRunPlacement | GcpBatchPlacement):
+        raise TypeError(f"{placement.function}: {type(placement).__name__} is not a gcp placement")
+    return placement
+
+
 def _cloud_run_gpu(fn: FunctionSpec) -> bool:
     return fn.gpu is not None and fn.gpu.type == "L4" and fn.gpu.count == 1
 
@@ -82,32 +141,20 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def plan(app: AppSpec, settings: StackSettings) -> dict[str, Placement]:
+def plan(app: AppSpec, settings: StackSettings) -> dict[str, GcpPlacement]:
     """One placement per function of ``app``; all user errors found are raised together."""
     return plan_with(app, settings, cat.default_catalog())
 
 
-def plan_with(app: AppSpec, settings: StackSettings, catalog: cat.Catalog) -> dict[str, Placement]:
+def plan_with(app: AppSpec, settings: StackSettings, catalog: cat.Catalog) -> dict[str, GcpPlacement]:
     """:func:`plan` against an explicit catalog (tests pass a few rows)."""
-    from pcompile.compiler.errors import CompileErrors
-
-    placements: dict[str, Placement] = {}
-    errors: list[UserError] = []
-    for fn in app.functions:
-        try:
-            placements[fn.name] = place(fn, settings, catalog)
-        except UserError as err:
-            errors.append(err)
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise CompileErrors(errors)
-    return placements
+    return place_all(app.functions, lambda fn: place(fn, settings, catalog))
 
 
-def place(fn: FunctionSpec, settings: StackSettings, catalog: cat.Catalog) -> Placement:
+def place(fn: FunctionSpec, settings: StackSettings, catalog: cat.Catalog) -> GcpPlacement:
     """The placement of one function."""
-    gpu = resolve_gpu(fn, catalog)
+    found = resolve_gpu_shape(fn, catalog)
+    gpu = found[0] if found else None
     resolved = dataclasses.replace(fn, gpu=None if gpu is None else GpuSpec(gpu.type, gpu.count))
     rule = first_matching(RULES, resolved)
     target = settings.override(fn.name).placement or rule.target
@@ -115,15 +162,15 @@ def place(fn: FunctionSpec, settings: StackSettings, catalog: cat.Catalog) -> Pl
     _check(resolved, target)
     if target == CLOUD_RUN and resolved.gpu is not None:
         _check_gpu_region(resolved, settings)
-    common = {"why": why, "schedule": _schedule(resolved, target)}
+    trigger = _schedule(resolved, target)
     if target == CLOUD_RUN:
-        return Placement(fn.name, CLOUD_RUN, gpu, (), {**cloud_run_details(resolved), **common})
-    shape = batch_shape(resolved, catalog, settings.override(fn.name).instance_types)
-    details = {**batch_details(resolved, shape), **common}
-    return Placement(fn.name, GCP_BATCH, gpu, (shape.machine_type,), details)
+        return cloud_run_placement(resolved, gpu, why, trigger)
+    forced = settings.override(fn.name).instance_types
+    shape = batch_shape(resolved, catalog, forced, found[1] if found and not forced else None)
+    return batch_placement(resolved, gpu, shape, why, trigger)
 
 
-def _schedule(fn: FunctionSpec, target: str) -> dict[str, Any] | None:
+def _schedule(fn: FunctionSpec, target: str) -> schedules.Trigger | None:
     """The Cloud Scheduler trigger; gated periods need Cloud Run (a Batch VM boots too late)."""
     if fn.schedule is None:
         return None
@@ -135,16 +182,17 @@ def _schedule(fn: FunctionSpec, target: str) -> dict[str, Any] | None:
             source=fn.source,
             fix="use a Period that divides an hour or a day (e.g. Period(hours=6)) or a Cron",
         )
-    return trig.to_json()
+    return trig
 
 
-def resolve_gpu(fn: FunctionSpec, catalog: cat.Catalog) -> GpuRequest | None:
-    """The first of the function's GPU choices GCP offers, with the catalog's type name."""
+def resolve_gpu_shape(fn: FunctionSpec, catalog: cat.Catalog) -> tuple[GpuRequest, cat.MachineShape] | None:
+    """The first GPU choice GCP offers and the machine shape that carries it (one lookup)."""
     if fn.gpu is None:
         return None
     for choice in fn.gpu.choices():
-        if cat.gpu_shape(catalog, choice.type, choice.count) is not None:
-            return GpuRequest(cat.canonical_gpu(choice.type), choice.count)
+        shape = cat.gpu_shape(catalog, choice.type, choice.count)
+        if shape is not None:
+            return GpuRequest(cat.canonical_gpu(choice.type), choice.count), shape
     raise _no_gpu_shape(fn, fn.gpu, catalog)
 
 
@@ -259,21 +307,27 @@ def _memory_over_cpu_limit(fn: FunctionSpec, memory: int) -> None:
     )
 
 
-def cloud_run_details(fn: FunctionSpec) -> dict[str, Any]:
+def cloud_run_placement(
+    fn: FunctionSpec, gpu: GpuRequest | None, why: str, trigger: schedules.Trigger | None
+) -> CloudRunPlacement:
     """What the Cloud Run component needs beyond the IR: sizes, scaling, exposure."""
     vcpus, memory = cloud_run_resources(fn)
-    return {
-        "cpu": str(vcpus),
-        "memory": f"{memory}Mi",
-        "accelerator": CLOUD_RUN_GPU_ACCELERATOR if fn.gpu is not None else None,
-        "timeout_s": fn.timeout,
-        "startup_s": startup_budget(fn),
-        "concurrency": fn.concurrency.max_inputs if fn.concurrency else 1,
-        "min_instances": fn.min_containers or 0,
-        "max_instances": fn.max_containers
+    return CloudRunPlacement(
+        function=fn.name,
+        reason=why,
+        timeout_s=fn.timeout,
+        cpu=vcpus,
+        memory_mib=memory,
+        gpu=gpu,
+        accelerator=CLOUD_RUN_GPU_ACCELERATOR if fn.gpu is not None else None,
+        startup_s=startup_budget(fn),
+        concurrency=fn.concurrency.max_inputs if fn.concurrency else 1,
+        min_instances=fn.min_containers or 0,
+        max_instances=fn.max_containers
         or (CLOUD_RUN_GPU_DEFAULT_MAX_INSTANCES if fn.gpu is not None else None),
-        "public": fn.web is not None and not fn.web.requires_auth,
-    }
+        public=fn.web is not None and not fn.web.requires_auth,
+        schedule=trigger,
+    )
 
 
 def startup_budget(fn: FunctionSpec) -> int:
@@ -288,8 +342,14 @@ def startup_budget(fn: FunctionSpec) -> int:
     return max(CLOUD_RUN_PROBE_PERIOD_S, min(int(budget), CLOUD_RUN_MAX_STARTUP_S))
 
 
-def batch_shape(fn: FunctionSpec, catalog: cat.Catalog, forced: tuple[str, ...] = ()) -> cat.MachineShape:
-    """The machine a Batch task of ``fn`` runs on (a stack override's first type wins)."""
+def batch_shape(
+    fn: FunctionSpec,
+    catalog: cat.Catalog,
+    forced: tuple[str, ...] = (),
+    gpu_shape: cat.MachineShape | None = None,
+) -> cat.MachineShape:
+    """The machine a Batch task of ``fn`` runs on: a stack override's first type, else the
+    GPU's shape found when its request was resolved, else the smallest CPU machine that fits."""
     if forced:
         for row in catalog:
             if row.machine_type == forced[0]:
@@ -300,10 +360,9 @@ def batch_shape(fn: FunctionSpec, catalog: cat.Catalog, forced: tuple[str, ...] 
             fix=f"use one of {sorted({r.machine_type for r in catalog})}",
         )
     if fn.gpu is not None:
-        shape = cat.gpu_shape(catalog, fn.gpu.type, fn.gpu.count)
-    else:
-        cpu = _requested_cpu(fn) or BATCH_DEFAULT_CPU
-        shape = cat.cpu_shape(catalog, cpu, _requested_memory(fn) / 1024)
+        assert gpu_shape is not None, "resolve_gpu_shape found the shape of a GPU function"
+        return gpu_shape
+    shape = cat.cpu_shape(catalog, _requested_cpu(fn) or BATCH_DEFAULT_CPU, _requested_memory(fn) / 1024)
     if shape is None:
         raise UserError(
             f"function {fn.name!r}: no GCP machine has cpu={fn.cpu} and memory={fn.memory}",
@@ -313,18 +372,26 @@ def batch_shape(fn: FunctionSpec, catalog: cat.Catalog, forced: tuple[str, ...] 
     return shape
 
 
-def batch_details(fn: FunctionSpec, shape: cat.MachineShape) -> dict[str, Any]:
-    """What the Batch job template needs: machine, accelerator, task resources, run limits."""
+def batch_placement(
+    fn: FunctionSpec,
+    gpu: GpuRequest | None,
+    shape: cat.MachineShape,
+    why: str,
+    trigger: schedules.Trigger | None,
+) -> GcpBatchPlacement:
+    """The Batch task's resources on ``shape`` and its run limits."""
     # The task asks for what the user asked, capped by the VM (Batch refuses tasks that do not fit).
     cpu = min(_requested_cpu(fn) or BATCH_DEFAULT_CPU, float(shape.vcpus))
     memory = min(_requested_memory(fn) or BATCH_DEFAULT_MEMORY_MIB, shape.memory_gib * 1024)
-    return {
-        "machine_type": shape.machine_type,
-        "provisioning_model": shape.provisioning,
-        "accelerator": shape.accelerator or None,
-        "accelerator_count": shape.count if shape.accelerator else 0,
-        "cpu_milli": math.ceil(cpu * 1000),
-        "memory_mib": memory,
-        "max_run_duration_s": fn.timeout,
-        "max_retry_count": min(fn.retries.max_retries, 10),
-    }
+    return GcpBatchPlacement(
+        function=fn.name,
+        reason=why,
+        timeout_s=fn.timeout,
+        cpu=cpu,
+        memory_mib=memory,
+        gpu=gpu,
+        instance_types=(shape.machine_type,),
+        shape=shape,
+        max_retry_count=min(fn.retries.max_retries, 10),
+        schedule=trigger,
+    )

@@ -14,31 +14,54 @@ import pulumi
 import pulumi_gcp as gcp
 
 from pcompile.compiler.ir import AppSpec, FunctionSpec
-from pcompile.compiler.placement import Placement
 from pcompile.providers.gcp import components as c
 from pcompile.providers.gcp import names
-from pcompile.providers.gcp.placement import CLOUD_RUN
+from pcompile.providers.gcp.placement import CloudRunPlacement, GcpPlacement
 from pcompile.providers.manifest import FunctionAddress, Manifest
-from pcompile.providers.settings import StackSettings
+from pcompile.providers.settings import DeployInputs, ManifestLocation, StackSettings
 
 
-def define(app: AppSpec, placements: dict[str, Placement], settings: StackSettings) -> dict[str, Any]:
-    """Create every resource of ``app`` on GCP; returns synth extras."""
-    dep = deployment(app, settings)
+def manifest_location(app: str) -> ManifestLocation:
+    """Where the manifest goes unless deploy says otherwise: a key in the staging bucket."""
+    return ManifestLocation(names.manifest_key(app))
+
+
+def define(
+    app: AppSpec,
+    placements: dict[str, GcpPlacement],
+    settings: StackSettings,
+    inputs: DeployInputs | None = None,
+) -> dict[str, Any]:
+    """Create every resource of ``app`` on GCP; returns synth extras.
+
+    ``inputs`` are what deploy computed (pushed images, code bundle, manifest location);
+    ``synth`` passes none.
+    """
+    inputs = inputs or DeployInputs()
+    dep = deployment(app, settings, inputs)
     base = names.slug(app.name)
     warnings = volume_memory_warnings(app, placements)
     for warning in warnings:
         pulumi.log.warn(warning)
-    dep.shared = c.AppShared(f"{base}-shared", dep)
-    dep.volumes = {v.name: c.Volume(f"{base}-vol-{names.slug(v.name)}", v, dep) for v in app.volumes}
-    dep.secrets = {s.name: c.Secret(f"{base}-secret-{names.slug(s.name)}", s, dep) for s in app.secrets}
+    dep.shared = c.AppShared(f"{base}-shared", c.AppSharedArgs(dep))
+    dep.volumes = {
+        v.name: c.Volume(f"{base}-vol-{names.slug(v.name)}", c.VolumeArgs(v, dep)) for v in app.volumes
+    }
+    dep.secrets = {
+        s.name: c.Secret(f"{base}-secret-{names.slug(s.name)}", c.SecretArgs(s, dep)) for s in app.secrets
+    }
     runners: dict[str, c.Service | c.BatchFunction] = {}
     for fn in app.functions:
-        runners[fn.name] = _function(f"{base}-fn-{names.slug(fn.name)}", fn, placements[fn.name], dep)
-        if fn.schedule is not None:
-            c.Schedule(f"{base}-cron-{names.slug(fn.name)}", fn, placements[fn.name], dep, runners[fn.name])
-    manifest_key = names.manifest_key(app.name)
-    dep.shared.write_manifest(manifest_key, _manifest(dep, placements, runners), list(runners.values()))
+        placement = placements[fn.name]
+        runners[fn.name] = _function(f"{base}-fn-{names.slug(fn.name)}", fn, placement, dep)
+        if placement.schedule is not None:
+            args = c.ScheduleArgs(fn, placement.schedule, dep, runners[fn.name])
+            c.Schedule(f"{base}-cron-{names.slug(fn.name)}", args)
+    manifest_key = (inputs.manifest or manifest_location(app.name)).key
+    content = _manifest(dep, placements, runners)
+    c.DeploymentManifest(
+        f"{base}-manifest", c.ManifestArgs(dep.shared, manifest_key, content, tuple(runners.values()))
+    )
     return {
         "warnings": warnings,
         "job_templates": {
@@ -55,12 +78,12 @@ def define(app: AppSpec, placements: dict[str, Placement], settings: StackSettin
     }
 
 
-def volume_memory_warnings(app: AppSpec, placements: dict[str, Placement]) -> list[str]:
+def volume_memory_warnings(app: AppSpec, placements: dict[str, GcpPlacement]) -> list[str]:
     """Cloud Run's file system is in memory: a volume copied in at start uses the service's memory."""
     held = [
-        f"{fn.name} ({placements[fn.name].details['memory']})"
+        f"{fn.name} ({p.memory_mib}Mi)"
         for fn in sorted(app.functions, key=lambda f: f.name)
-        if fn.volumes and placements[fn.name].target == CLOUD_RUN
+        if fn.volumes and isinstance(p := placements[fn.name], CloudRunPlacement)
     ]
     if not held:
         return []
@@ -71,7 +94,7 @@ def volume_memory_warnings(app: AppSpec, placements: dict[str, Placement]) -> li
     ]
 
 
-def deployment(app: AppSpec, settings: StackSettings) -> c.Deployment:
+def deployment(app: AppSpec, settings: StackSettings, inputs: DeployInputs) -> c.Deployment:
     """Project, region, registry and labels for ``app`` on this stack."""
     project = settings.project or gcp.config.project or names.PLACEHOLDER_PROJECT
     region = settings.region or gcp.config.region or names.DEFAULT_REGION
@@ -84,8 +107,8 @@ def deployment(app: AppSpec, settings: StackSettings) -> c.Deployment:
         registry=names.registry(project, region, settings.registry),
         labels=labels(app, settings),
         invokers=invokers,
-        image_refs=dict(settings.extra.get("image_refs") or {}),
-        bundle_url=settings.extra.get("bundle_url"),
+        image_refs=dict(inputs.image_refs),
+        bundle_url=inputs.bundle_url,
     )
 
 
@@ -100,15 +123,15 @@ def _label(text: str) -> str:
 
 
 def _function(
-    name: str, fn: FunctionSpec, placement: Placement, dep: c.Deployment
+    name: str, fn: FunctionSpec, placement: GcpPlacement, dep: c.Deployment
 ) -> c.Service | c.BatchFunction:
-    if placement.target == CLOUD_RUN:
-        return c.Service(name, fn, placement, dep)
-    return c.BatchFunction(name, fn, placement, dep)
+    if isinstance(placement, CloudRunPlacement):
+        return c.Service(name, c.ServiceArgs(fn, placement, dep))
+    return c.BatchFunction(name, c.BatchFunctionArgs(fn, placement, dep))
 
 
 def _manifest(
-    dep: c.Deployment, placements: dict[str, Placement], runners: dict[str, c.Service | c.BatchFunction]
+    dep: c.Deployment, placements: dict[str, GcpPlacement], runners: dict[str, c.Service | c.BatchFunction]
 ) -> pulumi.Output[str]:
     """The manifest text once every service URL is known; also exported for ``pcompile deploy``."""
     services = {n: r for n, r in runners.items() if isinstance(r, c.Service)}
@@ -148,10 +171,12 @@ def _exported(functions: dict[str, FunctionAddress]) -> dict[str, Any]:
     }
 
 
-def _address(fn: FunctionSpec, placement: Placement, dep: c.Deployment, url: str | None) -> FunctionAddress:
-    if placement.target == CLOUD_RUN:
+def _address(
+    fn: FunctionSpec, placement: GcpPlacement, dep: c.Deployment, url: str | None
+) -> FunctionAddress:
+    if isinstance(placement, CloudRunPlacement):
         addresses = {"service": names.service_name(dep.app.name, fn.name), "service_url": url or ""}
-        return FunctionAddress(CLOUD_RUN, addresses, url if fn.web is not None else None)
+        return FunctionAddress(placement.target, addresses, url if fn.web is not None else None)
     addresses = {
         "job_template": f"gs://{dep.staging_bucket}/{names.template_key(fn.name)}",
         "project": dep.project,

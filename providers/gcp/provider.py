@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pcompile.compiler.errors import UserError
-from pcompile.providers.settings import StackSettings
+from pcompile.providers.settings import DeployInputs, StackSettings
 
 if TYPE_CHECKING:
     from pcompile.compiler.ir import AppSpec
@@ -90,15 +90,21 @@ class GcpProvider:
         """:func:`pcompile.providers.gcp.placement.plan`."""
         from pcompile.providers.gcp import placement
 
-        return placement.plan(app, settings)
+        placements: dict[str, Placement] = dict(placement.plan(app, settings))
+        return placements
 
     def define(
-        self, app: AppSpec, placements: dict[str, Placement], settings: StackSettings
+        self,
+        app: AppSpec,
+        placements: dict[str, Placement],
+        settings: StackSettings,
+        inputs: DeployInputs,
     ) -> dict[str, Any]:
         """:func:`pcompile.providers.gcp.program.define`."""
-        from pcompile.providers.gcp import program
+        from pcompile.providers.gcp import placement, program
 
-        return program.define(app, placements, settings) or {}
+        own = {name: placement.own(p) for name, p in placements.items()}
+        return program.define(app, own, settings, inputs) or {}
 
     def invoker(self, app_name: str, settings: StackSettings) -> Invoker:
         """:func:`pcompile.providers.gcp.invoker.from_stack`."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pcompile.compiler.errors import UserError
-from pcompile.providers.settings import StackSettings
+from pcompile.providers.settings import DeployInputs, StackSettings
 
 if TYPE_CHECKING:
     from pcompile.compiler.ir import AppSpec
@@ -78,7 +78,11 @@ class LocalProvider:
         _no_cloud("placement plan", "use `pcompile synth --cloud aws` or `--cloud gcp`")
 
     def define(
-        self, app: AppSpec, placements: dict[str, Placement], settings: StackSettings
+        self,
+        app: AppSpec,
+        placements: dict[str, Placement],
+        settings: StackSettings,
+        inputs: DeployInputs,
     ) -> dict[str, Any]:
         """There is no Pulumi program."""
         _no_cloud("Pulumi program")

@@ -33,8 +33,9 @@ def test_acceptance_app_placements() -> None:
         "train_a100": "batch",
         "train_h100x8": "batch",
     }
-    assert plans["train_h100x8"].details["gpus"] == 8
-    assert plans["infer_l4"].details["compute"] == ["gpu-l4", "gpu-a10g"]
+    h100 = plans["train_h100x8"]
+    assert isinstance(h100, placement.BatchPlacement) and h100.gpus == 8
+    assert plans["infer_l4"].details()["compute"] == ["gpu-l4", "gpu-a10g"]
 
 
 def test_no_gpu_function_gets_a_gpu_less_instance_list() -> None:
@@ -62,7 +63,7 @@ def test_gpu_web_endpoints_are_rejected() -> None:
 def test_big_cpu_functions_go_to_batch_and_small_ones_to_lambda() -> None:
     assert placement.place(fn("big", 1, cpu=16.0), SETTINGS, TABLE).target == "batch"
     small = placement.place(fn("small", 1, cpu=2.0), SETTINGS, TABLE)
-    assert small.target == "lambda" and small.details["memory_mib"] >= 2 * 1769
+    assert small.target == "lambda" and small.memory_mib >= 2 * 1769
 
 
 def test_overrides_force_batch_and_instance_types() -> None:
@@ -72,7 +73,7 @@ def test_overrides_force_batch_and_instance_types() -> None:
     )
     p = placement.place(fn("f", 1, gpu=GpuSpec("A10G", 4)), settings, TABLE)
     assert p.target == "batch" and p.instance_types == ("g5.12xlarge",)
-    assert p.details["compute"][0].startswith("custom-")
+    assert isinstance(p, placement.BatchPlacement) and p.queue_key()[0].startswith("custom-")
 
 
 def test_override_to_lambda_for_a_gpu_function_is_refused() -> None:

@@ -18,7 +18,7 @@ from pcompile.compiler.ir import AppSpec
 from pcompile.providers.cloud_stores import _LazyCloud, shared_names
 from pcompile.providers.gcp import components as gcp_components
 from pcompile.providers.gcp import names as gcp_names
-from pcompile.providers.settings import EXTRA_BUNDLE_URL, EXTRA_IMAGE_REFS, StackSettings
+from pcompile.providers.settings import DeployInputs, StackSettings
 from pcompile.providers.synth import SynthOutput, SynthResource, synthesize
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,8 +58,7 @@ def deploy_locations(cloud: str, path: str) -> Deployed:
     lazy._names = shared_names(STACKS[cloud], account=lambda: "123456789012")
     bundle_url = lazy.url(build_bundle(app, (REPO / path).parent).key)
     refs = lazy.image_refs(app)
-    extra = {EXTRA_BUNDLE_URL: bundle_url, EXTRA_IMAGE_REFS: refs}
-    out = synthesize(cloud, app, dataclasses.replace(STACKS[cloud], extra=extra))
+    out = synthesize(cloud, app, STACKS[cloud], DeployInputs(image_refs=refs, bundle_url=bundle_url))
     names = lazy.names()
     return Deployed(app, bundle_url, refs, names.registry, names.staging_bucket, out)
 

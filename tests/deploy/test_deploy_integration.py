@@ -24,6 +24,7 @@ from pcompile.providers.deploy import (
     QuietProgress,
     deploy,
 )
+from pcompile.providers.settings import DeployInputs
 
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/pcompile"
 
@@ -79,9 +80,9 @@ def test_scaffolded_app_deploys_and_redeploys_without_rebuilding(scaffold: Path)
 
     project = pieces.engine.projects[-1].path
     assert (project / "Pulumi.yaml").is_file() and (project / "__main__.py").is_file()
-    extra = json.loads((project / "stack.json").read_text())["extra"]
-    assert extra["image_refs"] == first.image_tags
-    assert extra["bundle_url"] == first.bundle
+    inputs = DeployInputs.from_json(json.loads((project / "deploy.json").read_text()))
+    assert inputs.image_refs == first.image_tags
+    assert inputs.bundle_url == first.bundle
 
     pieces.builder.calls.clear()
     second = pieces.deploy()

@@ -11,7 +11,7 @@ import yaml
 
 from pcompile.compiler import compile_file
 from pcompile.compiler.emit import emit_project
-from pcompile.providers.settings import StackSettings
+from pcompile.providers.settings import DeployInputs, StackSettings
 from pcompile.providers.simulate import aws_resources as res
 from pcompile.providers.synth import synthesize
 
@@ -97,8 +97,8 @@ def test_endpoint_url_configures_the_emitted_programs_provider(tmp_path: Path) -
     (endpoints,) = config["aws:endpoints"]
     assert {endpoints[s] for s in ("lambda", "s3", "batch", "iam", "sts")} == {"http://127.0.0.1:4566"}
     assert config["aws:skipCredentialsValidation"] is True and config["aws:s3UsePathStyle"] is True
-    stack = StackSettings.from_json(json.loads((out / "stack.json").read_text()))
-    assert stack.bundle_url() == "s3://b/bundles/x.tar"  # the name the AWS program reads
+    inputs = DeployInputs.from_json(json.loads((out / "deploy.json").read_text()))
+    assert inputs.bundle_url == "s3://b/bundles/x.tar"  # what the AWS program reads
 
 
 def test_a_lambda_on_an_image_missing_from_the_emulators_ecr_is_refused(

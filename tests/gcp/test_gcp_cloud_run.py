@@ -57,7 +57,7 @@ def test_the_startup_budget_is_capped_at_an_hour() -> None:
     assert placement.startup_budget(fn("f", 1, startup_timeout=1)) == placement.CLOUD_RUN_PROBE_PERIOD_S
 
 
-def _l4(region: str, **extra: Any) -> placement.Placement:
+def _l4(region: str, **extra: Any) -> placement.GcpPlacement:
     settings = dataclasses.replace(SETTINGS, region=region, extra={**SETTINGS.extra, **extra})
     web = fn("serve", 12, gpu=GpuSpec("L4"), web=WebSpec("fastapi"))
     return placement.place(web, settings, cat.default_catalog())

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import runpy
 from pathlib import Path
 
+import pytest
 from gcp_kit import SETTINGS
 
 from pcompile.compiler import compile_file
 from pcompile.compiler.emit import emit_project
+from pcompile.providers.settings import DeployInputs, ManifestLocation
 from pcompile.providers.synth import run_mocked, synthesize
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gpu_mix_gcp.py"
@@ -69,3 +72,23 @@ def test_cloud_run_functions_with_volumes_warn_that_volumes_take_memory() -> Non
     assert on_run
     (warning,) = out.extras["warnings"]
     assert "in-memory file system" in warning and all(f"{name} (" in warning for name in on_run)
+
+
+def test_the_emitted_program_takes_its_deploy_inputs_typed_from_deploy_json(tmp_path: Path) -> None:
+    program = compile_file(str(EXAMPLE))
+    out = emit_project(program, program.app(), SETTINGS, tmp_path / "proj", bundle_url="gs://b/x.tar")
+    inputs = DeployInputs.from_json(json.loads((out / "deploy.json").read_text()))
+    assert inputs == DeployInputs(bundle_url="gs://b/x.tar")
+    assert "bundle_url" not in json.loads((out / "stack.json").read_text())["extra"]
+    # A manifest location handed in is where the program writes the manifest.
+    moved = dataclasses.replace(inputs, manifest=ManifestLocation("manifests/elsewhere.json"))
+    (out / "deploy.json").write_text(json.dumps(moved.to_json()))
+    emitted = run_mocked(
+        lambda: runpy.run_path(str(out / "__main__.py")), project="p", stack="dev", region="r"
+    )
+    (manifest,) = [r for r in emitted.resources if r.name == "gpu-mix-manifest-object"]
+    assert manifest.inputs["name"] == "manifests/elsewhere.json"
+    # A misnamed key (the bug typed inputs exist for) stops the program instead of being ignored.
+    (out / "deploy.json").write_text(json.dumps({"bundle": "gs://b/x.tar"}))
+    with pytest.raises(ValueError, match=r"unknown keys \['bundle'\]"):
+        runpy.run_path(str(out / "__main__.py"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gcp_ir_apps import fn
@@ -21,7 +22,7 @@ THREE_ROWS: cat.Catalog = (
 )
 
 
-def place(**kwargs: object) -> placement.Placement:
+def place(**kwargs: object) -> Any:
     return placement.place(fn("f", 7, **kwargs), SETTINGS, cat.default_catalog())
 
 
@@ -48,19 +49,19 @@ def test_batch_gpu_machine_shapes(gpu: GpuSpec, machine: str, accelerator: str) 
     p = place(gpu=gpu)
     assert p.target == "gcpbatch"
     assert p.instance_types == (machine,)
-    assert p.details["accelerator"] == accelerator
+    assert p.accelerator == accelerator
 
 
 def test_spot_only_shapes_are_requested_as_spot() -> None:
-    assert place(gpu=GpuSpec("H100", 2)).details["provisioning_model"] == "SPOT"
-    assert place(gpu=GpuSpec("H100", 8)).details["provisioning_model"] == "STANDARD"
+    assert place(gpu=GpuSpec("H100", 2)).shape.provisioning == "SPOT"
+    assert place(gpu=GpuSpec("H100", 8)).shape.provisioning == "STANDARD"
 
 
 def test_l4_runs_on_cloud_run_with_gpu_minimums() -> None:
     p = place(gpu=GpuSpec("L4"))
     assert p.target == "cloudrun"
-    assert p.details["accelerator"] == "nvidia-l4"
-    assert (p.details["cpu"], p.details["memory"]) == ("4", "16384Mi")
+    assert p.accelerator == "nvidia-l4"
+    assert (p.cpu, p.memory_mib) == (4, 16384)
 
 
 def test_long_l4_job_goes_to_batch() -> None:
@@ -91,42 +92,42 @@ def test_gpu_without_gcp_shape_names_file_line_and_fix(gpu: str) -> None:
 def test_cpu_functions_and_web_endpoints_use_cloud_run() -> None:
     assert place().target == "cloudrun"
     web = place(web=WebSpec("fastapi", "POST"))
-    assert web.target == "cloudrun" and web.details["public"] is True
-    assert place(web=WebSpec("asgi", requires_auth=True)).details["public"] is False
+    assert web.target == "cloudrun" and web.public is True
+    assert place(web=WebSpec("asgi", requires_auth=True)).public is False
 
 
 def test_cloud_run_cpu_and_memory_are_rounded_to_allowed_values() -> None:
     p = place(cpu=3.0, memory=10_000)
-    assert (p.details["cpu"], p.details["memory"]) == ("4", "10000Mi")
-    assert place(cpu=0.25).details["cpu"] == "1"
-    assert place(memory=20 * 1024).details["cpu"] == "6"
+    assert (p.cpu, p.memory_mib) == (4, 10000)
+    assert place(cpu=0.25).cpu == 1
+    assert place(memory=20 * 1024).cpu == 6
 
 
 @pytest.mark.parametrize(
     ("cpu", "memory", "expected"),
     [
-        (4.0, None, ("4", "2048Mi")),
-        (6.0, None, ("6", "4096Mi")),
-        (8.0, None, ("8", "4096Mi")),
-        (8.0, 1024, ("8", "4096Mi")),
-        (4.0, 3000, ("4", "3000Mi")),
-        (2.0, None, ("2", "512Mi")),
+        (4.0, None, (4, 2048)),
+        (6.0, None, (6, 4096)),
+        (8.0, None, (8, 4096)),
+        (8.0, 1024, (8, 4096)),
+        (4.0, 3000, (4, 3000)),
+        (2.0, None, (2, 512)),
     ],
 )
 def test_cloud_run_memory_is_raised_to_the_floor_of_its_cpu(
-    cpu: float, memory: int | None, expected: tuple[str, str]
+    cpu: float, memory: int | None, expected: tuple[int, int]
 ) -> None:
     p = place(cpu=cpu, memory=memory)
-    assert (p.details["cpu"], p.details["memory"]) == expected
+    assert (p.cpu, p.memory_mib) == expected
 
 
 def test_every_cloud_run_size_is_inside_the_range_cloud_run_allows_for_its_cpu() -> None:
     for cpu in (0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0):
         for memory in (None, 256, 2048, 4096, 8192, 12_000, 20_000, 30_000):
             p = place(cpu=cpu, memory=memory)
-            vcpus, mib = int(p.details["cpu"]), int(p.details["memory"].removesuffix("Mi"))
+            vcpus, mib = int(p.cpu), p.memory_mib
             (low, high) = next((lo, hi) for c, lo, hi in placement.CLOUD_RUN_SIZES if c == vcpus)
-            assert low <= mib <= high and vcpus >= cpu, (cpu, memory, p.details)
+            assert low <= mib <= high and vcpus >= cpu, (cpu, memory, p)
 
 
 def test_memory_above_what_a_cpu_limit_allows_is_an_error_naming_the_line() -> None:
@@ -138,7 +139,7 @@ def test_memory_above_what_a_cpu_limit_allows_is_an_error_naming_the_line() -> N
 def test_big_cpu_function_goes_to_batch_on_a_cpu_machine() -> None:
     p = place(cpu=16.0, memory=64 * 1024)
     assert (p.target, p.instance_types) == ("gcpbatch", ("n2-standard-16",))
-    assert p.details["accelerator"] is None
+    assert p.accelerator is None
 
 
 def test_web_endpoint_with_a_big_gpu_is_an_error() -> None:
@@ -149,7 +150,7 @@ def test_web_endpoint_with_a_big_gpu_is_an_error() -> None:
 def test_stack_override_forces_target() -> None:
     settings = StackSettings(cloud="gcp", overrides={"f": FunctionOverride(placement="gcpbatch")})
     p = placement.place(fn("f", 7), settings, cat.default_catalog())
-    assert p.target == "gcpbatch" and p.details["why"] == "forced by the stack file"
+    assert p.target == "gcpbatch" and p.reason == "forced by the stack file"
     bad = StackSettings(cloud="gcp", overrides={"f": FunctionOverride(placement="lambda")})
     with pytest.raises(UserError, match="not a GCP target"):
         placement.place(fn("f", 7), bad, cat.default_catalog())

@@ -79,7 +79,16 @@ def test_acceptance_resources(mix_app: AppSpec, mix_json: dict[str, Any]) -> Non
 
 def test_component_tokens(mix_json: dict[str, Any]) -> None:
     tokens = {r["type"] for r in mix_json["resources"] if r["type"].startswith("pcompile:")}
-    expected = {"AppShared", "BatchFunction", "FunctionIdentity", "Schedule", "Secret", "Service", "Volume"}
+    expected = {
+        "AppShared",
+        "BatchFunction",
+        "FunctionIdentity",
+        "Manifest",
+        "Schedule",
+        "Secret",
+        "Service",
+        "Volume",
+    }
     assert tokens == {f"pcompile:gcp:{t}" for t in expected}
 
 
