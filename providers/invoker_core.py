@@ -15,7 +15,12 @@
   (the caller's side of the staging layout), so a later ``get`` from any process
   raises :func:`cancelled` instead of waiting for a result that may never come.
 
-The cloud invokers keep only what differs: how a call reaches the platform (Lambda,
+* **The Invoker methods themselves**: :class:`CloudInvoker` answers ``call``,
+  ``call_gen``, ``map``, ``spawn``, ``spawn_map`` and ``web_url`` for both clouds: a
+  function on the cloud's serverless target is called in chunks of inputs, several at
+  once; any other is spawned and its results read back.
+
+The cloud invokers keep only what differs: how a request reaches the platform (Lambda,
 Batch, Cloud Run, GCP Batch) and the shape of their ``FunctionCall`` ids.
 """
 
@@ -23,7 +28,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +40,7 @@ from pcompile.runtime import protocol, staging
 from pcompile.runtime.storage import Storage
 
 CANCELLED = "cancelled"
+Inputs = Iterable[tuple[tuple[Any, ...], dict[str, Any]]]
 
 
 # --------------------------------------------------------------------------- lookup
@@ -182,3 +189,140 @@ def cancelled(call_id: str) -> ExecutionError:
     """The error ``get`` raises for an input that a cancel stopped before it finished
     (the local provider raises the same)."""
     return ExecutionError(f"the function call was cancelled ({call_id})")
+
+
+# --------------------------------------------------------------------------- invoker
+
+
+class CloudInvoker:
+    """The :class:`~pcompile.providers.invoker.Invoker` methods every cloud answers alike.
+
+    A subclass sets :attr:`SERVERLESS` (the placement target called request by request),
+    :attr:`CHUNK` and :attr:`PARALLEL` (inputs per request in a map, requests in flight),
+    and implements :meth:`_send` (one request to a serverless function), :meth:`_spawn`
+    (start a call, return its id), :meth:`_spawned_results` (a spawned map's outcomes in
+    input order), :meth:`get`, :meth:`cancel` and :meth:`_results_storage`.
+    """
+
+    SERVERLESS = ""
+    CHUNK = 16
+    PARALLEL = 16
+    manifest: Manifest
+
+    # ---------------------------------------------------------------- what a cloud provides
+
+    def _send(self, address: FunctionAddress, request: dict[str, Any]) -> list[dict[str, Any]]:
+        """Send one request envelope body (:func:`request`) to a serverless function; its results."""
+        raise NotImplementedError
+
+    def _spawn(self, target: Target, kind: str, items: list[Any]) -> str:
+        """Start a call of ``items``; its durable id."""
+        raise NotImplementedError
+
+    def _spawned_results(self, call_id: str, count: int, return_exceptions: bool) -> Iterator[Any]:
+        """The outcomes of the ``count`` inputs of a spawned call, in input order."""
+        raise NotImplementedError
+
+    def _results_storage(self) -> Storage:
+        """Where staged results of this invoker's own calls are read."""
+        raise NotImplementedError
+
+    def get(self, call_id: str, timeout: float | None, index: int = 0) -> Any:
+        """The result of input ``index`` of a spawned call."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- shared
+
+    def address(self, target: Target) -> FunctionAddress:
+        """Where ``target.function`` lives; ``NotFoundError`` names the deployed functions."""
+        return address(self.manifest, target)
+
+    def _outcome(self, result: dict[str, Any], return_exceptions: bool = False) -> Any:
+        return outcome(result, self._results_storage(), return_exceptions)
+
+    def _run_one(
+        self,
+        target: Target,
+        address: FunctionAddress,
+        kind: str,
+        items: list[Any],
+        first: int,
+        call: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The results of one request of ``items`` (input ``first`` on); with ``call``, the
+        function also stores them under that spawned call."""
+        body = request(target, kind, items, first, self._results_storage(), call=call)
+        return self._send(address, body)
+
+    def _run(
+        self,
+        target: Target,
+        address: FunctionAddress,
+        kind: str,
+        items: list[Any],
+        ordered: bool = True,
+        call: str | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Results of ``items`` request by request: in input order, or as requests finish."""
+        chunks = [(i, items[i : i + self.CHUNK]) for i in range(0, len(items), self.CHUNK)]
+        if len(chunks) == 1:
+            yield self._run_one(target, address, kind, items, 0, call)
+            return
+        with ThreadPoolExecutor(max_workers=self.PARALLEL) as pool:
+            futures = [
+                pool.submit(self._run_one, target, address, kind, c, first, call) for first, c in chunks
+            ]
+            for future in futures if ordered else as_completed(futures):
+                yield future.result()
+
+    def call(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run one input and return its value, or raise the remote exception."""
+        found = self.address(target)
+        if found.target == self.SERVERLESS:
+            (result,) = self._run_one(target, found, "call", [(args, kwargs)], 0)
+            return self._outcome(result)
+        return self.get(self._spawn(target, "call", [(args, kwargs)]), None)
+
+    def call_gen(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Any]:
+        """A generator's items (collected remotely, then yielded here)."""
+        found = self.address(target)
+        if found.target == self.SERVERLESS:
+            (result,) = self._run_one(target, found, "gen", [(args, kwargs)], 0)
+            yield from self._outcome(result)
+            return
+        yield from self.get(self._spawn(target, "gen", [(args, kwargs)]), None)
+
+    def map(
+        self,
+        target: Target,
+        inputs: Inputs,
+        *,
+        order_outputs: bool,
+        return_exceptions: bool,
+        wrap_returned_exceptions: bool,
+    ) -> Iterator[Any]:
+        """Serverless: requests of :attr:`CHUNK` inputs, :attr:`PARALLEL` at once (outputs in
+        input order when ``order_outputs``, else as requests finish); otherwise one spawned
+        call whose results are read in input order."""
+        items = [(tuple(a), dict(k)) for a, k in inputs]
+        if not items:
+            return
+        found = self.address(target)
+        if found.target == self.SERVERLESS:
+            for results in self._run(target, found, "call", items, order_outputs):
+                for result in results:
+                    yield self._outcome(result, return_exceptions)
+            return
+        yield from self._spawned_results(self._spawn(target, "call", items), len(items), return_exceptions)
+
+    def spawn(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        """Start one input; the id finds its result from any process."""
+        return self._spawn(target, "call", [(args, kwargs)])
+
+    def spawn_map(self, target: Target, inputs: Inputs) -> str:
+        """Start many inputs under one id (``FunctionCall.get(index=i)``)."""
+        return self._spawn(target, "call", [(tuple(a), dict(k)) for a, k in inputs])
+
+    def web_url(self, target: Target) -> str | None:
+        """The URL of a web function (None for others)."""
+        return self.address(target).web_url

@@ -28,8 +28,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,7 +44,6 @@ from pcompile.runtime import aws_env, protocol, staging
 from pcompile.runtime.aws_calls import Layout
 from pcompile.runtime.storage_s3 import S3Storage, split_url
 
-Inputs = Iterable[tuple[tuple[Any, ...], dict[str, Any]]]
 DEFAULT_MAX_TASKS = 64
 LAMBDA_BATCH = 64
 LAMBDA_PARALLEL = 16
@@ -120,8 +119,14 @@ def client(session: Any, service: str, endpoints: Mapping[str, str] | None = Non
     return session.client(service, endpoint_url=url or os.environ.get(aws_env.ENDPOINT_URL) or None)
 
 
-class AwsInvoker:
-    """The :class:`~pcompile.providers.invoker.Invoker` of one deployed app on AWS."""
+class AwsInvoker(core.CloudInvoker):
+    """The :class:`~pcompile.providers.invoker.Invoker` of one deployed app on AWS: Lambda
+    functions are invoked request by request, Batch functions spawned
+    (:class:`~pcompile.providers.invoker_core.CloudInvoker` holds the shared methods)."""
+
+    SERVERLESS = "lambda"
+    CHUNK = LAMBDA_BATCH
+    PARALLEL = LAMBDA_PARALLEL
 
     def __init__(
         self,
@@ -156,19 +161,16 @@ class AwsInvoker:
             self._stores[name] = S3Storage(name, "", self.s3)
         return self._stores[name]
 
-    def address(self, target: Target) -> FunctionAddress:
-        """Where ``target.function`` lives; NotFoundError names the deployed functions."""
-        return core.address(self.manifest, target)
+    def _results_storage(self) -> S3Storage:
+        return self.storage()
 
     def _request(self, target: Target, kind: str, items: list[Any], first: int) -> dict[str, Any]:
         return core.request(target, kind, items, first, self.storage())
 
-    def _outcome(self, result: dict[str, Any], return_exceptions: bool = False) -> Any:
-        return core.outcome(result, self.storage(), return_exceptions)
-
     # ---------------------------------------------------------------- lambda
 
-    def _invoke(self, address: FunctionAddress, request: dict[str, Any]) -> list[dict[str, Any]]:
+    def _send(self, address: FunctionAddress, request: dict[str, Any]) -> list[dict[str, Any]]:
+        """One synchronous invoke; requests over Lambda's payload limit stage their inputs."""
         envelope = protocol.dump_envelope(request)
         if len(envelope) > SYNC_PAYLOAD_LIMIT:  # many inputs, each under the inline limit
             items = staging.unpack(request["inputs"], self.storage())
@@ -180,69 +182,14 @@ class AwsInvoker:
         answer = json.loads(body)
         return protocol.load_envelope(base64.b64decode(answer["results"]))["results"]  # type: ignore[no-any-return]
 
-    def _lambda_map(
-        self, target: Target, address: FunctionAddress, kind: str, items: list[Any], ordered: bool = True
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Results batch by batch: in input order, or as batches finish when not ``ordered``."""
-        batches = [(i, items[i : i + LAMBDA_BATCH]) for i in range(0, len(items), LAMBDA_BATCH)]
-        with ThreadPoolExecutor(max_workers=LAMBDA_PARALLEL) as pool:
-            futures = [
-                pool.submit(self._invoke, address, self._request(target, kind, b, i)) for i, b in batches
-            ]
-            for future in futures if ordered else as_completed(futures):
-                yield future.result()
-
     # ---------------------------------------------------------------- calls
 
-    def call(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Run one input and return its value, or raise the remote exception."""
-        address = self.address(target)
-        if address.target == "lambda":
-            (result,) = self._invoke(address, self._request(target, "call", [(args, kwargs)], 0))
-            return self._outcome(result)
-        return self.get(self._spawn(target, "call", [(args, kwargs)]), None)
-
-    def call_gen(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Any]:
-        """A generator's items (collected remotely, then yielded here)."""
-        address = self.address(target)
-        if address.target == "lambda":
-            (result,) = self._invoke(address, self._request(target, "gen", [(args, kwargs)], 0))
-            yield from self._outcome(result)
-            return
-        yield from self.get(self._spawn(target, "gen", [(args, kwargs)]), None)
-
-    def map(
-        self,
-        target: Target,
-        inputs: Inputs,
-        *,
-        order_outputs: bool,
-        return_exceptions: bool,
-        wrap_returned_exceptions: bool,
-    ) -> Iterator[Any]:
-        """Outputs in input order: Lambda batches in parallel, or one Batch array job."""
-        items = [(tuple(a), dict(k)) for a, k in inputs]
-        if not items:
-            return
-        address = self.address(target)
-        if address.target == "lambda":
-            for results in self._lambda_map(target, address, "call", items, order_outputs):
-                for result in results:
-                    yield self._outcome(result, return_exceptions)
-            return
-        call_id = self._spawn(target, "call", items)
+    def _spawned_results(self, call_id: str, count: int, return_exceptions: bool) -> Iterator[Any]:
+        """A Batch array job's outcomes, task by task (each task's results in one object)."""
         bucket, layout, job = Layout.from_id(call_id)
         for task in range(layout.tasks):
             for result in self._task_results(bucket, layout, job, task, None):
                 yield self._outcome(result, return_exceptions)
-
-    def spawn(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-        """Start one input; the id finds its result from any process."""
-        return self._spawn(target, "call", [(args, kwargs)])
-
-    def spawn_map(self, target: Target, inputs: Inputs) -> str:
-        """Start many inputs under one id (``FunctionCall.get(index=i)``)."""
-        return self._spawn(target, "call", [(tuple(a), dict(k)) for a, k in inputs])
 
     def _spawn(self, target: Target, kind: str, items: list[Any]) -> str:
         address = self.address(target)
@@ -346,10 +293,6 @@ class AwsInvoker:
         core.mark_cancelled(self.storage(bucket), layout.function, layout.call)
         if job:
             self.batch.terminate_job(jobId=job, reason="cancelled from pcompile")
-
-    def web_url(self, target: Target) -> str | None:
-        """The Function URL of a web function."""
-        return self.address(target).web_url
 
 
 # --------------------------------------------------------------------------- entry points

@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +49,6 @@ from pcompile.runtime.gcp_container import call_key, result_key, task_key
 from pcompile.runtime.storage import Storage
 from pcompile.runtime.storage_gcs import GcsStorage, split_gs_url
 
-Inputs = Iterable[tuple[tuple[Any, ...], dict[str, Any]]]
 ENVELOPE_TYPE = "application/x-pcompile-envelope"
 CALL_PREFIX = "gcp:"
 # Inputs per Cloud Run request in a map, and requests in flight at once.
@@ -104,8 +102,14 @@ class CallRef:
         return self.record(f"{index}.failed")
 
 
-class GcpInvoker:
-    """The :class:`~pcompile.providers.invoker.Invoker` for one app deployed on GCP."""
+class GcpInvoker(core.CloudInvoker):
+    """The :class:`~pcompile.providers.invoker.Invoker` for one app deployed on GCP: Cloud Run
+    functions are called request by request, GCP Batch functions spawned as jobs
+    (:class:`~pcompile.providers.invoker_core.CloudInvoker` holds the shared methods)."""
+
+    SERVERLESS = "cloudrun"
+    CHUNK = MAP_CHUNK
+    PARALLEL = MAP_CONCURRENCY
 
     def __init__(
         self,
@@ -133,10 +137,6 @@ class GcpInvoker:
 
     # ----------------------------------------------------------------- helpers
 
-    def address(self, target: Target) -> FunctionAddress:
-        """Where ``target`` runs; ``NotFoundError`` names the deployed functions."""
-        return core.address(self.manifest, target)
-
     def _request(self, target: Target, kind: str, inputs: list[Any], first: int, call: str | None) -> bytes:
         return protocol.dump_envelope(core.request(target, kind, inputs, first, self.storage, call=call))
 
@@ -154,61 +154,16 @@ class GcpInvoker:
         results: list[dict[str, Any]] = protocol.load_envelope(data)["results"]
         return results
 
-    def _outcome(self, result: dict[str, Any], return_exceptions: bool = False) -> Any:
-        return core.outcome(result, self.storage, return_exceptions)
+    def _results_storage(self) -> Storage:
+        return self.storage
 
-    def _run_chunks(self, target: Target, kind: str, inputs: list[Any], call: str | None) -> Iterator[Any]:
-        """POST inputs to Cloud Run in chunks, several at once; results in input order."""
-        address = self.address(target)
-        chunks = [(i, inputs[i : i + MAP_CHUNK]) for i in range(0, len(inputs), MAP_CHUNK)]
-        with ThreadPoolExecutor(max_workers=MAP_CONCURRENCY) as pool:
-            futures = [
-                pool.submit(self._post, address, self._request(target, kind, chunk, first, call))
-                for first, chunk in chunks
-            ]
-            for future in futures:
-                yield from future.result()
+    def _send(self, address: FunctionAddress, request: dict[str, Any]) -> list[dict[str, Any]]:
+        """One ``POST /invoke`` of a request."""
+        return self._post(address, protocol.dump_envelope(request))
 
-    # ----------------------------------------------------------------- Invoker
-
-    def call(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Run one input and return its value (or raise the remote exception)."""
-        if self.address(target).target == "cloudrun":
-            (result,) = self._post(
-                self.address(target), self._request(target, "call", [(args, kwargs)], 0, None)
-            )
-            return self._outcome(result)
-        return self.get(self._spawn(target, "call", [(args, kwargs)]), None)
-
-    def call_gen(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Any]:
-        """A generator's items (collected remotely, then yielded)."""
-        if self.address(target).target == "cloudrun":
-            (result,) = self._post(
-                self.address(target), self._request(target, "gen", [(args, kwargs)], 0, None)
-            )
-            yield from self._outcome(result)
-            return
-        yield from self.get(self._spawn(target, "gen", [(args, kwargs)]), None)
-
-    def map(
-        self,
-        target: Target,
-        inputs: Inputs,
-        *,
-        order_outputs: bool,
-        return_exceptions: bool,
-        wrap_returned_exceptions: bool,
-    ) -> Iterator[Any]:
-        """Many inputs: Cloud Run chunks in parallel, or one Batch job with a task per slice."""
-        items = list(inputs)
-        if not items:
-            return
-        if self.address(target).target == "cloudrun":
-            for result in self._run_chunks(target, "call", items, None):
-                yield self._outcome(result, return_exceptions)
-            return
-        call_id = self._spawn(target, "call", items)
-        for index in range(len(items)):
+    def _spawned_results(self, call_id: str, count: int, return_exceptions: bool) -> Iterator[Any]:
+        """A Batch job's outcomes, input by input (a platform failure too, when asked)."""
+        for index in range(count):
             try:
                 yield self.get(call_id, None, index)
             except Exception as exc:
@@ -216,19 +171,13 @@ class GcpInvoker:
                     raise
                 yield exc
 
-    def spawn(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-        """Start one input; returns a durable call id."""
-        return self._spawn(target, "call", [(args, kwargs)])
-
-    def spawn_map(self, target: Target, inputs: Inputs) -> str:
-        """Start many inputs under one durable call id."""
-        return self._spawn(target, "call", list(inputs))
+    # ----------------------------------------------------------------- spawning
 
     def _spawn(self, target: Target, kind: str, items: list[Any]) -> str:
         ref = CallRef(self.bucket, target.function, core.new_call())
         address = self.address(target)
         meta: dict[str, Any] = {"function": target.function, "target": address.target, "n": len(items)}
-        if address.target == "cloudrun":
+        if address.target == self.SERVERLESS:
             self.storage.put(ref.record("call.json"), json.dumps(meta, sort_keys=True).encode())
             self._background(lambda: self._carry(target, kind, items, ref))
             return ref.id
@@ -240,7 +189,7 @@ class GcpInvoker:
     def _carry(self, target: Target, kind: str, items: list[Any], ref: CallRef) -> None:
         """Run a spawned Cloud Run call; if the platform fails, store that as each missing result."""
         try:
-            list(self._run_chunks(target, kind, items, ref.call))
+            list(self._run(target, self.address(target), kind, items, call=ref.call))
         except Exception as exc:
             failure = core.failure(InvokeError(f"call {ref.id} failed: {exc}"))
             for index in range(len(items)):
@@ -341,10 +290,6 @@ class GcpInvoker:
                 raise NotFoundError(f"no function call {ref.id}") from None
         if job:
             self.batch.delete(job)
-
-    def web_url(self, target: Target) -> str | None:
-        """The public URL of a web function."""
-        return self.address(target).web_url
 
     def wait_spawned(self, timeout: float | None = None) -> None:
         """Block until the Cloud Run requests carrying this process's spawns have returned."""
