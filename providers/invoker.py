@@ -3,7 +3,16 @@
 The SDK handles (``Function.remote``, ``.map``, ``.spawn`` ...) never know where a
 function runs; they hand a :class:`Target` and pickled-free Python values to the
 :class:`Invoker` of the active backend: the local worker pools under ``pcompile
-run``, or the AWS/GCP invokers that read a deployment manifest.
+run``, or the AWS/GCP invokers that read a deployment manifest (their shared parts:
+:mod:`pcompile.providers.invoker_core`).
+
+Every backend raises what Modal's client raises, the same classes everywhere
+(``tests/contract`` holds them to it): ``NotFoundError`` for an unknown app or
+function, ``FunctionTimeoutError`` (a builtin ``TimeoutError``) when a function runs
+past its timeout or ``get`` finds no result in time, the user's own exception type
+(message and remote traceback kept) for a failure in the user's code,
+``ExecutionError`` for a cancelled call and ``InvokeError`` (an ``ExecutionError``) for
+a platform failure.
 """
 
 from __future__ import annotations
@@ -56,11 +65,12 @@ class Invoker(Protocol):
         ...
 
     def get(self, call_id: str, timeout: float | None, index: int = 0) -> Any:
-        """The result of a spawned call; ``TimeoutError`` when not ready within ``timeout``."""
+        """The result of a spawned call; ``FunctionTimeoutError`` when not ready within ``timeout``
+        (0: look once), ``ExecutionError`` when the call was cancelled before it finished."""
         ...
 
     def cancel(self, call_id: str, terminate_containers: bool = False) -> None:
-        """Stop a spawned call."""
+        """Stop a spawned call: its unfinished inputs read as cancelled from then on."""
         ...
 
     def web_url(self, target: Target) -> str | None:

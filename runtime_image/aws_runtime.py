@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Protocol
 
-from . import aws_env, protocol
+from . import aws_env, protocol, staging
 from .aws_calls import Layout
 from .container import ContainerRuntime
 from .secret_values import secret_values
@@ -89,12 +89,12 @@ class AwsRuntime(ContainerRuntime):
             )
         chunk = task // layout.split
         request = protocol.load_envelope(self.storage.get(layout.chunk_key(chunk)))
-        inputs = protocol.unpack(request["inputs"], self.storage)
+        inputs = staging.unpack(request["inputs"], self.storage)
         chunk_start, _ = layout.chunk_range(chunk)
         start, end = layout.task_range(task)
         mine = inputs[start - chunk_start : end - chunk_start]
         # Inline: the part never leaves this process, and the inputs prefix is not ours to write.
-        part = {**request, "inputs": protocol.pack(mine), "first": start, "call": None}
+        part = {**request, "inputs": staging.pack(mine), "first": start, "call": None}
         results = self.handle(part)
         self.storage.put(layout.out_key(task), protocol.dump_envelope({"first": start, "results": results}))
         return results

@@ -213,7 +213,7 @@ class ContainerRuntime:
         """
         if request["function"] != self.spec["name"]:
             raise ValueError(f"this container serves {self.spec['name']!r}, not {request['function']!r}")
-        inputs = protocol.unpack(request["inputs"], self.storage)
+        inputs = staging.unpack(request["inputs"], self.storage)
         container = self.container(dict(request.get("cls_params") or {}))
         call = request.get("call")
         results = []
@@ -238,7 +238,7 @@ class ContainerRuntime:
                 value = self._call(container, kind, args, kwargs)
                 result = {
                     "status": "ok",
-                    "value": protocol.pack(value, self.storage, blobs=self.result_blobs),
+                    "value": staging.pack(value, self.storage, blobs=self.result_blobs),
                 }
                 break
             except Exception as exc:

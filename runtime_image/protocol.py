@@ -17,7 +17,6 @@ remote traceback attached as its ``__cause__``.
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import platform
 import traceback
@@ -26,8 +25,6 @@ from typing import Any
 import cloudpickle
 
 from pcompile.exception import DeserializationError, RemoteError, SerializationError, VersionError
-
-from .storage import Storage
 
 ENVELOPE_VERSION = 1
 MAGIC = b"PCE"
@@ -107,48 +104,8 @@ def _mismatch(origin: dict[str, Any] | None) -> str:
     )
 
 
-def pack(
-    obj: Any,
-    storage: Storage | None = None,
-    *,
-    fast: bool = False,
-    blobs: str = "blobs",
-    key: str | None = None,
-) -> dict[str, Any]:
-    """A payload for ``obj``: inline, or staged in ``storage`` when over the limit, under
-    ``blobs/`` (cloud callers and functions pass their own prefix,
-    :func:`pcompile.runtime.staging.blobs`) or at ``key``."""
-    data = serialize_fast(obj) if fast else serialize(obj)
-    return pack_bytes(data, storage, blobs=blobs, key=key)
-
-
-def pack_bytes(
-    data: bytes, storage: Storage | None = None, *, blobs: str = "blobs", key: str | None = None
-) -> dict[str, Any]:
-    """A payload for already-pickled ``data``; staged data goes to ``key`` (default: the
-    content hash under ``blobs``; a unique key lets its one reader delete it)."""
-    origin = {"py": PYTHON_VERSION, "cp": CLOUDPICKLE_VERSION}
-    if len(data) <= INLINE_LIMIT or storage is None:
-        return {"inline": data, **origin}
-    key = key or f"{blobs}/{hashlib.sha256(data).hexdigest()}"
-    storage.put(key, data)
-    return {"ref": key, "size": len(data), **origin}
-
-
-def unpack(payload: dict[str, Any], storage: Storage | None = None) -> Any:
-    """The object in a payload, fetching staged data from ``storage``."""
-    if "inline" in payload:
-        return deserialize(payload["inline"], payload)
-    if storage is None:
-        raise DeserializationError(f"payload {payload['ref']!r} is staged but no storage is configured")
-    data = storage.get(payload["ref"])
-    name = str(payload["ref"]).rsplit("/", 1)[-1]
-    # Blobs are content-addressed: bytes that do not hash to their key were replaced.
-    if len(name) == 64 and hashlib.sha256(data).hexdigest() != name:
-        raise DeserializationError(
-            f"staged payload {payload['ref']!r} does not match its sha256; refusing it"
-        )
-    return deserialize(data, payload)
+# Payloads (``pack``, ``pack_bytes``, ``unpack``) have one implementation, shared by the
+# invokers and the runtime: :mod:`.staging`.
 
 
 # --------------------------------------------------------------------------- errors

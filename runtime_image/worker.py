@@ -41,7 +41,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from . import protocol
+from . import protocol, staging
 from .channel import Channel
 from .execute import Container
 from .storage import Storage, open_storage
@@ -124,7 +124,7 @@ class Worker:
 
     def _enqueue(self, items: list[tuple[int, str, str]], payload: dict[str, Any]) -> None:
         try:
-            values = protocol.unpack(payload, self.storage)
+            values = staging.unpack(payload, self.storage)
         except Exception as exc:
             for seq, _, _ in items:
                 self._send_error(seq, exc, 0.0)
@@ -143,7 +143,7 @@ class Worker:
             return data
         # a key of its own (not the content hash): the reader deletes it once read
         key = f"{self.staging_prefix}/{uuid.uuid4().hex}" if self.staging_prefix else None
-        return protocol.pack_bytes(data, self.storage, key=key)
+        return staging.pack_bytes(data, self.storage, key=key)
 
     def _send_ok(self, seq: int, value: Any, seconds: float) -> None:
         try:

@@ -33,6 +33,12 @@ class ExecutionError(Error):
     """The function could not be run (no backend, a worker died, a deployment is missing)."""
 
 
+class InvokeError(ExecutionError):
+    """The platform failed to run an input (an HTTP error, a crashed Lambda, a failed Batch
+    job): not the user's exception, which is raised as its own type. The same class on
+    every cloud."""
+
+
 class RemoteError(Error):
     """A remote exception that could not be re-raised as its own type."""
 
@@ -42,7 +48,8 @@ class TimeoutError(Error, builtins.TimeoutError):
 
 
 class FunctionTimeoutError(TimeoutError):
-    """A function ran past its ``timeout``."""
+    """A function ran past its ``timeout``, or ``FunctionCall.get(timeout=...)`` found no
+    result in time; the same class from every backend."""
 
 
 class OutputExpiredError(TimeoutError):
@@ -55,6 +62,12 @@ class InputCancellation(BaseException):
 
 class InteractiveTimeoutError(TimeoutError):
     """An interactive session timed out."""
+
+
+class PlatformTimeoutError(InvokeError, FunctionTimeoutError):
+    """The platform stopped a function at its timeout (Lambda's "Task timed out", Cloud Run's
+    504) before the runtime could report it: a :class:`FunctionTimeoutError`, as Modal raises
+    for a timeout, and an :class:`InvokeError`, as every platform failure is."""
 
 
 class VolumeUploadTimeoutError(TimeoutError):

@@ -14,48 +14,44 @@ returns an :class:`AwsInvoker`:
 A ``FunctionCall`` id (``aws:<bucket>/<function>/<id>?n=..&k=..&m=..&job=..``) says where
 the results are, so :meth:`AwsInvoker.get` works from another process. Inputs go under
 the function's ``in`` prefix and results are read from its ``out`` prefix
-(:mod:`pcompile.runtime.staging`), the only places its role may read and write. Polling
-backs off. Every boto3 client honours ``PCOMPILE_AWS_ENDPOINT_URL`` (moto in tests);
-a stack's own endpoints (:func:`stack_endpoints`: an ``engine: simulate`` stack's
+(:mod:`pcompile.runtime.staging`), the only places its role may read and write.
+Lookup, requests, outcomes, polling with backoff and cancellation come from
+:mod:`pcompile.providers.invoker_core`, as on GCP. Every boto3 client honours
+``PCOMPILE_AWS_ENDPOINT_URL`` (moto in tests); a stack's own endpoints (:func:`stack_endpoints`: an ``engine: simulate`` stack's
 emulator and compute service) take precedence.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
-from pcompile.exception import NotFoundError, RemoteError
-from pcompile.exception import TimeoutError as CallTimeoutError
+from pcompile.exception import InvokeError, NotFoundError, PlatformTimeoutError
+from pcompile.providers import invoker_core as core
 from pcompile.providers import job_start
 from pcompile.providers.invoker import Target
+from pcompile.providers.invoker_core import Backoff
 from pcompile.providers.manifest import FunctionAddress, Manifest
 from pcompile.providers.settings import StackSettings
 from pcompile.runtime import aws_env, protocol, staging
 from pcompile.runtime.aws_calls import Layout
 from pcompile.runtime.storage_s3 import S3Storage, split_url
 
-Inputs = Iterable[tuple[tuple[Any, ...], dict[str, Any]]]
 DEFAULT_MAX_TASKS = 64
 LAMBDA_BATCH = 64
 LAMBDA_PARALLEL = 16
 SYNC_PAYLOAD_LIMIT = 4 * 1024 * 1024  # Lambda accepts 6 MB; base64 and JSON add a third
 ASYNC_PAYLOAD_LIMIT = 150 * 1024  # asynchronous invokes accept 256 KB
+TIMED_OUT = b"Task timed out"  # how Lambda words a function it stopped at its timeout
 
-
-class InvokeError(RemoteError):
-    """Lambda or Batch reported a failure outside the user's code (bad image, crash, timeout)."""
+__all__ = ["AwsInvoker", "Backoff", "InvokeError", "NotFoundError", "for_call", "from_stack"]
 
 
 # --------------------------------------------------------------------------- transports
@@ -80,7 +76,8 @@ class BotoLambda:
         response = self.client.invoke(FunctionName=function, InvocationType=kind, Payload=payload, **extra)
         body = response["Payload"].read() if "Payload" in response else b""
         if response.get("FunctionError"):
-            raise InvokeError(f"Lambda {function} failed ({response['FunctionError']}): {body[:2000]!r}")
+            failed = PlatformTimeoutError if TIMED_OUT in body else InvokeError
+            raise failed(f"Lambda {function} failed ({response['FunctionError']}): {body[:2000]!r}")
         return body  # type: ignore[no-any-return]
 
 
@@ -111,22 +108,6 @@ class SubprocessLambda:
         return b"" if asynchronous else done.stdout
 
 
-@dataclass
-class Backoff:
-    """Polling delays: ``first`` seconds, times ``factor`` each round, at most ``most``."""
-
-    first: float = 0.2
-    factor: float = 1.5
-    most: float = 5.0
-
-    def delays(self) -> Iterator[float]:
-        """An endless series of delays."""
-        delay = self.first
-        while True:
-            yield delay
-            delay = min(self.most, delay * self.factor)
-
-
 # --------------------------------------------------------------------------- invoker
 
 
@@ -138,8 +119,14 @@ def client(session: Any, service: str, endpoints: Mapping[str, str] | None = Non
     return session.client(service, endpoint_url=url or os.environ.get(aws_env.ENDPOINT_URL) or None)
 
 
-class AwsInvoker:
-    """The :class:`~pcompile.providers.invoker.Invoker` of one deployed app on AWS."""
+class AwsInvoker(core.CloudInvoker):
+    """The :class:`~pcompile.providers.invoker.Invoker` of one deployed app on AWS: Lambda
+    functions are invoked request by request, Batch functions spawned
+    (:class:`~pcompile.providers.invoker_core.CloudInvoker` holds the shared methods)."""
+
+    SERVERLESS = "lambda"
+    CHUNK = LAMBDA_BATCH
+    PARALLEL = LAMBDA_PARALLEL
 
     def __init__(
         self,
@@ -174,128 +161,41 @@ class AwsInvoker:
             self._stores[name] = S3Storage(name, "", self.s3)
         return self._stores[name]
 
-    def address(self, target: Target) -> FunctionAddress:
-        """Where ``target.function`` lives; NotFoundError names the deployed functions."""
-        try:
-            return self.manifest.functions[target.function]
-        except KeyError:
-            raise NotFoundError(
-                f"app {self.manifest.app!r} on stack {self.manifest.stack!r} has no function "
-                f"{target.function!r}; deployed: {sorted(self.manifest.functions)}"
-            ) from None
+    def _results_storage(self) -> S3Storage:
+        return self.storage()
 
     def _request(self, target: Target, kind: str, items: list[Any], first: int) -> dict[str, Any]:
-        return {
-            "function": target.function,
-            "kind": kind,
-            "cls_params": dict(target.cls_params),
-            "inputs": stage_payload(
-                protocol.serialize(items),
-                self.storage(),
-                protocol.INLINE_LIMIT,
-                _input_blobs(target.function),
-            ),
-            "first": first,
-        }
-
-    def _outcome(self, result: dict[str, Any], return_exceptions: bool = False) -> Any:
-        if result["status"] == "ok":
-            return protocol.unpack(result["value"], self.storage())
-        exc = protocol.to_exception(result["error"])
-        if return_exceptions:
-            return exc
-        raise exc
+        return core.request(target, kind, items, first, self.storage())
 
     # ---------------------------------------------------------------- lambda
 
-    def _invoke(self, address: FunctionAddress, request: dict[str, Any]) -> list[dict[str, Any]]:
+    def _send(self, address: FunctionAddress, request: dict[str, Any]) -> list[dict[str, Any]]:
+        """One synchronous invoke; requests over Lambda's payload limit stage their inputs."""
         envelope = protocol.dump_envelope(request)
-        if len(envelope) > SYNC_PAYLOAD_LIMIT:
-            request = {
-                **request,
-                "inputs": stage_payload(
-                    protocol.serialize(protocol.unpack(request["inputs"], self.storage())),
-                    self.storage(),
-                    0,
-                    _input_blobs(request["function"]),
-                ),
-            }
-            envelope = protocol.dump_envelope(request)
+        if len(envelope) > SYNC_PAYLOAD_LIMIT:  # many inputs, each under the inline limit
+            items = staging.unpack(request["inputs"], self.storage())
+            inputs = staging.pack_inputs(items, self.storage(), request["function"], limit=0)
+            envelope = protocol.dump_envelope({**request, "inputs": inputs})
         payload = json.dumps({"pcompile": "invoke", "request": base64.b64encode(envelope).decode()}).encode()
         fn = address.addresses["function_name"]
         body = self.lambdas.invoke(fn, address.addresses.get("qualifier"), payload, asynchronous=False)
         answer = json.loads(body)
         return protocol.load_envelope(base64.b64decode(answer["results"]))["results"]  # type: ignore[no-any-return]
 
-    def _lambda_map(
-        self, target: Target, address: FunctionAddress, kind: str, items: list[Any], ordered: bool = True
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Results batch by batch: in input order, or as batches finish when not ``ordered``."""
-        batches = [(i, items[i : i + LAMBDA_BATCH]) for i in range(0, len(items), LAMBDA_BATCH)]
-        with ThreadPoolExecutor(max_workers=LAMBDA_PARALLEL) as pool:
-            futures = [
-                pool.submit(self._invoke, address, self._request(target, kind, b, i)) for i, b in batches
-            ]
-            for future in futures if ordered else as_completed(futures):
-                yield future.result()
-
     # ---------------------------------------------------------------- calls
 
-    def call(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Run one input and return its value, or raise the remote exception."""
-        address = self.address(target)
-        if address.target == "lambda":
-            (result,) = self._invoke(address, self._request(target, "call", [(args, kwargs)], 0))
-            return self._outcome(result)
-        return self.get(self._spawn(target, "call", [(args, kwargs)]), None)
-
-    def call_gen(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Any]:
-        """A generator's items (collected remotely, then yielded here)."""
-        address = self.address(target)
-        if address.target == "lambda":
-            (result,) = self._invoke(address, self._request(target, "gen", [(args, kwargs)], 0))
-            yield from self._outcome(result)
-            return
-        yield from self.get(self._spawn(target, "gen", [(args, kwargs)]), None)
-
-    def map(
-        self,
-        target: Target,
-        inputs: Inputs,
-        *,
-        order_outputs: bool,
-        return_exceptions: bool,
-        wrap_returned_exceptions: bool,
-    ) -> Iterator[Any]:
-        """Outputs in input order: Lambda batches in parallel, or one Batch array job."""
-        items = [(tuple(a), dict(k)) for a, k in inputs]
-        if not items:
-            return
-        address = self.address(target)
-        if address.target == "lambda":
-            for results in self._lambda_map(target, address, "call", items, order_outputs):
-                for result in results:
-                    yield self._outcome(result, return_exceptions)
-            return
-        call_id = self._spawn(target, "call", items)
+    def _spawned_results(self, call_id: str, count: int, return_exceptions: bool) -> Iterator[Any]:
+        """A Batch array job's outcomes, task by task (each task's results in one object)."""
         bucket, layout, job = Layout.from_id(call_id)
         for task in range(layout.tasks):
             for result in self._task_results(bucket, layout, job, task, None):
                 yield self._outcome(result, return_exceptions)
 
-    def spawn(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-        """Start one input; the id finds its result from any process."""
-        return self._spawn(target, "call", [(args, kwargs)])
-
-    def spawn_map(self, target: Target, inputs: Inputs) -> str:
-        """Start many inputs under one id (``FunctionCall.get(index=i)``)."""
-        return self._spawn(target, "call", [(tuple(a), dict(k)) for a, k in inputs])
-
     def _spawn(self, target: Target, kind: str, items: list[Any]) -> str:
         address = self.address(target)
         most = int(address.addresses.get("max_tasks") or DEFAULT_MAX_TASKS)
         # Batch: array children; Lambda: one asynchronous invoke per task.
-        layout = Layout.plan(target.function, uuid.uuid4().hex, len(items), most)
+        layout = Layout.plan(target.function, core.new_call(), len(items), most)
         self._stage(target, kind, items, layout)
         bucket = self.manifest.staging["bucket"]
         if address.target == "lambda":
@@ -335,7 +235,8 @@ class AwsInvoker:
     # ---------------------------------------------------------------- results
 
     def get(self, call_id: str, timeout: float | None, index: int = 0) -> Any:
-        """The result of input ``index`` of a spawned call; TimeoutError when not ready in time."""
+        """The result of input ``index`` of a spawned call; ``FunctionTimeoutError`` when it is
+        not ready in time, the cancellation error when the call was cancelled before it."""
         bucket, layout, job = Layout.from_id(call_id)
         task, offset = layout.locate(index)
         results = self._task_results(bucket, layout, job, task, timeout)
@@ -346,23 +247,24 @@ class AwsInvoker:
     ) -> list[dict[str, Any]]:
         key = (bucket, layout.out_key(task))
         if key not in self._outs:
-            data = self._poll(bucket, layout.out_key(task), job, timeout)
+            data = self._poll(bucket, layout, job, task, timeout)
             self._outs[key] = protocol.load_envelope(data)["results"]
         return self._outs[key]
 
-    def _poll(self, bucket: str, key: str, job: str | None, timeout: float | None) -> bytes:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for round_, delay in enumerate(self.backoff.delays()):
-            try:
-                return self.storage(bucket).get(key)
-            except KeyError:
-                pass
+    def _poll(self, bucket: str, layout: Layout, job: str | None, task: int, timeout: float | None) -> bytes:
+        store = self.storage(bucket)
+        call_id = layout.to_id(bucket, job)
+
+        def check(round_: int) -> None:
+            if round_ % 5 == 0 and core.was_cancelled(store, layout.function, layout.call):
+                raise core.cancelled(call_id)
             if job and round_ % 5 == 4:
                 self._check_job(job)
-            if deadline is not None and time.monotonic() + delay > deadline:
-                raise CallTimeoutError(f"result {key} not ready within {timeout:g} s")
-            time.sleep(delay)
-        raise AssertionError("unreachable")
+
+        def fetch() -> bytes | None:
+            return core.first_stored(store, [layout.out_key(task)])
+
+        return core.poll(fetch, timeout, self.backoff, what=f"function call {call_id}", check=check)
 
     def _check_job(self, job: str) -> None:
         (desc,) = self.batch.describe_jobs(jobs=[job])["jobs"] or [{}]
@@ -385,29 +287,12 @@ class AwsInvoker:
         )
 
     def cancel(self, call_id: str, terminate_containers: bool = False) -> None:
-        """Stop a Batch call (Lambda invocations cannot be stopped once started)."""
-        _, _, job = Layout.from_id(call_id)
+        """Record the cancel (unfinished inputs then read as cancelled) and stop a Batch job
+        (Lambda invocations cannot be stopped once started)."""
+        bucket, layout, job = Layout.from_id(call_id)
+        core.mark_cancelled(self.storage(bucket), layout.function, layout.call)
         if job:
             self.batch.terminate_job(jobId=job, reason="cancelled from pcompile")
-
-    def web_url(self, target: Target) -> str | None:
-        """The Function URL of a web function."""
-        return self.address(target).web_url
-
-
-def _input_blobs(function: str) -> str:
-    return staging.blobs(function, staging.INPUTS)
-
-
-def stage_payload(data: bytes, storage: S3Storage, limit: int, blobs: str) -> dict[str, Any]:
-    """A protocol payload for pickled ``data``: inline up to ``limit`` bytes, else staged by hash
-    under ``blobs`` (the called function's inputs prefix)."""
-    origin = {"py": protocol.PYTHON_VERSION, "cp": protocol.CLOUDPICKLE_VERSION}
-    if len(data) <= limit:
-        return {"inline": data, **origin}
-    key = f"{blobs}/{hashlib.sha256(data).hexdigest()}"
-    storage.put(key, data)
-    return {"ref": key, "size": len(data), **origin}
 
 
 # --------------------------------------------------------------------------- entry points
@@ -424,10 +309,7 @@ def read_manifest(
     try:
         url = ssm.get_parameter(Name=name)["Parameter"]["Value"]
     except ssm.exceptions.ParameterNotFound:
-        raise NotFoundError(
-            f"app {app_name!r} is not deployed on stack {settings.name!r} (no SSM parameter {name}); "
-            f"run `pcompile deploy FILE --stack {settings.name}`"
-        ) from None
+        raise core.not_deployed(app_name, settings.name, f"no SSM parameter {name}") from None
     bucket, key = split_url(url)
     body = client(session, "s3", endpoints).get_object(Bucket=bucket, Key=key)["Body"].read()
     return Manifest.loads(body.decode())

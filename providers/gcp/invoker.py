@@ -20,6 +20,8 @@ request this process keeps open (Cloud Run only guarantees CPU while a request i
 open), so the spawning process must live until the call finishes; Batch spawns
 need nothing from the caller.
 
+Lookup, requests, outcomes, polling and cancellation come from
+:mod:`pcompile.providers.invoker_core`, as on AWS, so both raise the same exceptions.
 Side effects sit behind the small interfaces of :mod:`.clients` (tokens, HTTP,
 Batch), which ships fakes; :func:`set_clients` swaps them for every invoker that
 :func:`from_stack` and :func:`for_call` make.
@@ -29,26 +31,24 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from pcompile.compiler.errors import UserError
+from pcompile.exception import InvokeError, NotFoundError, PlatformTimeoutError
+from pcompile.providers import invoker_core as core
 from pcompile.providers import job_start
 from pcompile.providers.gcp import jobs, names
 from pcompile.providers.gcp.clients import BatchJobs, Clients, HttpPost, TokenSource, google_clients
 from pcompile.providers.invoker import Target
 from pcompile.providers.manifest import FunctionAddress, Manifest
 from pcompile.providers.settings import StackSettings
-from pcompile.runtime import gcp_env, protocol, staging
+from pcompile.runtime import gcp_env, protocol
 from pcompile.runtime.gcp_container import call_key, result_key, task_key
 from pcompile.runtime.storage import Storage
 from pcompile.runtime.storage_gcs import GcsStorage, split_gs_url
 
-Inputs = Iterable[tuple[tuple[Any, ...], dict[str, Any]]]
 ENVELOPE_TYPE = "application/x-pcompile-envelope"
 CALL_PREFIX = "gcp:"
 # Inputs per Cloud Run request in a map, and requests in flight at once.
@@ -58,9 +58,7 @@ MAP_CONCURRENCY = 16
 MAX_TASKS = 100
 TERMINAL_FAILED = ("FAILED", "DELETION_IN_PROGRESS", "CANCELLED")
 
-
-class InvokeError(Exception):
-    """The platform failed to run an input (HTTP error, Batch job failed); not the user's exception."""
+__all__ = ["CallRef", "GcpInvoker", "InvokeError", "NotFoundError", "for_call", "from_stack"]
 
 
 # ------------------------------------------------------------------------- invoker
@@ -104,8 +102,14 @@ class CallRef:
         return self.record(f"{index}.failed")
 
 
-class GcpInvoker:
-    """The :class:`~pcompile.providers.invoker.Invoker` for one app deployed on GCP."""
+class GcpInvoker(core.CloudInvoker):
+    """The :class:`~pcompile.providers.invoker.Invoker` for one app deployed on GCP: Cloud Run
+    functions are called request by request, GCP Batch functions spawned as jobs
+    (:class:`~pcompile.providers.invoker_core.CloudInvoker` holds the shared methods)."""
+
+    SERVERLESS = "cloudrun"
+    CHUNK = MAP_CHUNK
+    PARALLEL = MAP_CONCURRENCY
 
     def __init__(
         self,
@@ -126,34 +130,15 @@ class GcpInvoker:
         self.http = http
         self.batch = batch
         self.poll_s = poll_s
+        self.backoff = core.Backoff(first=min(0.2, poll_s), factor=1.5, most=poll_s)
         self._templates: dict[str, dict[str, Any]] = {}
         self._jobs: dict[str, str] = {}
         self._threads: list[threading.Thread] = []
 
     # ----------------------------------------------------------------- helpers
 
-    def address(self, target: Target) -> FunctionAddress:
-        """Where ``target`` runs; a clear error when the manifest lacks it."""
-        try:
-            return self.manifest.functions[target.function]
-        except KeyError:
-            raise InvokeError(
-                f"app {self.manifest.app!r} on stack {self.manifest.stack!r} has no function "
-                f"{target.function!r}; deployed: {sorted(self.manifest.functions)}"
-            ) from None
-
     def _request(self, target: Target, kind: str, inputs: list[Any], first: int, call: str | None) -> bytes:
-        blobs = staging.blobs(target.function, staging.INPUTS)
-        return protocol.dump_envelope(
-            {
-                "function": target.function,
-                "kind": kind,
-                "cls_params": dict(target.cls_params),
-                "inputs": protocol.pack(inputs, self.storage, blobs=blobs),
-                "first": first,
-                "call": call,
-            }
-        )
+        return protocol.dump_envelope(core.request(target, kind, inputs, first, self.storage, call=call))
 
     def _post(self, address: FunctionAddress, body: bytes) -> list[dict[str, Any]]:
         url = address.addresses["service_url"].rstrip("/")
@@ -162,71 +147,23 @@ class GcpInvoker:
             "Content-Type": ENVELOPE_TYPE,
         }
         status, data = self.http.post(f"{url}/invoke", body, headers, None)
+        if status == 504:  # Cloud Run stopped the request at the service's timeout
+            raise PlatformTimeoutError(f"{url}/invoke timed out (HTTP 504): {data[:500]!r}")
         if status != 200:
             raise InvokeError(f"{url}/invoke answered HTTP {status}: {data[:500]!r}")
         results: list[dict[str, Any]] = protocol.load_envelope(data)["results"]
         return results
 
-    def _outcome(self, result: dict[str, Any], return_exceptions: bool = False) -> Any:
-        if result["status"] == "ok":
-            return protocol.unpack(result["value"], self.storage)
-        exc = protocol.to_exception(result["error"])
-        if return_exceptions:
-            return exc
-        raise exc
+    def _results_storage(self) -> Storage:
+        return self.storage
 
-    def _run_chunks(self, target: Target, kind: str, inputs: list[Any], call: str | None) -> Iterator[Any]:
-        """POST inputs to Cloud Run in chunks, several at once; results in input order."""
-        address = self.address(target)
-        chunks = [(i, inputs[i : i + MAP_CHUNK]) for i in range(0, len(inputs), MAP_CHUNK)]
-        with ThreadPoolExecutor(max_workers=MAP_CONCURRENCY) as pool:
-            futures = [
-                pool.submit(self._post, address, self._request(target, kind, chunk, first, call))
-                for first, chunk in chunks
-            ]
-            for future in futures:
-                yield from future.result()
+    def _send(self, address: FunctionAddress, request: dict[str, Any]) -> list[dict[str, Any]]:
+        """One ``POST /invoke`` of a request."""
+        return self._post(address, protocol.dump_envelope(request))
 
-    # ----------------------------------------------------------------- Invoker
-
-    def call(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Run one input and return its value (or raise the remote exception)."""
-        if self.address(target).target == "cloudrun":
-            (result,) = self._post(
-                self.address(target), self._request(target, "call", [(args, kwargs)], 0, None)
-            )
-            return self._outcome(result)
-        return self.get(self._spawn(target, "call", [(args, kwargs)]), None)
-
-    def call_gen(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Any]:
-        """A generator's items (collected remotely, then yielded)."""
-        if self.address(target).target == "cloudrun":
-            (result,) = self._post(
-                self.address(target), self._request(target, "gen", [(args, kwargs)], 0, None)
-            )
-            yield from self._outcome(result)
-            return
-        yield from self.get(self._spawn(target, "gen", [(args, kwargs)]), None)
-
-    def map(
-        self,
-        target: Target,
-        inputs: Inputs,
-        *,
-        order_outputs: bool,
-        return_exceptions: bool,
-        wrap_returned_exceptions: bool,
-    ) -> Iterator[Any]:
-        """Many inputs: Cloud Run chunks in parallel, or one Batch job with a task per slice."""
-        items = list(inputs)
-        if not items:
-            return
-        if self.address(target).target == "cloudrun":
-            for result in self._run_chunks(target, "call", items, None):
-                yield self._outcome(result, return_exceptions)
-            return
-        call_id = self._spawn(target, "call", items)
-        for index in range(len(items)):
+    def _spawned_results(self, call_id: str, count: int, return_exceptions: bool) -> Iterator[Any]:
+        """A Batch job's outcomes, input by input (a platform failure too, when asked)."""
+        for index in range(count):
             try:
                 yield self.get(call_id, None, index)
             except Exception as exc:
@@ -234,19 +171,13 @@ class GcpInvoker:
                     raise
                 yield exc
 
-    def spawn(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-        """Start one input; returns a durable call id."""
-        return self._spawn(target, "call", [(args, kwargs)])
-
-    def spawn_map(self, target: Target, inputs: Inputs) -> str:
-        """Start many inputs under one durable call id."""
-        return self._spawn(target, "call", list(inputs))
+    # ----------------------------------------------------------------- spawning
 
     def _spawn(self, target: Target, kind: str, items: list[Any]) -> str:
-        ref = CallRef(self.bucket, target.function, uuid.uuid4().hex)
+        ref = CallRef(self.bucket, target.function, core.new_call())
         address = self.address(target)
         meta: dict[str, Any] = {"function": target.function, "target": address.target, "n": len(items)}
-        if address.target == "cloudrun":
+        if address.target == self.SERVERLESS:
             self.storage.put(ref.record("call.json"), json.dumps(meta, sort_keys=True).encode())
             self._background(lambda: self._carry(target, kind, items, ref))
             return ref.id
@@ -258,12 +189,9 @@ class GcpInvoker:
     def _carry(self, target: Target, kind: str, items: list[Any], ref: CallRef) -> None:
         """Run a spawned Cloud Run call; if the platform fails, store that as each missing result."""
         try:
-            list(self._run_chunks(target, kind, items, ref.call))
+            list(self._run(target, self.address(target), kind, items, call=ref.call))
         except Exception as exc:
-            failure = {
-                "status": "error",
-                "error": protocol.error_info(InvokeError(f"call {ref.id} failed: {exc}")),
-            }
+            failure = core.failure(InvokeError(f"call {ref.id} failed: {exc}"))
             for index in range(len(items)):
                 if not self.storage.exists(ref.result(index)):
                     self.storage.put(ref.failure(index), protocol.dump_envelope(failure))
@@ -296,20 +224,26 @@ class GcpInvoker:
         return self._templates[url]
 
     def get(self, call_id: str, timeout: float | None, index: int = 0) -> Any:
-        """The result of input ``index`` of a spawned call; ``TimeoutError`` when not ready in time."""
+        """The result of input ``index`` of a spawned call; ``FunctionTimeoutError`` when it is
+        not ready in time, the cancellation error when the call was cancelled before it."""
         ref = CallRef.parse(call_id)
-        store = self.storage if ref.bucket == self.bucket else GcsStorage(ref.bucket)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            data = _first_stored(store, [ref.result(index), ref.failure(index)])
-            if data is not None:
-                return self._outcome(protocol.load_envelope(data))
+        store = self._store(ref)
+
+        def check(_: int) -> None:
+            if core.was_cancelled(store, ref.function, ref.call):
+                raise core.cancelled(call_id)
             self._check_job(ref, store, index)
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"call {call_id} input {index} has no result yet")
-            time.sleep(
-                self.poll_s if deadline is None else min(self.poll_s, max(deadline - time.monotonic(), 0))
-            )
+
+        def fetch() -> bytes | None:
+            return core.first_stored(store, [ref.result(index), ref.failure(index)])
+
+        data = core.poll(
+            fetch, timeout, self.backoff, what=f"function call {call_id} input {index}", check=check
+        )
+        return self._outcome(protocol.load_envelope(data))
+
+    def _store(self, ref: CallRef) -> Storage:
+        return self.storage if ref.bucket == self.bucket else GcsStorage(ref.bucket)
 
     def _check_job(self, ref: CallRef, store: Storage, index: int) -> None:
         """A Batch job that ended without writing this result will never write it."""
@@ -318,8 +252,8 @@ class GcpInvoker:
             try:
                 job = json.loads(store.get(ref.record("call.json"))).get("job")
             except KeyError:
-                raise InvokeError(
-                    f"no call {ref.id} (no gs://{ref.bucket}/{ref.record('call.json')})"
+                raise NotFoundError(
+                    f"no function call {ref.id} (no gs://{ref.bucket}/{ref.record('call.json')})"
                 ) from None
             if job:
                 self._jobs[ref.id] = job
@@ -343,33 +277,24 @@ class GcpInvoker:
         )
 
     def cancel(self, call_id: str, terminate_containers: bool = False) -> None:
-        """Delete the call's Batch job (Cloud Run requests run to completion)."""
+        """Record the cancel (unfinished inputs then read as cancelled) and delete the call's
+        Batch job (Cloud Run requests run to completion)."""
         ref = CallRef.parse(call_id)
+        store = self._store(ref)
+        core.mark_cancelled(store, ref.function, ref.call)
         job = self._jobs.get(ref.id)
         if job is None:
-            meta = json.loads(self.storage.get(ref.record("call.json")))
-            job = meta.get("job")
+            try:
+                job = json.loads(store.get(ref.record("call.json"))).get("job")
+            except KeyError:
+                raise NotFoundError(f"no function call {ref.id}") from None
         if job:
             self.batch.delete(job)
-
-    def web_url(self, target: Target) -> str | None:
-        """The public URL of a web function."""
-        return self.address(target).web_url
 
     def wait_spawned(self, timeout: float | None = None) -> None:
         """Block until the Cloud Run requests carrying this process's spawns have returned."""
         for thread in self._threads:
             thread.join(timeout)
-
-
-def _first_stored(store: Storage, keys: list[str]) -> bytes | None:
-    """The first of ``keys`` that is stored (the user's own KeyError travels inside a result)."""
-    for key in keys:
-        try:
-            return store.get(key)
-        except KeyError:
-            continue
-    return None
 
 
 def _slices(count: int, max_tasks: int) -> list[tuple[int, int]]:
@@ -392,14 +317,14 @@ def letter_first_id(job_id: str) -> str:
 # ------------------------------------------------------------------------- lookup
 
 
-def read_manifest(storage: Storage, app_name: str) -> Manifest:
-    """The manifest of ``app_name`` from the staging bucket."""
+def read_manifest(storage: Storage, app_name: str, stack: str = "", bucket: str = "") -> Manifest:
+    """The manifest of ``app_name`` from the staging bucket; ``NotFoundError`` when there is none."""
+    key = names.manifest_key(app_name)
     try:
-        return Manifest.loads(storage.get(names.manifest_key(app_name)).decode())
+        return Manifest.loads(storage.get(key).decode())
     except KeyError:
-        raise InvokeError(
-            f"app {app_name!r} is not deployed on this stack (no {names.manifest_key(app_name)} in staging)"
-        ) from None
+        where = f"gs://{bucket}/{key}" if bucket else f"{key} in staging"
+        raise core.not_deployed(app_name, stack or "this stack", f"no {where}") from None
 
 
 _clients_factory: Callable[[], Clients] = google_clients
@@ -427,7 +352,7 @@ def from_stack(app_name: str, settings: StackSettings) -> GcpInvoker:
         simulated = simulated_clients(settings)
     bucket = settings.extra.get("staging_bucket") or names.staging_bucket(project, settings.name, app_name)
     storage = GcsStorage(bucket)
-    manifest = read_manifest(storage, app_name)
+    manifest = read_manifest(storage, app_name, settings.name, bucket)
     clients = simulated or _clients_factory()
     return GcpInvoker(
         manifest,

@@ -15,9 +15,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pcompile.exception import ExecutionError, NotFoundError
-from pcompile.exception import TimeoutError as CallTimeoutError
-from pcompile.runtime import protocol
+from pcompile.exception import ExecutionError, FunctionTimeoutError, NotFoundError
+from pcompile.runtime import protocol, staging
 from pcompile.runtime.storage import DirectoryStorage
 
 from .paths import sub
@@ -94,7 +93,7 @@ def read_result(call_id: str, index: int, timeout: float | None, record: CallRec
             raise IndexError(f"call {call_id} has {meta['inputs']} inputs; no index {index}")
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
-            raise CallTimeoutError(f"function call {call_id} has no result yet (waited {timeout:g} s)")
+            raise FunctionTimeoutError(f"function call {call_id} has no result yet (waited {timeout:g} s)")
         if record is not None:
             record.wait(index, left)
         else:
@@ -120,7 +119,7 @@ def decode(status: str, data: Any, storage: Any, *, consume: bool = False) -> An
         protocol.raise_error(data)
     if isinstance(data, dict):
         try:
-            return protocol.unpack(data, storage)
+            return staging.unpack(data, storage)
         finally:
             if consume and "ref" in data and storage is not None:
                 storage.delete(data["ref"])

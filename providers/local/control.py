@@ -28,7 +28,7 @@ from typing import Any
 
 from pcompile.exception import ExecutionError, NotFoundError
 from pcompile.providers.invoker import Target
-from pcompile.runtime import protocol
+from pcompile.runtime import protocol, staging
 
 from . import calls
 from .invoker import LocalInvoker, StoredCalls
@@ -41,7 +41,7 @@ def deployment_file(app_name: str) -> Path:
 
 
 def _ok(value: Any) -> dict[str, Any]:
-    return {"status": "ok", "data": protocol.pack(value)}
+    return {"status": "ok", "data": staging.pack(value)}
 
 
 class _BoundedServer(HTTPServer):
@@ -158,8 +158,8 @@ class ControlServer:
         """Run one request; failures come back as ``err`` results."""
         try:
             op = request["op"]
-            target = Target(*protocol.unpack(request["target"]))
-            body: Any = protocol.unpack(request["body"]) if request.get("body") else None
+            target = Target(*staging.unpack(request["target"]))
+            body: Any = staging.unpack(request["body"]) if request.get("body") else None
             inv = self.invoker
             if op == "call":
                 return _ok(inv.call(target, *body))
@@ -218,8 +218,8 @@ class ControlClient(StoredCalls):
     def _post(self, op: str, target: Target, body: Any = None) -> Any:
         request = {
             "op": op,
-            "target": protocol.pack(tuple(target.__dict__.values())),
-            "body": protocol.pack(body) if body is not None else None,
+            "target": staging.pack(tuple(target.__dict__.values())),
+            "body": staging.pack(body) if body is not None else None,
         }
         data = protocol.dump_envelope(request)
         headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/octet-stream"}

@@ -300,14 +300,17 @@ class LocalInvoker:
         return calls.read_result(call_id, index, timeout, entry[1] if entry else None)
 
     def cancel(self, call_id: str, terminate_containers: bool = False) -> None:
-        """Drop the call's waiting inputs; their results become cancellation errors."""
+        """Drop the call's waiting inputs; every unfinished input (running ones too, as on the
+        clouds) then reads as cancelled. ``terminate_containers`` also kills the workers."""
         entry = self._records.get(call_id)
         if entry is None:
             cancel_stored(call_id)
             return
         pool, record = entry
-        for item in pool.cancel(lambda item: item.sink is record):
-            record.deliver(item.index, "err", calls.cancelled_error())
+        pool.cancel(lambda item: item.sink is record)
+        meta = json.loads(DirectoryStorage(record.dir).get("meta.json"))
+        for index in range(meta.get("inputs") or 0):
+            record.deliver(index, "err", calls.cancelled_error())  # finished inputs keep their result
         if terminate_containers:
             pool.kill_all()
 

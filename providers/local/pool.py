@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pcompile.exception import ExecutionError, FunctionTimeoutError
-from pcompile.runtime import protocol
+from pcompile.runtime import protocol, staging
 from pcompile.runtime.channel import Channel
 from pcompile.runtime.execute import retry_delay
 from pcompile.runtime.storage import open_storage
@@ -579,7 +579,7 @@ class WorkerProc:
         while (chunk := self._take_chunk()) is not None:
             key = f"{prefix}/{uuid.uuid4().hex}" if prefix else None  # the worker deletes it once read
             try:
-                payload = protocol.pack([(i.args, i.kwargs) for i in chunk], self.pool.storage, key=key)
+                payload = staging.pack([(i.args, i.kwargs) for i in chunk], self.pool.storage, key=key)
             except Exception as exc:
                 self._fail_unsendable(chunk, exc)
                 continue

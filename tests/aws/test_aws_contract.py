@@ -5,6 +5,12 @@ synthesized job definitions and functions → output in S3 → SDK result.
 Moto runs the AWS control plane (S3, SSM, Secrets Manager, Batch) with
 ``use_docker: false``; it starts no containers, so the tests start the runtime
 themselves with exactly what the submitted job or the synthesized Lambda would get.
+
+What every invoker must do alike (values, generators, map with exceptions, spawn and
+get, timeouts, unknown functions, the user's exception type, cancel) is the contract
+suite, ``tests/contract``, which runs the AWS invoker on moto and the simulated
+compute; this file keeps what is AWS's own: Batch jobs and their request count,
+Lambda batching, secrets, Function URLs, schedules, volumes, the Runtime API.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import pytest
 from servers import moto_server
 
 from pcompile.compiler import compile_file
+from pcompile.exception import ExecutionError, FunctionTimeoutError
 from pcompile.providers.aws import invoker as aws_invoker
 from pcompile.providers.aws.program import MANIFEST_KEY, manifest_parameter
 from pcompile.providers.invoker import Target
@@ -194,7 +201,7 @@ def test_spawn_on_batch_round_trips_through_the_runtime(
 ) -> None:
     inv, _ = _invoker(deployed, synth, base_env)
     call_id = inv.spawn(Target(APP, "square"), (7,), {})
-    with pytest.raises(TimeoutError):
+    with pytest.raises(FunctionTimeoutError):
         inv.get(call_id, timeout=0)
     _run_job(synth, base_env, _job_of(call_id))
     assert inv.get(call_id, timeout=30) == 49
@@ -261,9 +268,10 @@ def test_a_10000_input_map_on_batch_costs_at_most_20_requests(
 # --------------------------------------------------------------------------- lambda
 
 
-def test_lambda_call_map_and_spawn(deployed: Manifest, synth: SynthOutput, base_env: dict[str, str]) -> None:
-    inv, log = _invoker(deployed, synth, base_env)
-    assert inv.call(Target(APP, "add"), (2, 3), {}) == 5
+def test_a_lambda_map_sends_one_invoke_per_64_inputs(
+    deployed: Manifest, synth: SynthOutput, base_env: dict[str, str]
+) -> None:
+    inv, _ = _invoker(deployed, synth, base_env)
     out = list(
         inv.map(
             Target(APP, "add"),
@@ -274,11 +282,18 @@ def test_lambda_call_map_and_spawn(deployed: Manifest, synth: SynthOutput, base_
         )
     )
     assert out == [i + 1 for i in range(100)]
-    assert (
-        isinstance(inv.lambdas, aws_invoker.SubprocessLambda) and inv.lambdas.invocations == 3
-    )  # 1 call + 2 batches of 64
-    call_id = inv.spawn(Target(APP, "add"), (40, 2), {})
-    assert inv.get(call_id, timeout=30) == 42
+    assert isinstance(inv.lambdas, aws_invoker.SubprocessLambda) and inv.lambdas.invocations == 2
+
+
+def test_cancel_on_batch_terminates_the_job_and_the_call_reads_as_cancelled(
+    deployed: Manifest, synth: SynthOutput, base_env: dict[str, str]
+) -> None:
+    inv, log = _invoker(deployed, synth, base_env)
+    call_id = inv.spawn(Target(APP, "square"), (3,), {})
+    inv.cancel(call_id)
+    assert log.calls.count("TerminateJob") == 1
+    with pytest.raises(ExecutionError, match="cancelled"):
+        aws_invoker.for_call(call_id).get(call_id, timeout=30)
 
 
 def test_lambda_exports_the_named_secret(

@@ -7,6 +7,11 @@ synthesized service* (secret references resolved as Cloud Run would); Batch jobs
 are run by :class:`FakeBatchJobs` as ``python -m pcompile.runtime gcpbatch``
 subprocesses with the job's environment. A mismatch between emitted infrastructure
 and runtime fails here.
+
+What every invoker must do alike (values, generators, map with exceptions, spawn and
+get, timeouts, unknown functions, the user's exception type, cancel) is the contract
+suite, ``tests/contract``, which runs the GCP invoker too; this file keeps what is
+GCP's own: ID tokens, secrets, volumes, schedules, web services and Batch.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from servers import free_port, popen_group
 
 from pcompile.compiler import compile_file
 from pcompile.compiler.ir import AppSpec
+from pcompile.exception import ExecutionError, FunctionTimeoutError, InvokeError, NotFoundError
 from pcompile.providers.gcp import clients as gc
 from pcompile.providers.gcp import invoker as gi
 from pcompile.providers.gcp import names
@@ -188,28 +194,6 @@ def test_secret_keys_are_exported_to_the_environment(deployed: Deployed) -> None
     assert deployed.invoker().call(target(deployed, "read_secret"), ("CONTRACT_TOKEN",), {}) == "tok-123"
 
 
-def test_remote_exception_keeps_its_type(deployed: Deployed) -> None:
-    deployed.serve("fail")
-    with pytest.raises(ValueError, match="boom"):
-        deployed.invoker().call(target(deployed, "fail"), ("boom",), {})
-
-
-def test_generator_items(deployed: Deployed) -> None:
-    deployed.serve("count")
-    assert list(deployed.invoker().call_gen(target(deployed, "count"), (4,), {})) == [0, 1, 2, 3]
-
-
-def test_map_in_order_with_exceptions_returned(deployed: Deployed) -> None:
-    deployed.serve("square")
-    deployed.serve("fail")
-    inv = deployed.invoker()
-    flags = {"order_outputs": True, "return_exceptions": True, "wrap_returned_exceptions": False}
-    out = list(inv.map(target(deployed, "square"), [((i,), {}) for i in range(40)], **flags))
-    assert out == [i * i for i in range(40)]
-    errors = list(inv.map(target(deployed, "fail"), [(("a",), {}), (("b",), {})], **flags))
-    assert [type(e) for e in errors] == [ValueError, ValueError]
-
-
 def test_large_input_is_staged_and_volume_changes_are_committed(deployed: Deployed) -> None:
     deployed.serve("write_file")
     text = "x" * (3 * 1024 * 1024)
@@ -300,11 +284,19 @@ def test_batch_error_and_cancel(deployed: Deployed) -> None:
         inv.call(target(deployed, "batch_fail"), (3,), {})
     idle = gc.FakeBatchJobs()  # records the job, runs nothing
     call_id = deployed.invoker(idle).spawn(target(deployed, "batch_square"), (2,), {})
-    with pytest.raises(TimeoutError):
+    with pytest.raises(FunctionTimeoutError):
         deployed.invoker(idle).get(call_id, timeout=0)
     deployed.invoker(idle).cancel(call_id)
     assert list(idle.states.values()) == ["DELETION_IN_PROGRESS"]
-    with pytest.raises(gi.InvokeError, match="without a result"):
+    with pytest.raises(ExecutionError, match="cancelled"):
+        deployed.invoker(idle).get(call_id, timeout=None)
+
+
+def test_a_batch_job_that_ends_without_a_result_is_an_invoke_error(deployed: Deployed) -> None:
+    idle = gc.FakeBatchJobs()  # records the job, runs nothing
+    call_id = deployed.invoker(idle).spawn(target(deployed, "batch_square"), (2,), {})
+    idle.delete(next(iter(idle.jobs)))  # the job goes away behind the caller's back
+    with pytest.raises(InvokeError, match="without a result"):
         deployed.invoker(idle).get(call_id, timeout=None)
 
 
@@ -313,7 +305,7 @@ def test_spawn_whose_service_is_unreachable_fails_instead_of_hanging(deployed: D
     inv.manifest.functions["fail"].addresses["service_url"] = "http://127.0.0.1:9"
     call_id = inv.spawn(target(deployed, "fail"), ("x",), {})
     inv.wait_spawned(30)
-    with pytest.raises(gi.InvokeError, match="failed"):
+    with pytest.raises(InvokeError, match="failed"):
         deployed.invoker().get(call_id, timeout=30)
 
 
@@ -330,7 +322,7 @@ def test_from_stack_finds_the_manifest_in_the_derived_staging_bucket(deployed: D
     inv = gi.from_stack(deployed.app.name, SETTINGS)
     assert inv.manifest.app == deployed.app.name and inv.bucket == deployed.staging
     assert inv.address(target(deployed, "batch_square")).target == "gcpbatch"
-    with pytest.raises(gi.InvokeError, match="not deployed"):
+    with pytest.raises(NotFoundError, match="'no-such-app' is not deployed on stack 'dev'"):
         gi.from_stack("no-such-app", SETTINGS)
 
 

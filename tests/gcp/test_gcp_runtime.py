@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pcompile.compiler.ir import FunctionSpec, RetriesSpec, Source, to_jsonable
-from pcompile.runtime import gcp_env, protocol
+from pcompile.runtime import gcp_env, protocol, staging
 from pcompile.runtime.gcp_container import GcpRuntime, export_secrets, result_key, should_run
 from pcompile.runtime.gcp_http import schedule_time
 
@@ -34,7 +34,7 @@ def request(args: tuple[object, ...], call: str | None = None) -> dict[str, obje
         "function": "flaky",
         "kind": "call",
         "cls_params": {},
-        "inputs": protocol.pack([(args, {})]),
+        "inputs": staging.pack([(args, {})]),
         "first": 0,
         "call": call,
     }
@@ -42,7 +42,7 @@ def request(args: tuple[object, ...], call: str | None = None) -> dict[str, obje
 
 def test_retries_follow_the_spec(tmp_path: Path) -> None:
     (result,) = runtime_for(tmp_path, 2).handle(request((str(tmp_path / "n"), 2)))
-    assert result["status"] == "ok" and protocol.unpack(result["value"]) == 3
+    assert result["status"] == "ok" and staging.unpack(result["value"]) == 3
 
 
 def test_failure_after_retries_is_the_result(tmp_path: Path) -> None:

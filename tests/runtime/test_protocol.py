@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from pcompile.exception import DeserializationError, RemoteError, VersionError
-from pcompile.runtime import protocol
+from pcompile.runtime import protocol, staging
 from pcompile.runtime.execute import retry_delay
 from pcompile.runtime.storage import DirectoryStorage, open_storage
 
@@ -26,20 +26,20 @@ def test_envelope_round_trip_and_version_check():
 
 def test_small_payloads_are_inline_and_large_ones_staged(tmp_path):
     storage = DirectoryStorage(tmp_path)
-    small = protocol.pack({"x": 1}, storage)
+    small = staging.pack({"x": 1}, storage)
     assert "inline" in small and small["py"] == protocol.PYTHON_VERSION
     big_value = b"x" * (protocol.INLINE_LIMIT + 1)
-    big = protocol.pack(big_value, storage)
+    big = staging.pack(big_value, storage)
     assert "ref" in big and storage.exists(big["ref"])
-    assert protocol.unpack(big, storage) == big_value
+    assert staging.unpack(big, storage) == big_value
     with pytest.raises(DeserializationError, match="no storage"):
-        protocol.unpack(big, None)
+        staging.unpack(big, None)
 
 
 def test_lambdas_and_closures_travel_by_value():
     offset = 5
-    payload = protocol.pack(lambda x: x + offset)
-    assert protocol.unpack(payload)(1) == 6
+    payload = staging.pack(lambda x: x + offset)
+    assert staging.unpack(payload)(1) == 6
 
 
 def test_missing_module_is_named(tmp_path, monkeypatch):

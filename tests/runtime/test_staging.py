@@ -45,18 +45,18 @@ def test_aws_call_id_round_trips_and_rejects_foreign_layouts() -> None:
 
 def test_large_payloads_are_staged_under_the_given_blob_prefix(tmp_path: object) -> None:
     storage = DirectoryStorage(str(tmp_path))
-    payload = protocol.pack(
+    payload = staging.pack(
         b"x" * (protocol.INLINE_LIMIT + 1), storage, blobs=staging.blobs("f", staging.RESULTS)
     )
     assert payload["ref"].startswith("fn/f/out/blobs/")
-    assert protocol.unpack(payload, storage) == b"x" * (protocol.INLINE_LIMIT + 1)
+    assert staging.unpack(payload, storage) == b"x" * (protocol.INLINE_LIMIT + 1)
 
 
 def test_a_staged_blob_whose_bytes_were_replaced_is_refused(tmp_path: object) -> None:
     storage = DirectoryStorage(str(tmp_path))
-    payload = protocol.pack(
+    payload = staging.pack(
         b"y" * (protocol.INLINE_LIMIT + 1), storage, blobs=staging.blobs("f", staging.INPUTS)
     )
     storage.put(payload["ref"], protocol.serialize("planted"))
     with pytest.raises(protocol.DeserializationError, match="does not match its sha256"):
-        protocol.unpack(payload, storage)
+        staging.unpack(payload, storage)

@@ -21,7 +21,7 @@ from pcompile.compiler import compile_file
 from pcompile.compiler.bundle import build_bundle
 from pcompile.compiler.ir import AppSpec
 from pcompile.providers.aws.program import manifest_parameter
-from pcompile.providers.settings import EXTRA_BUNDLE_URL, StackSettings
+from pcompile.providers.settings import DeployInputs, StackSettings
 from pcompile.providers.synth import MOCK_ACCOUNT, SynthOutput, synthesize
 
 REGION = "us-east-1"
@@ -76,12 +76,10 @@ def deploy(source: Path, endpoint: str, stack: str) -> Deployed:
     s3 = client(endpoint, "s3")
     s3.create_bucket(Bucket=ARTIFACTS)
     s3.put_object(Bucket=ARTIFACTS, Key=bundle.key, Body=bundle.data)
-    extra = {EXTRA_BUNDLE_URL: f"s3://{ARTIFACTS}/{bundle.key}#sha256={bundle.sha256}"}
-    program = StackSettings(name=stack, cloud="aws", region=REGION, extra=extra)
-    synth = synthesize("aws", app, program)
-    settings = StackSettings(
-        name=stack, cloud="aws", region=REGION, engine="simulate", endpoint_url=endpoint, extra=extra
-    )
+    inputs = DeployInputs(bundle_url=f"s3://{ARTIFACTS}/{bundle.key}#sha256={bundle.sha256}")
+    program = StackSettings(name=stack, cloud="aws", region=REGION)
+    synth = synthesize("aws", app, program, inputs)
+    settings = StackSettings(name=stack, cloud="aws", region=REGION, engine="simulate", endpoint_url=endpoint)
     made = Deployed(app, synth, {}, settings)
     for bucket in synth.result.of_type("aws:s3/bucket:Bucket"):
         s3.create_bucket(Bucket=bucket.name)  # the mock engine names buckets by logical name
