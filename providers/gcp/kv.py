@@ -1,0 +1,209 @@
+"""``modal.Dict`` and ``modal.Queue`` on Firestore (native mode): the
+:class:`~pcompile.providers.kv.Table` primitive on the stack's Firestore database, and the store
+a deployed function opens from its environment.
+
+Layout (docs/gcp.md): one collection per Dict or Queue, ``pcompile-<stack>-<kind>-<name>``
+(ephemeral ones too: Firestore creates collections on first write, so nothing is declared
+for them). One document per row; its id is the row's ``sk`` and it repeats ``sk`` as a field
+so range queries use Firestore's automatic single-field index. ``expires_at`` is a
+timestamp-valued TTL field in Firestore; here it is kept as epoch seconds and readers skip
+expired rows themselves (Firestore deletes TTL'd documents up to a day late anyway).
+A getter owns a Queue item only when its delete with the ``exists=True`` precondition
+succeeded, so two getters never both win one item.
+
+:mod:`.kv_fake` is the in-library fake of this class (same primitive, SQLite);
+``tests/kv`` runs the contract suite on both, and on the Firestore emulator where one is
+installed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pcompile.providers.kv import Row, Table, TableDict, TableQueue, check_name
+
+ENV_CLOUD = "PCOMPILE_KV_CLOUD"
+ENV_PREFIX = "PCOMPILE_KV_PREFIX"
+ENV_PROJECT = "GOOGLE_CLOUD_PROJECT"
+ENV_DATABASE = "PCOMPILE_KV_DATABASE"
+_BATCH = 400  # Firestore commits at most 500 writes
+
+
+def collection_name(prefix: str, kind: str, name: str) -> str:
+    """The collection of a Dict/Queue (ephemeral ones included)."""
+    return f"{prefix}-{kind}-{check_name(name, kind)}"
+
+
+def _live(doc: Mapping[str, Any] | None, now: float) -> bool:
+    return doc is not None and float(doc.get("expires_at", now + 1)) > now
+
+
+class FirestoreTable:
+    """Rows as Firestore documents (``pk`` is the collection)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def _ref(self, pk: str, sk: str) -> Any:
+        return self.client.collection(pk).document(sk)
+
+    @staticmethod
+    def _row(snap: Any) -> Row | None:
+        if not snap.exists:
+            return None
+        data = dict(snap.to_dict() or {})
+        data["sk"] = snap.id
+        return data if _live(data, time.time()) else None
+
+    def get(self, pk: str, sk: str) -> Row | None:
+        """The live document, or None."""
+        return self._row(self._ref(pk, sk).get())
+
+    def put(self, pk: str, sk: str, attrs: Row, if_absent: bool = False) -> tuple[bool, Row | None]:
+        """Write in a transaction (it reads the old document first); (written, old row)."""
+        from google.cloud import firestore
+
+        ref = self._ref(pk, sk)
+
+        @firestore.transactional
+        def run(tx: Any) -> tuple[bool, Row | None]:
+            old = self._row(ref.get(transaction=tx))
+            if if_absent and old is not None:
+                return False, old
+            tx.set(ref, {**attrs, "sk": sk})
+            return True, old
+
+        return run(self.client.transaction())  # type: ignore[no-any-return]
+
+    def _commit(self, writes: list[tuple[str, Any, Row | None]]) -> None:
+        for i in range(0, len(writes), _BATCH):
+            batch = self.client.batch()
+            for op, ref, data in writes[i : i + _BATCH]:
+                batch.set(ref, data) if op == "set" else batch.delete(ref)
+            batch.commit()
+
+    def put_rows(self, pk: str, rows: list[tuple[str, Row]]) -> None:
+        """Batched writes of new rows."""
+        self._commit([("set", self._ref(pk, sk), {**a, "sk": sk}) for sk, a in rows])
+
+    def set_expiry(self, pk: str, sks: list[str], expires_at: float) -> None:
+        """Move ``expires_at`` of documents that still exist."""
+        from google.api_core import exceptions
+
+        for sk in sks:
+            try:
+                self._ref(pk, sk).update({"expires_at": expires_at})
+            except exceptions.NotFound:
+                pass
+
+    def claim(self, pk: str, sks: list[str]) -> list[str]:
+        """Deletes with the ``exists`` precondition: one batch (atomic) when all are free,
+        else one at a time so each lost row is told apart."""
+        from google.api_core import exceptions
+
+        option = self.client.write_option(exists=True)
+        batch = self.client.batch()
+        for sk in sks:
+            batch.delete(self._ref(pk, sk), option=option)
+        try:
+            batch.commit()
+            return list(sks)
+        except (exceptions.NotFound, exceptions.FailedPrecondition):
+            pass
+        won = []
+        for sk in sks:
+            try:
+                self._ref(pk, sk).delete(option=option)
+                won.append(sk)
+            except (exceptions.NotFound, exceptions.FailedPrecondition):
+                pass
+        return won
+
+    def delete_rows(self, pk: str, sks: list[str]) -> None:
+        """Batched deletes."""
+        self._commit([("delete", self._ref(pk, sk), None) for sk in sks])
+
+    def _range(self, pk: str, prefix: str, after: str | None) -> Any:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        low = (
+            FieldFilter("sk", ">", after)
+            if after is not None and after >= prefix
+            else FieldFilter("sk", ">=", prefix)
+        )
+        return (
+            self.client.collection(pk)
+            .where(filter=low)
+            .where(filter=FieldFilter("sk", "<", prefix + "\x7f"))
+            .order_by("sk")
+        )
+
+    def query(self, pk: str, prefix: str, after: str | None = None, limit: int | None = None) -> list[Row]:
+        """Live documents under ``prefix`` after ``after``, ascending by ``sk``."""
+        query = self._range(pk, prefix, after)
+        if limit:
+            query = query.limit(limit)
+        rows = [self._row(snap) for snap in query.stream()]
+        return [r for r in rows if r is not None]
+
+    def count(self, pk: str, prefix: str, after: str | None = None) -> int:
+        """Live documents under ``prefix`` (only ``expires_at`` is read)."""
+        now = time.time()
+        snaps = self._range(pk, prefix, after).select(["expires_at"]).stream()
+        return sum(1 for s in snaps if _live(s.to_dict() or {}, now))
+
+    def bump(self, pk: str, sk: str, n: int, now: float, until: float, expires_at: float) -> int:
+        """Reserve ``n`` numbers on the counter document in a transaction."""
+        from google.cloud import firestore
+
+        ref = self._ref(pk, sk)
+
+        @firestore.transactional
+        def run(tx: Any) -> int:
+            row = self._row(ref.get(transaction=tx)) or {"seq": 0, "floor": 0, "until": 0.0}
+            seq, floor = int(row["seq"]), int(row["floor"])
+            if float(row["until"]) <= now:
+                floor = seq
+            tx.set(ref, {"seq": seq + n, "floor": floor, "until": until, "expires_at": expires_at, "sk": sk})
+            return seq + 1
+
+        return run(self.client.transaction())  # type: ignore[no-any-return]
+
+    def drop(self, pk: str) -> None:
+        """Delete every document of the collection."""
+        refs = [snap.reference for snap in self.client.collection(pk).select([]).stream()]
+        self._commit([("delete", ref, None) for ref in refs])
+
+
+def firestore_client(project: str | None = None, database: str | None = None) -> Any:
+    """A Firestore client (``FIRESTORE_EMULATOR_HOST`` is honoured by the library itself)."""
+    from google.cloud import firestore
+
+    kwargs: dict[str, Any] = {"project": project or os.environ.get(ENV_PROJECT)}
+    if database:
+        kwargs["database"] = database
+    if os.environ.get("FIRESTORE_EMULATOR_HOST"):
+        from google.auth.credentials import AnonymousCredentials
+
+        kwargs["credentials"] = AnonymousCredentials()
+    return firestore.Client(**kwargs)
+
+
+def open_store(kind: str, name: str, prefix: str, table: Table) -> TableDict | TableQueue:
+    """The Dict (``kind="dict"``) or Queue store of ``name`` in collection-per-object layout."""
+    store = TableDict if kind == "dict" else TableQueue
+    return store(table, collection_name(prefix, kind, name))
+
+
+_CLIENTS: dict[tuple[str | None, str | None], FirestoreTable] = {}
+
+
+def store_from_env(kind: str, name: str, environ: Mapping[str, str] = os.environ) -> TableDict | TableQueue:
+    """The store a deployed function opens for ``Dict/Queue.from_name(name)`` (one client a process)."""
+    key = (environ.get(ENV_PROJECT), environ.get(ENV_DATABASE))
+    if key not in _CLIENTS:
+        _CLIENTS[key] = FirestoreTable(firestore_client(*key))
+    return open_store(kind, name, environ[ENV_PREFIX], _CLIENTS[key])
