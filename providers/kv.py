@@ -16,7 +16,7 @@ the last read or write; values are at most 100 MiB and an update at most 10,000 
 Queue partition is cleared ``partition_ttl`` seconds (at most 24 h) after its last put; a
 partition holds at most 5,000 items of at most 1 MiB; partition keys are 1-64 bytes; a
 Queue has at most 100,000 partitions. Each item goes to exactly one getter: a getter owns
-an item only once its conditional delete (a claim) succeeded.
+items only once its versioned conditional write of their page (:meth:`Table.swap`) succeeded.
 """
 
 from __future__ import annotations
@@ -46,6 +46,10 @@ MAX_PARTITION_TTL = 24 * 3600
 DEFAULT_PARTITION_TTL = 24 * 3600
 # Values above this travel in chunk rows (DynamoDB items hold 400 KB, Firestore documents 1 MiB).
 INLINE = 300_000
+# Queue items are stored this many bytes to a page: a get takes several with one write, and
+# rewriting a page's rest stays cheap (DynamoDB bills writes per KB).
+PAGE_BYTES = 64_000
+_WINDOW = 8  # pages a getter looks at before picking another after a lost race
 _META_TTL = MAX_PARTITION_TTL + 3600  # a counter row outlives the items it numbered
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _POLL = (0.005, 0.2)  # first and longest wait between polls of a blocking get
@@ -187,13 +191,23 @@ class Table(Protocol):
 
     def put_rows(self, pk: str, rows: list[tuple[str, Row]]) -> None: ...
     def set_expiry(self, pk: str, sks: list[str], expires_at: float) -> None: ...
-    def claim(self, pk: str, sks: list[str]) -> list[str]:
-        """Delete those of ``sks`` that exist; the ones THIS call deleted (each to one caller)."""
+    def swap(self, pk: str, sk: str, ver: int, attrs: Row | None) -> bool:
+        """Replace the live row whose ``ver`` is ``ver`` with ``attrs`` (delete it when None).
+        True only for the one caller whose condition held: this is what makes each Queue item
+        go to exactly one getter."""
         ...
 
     def delete_rows(self, pk: str, sks: list[str]) -> None: ...
-    def query(self, pk: str, prefix: str, after: str | None = None, limit: int | None = None) -> list[Row]:
-        """Rows whose sk starts with ``prefix`` (and sorts after ``after``), ascending."""
+    def query(
+        self,
+        pk: str,
+        prefix: str,
+        after: str | None = None,
+        limit: int | None = None,
+        fields: list[str] | None = None,
+    ) -> list[Row]:
+        """Rows whose sk starts with ``prefix`` (and sorts after ``after``), ascending; only
+        ``fields`` (and ``sk``) when given."""
         ...
 
     def count(self, pk: str, prefix: str, after: str | None = None) -> int: ...
@@ -281,7 +295,12 @@ class TableDict:
         kb = key_bytes(key)
         blob = check_size(serialize(value), MAX_DICT_VALUE, "the Dict value")
         expires = self.clock() + DICT_TTL
-        attrs = {"k": kb, "expires_at": expires, **_value_attrs(self.table, self.pk, blob, expires)}
+        attrs = {
+            "k": kb,
+            "expires_at": expires,
+            "ver": random.getrandbits(48),  # a fresh version per put: a racing pop never sees ABA
+            **_value_attrs(self.table, self.pk, blob, expires),
+        }
         written, old = self.table.put(self.pk, self._sk(kb), attrs, if_absent=skip_if_exists)
         _drop_chunks(self.table, self.pk, old if written else {**attrs, "sk": ""})
         return written
@@ -297,7 +316,7 @@ class TableDict:
     def pop(self, key: Any) -> Any:
         """Remove ``key`` and return its value; KeyError when absent (one popper wins)."""
         row = self._row(key)
-        if row is None or not self.table.claim(self.pk, [row["sk"]]):
+        if row is None or not self.table.swap(self.pk, row["sk"], int(row.get("ver", 0)), None):
             raise KeyError(key)
         value = _value(self.table, self.pk, row)
         _drop_chunks(self.table, self.pk, row)
@@ -346,10 +365,14 @@ class TableQueue:
     """``modal.Queue`` on a :class:`Table`.
 
     Rows: ``m#<partition>`` is a partition's counter (``seq``, ``floor``, and ``until``: the
-    partition's expiry, set by every put); ``i#<partition>#<seq:016d>`` is one item, expiring
-    ``partition_ttl`` after its own put. Items at or below ``floor`` belong to an expired life
-    of the partition and are never read. A counter row itself outlives every item it numbered
-    (its ``expires_at`` is 25 h after the last put), so numbers are never reused.
+    partition's expiry, set by every put). Items live in pages: ``i#<partition>#<seq:016d>``
+    holds consecutive items (``vs``, at most :data:`PAGE_BYTES` of them, or one chunked
+    item), ``first`` (the sequence number of ``vs[0]``), ``n`` and a version ``ver``. A getter
+    takes items from the front of a page by a :meth:`Table.swap` on its version, so one write
+    hands several items to exactly one getter. Each page expires ``partition_ttl`` after its
+    own put; pages at or below ``floor`` belong to an expired life of the partition and are
+    never read. A counter row outlives every page it numbered (its ``expires_at`` is 25 h
+    after the last put), so numbers are never reused.
     """
 
     def __init__(self, table: Table, name: str) -> None:
@@ -390,13 +413,18 @@ class TableQueue:
         now = self.clock()
         expires = now + partition_ttl
         first = self.table.bump(self.pk, f"m#{code}", len(blobs), now, expires, now + _META_TTL)
-        rows = [
-            (
-                f"i#{code}#{first + i:016d}",
-                {"expires_at": expires, **_value_attrs(self.table, self.pk, b, expires)},
+        rows = []
+        for offset, page in _pages(blobs):
+            seq = first + offset
+            attrs = {"vs": _frame(page)} if len(page) > 1 or len(page[0]) <= INLINE else {}
+            if not attrs:
+                attrs = _value_attrs(self.table, self.pk, page[0], expires)
+            rows.append(
+                (
+                    f"i#{code}#{seq:016d}",
+                    {"first": seq, "n": len(page), "ver": 0, "expires_at": expires, **attrs},
+                )
             )
-            for i, b in enumerate(blobs)
-        ]
         self.table.put_rows(self.pk, rows)
 
     def _wait_for_room(
@@ -417,30 +445,50 @@ class TableQueue:
 
     def _count(self, code: str) -> int:
         meta = self._meta(code)
-        return 0 if meta is None else self.table.count(self.pk, f"i#{code}#", self._after(code, meta))
+        if meta is None:
+            return 0
+        return sum(
+            int(r["n"])
+            for r in self.table.query(self.pk, f"i#{code}#", self._after(code, meta), fields=["n"])
+        )
 
     def _take(self, code: str, n: int) -> list[Any]:
-        """Claim up to ``n`` of the first items. The first try takes them in order (FIFO); after
-        a lost race it tries a random pick of a wider window so 20 getters do not all fight
-        over the same head item."""
+        """Take up to ``n`` items from the first pages. Pages are tried in order (FIFO); after
+        a lost race a random page of the window is tried, so 20 getters spread out instead of
+        all fighting over the head page."""
         meta = self._meta(code)
         if meta is None:
             return []
-        window = self.table.query(self.pk, f"i#{code}#", self._after(code, meta), limit=n * 4)
-        pick, won = window[:n], []
-        while pick:
-            got = set(self.table.claim(self.pk, [r["sk"] for r in pick]))
-            won += [r for r in pick if r["sk"] in got]
-            if len(got) == len(pick) or len(won) >= n:
-                break
-            tried = {r["sk"] for r in pick}
-            window = [r for r in window if r["sk"] not in tried]
-            pick = random.sample(window, min(n - len(won), len(window)))
-        won.sort(key=lambda r: r["sk"])
-        values = [_value(self.table, self.pk, r) for r in won]
-        for row in won:
-            _drop_chunks(self.table, self.pk, row)
-        return [deserialize(v) for v in values]
+        window = self.table.query(self.pk, f"i#{code}#", self._after(code, meta), limit=_WINDOW)
+        won: list[tuple[int, bytes]] = []
+        lost = False
+        while window and len(won) < n:
+            page = window.pop(random.randrange(len(window)) if lost else 0)
+            got = self._take_page(page, n - len(won))
+            lost = got is None
+            won += got or []
+        won.sort()
+        return [deserialize(blob) for _, blob in won]
+
+    def _take_page(self, page: Row, n: int) -> list[tuple[int, bytes]] | None:
+        """(seq, item) pairs taken from the front of ``page``, or None when another getter
+        changed the page first."""
+        first, ver = int(page["first"]), int(page["ver"])
+        if "vs" not in page:  # one chunked item
+            if not self.table.swap(self.pk, page["sk"], ver, None):
+                return None
+            blob = _value(self.table, self.pk, page)
+            _drop_chunks(self.table, self.pk, page)
+            return [(first, blob)]
+        items = _unframe(bytes(page["vs"]))
+        taken, rest = items[:n], items[n:]
+        attrs = None
+        if rest:
+            attrs = {k: v for k, v in page.items() if k != "sk"}
+            attrs.update(vs=_frame(rest), first=first + len(taken), n=len(rest), ver=ver + 1)
+        if not self.table.swap(self.pk, page["sk"], ver, attrs):
+            return None
+        return [(first + i, blob) for i, blob in enumerate(taken)]
 
     def get_many(self, n: int, block: bool, timeout: float | None, partition: str | None) -> list[Any]:
         """Remove up to ``n`` values; when blocking wait for at least one (``[]`` on timeout)."""
@@ -464,8 +512,7 @@ class TableQueue:
         check_partition(partition)
         if not total:
             return self._count(partition_code(partition))
-        metas = self._metas()
-        return sum(self.table.count(self.pk, f"i#{m['sk'][2:]}#", self._after(m["sk"][2:], m)) for m in metas)
+        return sum(self._count(m["sk"][2:]) for m in self._metas())
 
     def clear(self, partition: str | None, all: bool) -> None:
         """Empty a partition, or every partition with ``all``."""
@@ -473,8 +520,7 @@ class TableQueue:
         if all:
             self.table.drop(self.pk)
             return
-        code = partition_code(partition)
-        rows = self.table.query(self.pk, f"i#{code}#")
+        rows = self.table.query(self.pk, f"i#{partition_code(partition)}#")
         self.table.delete_rows(self.pk, [r["sk"] for r in rows])
         for row in rows:
             _drop_chunks(self.table, self.pk, row)
@@ -483,21 +529,33 @@ class TableQueue:
         """Values in order without removing them; waits ``item_poll_timeout`` for new ones."""
         check_partition(partition)
         code = partition_code(partition)
-        last: str | None = None
+        last = 0  # the sequence number of the last value yielded
         idle_since = time.monotonic()
         while True:
-            meta = self._meta(code)
-            after = None if meta is None else max(last or "", self._after(code, meta))
-            rows = [] if meta is None else self.table.query(self.pk, f"i#{code}#", after)
-            for row in rows:
-                last = row["sk"]
-                yield deserialize(_value(self.table, self.pk, row))
-            if rows:
+            fresh = list(self._values_after(code, last))
+            for seq, value in fresh:
+                last = seq
+                yield value
+            if fresh:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since >= item_poll_timeout:
                 return
             else:
                 time.sleep(min(0.05, item_poll_timeout))
+
+    def _values_after(self, code: str, last: int) -> Iterator[tuple[int, Any]]:
+        meta = self._meta(code)
+        if meta is None:
+            return
+        for page in self.table.query(self.pk, f"i#{code}#", self._after(code, meta)):
+            first = int(page["first"])
+            if "vs" not in page:
+                if first > last:
+                    yield first, deserialize(_value(self.table, self.pk, page))
+                continue
+            for i, blob in enumerate(_unframe(bytes(page["vs"]))):
+                if first + i > last:
+                    yield first + i, deserialize(bytes(blob))
 
     def partitions(self) -> list[str | None]:
         """Live partitions (for ``pcompile queue``), default first."""
@@ -506,6 +564,32 @@ class TableQueue:
     def drop(self) -> None:
         """Remove every row of the Queue."""
         self.table.drop(self.pk)
+
+
+def _frame(blobs: list[bytes]) -> bytes:
+    """Items of a page as one binary attribute (length-prefixed): one value for the store to
+    handle, not a list of thousands."""
+    return b"".join(len(b).to_bytes(4, "big") + b for b in blobs)
+
+
+def _unframe(data: bytes) -> list[bytes]:
+    out, i = [], 0
+    while i < len(data):
+        size = int.from_bytes(data[i : i + 4], "big")
+        out.append(data[i + 4 : i + 4 + size])
+        i += 4 + size
+    return out
+
+
+def _pages(blobs: list[bytes]) -> Iterator[tuple[int, list[bytes]]]:
+    """(offset, consecutive items) groups of at most PAGE_BYTES; a bigger item is alone."""
+    start, size = 0, 0
+    for i, blob in enumerate(blobs):
+        if i > start and size + len(blob) > PAGE_BYTES:
+            yield start, blobs[start:i]
+            start, size = i, 0
+        size += len(blob)
+    yield start, blobs[start:]
 
 
 def _backoff() -> Iterator[float]:

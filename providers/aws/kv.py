@@ -5,9 +5,9 @@ Layout (docs/aws.md explains the choice): one table per named Dict or Queue,
 ``pcompile-<stack>-<kind>-<name>``, so each function's role names exactly the tables it
 uses; every ephemeral Dict/Queue of a stack shares ``pcompile-<stack>-kv-ephemeral``.
 Keys: ``pk`` (``<kind>:<name>``, string) and ``sk`` (string); ``expires_at`` is the table's
-TTL attribute. Reads are strongly consistent. A getter owns a Queue item only when its
-conditional delete succeeded (``DeleteItem`` / ``TransactWriteItems`` with
-``attribute_exists(sk)``), so two getters never both win one item.
+TTL attribute. Reads are strongly consistent. A getter owns Queue items only when its
+write of their page conditional on the page's version (``ver = :ver``) succeeded, so two
+getters never both win one item.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ def _enc(value: Any) -> dict[str, Any]:
         return {"B": bytes(value)}
     if isinstance(value, str):
         return {"S": value}
+    if isinstance(value, list):  # a page's items: a list keeps order and duplicates (a set would not)
+        return {"L": [_enc(v) for v in value]}
     return {"N": repr(value) if isinstance(value, float) else str(value)}
 
 
@@ -48,6 +50,8 @@ def _dec(attr: Mapping[str, Any]) -> Any:
         return bytes(attr["B"])
     if "S" in attr:
         return attr["S"]
+    if "L" in attr:
+        return [_dec(v) for v in attr["L"]]
     number = Decimal(attr["N"])
     return int(number) if number == number.to_integral_value() else float(number)
 
@@ -130,45 +134,18 @@ class DynamoTable:
             except self.client.exceptions.ConditionalCheckFailedException:
                 pass
 
-    def claim(self, pk: str, sks: list[str]) -> list[str]:
-        """Conditional deletes: the sks whose delete THIS call won."""
-        if len(sks) == 1:
-            return sks if self._claim_one(pk, sks[0]) else []
-        won: list[str] = []
-        pending = list(sks)
-        while pending:
-            batch, pending = pending[:100], pending[100:]
-            won += self._claim_batch(pk, batch)
-        return won
-
-    def _claim_one(self, pk: str, sk: str) -> bool:
+    def swap(self, pk: str, sk: str, ver: int, attrs: Row | None) -> bool:
+        """PutItem / DeleteItem conditional on ``ver``: exactly one caller wins a version."""
+        condition = {"ConditionExpression": "ver = :ver", "ExpressionAttributeValues": {":ver": _enc(ver)}}
         try:
-            self.client.delete_item(TableName=self.name, Key=self._key(pk, sk), ConditionExpression=_EXISTS)
-            return True
+            if attrs is None:
+                self.client.delete_item(TableName=self.name, Key=self._key(pk, sk), **condition)
+            else:
+                item = {**self._key(pk, sk), **{k: _enc(v) for k, v in attrs.items()}}
+                self.client.put_item(TableName=self.name, Item=item, **condition)
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
-
-    def _claim_batch(self, pk: str, sks: list[str]) -> list[str]:
-        """One transaction of conditional deletes; when it is cancelled, nothing was deleted,
-        so the rows whose condition held are tried again without the lost ones."""
-        while sks:
-            items = [
-                {"Delete": {"TableName": self.name, "Key": self._key(pk, sk), "ConditionExpression": _EXISTS}}
-                for sk in sks
-            ]
-            try:
-                self.client.transact_write_items(TransactItems=items)
-                return sks
-            except self.client.exceptions.TransactionCanceledException as exc:
-                reasons = exc.response.get("CancellationReasons") or []
-                if len(reasons) != len(sks):  # no per-item reasons: fall back to one at a time
-                    return [sk for sk in sks if self._claim_one(pk, sk)]
-                sks = [
-                    sk
-                    for sk, r in zip(sks, reasons, strict=True)
-                    if r.get("Code") != "ConditionalCheckFailed"
-                ]
-        return []
+        return True
 
     def delete_rows(self, pk: str, sks: list[str]) -> None:
         """BatchWriteItem deletes."""
@@ -196,10 +173,21 @@ class DynamoTable:
                 return
             args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def query(self, pk: str, prefix: str, after: str | None = None, limit: int | None = None) -> list[Row]:
+    def query(
+        self,
+        pk: str,
+        prefix: str,
+        after: str | None = None,
+        limit: int | None = None,
+        fields: list[str] | None = None,
+    ) -> list[Row]:
         """Live rows under ``prefix`` after ``after``, ascending (pages until ``limit``)."""
         rows: list[Row] = []
-        extra = {"Limit": max(limit, 25)} if limit else {}
+        extra: dict[str, Any] = {"Limit": max(limit, 25)} if limit else {}
+        if fields:
+            names = {f"#f{i}": f for i, f in enumerate(fields)}
+            extra["ProjectionExpression"] = ", ".join(["sk", *names])
+            extra["ExpressionAttributeNames"] = names
         for page in self._pages(pk, prefix, after, **extra):
             rows += [_row(item) for item in page.get("Items", [])]
             if limit and len(rows) >= limit:

@@ -8,8 +8,8 @@ for them). One document per row; its id is the row's ``sk`` and it repeats ``sk`
 so range queries use Firestore's automatic single-field index. ``expires_at`` is a
 timestamp-valued TTL field in Firestore; here it is kept as epoch seconds and readers skip
 expired rows themselves (Firestore deletes TTL'd documents up to a day late anyway).
-A getter owns a Queue item only when its delete with the ``exists=True`` precondition
-succeeded, so two getters never both win one item.
+A getter owns Queue items only when its transaction rewriting their page at the version
+it read committed, so two getters never both win one item.
 
 :mod:`.kv_fake` is the in-library fake of this class (same primitive, SQLite);
 ``tests/kv`` runs the contract suite on both, and on the Firestore emulator where one is
@@ -99,28 +99,21 @@ class FirestoreTable:
             except exceptions.NotFound:
                 pass
 
-    def claim(self, pk: str, sks: list[str]) -> list[str]:
-        """Deletes with the ``exists`` precondition: one batch (atomic) when all are free,
-        else one at a time so each lost row is told apart."""
-        from google.api_core import exceptions
+    def swap(self, pk: str, sk: str, ver: int, attrs: Row | None) -> bool:
+        """Replace (or delete) the document in a transaction when its ``ver`` is ``ver``."""
+        from google.cloud import firestore
 
-        option = self.client.write_option(exists=True)
-        batch = self.client.batch()
-        for sk in sks:
-            batch.delete(self._ref(pk, sk), option=option)
-        try:
-            batch.commit()
-            return list(sks)
-        except (exceptions.NotFound, exceptions.FailedPrecondition):
-            pass
-        won = []
-        for sk in sks:
-            try:
-                self._ref(pk, sk).delete(option=option)
-                won.append(sk)
-            except (exceptions.NotFound, exceptions.FailedPrecondition):
-                pass
-        return won
+        ref = self._ref(pk, sk)
+
+        @firestore.transactional
+        def run(tx: Any) -> bool:
+            row = self._row(ref.get(transaction=tx))
+            if row is None or int(row.get("ver", 0)) != ver:
+                return False
+            tx.delete(ref) if attrs is None else tx.set(ref, {**attrs, "sk": sk})
+            return True
+
+        return run(self.client.transaction())  # type: ignore[no-any-return]
 
     def delete_rows(self, pk: str, sks: list[str]) -> None:
         """Batched deletes."""
@@ -141,9 +134,18 @@ class FirestoreTable:
             .order_by("sk")
         )
 
-    def query(self, pk: str, prefix: str, after: str | None = None, limit: int | None = None) -> list[Row]:
+    def query(
+        self,
+        pk: str,
+        prefix: str,
+        after: str | None = None,
+        limit: int | None = None,
+        fields: list[str] | None = None,
+    ) -> list[Row]:
         """Live documents under ``prefix`` after ``after``, ascending by ``sk``."""
         query = self._range(pk, prefix, after)
+        if fields:
+            query = query.select([*fields, "expires_at"])
         if limit:
             query = query.limit(limit)
         rows = [self._row(snap) for snap in query.stream()]

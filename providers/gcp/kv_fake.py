@@ -105,12 +105,17 @@ class FakeFirestoreTable:
                 if row is not None:
                     self._write(conn, pk, sk, {**row, "expires_at": expires_at})
 
-    def claim(self, pk: str, sks: list[str]) -> list[str]:
-        """Delete those that exist, atomically; the ones deleted."""
+    def swap(self, pk: str, sk: str, ver: int, attrs: Row | None) -> bool:
+        """Replace (or delete) the live row when its ``ver`` is ``ver``, atomically."""
         with self._tx() as conn:
-            won = [sk for sk in sks if self._get(conn, pk, sk) is not None]
-            conn.executemany("DELETE FROM rows WHERE pk=? AND sk=?", [(pk, sk) for sk in won])
-            return won
+            row = self._get(conn, pk, sk)
+            if row is None or int(row.get("ver", 0)) != ver:
+                return False
+            if attrs is None:
+                conn.execute("DELETE FROM rows WHERE pk=? AND sk=?", (pk, sk))
+            else:
+                self._write(conn, pk, sk, attrs)
+            return True
 
     def delete_rows(self, pk: str, sks: list[str]) -> None:
         """Delete rows, present or not."""
@@ -127,8 +132,16 @@ class FakeFirestoreTable:
         sql = f"SELECT {what} FROM rows WHERE pk=? AND sk {cmp} ? AND sk < ? AND {where} ORDER BY sk"
         return conn.execute(sql, (pk, low, prefix + "\x7f", *args))
 
-    def query(self, pk: str, prefix: str, after: str | None = None, limit: int | None = None) -> list[Row]:
-        """Live rows under ``prefix`` after ``after``, ascending."""
+    def query(
+        self,
+        pk: str,
+        prefix: str,
+        after: str | None = None,
+        limit: int | None = None,
+        fields: list[str] | None = None,
+    ) -> list[Row]:
+        """Live rows under ``prefix`` after ``after``, ascending (all fields: a projection
+        saves nothing here)."""
         with self._tx() as conn:
             rows = self._select(conn, "sk, attrs", pk, prefix, after)
             found = rows.fetchmany(limit) if limit else rows.fetchall()
