@@ -289,3 +289,34 @@ def store_from_env(kind: str, name: str, environ: Mapping[str, str] = os.environ
     if region not in _CLIENTS:
         _CLIENTS[region] = dynamodb_client(region)
     return open_store(kind, name, environ[ENV_PREFIX], _CLIENTS[region])
+
+
+def stack_prefix(stack: str) -> str:
+    """The table prefix of a stack's Dicts and Queues."""
+    return f"pcompile-{stack}"
+
+
+def stack_store(kind: str, name: str, settings: Any) -> TableDict | TableQueue:
+    """The store of ``name`` on a deployed stack, for ``pcompile dict|queue --stack``."""
+    client = dynamodb_client(settings.region)
+    table = table_name(stack_prefix(settings.name), kind, name)
+    try:
+        client.describe_table(TableName=table)
+    except client.exceptions.ResourceNotFoundException:
+        from pcompile.compiler.errors import UserError
+
+        raise UserError(
+            f"no {kind} {name!r} on stack {settings.name!r} (no DynamoDB table {table!r})",
+            fix=f"pcompile {kind} list --stack {settings.name}",
+        ) from None
+    return open_store(kind, name, stack_prefix(settings.name), client)
+
+
+def list_names(kind: str, settings: Any) -> list[str]:
+    """Names of a stack's ``kind`` objects (its tables), sorted."""
+    client = dynamodb_client(settings.region)
+    start = f"{stack_prefix(settings.name)}-{kind}-"
+    names: list[str] = []
+    for page in client.get_paginator("list_tables").paginate():
+        names += [t[len(start) :] for t in page.get("TableNames", []) if t.startswith(start)]
+    return sorted(names)

@@ -101,6 +101,7 @@ class FirestoreTable:
 
     def swap(self, pk: str, sk: str, ver: int, attrs: Row | None) -> bool:
         """Replace (or delete) the document in a transaction when its ``ver`` is ``ver``."""
+        from google.api_core import exceptions
         from google.cloud import firestore
 
         ref = self._ref(pk, sk)
@@ -113,7 +114,12 @@ class FirestoreTable:
             tx.delete(ref) if attrs is None else tx.set(ref, {**attrs, "sk": sk})
             return True
 
-        return run(self.client.transaction())  # type: ignore[no-any-return]
+        # One attempt: a transaction that lost to another getter is a lost race, and the
+        # caller tries another page (retrying here made 20 getters abort each other).
+        try:
+            return run(self.client.transaction(max_attempts=1))  # type: ignore[no-any-return]
+        except (ValueError, exceptions.Aborted, exceptions.Conflict):
+            return False
 
     def delete_rows(self, pk: str, sks: list[str]) -> None:
         """Batched deletes."""
@@ -209,3 +215,25 @@ def store_from_env(kind: str, name: str, environ: Mapping[str, str] = os.environ
     if key not in _CLIENTS:
         _CLIENTS[key] = FirestoreTable(firestore_client(*key))
     return open_store(kind, name, environ[ENV_PREFIX], _CLIENTS[key])
+
+
+def stack_prefix(stack: str) -> str:
+    """The collection prefix of a stack's Dicts and Queues."""
+    return f"pcompile-{stack}"
+
+
+def _stack_table(settings: Any) -> FirestoreTable:
+    return FirestoreTable(firestore_client(settings.project))
+
+
+def stack_store(kind: str, name: str, settings: Any) -> TableDict | TableQueue:
+    """The store of ``name`` on a deployed stack, for ``pcompile dict|queue --stack`` (a
+    collection that does not exist reads as empty, as Firestore has no empty collections)."""
+    return open_store(kind, name, stack_prefix(settings.name), _stack_table(settings))
+
+
+def list_names(kind: str, settings: Any) -> list[str]:
+    """Names of a stack's ``kind`` objects (its collections), sorted."""
+    start = f"{stack_prefix(settings.name)}-{kind}-"
+    ids = [c.id for c in _stack_table(settings).client.collections()]
+    return sorted(i[len(start) :] for i in ids if i.startswith(start))
