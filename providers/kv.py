@@ -329,8 +329,15 @@ class TableDict:
     def update(self, mapping: dict[Any, Any]) -> None:
         """Set every pair (at most 10,000)."""
         check_update(len(mapping))
+        expires = self.clock() + DICT_TTL
+        rows = []
         for key, value in mapping.items():
-            self.put(key, value)
+            kb = key_bytes(key)
+            blob = check_size(serialize(value), MAX_DICT_VALUE, "the Dict value")
+            attrs = {"k": kb, "expires_at": expires, "ver": random.getrandbits(48)}
+            rows.append((self._sk(kb), {**attrs, **_value_attrs(self.table, self.pk, blob, expires)}))
+        # Batched writes; chunks of values this replaces are left to their TTL (7 days).
+        self.table.put_rows(self.pk, rows)
 
     def clear(self) -> None:
         """Remove every key."""

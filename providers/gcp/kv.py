@@ -5,9 +5,10 @@ a deployed function opens from its environment.
 Layout (docs/gcp.md): one collection per Dict or Queue, ``pcompile-<stack>-<kind>-<name>``
 (ephemeral ones too: Firestore creates collections on first write, so nothing is declared
 for them). One document per row; its id is the row's ``sk`` and it repeats ``sk`` as a field
-so range queries use Firestore's automatic single-field index. ``expires_at`` is a
-timestamp-valued TTL field in Firestore; here it is kept as epoch seconds and readers skip
-expired rows themselves (Firestore deletes TTL'd documents up to a day late anyway).
+so range queries use Firestore's automatic single-field index. ``expires_at`` (epoch
+seconds) is what readers compare; every write also sets ``expire_time``, the same instant
+as a timestamp, because a Firestore TTL policy sweeps only on a timestamp field (it deletes
+up to a day late, so readers skip expired rows themselves).
 A getter owns Queue items only when its transaction rewriting their page at the version
 it read committed, so two getters never both win one item.
 
@@ -18,6 +19,7 @@ installed.
 
 from __future__ import annotations
 
+import datetime
 import os
 import time
 from collections.abc import Mapping
@@ -35,6 +37,14 @@ _BATCH = 400  # Firestore commits at most 500 writes
 def collection_name(prefix: str, kind: str, name: str) -> str:
     """The collection of a Dict/Queue (ephemeral ones included)."""
     return f"{prefix}-{kind}-{check_name(name, kind)}"
+
+
+def _doc(attrs: Row, sk: str) -> dict[str, Any]:
+    """The document of a row: its fields, ``sk``, and ``expire_time`` for the TTL policy."""
+    data = {k: v for k, v in attrs.items() if k != "sk"}
+    if "expires_at" in data:
+        data["expire_time"] = datetime.datetime.fromtimestamp(float(data["expires_at"]), tz=datetime.UTC)
+    return {**data, "sk": sk}
 
 
 def _live(doc: Mapping[str, Any] | None, now: float) -> bool:
@@ -55,6 +65,7 @@ class FirestoreTable:
         if not snap.exists:
             return None
         data = dict(snap.to_dict() or {})
+        data.pop("expire_time", None)
         data["sk"] = snap.id
         return data if _live(data, time.time()) else None
 
@@ -73,7 +84,7 @@ class FirestoreTable:
             old = self._row(ref.get(transaction=tx))
             if if_absent and old is not None:
                 return False, old
-            tx.set(ref, {**attrs, "sk": sk})
+            tx.set(ref, _doc(attrs, sk))
             return True, old
 
         return run(self.client.transaction())  # type: ignore[no-any-return]
@@ -87,7 +98,7 @@ class FirestoreTable:
 
     def put_rows(self, pk: str, rows: list[tuple[str, Row]]) -> None:
         """Batched writes of new rows."""
-        self._commit([("set", self._ref(pk, sk), {**a, "sk": sk}) for sk, a in rows])
+        self._commit([("set", self._ref(pk, sk), _doc(a, sk)) for sk, a in rows])
 
     def set_expiry(self, pk: str, sks: list[str], expires_at: float) -> None:
         """Move ``expires_at`` of documents that still exist."""
@@ -95,7 +106,8 @@ class FirestoreTable:
 
         for sk in sks:
             try:
-                self._ref(pk, sk).update({"expires_at": expires_at})
+                fields = _doc({"expires_at": expires_at}, sk)
+                self._ref(pk, sk).update({k: v for k, v in fields.items() if k != "sk"})
             except exceptions.NotFound:
                 pass
 
@@ -111,7 +123,7 @@ class FirestoreTable:
             row = self._row(ref.get(transaction=tx))
             if row is None or int(row.get("ver", 0)) != ver:
                 return False
-            tx.delete(ref) if attrs is None else tx.set(ref, {**attrs, "sk": sk})
+            tx.delete(ref) if attrs is None else tx.set(ref, _doc(attrs, sk))
             return True
 
         # One attempt: a transaction that lost to another getter is a lost race, and the
@@ -175,7 +187,7 @@ class FirestoreTable:
             seq, floor = int(row["seq"]), int(row["floor"])
             if float(row["until"]) <= now:
                 floor = seq
-            tx.set(ref, {"seq": seq + n, "floor": floor, "until": until, "expires_at": expires_at, "sk": sk})
+            tx.set(ref, _doc({"seq": seq + n, "floor": floor, "until": until, "expires_at": expires_at}, sk))
             return seq + 1
 
         return run(self.client.transaction())  # type: ignore[no-any-return]
