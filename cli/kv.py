@@ -118,8 +118,13 @@ def dict_clear(name: str, stack: str | None = STACK) -> None:
 
 @dict_app.command("delete")
 def dict_delete(name: str, stack: str | None = STACK) -> None:
-    """Delete the Dict's contents (a deployed table itself belongs to the stack's program)."""
-    _store("dict", name, stack).drop()
+    """Delete the Dict and everything in it."""
+    if cloud := _cloud_kv(stack):
+        settings, module = cloud
+        with _input_errors():
+            module.delete_object("dict", name, settings)
+    else:
+        _store("dict", name, stack).drop()
     typer.echo(f"deleted dict {name!r}")
 
 
@@ -175,6 +180,11 @@ def queue_clear(
 
 @queue_app.command("delete")
 def queue_delete(name: str, stack: str | None = STACK) -> None:
-    """Delete the Queue's contents (a deployed table itself belongs to the stack's program)."""
-    _store("queue", name, stack).drop()
+    """Delete the Queue and everything in it."""
+    if cloud := _cloud_kv(stack):
+        settings, module = cloud
+        with _input_errors():
+            module.delete_object("queue", name, settings)
+    else:
+        _store("queue", name, stack).drop()
     typer.echo(f"deleted queue {name!r}")

@@ -312,6 +312,17 @@ def stack_store(kind: str, name: str, settings: Any) -> TableDict | TableQueue:
     return open_store(kind, name, stack_prefix(settings.name), client)
 
 
+def delete_object(kind: str, name: str, settings: Any) -> None:
+    """``pcompile dict|queue delete NAME --stack S``: the object's table goes (a named Dict or
+    Queue outlives the apps that use it, as on Modal, so no app's program owns its table)."""
+    store = stack_store(kind, name, settings)
+    assert isinstance(store.table, DynamoTable)
+    if name.startswith("ephemeral-"):
+        store.drop()  # the stack's shared ephemeral table stays
+        return
+    store.table.client.delete_table(TableName=store.table.name)
+
+
 def list_names(kind: str, settings: Any) -> list[str]:
     """Names of a stack's ``kind`` objects (its tables), sorted."""
     client = dynamodb_client(settings.region)

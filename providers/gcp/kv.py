@@ -244,6 +244,12 @@ def stack_store(kind: str, name: str, settings: Any) -> TableDict | TableQueue:
     return open_store(kind, name, stack_prefix(settings.name), _stack_table(settings))
 
 
+def delete_object(kind: str, name: str, settings: Any) -> None:
+    """``pcompile dict|queue delete NAME --stack S``: every document of its collection goes
+    (a Firestore collection exists only while it has documents)."""
+    stack_store(kind, name, settings).drop()
+
+
 def list_names(kind: str, settings: Any) -> list[str]:
     """Names of a stack's ``kind`` objects (its collections), sorted."""
     start = f"{stack_prefix(settings.name)}-{kind}-"

@@ -93,6 +93,8 @@ def test_aws_stack_commands_read_dynamodb(
         assert cli("queue", "peek", "work", "5", "--stack", "kvsim") == (0, "'a'\n'b'\n")
         code, message = cli("queue", "len", "absent", "--stack", "kvsim")
         assert code == 1 and "no queue 'absent' on stack 'kvsim'" in message
+        assert cli("dict", "delete", "settings", "--stack", "kvsim")[0] == 0
+        assert cli("dict", "list", "--stack", "kvsim") == (0, "")  # its table is gone
     finally:
         for kind in ("dict", "queue"):
             _storage.set_factory(kind, None)
