@@ -98,12 +98,16 @@ class Queue(NamedStore):
     @aio_method
     def len(self, *, partition: str | None = None, total: bool = False) -> int:
         """Number of values in a partition, or in all with ``total=True``."""
+        if partition is not None and total:
+            raise InvalidError("Queue.len: partition must be None when total=True (Modal refuses both)")
         with store_errors():
             return int(self._b().len(partition, total))
 
     @aio_method
     def clear(self, *, partition: str | None = None, all: bool = False) -> None:
         """Remove every value of a partition, or of all with ``all=True``."""
+        if partition is not None and all:
+            raise InvalidError("Queue.clear: partition must be None when all=True (Modal refuses both)")
         with store_errors():
             self._b().clear(partition, all)
 

@@ -95,6 +95,10 @@ def test_bad_partition_ttl_and_key_and_size_are_refused_at_the_call(
         q.get(partition="", block=False)
     with pytest.raises(InvalidError, match="at most 64 bytes"):
         q.len(partition="x" * 65)
+    with pytest.raises(InvalidError, match="partition must be None when total=True"):
+        q.len(partition="p", total=True)
+    with pytest.raises(InvalidError, match="partition must be None when all=True"):
+        q.clear(partition="p", all=True)
     monkeypatch.setattr(kv, "MAX_QUEUE_ITEM", 1_000)  # the 1 MiB check, made cheap
     with pytest.raises(InvalidError, match="the Queue item is .* over Modal's limit of 1,000 bytes"):
         q.put(b"x" * 2_000)
