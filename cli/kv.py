@@ -71,10 +71,9 @@ class _input_errors:  # noqa: N801 - used like a function
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
         if isinstance(exc, ValueError) and getattr(exc, "kv_input", False):
             raise UserError(str(exc)) from None
-        return False
 
 
 @dict_app.command("list")

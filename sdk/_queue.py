@@ -32,11 +32,10 @@ class store_errors:  # noqa: N801 - used like a function: ``with store_errors():
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
         if isinstance(exc, ValueError) and getattr(exc, "kv_input", False):
             site = caller_site()
             raise InvalidError(f"{site.file}:{site.line}: {exc}") from None
-        return False
 
 
 class Queue(NamedStore):
