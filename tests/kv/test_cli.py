@@ -99,3 +99,28 @@ def test_aws_stack_commands_read_dynamodb(
         for kind in ("dict", "queue"):
             _storage.set_factory(kind, None)
         os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+def test_gcp_stack_commands_read_firestore(
+    tmp_path: Path, emulator_host: str, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., tuple[int, str]]
+) -> None:
+    from backends import install
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "kvgcp.yaml").write_text("cloud: gcp\nregion: us-central1\nproject: kvtest\n")
+    monkeypatch.setattr("backends.PREFIX", "pcompile-kvgcp")  # the stack's own collections
+    install(("gcp-emulator", emulator_host))
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", emulator_host)
+    try:
+        pcompile.Dict.from_name("settings")["lr"] = 0.1
+        pcompile.Queue.from_name("work").put_many(["a", "b"], partition="p")
+        assert cli("dict", "list", "--stack", "kvgcp") == (0, "settings\n")
+        assert cli("dict", "get", "settings", "lr", "--stack", "kvgcp") == (0, "0.1\n")
+        assert cli("queue", "len", "work", "--total", "--stack", "kvgcp") == (0, "2\n")
+        assert cli("queue", "peek", "work", "5", "--partition", "p", "--stack", "kvgcp") == (0, "'a'\n'b'\n")
+        assert cli("queue", "delete", "work", "--stack", "kvgcp")[0] == 0
+        assert cli("queue", "list", "--stack", "kvgcp") == (0, "")
+    finally:
+        for kind in ("dict", "queue"):
+            _storage.set_factory(kind, None)
