@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "pcompile.cli.image",
     "pcompile.cli.deploy",
     "pcompile.cli.stores",
+    "pcompile.cli.kv",
 )
 
 app = typer.Typer(

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pcompile.providers.cloud_stores import SecretStore, SharedNames, VolumeStore
     from pcompile.providers.deploy import ArtifactStore, Engine, ImagePublisher, ManifestStore
     from pcompile.providers.invoker import Invoker
+    from pcompile.providers.kv import KvBackend
     from pcompile.providers.manifest import FunctionAddress, Manifest
     from pcompile.providers.settings import DeployInputs, StackSettings
 
@@ -178,6 +179,10 @@ class Provider(Protocol):
 
     def credential_error(self, exc: BaseException) -> UserError | None:
         """A one-sentence UserError when ``exc`` means this cloud's credentials are missing."""
+        ...
+
+    def kv(self) -> KvBackend:
+        """The cloud's Dict/Queue stores (deployed functions and ``pcompile dict|queue``)."""
         ...
 
 

@@ -1,10 +1,12 @@
 """``modal.Dict``: a named key-value store shared by functions.
 
-Every operation delegates to ``pcompile._storage.dict_backend(name)`` (SQLite
-locally; DynamoDB / Firestore for deployed stacks), whose methods are:
+Every operation delegates to ``pcompile._storage.dict_backend(name)``, a
+``pcompile.providers.kv.DictStore`` (SQLite locally; DynamoDB / Firestore inside a
+deployed function), whose methods are:
 ``get(key, default)``, ``put(key, value, skip_if_exists) -> bool``, ``contains(key)``,
 ``len()``, ``pop(key)`` (KeyError when missing), ``delete(key)`` (KeyError when
 missing), ``update(mapping)``, ``clear()``, ``keys()``, ``values()``, ``items()``, ``drop()``.
+A value over Modal's size limit is refused by the store and raised as ``InvalidError``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from pcompile._aio import aio_iter_method, aio_method
 from pcompile._named import NamedStore
+from pcompile._queue import store_errors
 
 _MISSING = object()
 
@@ -32,7 +35,8 @@ class Dict(NamedStore):
     @aio_method
     def put(self, key: Any, value: Any, *, skip_if_exists: bool = False) -> bool:
         """Store ``value``; with ``skip_if_exists`` keep an existing one. True when stored."""
-        return bool(self._b().put(key, value, skip_if_exists))
+        with store_errors():
+            return bool(self._b().put(key, value, skip_if_exists))
 
     @aio_method
     def contains(self, key: Any) -> bool:
@@ -57,7 +61,8 @@ class Dict(NamedStore):
     @aio_method
     def update(self, other: Any = None, /, **kwargs: Any) -> None:
         """Store every pair of ``other`` and ``kwargs``."""
-        self._b().update({**dict(other or {}), **kwargs})
+        with store_errors():
+            self._b().update({**dict(other or {}), **kwargs})
 
     @aio_method
     def clear(self) -> None:
@@ -86,7 +91,8 @@ class Dict(NamedStore):
         return value
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self._b().put(key, value, False)
+        with store_errors():
+            self._b().put(key, value, False)
 
     def __delitem__(self, key: Any) -> None:
         self._b().delete(key)

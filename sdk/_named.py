@@ -8,6 +8,7 @@ backend ``pcompile._storage.<kind>_backend(name)`` returns.
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any, ClassVar, TypeVar
@@ -17,6 +18,8 @@ from pcompile._source import CallSite, caller_site
 from pcompile.exception import InvalidError
 
 S = TypeVar("S", bound="NamedStore")
+# Modal's object names, which are also valid DynamoDB table and Firestore collection names.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 
 class NamedStore:
@@ -58,8 +61,14 @@ class NamedStore:
         client: Any = None,
     ) -> S:
         """The object called ``name``."""
-        if not isinstance(name, str) or not name:
-            raise InvalidError(f"{cls.__name__}.from_name needs a non-empty name, got {name!r}")
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            suggestion = re.sub(r"[^A-Za-z0-9._-]+", "-", str(name)).strip("-._")[:63] or "my-store"
+            site = caller_site()
+            raise InvalidError(
+                f"{site.file}:{site.line}: invalid {cls.__name__} name {name!r}: a name starts with a "
+                "letter or digit and has only letters, digits, '.', '_' or '-' (at most 63 characters); "
+                f"rename it, e.g. {suggestion!r}"
+            )
         return cls._make(name, create_if_missing)
 
     @classmethod

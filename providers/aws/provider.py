@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pcompile.providers.cloud_stores import SecretStore, SharedNames, VolumeStore
     from pcompile.providers.deploy import ArtifactStore, Engine, ImagePublisher, ManifestStore
     from pcompile.providers.invoker import Invoker
+    from pcompile.providers.kv import KvBackend
     from pcompile.providers.manifest import FunctionAddress, Manifest
 
 CALL_PREFIX = "aws:"
@@ -238,3 +239,9 @@ class AwsProvider:
         from pcompile.providers.aws import credentials
 
         return credentials.credential_error(exc)
+
+    def kv(self) -> KvBackend:
+        """:mod:`pcompile.providers.aws.kv`."""
+        from pcompile.providers.aws import kv
+
+        return kv

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pcompile.providers.cloud_stores import SecretStore, SharedNames, VolumeStore
     from pcompile.providers.deploy import ArtifactStore, Engine, ImagePublisher, ManifestStore
     from pcompile.providers.invoker import Invoker
+    from pcompile.providers.kv import KvBackend
     from pcompile.providers.manifest import FunctionAddress, Manifest
 
 CALL_PREFIX = "gcp:"  # pcompile.providers.gcp.invoker.CallRef ids; a test holds them equal
@@ -219,3 +220,9 @@ class GcpProvider:
         from pcompile.providers.gcp import credentials
 
         return credentials.credential_error(exc)
+
+    def kv(self) -> KvBackend:
+        """:mod:`pcompile.providers.gcp.kv`."""
+        from pcompile.providers.gcp import kv
+
+        return kv

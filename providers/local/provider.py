@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pcompile.providers.cloud_stores import SecretStore, SharedNames, VolumeStore
     from pcompile.providers.deploy import ArtifactStore, Engine, ImagePublisher, ManifestStore
     from pcompile.providers.invoker import Invoker
+    from pcompile.providers.kv import KvBackend
     from pcompile.providers.manifest import FunctionAddress, Manifest
 
 
@@ -173,3 +174,7 @@ class LocalProvider:
     def credential_error(self, exc: BaseException) -> UserError | None:
         """No credentials here."""
         return None
+
+    def kv(self) -> KvBackend:
+        """Local Dicts and Queues are the SQLite stores the SDK opens itself."""
+        _no_cloud("Dict/Queue table")

@@ -1,27 +1,32 @@
 """``Dict`` and ``Queue`` on SQLite: one database file per object, safe across processes.
 
-Each operation runs in its own transaction (``BEGIN IMMEDIATE`` where it reads then
-writes), so workers and the caller can share a Dict or Queue. Keys and values are
-pickled (cloudpickle for values). Expiry follows Modal: Dict entries expire 7 days
-after their last write; a Queue partition expires ``partition_ttl`` seconds after
-its last ``put``. Blocking ``get`` polls with a short back-off.
+These implement :class:`~pcompile.providers.kv.DictStore` and
+:class:`~pcompile.providers.kv.QueueStore`, with the limits and input checks of
+:mod:`pcompile.providers.kv` (the clouds' stores share them). Each operation runs in its
+own transaction (``BEGIN IMMEDIATE`` where it reads then writes), so workers and the
+caller can share a Dict or Queue. Keys and values are pickled (cloudpickle for values).
+Expiry follows Modal: Dict entries expire 7 days after their last read or write; a Queue
+partition expires ``partition_ttl`` seconds after its last ``put``. Blocking ``get``
+polls with a short back-off.
 """
 
 from __future__ import annotations
 
 import contextlib
 import pickle
+import queue as stdlib_queue
 import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pcompile.providers import kv
 from pcompile.runtime.protocol import deserialize, serialize
 
 from .paths import safe_name, sub
 
-DICT_TTL = 7 * 24 * 3600.0
+DICT_TTL = float(kv.DICT_TTL)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -38,7 +43,10 @@ class _Store:
     schema = ""
 
     def __init__(self, name: str) -> None:
-        self.name = safe_name(name, self.kind)
+        try:
+            self.name = safe_name(name, self.kind)
+        except ValueError as exc:
+            raise kv.KvInputError(str(exc)) from None
         self.path = sub("stores") / f"{self.kind}-{self.name}.sqlite"
         conn = _connect(self.path)
         try:
@@ -66,7 +74,7 @@ class _Store:
 
 
 def _key(key: Any) -> bytes:
-    return pickle.dumps(key, protocol=4)
+    return kv.key_bytes(key)
 
 
 class SqliteDict(_Store):
@@ -80,15 +88,19 @@ class SqliteDict(_Store):
 
     def get(self, key: Any, default: Any = None) -> Any:
         """The value of ``key``, or ``default``."""
+        now = time.time()
         with self._tx() as conn:
             row = conn.execute("SELECT v, updated FROM kv WHERE k = ?", (_key(key),)).fetchone()
-        if row is None or row[1] < time.time() - DICT_TTL:
+            if row is not None and now - kv.DICT_TOUCH > row[1] >= now - DICT_TTL:
+                # a read is activity too (Modal); moved at most once a day so reads stay cheap
+                conn.execute("UPDATE kv SET updated = ? WHERE k = ?", (now, _key(key)))
+        if row is None or row[1] < now - DICT_TTL:
             return default
         return deserialize(row[0])
 
     def put(self, key: Any, value: Any, skip_if_exists: bool = False) -> bool:
         """Set ``key``; with ``skip_if_exists`` keep an existing value and return False."""
-        blob = serialize(value)
+        blob = kv.check_size(serialize(value), kv.MAX_DICT_VALUE, "the Dict value")
         with self._tx(immediate=True) as conn:
             self._live(conn)
             verb = "INSERT OR IGNORE" if skip_if_exists else "INSERT OR REPLACE"
@@ -122,9 +134,13 @@ class SqliteDict(_Store):
         self.pop(key)
 
     def update(self, mapping: dict[Any, Any]) -> None:
-        """Set several keys in one transaction."""
+        """Set several keys (at most 10,000) in one transaction."""
+        kv.check_update(len(mapping))
         now = time.time()
-        rows = [(_key(k), serialize(v), now) for k, v in mapping.items()]
+        rows = [
+            (_key(k), kv.check_size(serialize(v), kv.MAX_DICT_VALUE, "the Dict value"), now)
+            for k, v in mapping.items()
+        ]
         with self._tx(immediate=True) as conn:
             conn.executemany("INSERT OR REPLACE INTO kv (k, v, updated) VALUES (?, ?, ?)", rows)
 
@@ -173,17 +189,45 @@ class SqliteQueue(_Store):
         conn.execute("DELETE FROM items WHERE part IN (SELECT part FROM parts WHERE expires < ?)", (now,))
         conn.execute("DELETE FROM parts WHERE expires < ?", (now,))
 
-    def put_many(self, values: list[Any], partition: str | None, partition_ttl: float) -> None:
-        """Append ``values`` to a partition and extend its expiry."""
+    def put_many(
+        self,
+        values: list[Any],
+        partition: str | None,
+        partition_ttl: float = kv.DEFAULT_PARTITION_TTL,
+        block: bool = True,
+        timeout: float | None = None,
+    ) -> None:
+        """Append ``values`` to a partition and extend its expiry; ``queue.Full`` when the
+        partition stays at Modal's 5,000 items past ``timeout``."""
+        kv.check_partition(partition)
+        kv.check_ttl(partition_ttl)
         part = self._part(partition)
-        blobs = [(part, serialize(v)) for v in values]
+        blobs = [(part, kv.check_size(serialize(v), kv.MAX_QUEUE_ITEM, "the Queue item")) for v in values]
+        if len(blobs) > kv.MAX_PARTITION_ITEMS:
+            raise kv.KvInputError(
+                f"put_many of {len(blobs):,} items: a partition holds at most {kv.MAX_PARTITION_ITEMS:,}; "
+                "put them in several calls as getters drain the queue"
+            )
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.005
+        while not self._append(blobs, part, partition_ttl):
+            if not block or (deadline is not None and time.monotonic() + delay > deadline):
+                raise stdlib_queue.Full(f"partition {partition!r} holds {kv.MAX_PARTITION_ITEMS:,} items")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    def _append(self, blobs: list[tuple[str, bytes]], part: str, partition_ttl: float) -> bool:
         with self._tx(immediate=True) as conn:
             self._expire(conn)
+            held = conn.execute("SELECT COUNT(*) FROM items WHERE part = ?", (part,)).fetchone()[0]
+            if held + len(blobs) > kv.MAX_PARTITION_ITEMS:
+                return False
             conn.executemany("INSERT INTO items (part, v) VALUES (?, ?)", blobs)
             conn.execute(
                 "INSERT OR REPLACE INTO parts (part, expires) VALUES (?, ?)",
                 (part, time.time() + partition_ttl),
             )
+        return True
 
     def _take(self, n: int, part: str) -> list[Any]:
         with self._tx(immediate=True) as conn:
@@ -199,6 +243,7 @@ class SqliteQueue(_Store):
 
     def get_many(self, n: int, block: bool, timeout: float | None, partition: str | None) -> list[Any]:
         """Remove up to ``n`` values; when blocking wait for at least one (``[]`` on timeout)."""
+        kv.check_partition(partition)
         part = self._part(partition)
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.005
@@ -214,6 +259,7 @@ class SqliteQueue(_Store):
 
     def len(self, partition: str | None, total: bool) -> int:
         """Values in a partition, or in all partitions when ``total``."""
+        kv.check_partition(partition)
         with self._tx(immediate=True) as conn:
             self._expire(conn)
             if total:
@@ -226,6 +272,7 @@ class SqliteQueue(_Store):
 
     def clear(self, partition: str | None, all: bool) -> None:
         """Empty a partition, or every partition when ``all``."""
+        kv.check_partition(partition)
         with self._tx(immediate=True) as conn:
             if all:
                 conn.execute("DELETE FROM items")
@@ -235,6 +282,7 @@ class SqliteQueue(_Store):
 
     def iterate(self, partition: str | None, item_poll_timeout: float) -> Iterator[Any]:
         """Values in order without removing them; waits ``item_poll_timeout`` for new ones."""
+        kv.check_partition(partition)
         part, last = self._part(partition), 0
         idle_since = time.monotonic()
         while True:

@@ -71,8 +71,8 @@ def test_queue_blocking_get_wakes_on_put_from_another_thread():
 
 def test_queue_partition_ttl_and_iterate_and_clear():
     q = pcompile.Queue.from_name("q3", create_if_missing=True)
-    q.put("gone", partition="short", partition_ttl=0)
-    time.sleep(0.01)
+    q.put("gone", partition="short", partition_ttl=1)  # Modal's shortest partition_ttl
+    time.sleep(1.1)
     assert q.len(partition="short") == 0
     q.put_many([1, 2, 3])
     assert list(q.iterate()) == [1, 2, 3] and q.len() == 3  # iterate does not remove
