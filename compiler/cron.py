@@ -33,6 +33,19 @@ def expand_macro(expression: str) -> str:
     return MACROS.get(expression.strip().lower(), expression)
 
 
+def five_fields(expression: str, source: Source | None = None) -> list[str]:
+    """The five unix fields of ``expression`` (macros expanded); a UserError for another count.
+    Every cloud's schedule translation starts here, so they refuse the same expressions alike."""
+    fields = expand_macro(expression).split()
+    if len(fields) != 5:
+        raise UserError(
+            f"Cron({expression!r}) has {len(fields)} fields; a Modal cron has 5 (minute hour day month weekday)",
+            source=source,
+            fix='write it like Cron("0 2 * * *")',
+        )
+    return fields
+
+
 def _value(token: str, low: int, high: int, names: tuple[str, ...]) -> int | None:
     if token.upper() in names:
         return names.index(token.upper()) + (1 if low == 1 else 0)

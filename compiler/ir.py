@@ -352,6 +352,12 @@ def loads(text: str) -> Program:
     return _from_json(Program, data)
 
 
+def from_jsonable(tp: Any, value: Any) -> Any:
+    """Rebuild a value of type ``tp`` (a dataclass, tuple, dict ...) from what
+    :func:`to_jsonable` made of it: the inverse other layers use for their own records."""
+    return _from_json(tp, value)
+
+
 def _from_json(tp: Any, value: Any) -> Any:
     """Rebuild a typed value from JSON, guided by the dataclass annotations."""
     if value is None:

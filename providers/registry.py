@@ -18,13 +18,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pcompile.compiler.errors import UserError
+from pcompile.providers.invoker import Invoker, Target
 
 if TYPE_CHECKING:
     from pcompile.compiler.ir import AppSpec
     from pcompile.compiler.placement import Placement
     from pcompile.providers.cloud_stores import SecretStore, SharedNames, VolumeStore
-    from pcompile.providers.deploy import ArtifactStore, Engine, ImagePublisher, ManifestStore
-    from pcompile.providers.invoker import Invoker
+    from pcompile.providers.deploy import (
+        ArtifactStore,
+        DeployReport,
+        Engine,
+        ImagePublisher,
+        ManifestStore,
+        Progress,
+    )
     from pcompile.providers.kv import KvBackend
     from pcompile.providers.manifest import FunctionAddress, Manifest
     from pcompile.providers.settings import DeployInputs, StackSettings
@@ -40,6 +47,10 @@ _PROVIDERS: dict[str, str] = {
 _STACKLESS = "local"
 
 _loaded: dict[str, Provider] = {}
+
+# The SDK's handle of which function to call: a plain value every invoker takes. It is
+# re-exported here so the SDK builds one without importing pcompile.providers.invoker.
+__all__ = ["Invoker", "LocalRun", "Provider", "Runner", "Target"]
 
 
 @runtime_checkable
@@ -236,3 +247,63 @@ def for_call(call_id: str) -> Provider | None:
 def providers() -> tuple[Provider, ...]:
     """Every registered provider, in :func:`clouds` order."""
     return tuple(get(name) for name in clouds())
+
+
+# -- this machine: what the SDK runs on without a stack ------------------------------
+
+
+class LocalRun(Invoker, Protocol):
+    """The invoker of an app running on this machine for a ``with app.run():`` block."""
+
+    def close(self) -> None:
+        """Stop the app's worker processes."""
+        ...
+
+
+@runtime_checkable
+class Runner(Protocol):
+    """What the stackless provider offers the SDK besides :class:`Provider`: running an
+    app here (``pcompile run``, ``with app.run():``) and the stores its objects default to."""
+
+    def run_invoker(self, spec: dict[str, Any], app: Any, root: str, main_file: str | None) -> LocalRun:
+        """Worker pools for the app IR ``spec``; ``app``'s secrets are checked first (a
+        missing one is an error before any function runs)."""
+        ...
+
+    def store(self, kind: str, name: str) -> Any:
+        """The backend of ``Dict``/``Queue``/``Volume`` ``name`` (``kind``) on this machine."""
+        ...
+
+
+def runner() -> Runner:
+    """The stackless provider as the SDK's :class:`Runner` (``pcompile run`` / ``serve``)."""
+    provider = get(_STACKLESS)
+    if not isinstance(provider, Runner):
+        raise TypeError(f"provider {_STACKLESS!r} cannot run apps on this machine")
+    return provider
+
+
+def dict_store(name: str) -> Any:
+    """The local backend of ``Dict.from_name(name)`` (the SDK's default ``dict`` factory)."""
+    return runner().store("dict", name)
+
+
+def queue_store(name: str) -> Any:
+    """The local backend of ``Queue.from_name(name)`` (the SDK's default ``queue`` factory)."""
+    return runner().store("queue", name)
+
+
+def volume_store(name: str) -> Any:
+    """The local backend of ``Volume.from_name(name)`` (the SDK's default ``volume`` factory)."""
+    return runner().store("volume", name)
+
+
+def deploy(
+    file: Path, root: Path, settings: StackSettings, app: str | None, progress: Progress
+) -> DeployReport:
+    """Deploy ``app`` of ``file`` to ``settings``' stack with the real tools (``app.deploy()``)."""
+    from pcompile.providers import deploy as dep
+    from pcompile.providers.cloud_stores import default_tools
+
+    request = dep.DeployRequest(file, root, settings, app, False)
+    return dep.deploy(request, default_tools(settings, root), progress)

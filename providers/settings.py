@@ -67,9 +67,9 @@ class StackSettings:
     @staticmethod
     def from_json(data: dict[str, Any]) -> StackSettings:
         """Rebuild settings written by :meth:`to_json`."""
-        from pcompile.compiler.ir import _from_json
+        from pcompile.compiler.ir import from_jsonable
 
-        return _from_json(StackSettings, data)  # type: ignore[no-any-return]
+        return from_jsonable(StackSettings, data)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -107,9 +107,9 @@ class DeployInputs:
         """Rebuild inputs written by :meth:`to_json`; an unknown key is refused, not ignored."""
         import dataclasses
 
-        from pcompile.compiler.ir import _from_json
+        from pcompile.compiler.ir import from_jsonable
 
         unknown = sorted(set(data) - {f.name for f in dataclasses.fields(DeployInputs)})
         if unknown:
             raise ValueError(f"deploy.json has unknown keys {unknown}: written by another pcompile version?")
-        return _from_json(DeployInputs, data)  # type: ignore[no-any-return]
+        return from_jsonable(DeployInputs, data)  # type: ignore[no-any-return]

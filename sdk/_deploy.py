@@ -31,16 +31,14 @@ def deploy_app(app: Any) -> Any:
     """Deploy ``app`` (the file that created it) to ``$PCOMPILE_STACK``; the deploy report."""
     from pcompile.compiler.errors import UserError
     from pcompile.compiler.stacks import load_stack
-    from pcompile.providers import deploy as dep
-    from pcompile.providers.cloud_stores import default_tools
+    from pcompile.providers import registry
 
     stack = os.environ.get("PCOMPILE_STACK") or DEFAULT_STACK
     root = Path.cwd()
     file = Path(app._site.file)
     try:
         settings = load_stack(stack, root)
-        request = dep.DeployRequest(file, root, settings, app.name, False)
-        report = dep.deploy(request, default_tools(settings, root), _StderrProgress())
+        report = registry.deploy(file, root, settings, app.name, _StderrProgress())
     except UserError as err:
         raise ExecutionError(
             f"app.deploy() on stack {stack!r} (from $PCOMPILE_STACK, default {DEFAULT_STACK!r}, "

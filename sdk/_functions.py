@@ -22,7 +22,7 @@ from pcompile.exception import InvalidError
 
 if TYPE_CHECKING:
     from pcompile._app import App
-    from pcompile.providers.invoker import Invoker, Target
+    from pcompile.providers.registry import Invoker, Target
 
 
 @dataclass
@@ -78,7 +78,7 @@ class _Callable:
         return _invocation.backend()
 
     def _target(self) -> Target:
-        from pcompile.providers.invoker import Target
+        from pcompile.providers.registry import Target
 
         app_name = self._deployment[0] if self._deployment else (self._app_name or "")
         return Target(app_name, self._tag, self._cls_params, self._options)

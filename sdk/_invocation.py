@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pcompile.exception import ExecutionError
 
 if TYPE_CHECKING:
-    from pcompile.providers.invoker import Invoker
+    from pcompile.providers.registry import Invoker
 
 _lock = threading.Lock()
 _active: Invoker | None = None
@@ -94,13 +94,12 @@ def run_app(
     """Run ``app`` on this machine for the duration of the ``with`` block.
 
     Compiles the app (unless ``program``, its compiled IR, is given), checks its
-    secrets (a missing one fails here, before any function runs), and installs a
-    :class:`~pcompile.providers.local.invoker.LocalInvoker` whose worker processes
-    import the functions by module + qualname.
+    secrets (a missing one fails here, before any function runs), and installs
+    the stackless provider's invoker (:func:`pcompile.providers.registry.runner`), whose
+    worker processes import the functions by module + qualname.
     """
     from pcompile.compiler import compile_apps, ir
-    from pcompile.providers.local.invoker import LocalInvoker
-    from pcompile.providers.local.secrets import SecretResolver
+    from pcompile.providers import registry
 
     main = sys.modules.get("__main__")
     if root is None:
@@ -111,13 +110,11 @@ def run_app(
     data = json.loads(ir.dumps(program))
     wanted = name or app.name
     spec = next((a for a in data["apps"] if a["name"] == wanted), None) or data["apps"][0]
-    resolver = SecretResolver.for_app(app)
-    resolver.check(spec)
     modules = {f["module"] for f in spec["functions"]}
     if main_file is None and "__main__" in modules:
         main_file = getattr(main, "__file__", None)
-    invoker = LocalInvoker(
-        spec, root=_common_root(modules - {"__main__"}) or root, main_file=main_file, env_for=resolver.env_for
+    invoker = registry.runner().run_invoker(
+        spec, app, _common_root(modules - {"__main__"}) or root, main_file
     )
     previous = set_backend(invoker)
     try:

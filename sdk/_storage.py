@@ -17,9 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 _DEFAULTS = {
-    "dict": "pcompile.providers.local.stores:SqliteDict",
-    "queue": "pcompile.providers.local.stores:SqliteQueue",
-    "volume": "pcompile.providers.local.volumes:LocalVolume",
+    "dict": "pcompile.providers.registry:dict_store",
+    "queue": "pcompile.providers.registry:queue_store",
+    "volume": "pcompile.providers.registry:volume_store",
 }
 _factories: dict[str, Callable[[str], Any]] = {}
 

@@ -10,7 +10,7 @@ Anything AWS cannot express is a :class:`UserError` with the fix.
 
 from __future__ import annotations
 
-from pcompile.compiler.cron import FIELDS, expand_macro
+from pcompile.compiler.cron import FIELDS, five_fields
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.ir import CronSchedule, PeriodSchedule, Schedule, Source
 
@@ -27,15 +27,7 @@ def expression(schedule: Schedule, source: Source | None = None) -> tuple[str, s
 
 def cron_expression(unix: str, source: Source | None = None) -> str:
     """Translate a 5-field unix cron expression to AWS's 6-field ``cron(...)`` form."""
-    text = expand_macro(unix).strip()
-    fields = text.split()
-    if len(fields) != 5:
-        raise UserError(
-            f"Cron({unix!r}) has {len(fields)} fields; a Modal cron has 5 (minute hour day month weekday)",
-            source=source,
-            fix='write it like Cron("0 2 * * *")',
-        )
-    minute, hour, dom, month, dow = fields
+    minute, hour, dom, month, dow = five_fields(unix, source)
     if dom != "*" and dow != "*":
         raise UserError(
             f"Cron({unix!r}) restricts both day-of-month and day-of-week; AWS cron cannot express "

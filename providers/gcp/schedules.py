@@ -70,15 +70,7 @@ def trigger(schedule: Schedule, source: Source | None = None) -> Trigger:
 
 def _check_cron(expression: str, source: Source | None) -> str:
     """Five unix fields (macros such as ``@daily`` expanded), validated field by field."""
-    text = cron.expand_macro(expression.strip())
-    fields = text.split()
-    if len(fields) != 5:
-        raise UserError(
-            f"Cron({expression!r}) has {len(fields)} fields; a Modal cron has 5 (minute hour day month weekday)",
-            source=source,
-            fix='write it like Cron("0 2 * * *")',
-        )
-    return " ".join(fields)
+    return " ".join(cron.five_fields(expression, source))
 
 
 def period_trigger(period: PeriodSchedule, source: Source | None = None) -> Trigger:

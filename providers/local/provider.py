@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pcompile.providers.invoker import Invoker
     from pcompile.providers.kv import KvBackend
     from pcompile.providers.manifest import FunctionAddress, Manifest
+    from pcompile.providers.registry import LocalRun
 
 
 def _no_cloud(what: str, fix: str = "use an aws or gcp stack") -> NoReturn:
@@ -105,6 +106,25 @@ class LocalProvider:
         from pcompile.providers.local import invoker
 
         return invoker.StoredCalls()  # type: ignore[return-value]
+
+    def run_invoker(self, spec: dict[str, Any], app: Any, root: str, main_file: str | None) -> LocalRun:
+        """Worker pools running the app IR ``spec`` here, ``app``'s secrets checked first."""
+        from pcompile.providers.local.invoker import LocalInvoker
+        from pcompile.providers.local.secrets import SecretResolver
+
+        resolver = SecretResolver.for_app(app)
+        resolver.check(spec)
+        return LocalInvoker(spec, root=root, main_file=main_file, env_for=resolver.env_for)  # type: ignore[return-value]
+
+    def store(self, kind: str, name: str) -> Any:
+        """SQLite files (Dict, Queue) and directories (Volume) under ``.pcompile/local``."""
+        if kind == "volume":
+            from pcompile.providers.local.volumes import LocalVolume
+
+            return LocalVolume(name)
+        from pcompile.providers.local import stores
+
+        return {"dict": stores.SqliteDict, "queue": stores.SqliteQueue}[kind](name)
 
     def shared_names(
         self, settings: StackSettings, state_bucket: str | None, account: Callable[[], str] | None

@@ -80,21 +80,10 @@ DYNAMIC = {
 
 # Violations in files other branches own this round: (importing module, target) -> owner.
 # Each is cleared by its owner's change; a stale entry fails test_known_violations_still_exist.
-KNOWN = {
-    # SDK -> providers, to go through pcompile.providers.registry:
-    ("pcompile._deploy", "pcompile.providers.deploy"): "core",
-    ("pcompile._deploy", "pcompile.providers.cloud_stores"): "core",
-    ("pcompile._functions", "pcompile.providers.invoker"): "core",  # Target, for the invoker calls
-    ("pcompile._invocation", "pcompile.providers.local.invoker"): "core",
-    ("pcompile._invocation", "pcompile.providers.local.secrets"): "core",
-    ("pcompile._storage", "pcompile.providers.local.stores"): "core",  # _DEFAULTS table
-    ("pcompile._storage", "pcompile.providers.local.volumes"): "core",  # _DEFAULTS table
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 # Private names imported from another layer: (importing module, "target:name") -> owner.
-KNOWN_PRIVATE = {
-    ("pcompile.providers.settings", "pcompile.compiler.ir:_from_json"): "unowned this round",
-}
+KNOWN_PRIVATE: dict[tuple[str, str], str] = {}
 
 
 def layer_of(module: str) -> str | None:
