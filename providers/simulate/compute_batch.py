@@ -111,9 +111,11 @@ class BatchJobs:
         cwd: Path,
         parallel: int = DEFAULT_PARALLEL,
         role_env: Callable[[str | None, str], dict[str, str]] = lambda role, name: {},
+        pull: Callable[[str, str], None] = lambda role, image: None,
     ) -> None:
         self.client = batch_client
         self.role_env = role_env  # (job role ARN, job name) -> that role's credentials
+        self.pull = pull  # (execution role ARN, image) -> None, or raises: the image pull
         self.launch_for = launch_for  # image URI -> Launch
         self.platform_env = platform_env
         self.log_dir = log_dir
@@ -261,13 +263,16 @@ class BatchJobs:
 
     def _attempt(self, job: Job, unit: Unit, attempt: int) -> tuple[int | None, str | None]:
         launch: Launch = self.launch_for(job.image)
+        props = job.definition.get("containerProperties", {})
         try:
-            role = self.role_env(job.definition.get("containerProperties", {}).get("jobRoleArn"), job.name)
-        except Exception as exc:  # noqa: BLE001 - a role that cannot be assumed fails the attempt
+            if props.get("executionRoleArn"):
+                self.pull(props["executionRoleArn"], job.image)  # Batch pulls with the execution role
+            role = self.role_env(props.get("jobRoleArn"), job.name)
+        except Exception as exc:  # noqa: BLE001 - an image or a role refused fails the attempt
             unit.attempts.append(
                 {"statusReason": str(exc), "container": {"exitCode": -1, "reason": str(exc)}}
             )
-            return None, f"CannotAssumeRole: {exc}"
+            return None, str(exc)
         code_dir = fresh_code_dir()
         env = {
             **launch.env,

@@ -77,6 +77,39 @@ class Identities:
         return dict(zip(CREDENTIAL_VARIABLES, values, strict=True))
 
 
+_ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/(?P<repo>[^:@]+)[:@](?P<ref>.+)$")
+
+
+class PullError(RuntimeError):
+    """The image could not be pulled with the given role (Batch: ``CannotPullContainerError``)."""
+
+
+def check_pull(identities: Identities, principal: str, role_arn: str, image_uri: str) -> None:
+    """Fetch ``image_uri``'s manifest from the emulator's ECR as ``role_arn`` (assumed by
+    ``principal``), as Batch pulls a job's image with its execution role. An image outside
+    ECR is not checked (it needs no grant)."""
+    match = _ECR_IMAGE.match(image_uri)
+    if match is None:
+        return
+    import boto3
+    import botocore.exceptions
+
+    creds = identities.role_env(principal, role_arn, "image-pull")
+    names = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+    keys = {name: creds[variable] for name, variable in zip(names, CREDENTIAL_VARIABLES, strict=True)}
+    ecr = boto3.session.Session(region_name=identities.region, **keys).client(
+        "ecr", endpoint_url=identities.endpoint_url
+    )
+    ref = match["ref"]
+    image_id = {"imageDigest": ref} if ref.startswith("sha256:") else {"imageTag": ref}
+    try:
+        answer = ecr.batch_get_image(repositoryName=match["repo"], imageIds=[image_id])
+    except botocore.exceptions.ClientError as exc:
+        raise PullError(f"CannotPullContainerError: {image_uri}: {exc}") from exc
+    if not answer.get("images"):
+        raise PullError(f"CannotPullContainerError: {image_uri}: not found in the emulator's ECR")
+
+
 def session_label(name: str) -> str:
     """A valid ``RoleSessionName`` (2-64 of ``[\\w+=,.@-]``) from a function or job name."""
     cleaned = re.sub(r"[^\w+=,.@-]", "-", name)[:64]

@@ -106,6 +106,7 @@ class ComputeService:
             self.log_dir,
             self.task_dir,
             role_env=lambda role, name: self.identities.role_env(compute_iam.BATCH, role, name),
+            pull=lambda role, image: compute_iam.check_pull(self.identities, compute_iam.BATCH, role, image),
         )
         self.active = 0
         self.active_lock = threading.Lock()

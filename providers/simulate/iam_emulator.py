@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     made = set_up(f"http://{args.host}:{args.port}", json.loads(args.deploy_policy.read_text()))
     _write_private(args.identities, made)
     signal.sigwait(stop)
-    server.stop()
+    os._exit(0)  # the emulator keeps nothing worth a graceful stop; werkzeug's can hang
 
 
 if __name__ == "__main__":
