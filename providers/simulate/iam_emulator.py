@@ -8,7 +8,8 @@ correct least-privilege policy fail (docs/simulate.md, "IAM enforcement"):
   them into regular expressions as they are, so ``secret:name-??????`` (the ARN of a
   secret named by ``Secret.from_name``) is a broken pattern and the request fails with 500.
 * Secrets Manager requests are checked against the secret's ARN (moto checks them
-  against ``*``, so a statement naming the secret never matches).
+  against ``*``, so a statement naming the secret never matches), and IAM requests naming
+  an instance profile against the profile (moto takes the role they also name).
 * Services for which moto determines no resource at all (Lambda, Batch, ECR, CloudWatch
   Logs, SSM, EC2, EventBridge Scheduler, DynamoDB ...) are checked by action only: a
   statement whose action matches allows the request whatever resources it names.
@@ -92,6 +93,20 @@ def _patch_secrets() -> None:
     SecretsManagerResponse._determine_resource = _determine_resource  # type: ignore[attr-defined]
 
 
+def _patch_instance_profiles() -> None:
+    from moto.iam.responses import IamResponse
+
+    role_resource = IamResponse._determine_resource
+
+    def _determine_resource(self: Any) -> str:
+        profile = self.data.get("InstanceProfileName")
+        if profile:  # AddRoleToInstanceProfile names a role too, but acts on the profile
+            return f"arn:aws:iam::{self.current_account}:instance-profile/{profile[0]}"
+        return str(role_resource(self))
+
+    IamResponse._determine_resource = _determine_resource  # type: ignore[method-assign]
+
+
 def _patch_signature_and_audit() -> None:
     from moto.iam.access_control import IAMRequestBase
 
@@ -118,6 +133,7 @@ def patch() -> None:
     """Apply the fixes listed in the module docstring to this process's moto."""
     _patch_matching()
     _patch_secrets()
+    _patch_instance_profiles()
     _patch_signature_and_audit()
 
 
