@@ -172,3 +172,39 @@ def test_the_deployer_is_refused_what_the_deploy_policy_does_not_name(emulator: 
     s3 = _client(emulator, "s3", **as_deployer)
     s3.create_bucket(Bucket="pcompile-staging-check")  # BootstrapBuckets
     s3.put_object(Bucket="pcompile-staging-check", Key="bundles/x.tar", Body=b"x")
+
+
+def test_batch_pulls_only_with_an_execution_role_that_may_read_the_image(
+    emulator: IamMoto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pcompile.providers.simulate.compute_iam import PullError, check_pull
+
+    ecr, iam = _client(emulator, "ecr"), _client(emulator, "iam")
+    ecr.create_repository(repositoryName="pcompile/pull-check")
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"})
+    ecr.put_image(repositoryName="pcompile/pull-check", imageManifest=manifest, imageTag="im-1")
+    trust = {"Effect": "Allow", "Principal": {"Service": BATCH}, "Action": "sts:AssumeRole"}
+    roles = {}
+    for name, actions in (("pull-ok", ["ecr:BatchGetImage"]), ("pull-none", ["ecr:DescribeImages"])):
+        roles[name] = iam.create_role(
+            RoleName=name,
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [trust]}),
+        )["Role"]["Arn"]
+        grant = {
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": "arn:aws:ecr:*:*:repository/pcompile/pull-check",
+        }
+        iam.put_role_policy(
+            RoleName=name,
+            PolicyName="p",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [grant]}),
+        )
+    monkeypatch.setenv("PCOMPILE_SIMULATE_SERVICE_CREDENTIALS", str(emulator.identities))
+    identities = Identities(emulator.url, "us-east-1")
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/pcompile/pull-check:im-1"
+    check_pull(identities, BATCH, roles["pull-ok"], image)
+    with pytest.raises(PullError, match="CannotPullContainerError"):
+        check_pull(identities, BATCH, roles["pull-none"], image)
+    with pytest.raises(PullError, match="not found"):
+        check_pull(identities, BATCH, roles["pull-ok"], image.replace("im-1", "im-2"))
