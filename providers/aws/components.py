@@ -370,15 +370,23 @@ class BatchFunction(pulumi.ComponentResource):
         )
 
 
+def _repository_arn(image_uri: str) -> str:
+    """An image URI known only at deploy time is in the account's ECR registry by construction."""
+    arn = names.ecr_repository_arn(image_uri)
+    if arn is None:
+        raise ValueError(f"{image_uri} is not an ECR image")
+    return arn
+
+
 def _execution_role(
     name: str, args: BatchFunctionArgs, child: pulumi.ResourceOptions
 ) -> pulumi.Output[str] | None:
     """The role Batch pulls the job's image with: read on exactly the ECR repository deploy
     pushed the image to (Lambda pulls with its own access and the repository's policy, so
     Lambda functions get none). None for an image outside ECR."""
-    repository = pulumi.Output.from_input(args.image_uri).apply(names.ecr_repository_arn)
     if isinstance(args.image_uri, str) and names.ecr_repository_arn(args.image_uri) is None:
         return None
+    repository = pulumi.Output.from_input(args.image_uri).apply(_repository_arn)
     role = aws.iam.Role(
         f"{name}-exec-role",
         name=names.fitted(f"{name}-exec-role", names.ROLE),

@@ -53,7 +53,8 @@ def glob_match(pattern: str, value: str, ignore_case: bool = False) -> bool:
 def _patch_matching() -> None:
     from moto.iam.access_control import IAMPolicyStatement
 
-    def _check_element_matches(self: Any, element: str, value: str) -> bool:
+    def _check_element_matches(self: Any, statement_element: Any, value: str) -> bool:
+        element = str(statement_element)
         patterns = self._statement[element]
         patterns = patterns if isinstance(patterns, list) else [patterns]
         if element in ("Resource", "NotResource") and value == "*":
