@@ -70,6 +70,12 @@ def test_the_docs_table_and_the_policy_file_agree() -> None:
         assert table[sid] == published[sid], sid
 
 
+def test_the_policy_fits_a_roles_inline_policy_limit() -> None:
+    # IAM counts a role's inline policies without whitespace, up to 10,240 characters.
+    compact = json.dumps(json.loads(POLICY_FILE.read_text()), separators=(",", ":"))
+    assert len(compact) <= 10_240
+
+
 def test_only_read_only_account_calls_take_any_resource() -> None:
     for st in json.loads(POLICY_FILE.read_text())["Statement"]:
         for action in st["Action"]:
