@@ -16,6 +16,9 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -92,3 +95,74 @@ def moto_server(*, no_docker: bool = False, managed_policies: bool = False) -> I
             request = urllib.request.Request(f"{url}/moto-api/config", data=config, method="POST")
             urllib.request.urlopen(request, timeout=10)
         yield url
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    """An IAM user's access key in the emulator."""
+
+    access_key_id: str
+    secret_access_key: str
+
+    @classmethod
+    def of(cls, keys: dict[str, str]) -> AccessKey:
+        """From ``{aws_access_key_id, aws_secret_access_key}``."""
+        return cls(keys["aws_access_key_id"], keys["aws_secret_access_key"])
+
+    def env(self) -> dict[str, str]:
+        """The variables boto3 reads it from."""
+        return {"AWS_ACCESS_KEY_ID": self.access_key_id, "AWS_SECRET_ACCESS_KEY": self.secret_access_key}
+
+    def session_args(self) -> dict[str, str]:
+        """Keyword arguments of ``boto3.session.Session``."""
+        return {"aws_access_key_id": self.access_key_id, "aws_secret_access_key": self.secret_access_key}
+
+
+@dataclass(frozen=True)
+class IamMoto:
+    """An IAM-enforcing moto server and the identities it made before enforcement began.
+
+    ``admin`` is the test's own view (allowed everything, used only to inspect); ``deployer``
+    holds exactly the deploy policy; ``env`` is what a user's shell holds: the deployer's keys
+    and ``PCOMPILE_SIMULATE_SERVICE_CREDENTIALS`` (the keys of the users that play AWS
+    services, for the simulated compute).
+    """
+
+    url: str
+    admin: AccessKey
+    deployer: AccessKey
+    identities: Path
+    audit_log: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def iam_moto_server(deploy_policy: Path, folder: Path, *, audit: bool = False) -> Iterator[IamMoto]:
+    """moto through ``pcompile.providers.simulate.iam_emulator``, IAM enforced once its
+    identities exist (``folder/identities.json``). ``audit`` logs every authorization
+    decision to ``folder/iam-audit.jsonl``. Batch and Lambda run no Docker; AWS's managed
+    policies load."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    folder.mkdir(parents=True, exist_ok=True)
+    identities = folder / "identities.json"
+    audit_log = folder / "iam-audit.jsonl" if audit else None
+    argv = [
+        *(sys.executable, "-m", "pcompile.providers.simulate.iam_emulator", "-H", "127.0.0.1"),
+        *("-p", str(port), "--deploy-policy", str(deploy_policy), "--identities", str(identities)),
+    ]
+    env = {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    if audit_log is not None:
+        env["PCOMPILE_IAM_AUDIT_LOG"] = str(audit_log)
+    with serving(argv, f"{url}/moto-api/", env=env):
+        deadline = time.monotonic() + 20
+        while not identities.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the IAM emulator wrote no {identities}")
+            time.sleep(0.05)
+        config = json.dumps({"batch": {"use_docker": False}, "lambda": {"use_docker": False}}).encode()
+        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/config", data=config, method="POST"))
+        made: dict[str, Any] = json.loads(identities.read_text())
+        deployer = AccessKey.of(made["deployer"])
+        env_out = {**deployer.env(), "PCOMPILE_SIMULATE_SERVICE_CREDENTIALS": str(identities)}
+        yield IamMoto(url, AccessKey.of(made["admin"]), deployer, identities, audit_log, env_out)

@@ -328,12 +328,13 @@ class BatchFunction(pulumi.ComponentResource):
             opts=child,
         )
         fn = args.fn
+        execution = _execution_role(name, args, child)
         self.job_definition = aws.batch.JobDefinition(
             f"{name}-jobdef",
             name=args.physical_name,
             type="container",
             platform_capabilities=["EC2"],
-            container_properties=self._container(args, role.arn),
+            container_properties=self._container(args, role.arn, execution),
             retry_strategy=batch_retry_strategy(fn.retries.max_retries),
             timeout={"attempt_duration_seconds": args.placement.timeout_s},
             propagate_tags=True,
@@ -346,8 +347,10 @@ class BatchFunction(pulumi.ComponentResource):
         self.max_tasks = args.fn.max_containers or 64
         self.register_outputs({"job_definition": self.job_definition.arn, "job_queue": args.queue.arn})
 
-    def _container(self, args: BatchFunctionArgs, role_arn: pulumi.Output[str]) -> pulumi.Output[str]:
-        """``containerProperties`` JSON: image, command, resources, environment, logs."""
+    def _container(
+        self, args: BatchFunctionArgs, role_arn: pulumi.Output[str], execution: pulumi.Output[str] | None
+    ) -> pulumi.Output[str]:
+        """``containerProperties`` JSON: image, command, resources, environment, logs, roles."""
         placement = args.placement
         resources = [
             {"type": "VCPU", "value": str(placement.vcpus)},
@@ -356,9 +359,49 @@ class BatchFunction(pulumi.ComponentResource):
         if placement.gpus:
             resources.append({"type": "GPU", "value": str(placement.gpus)})
         parts = pulumi.Output.all(
-            pulumi.Output.from_input(args.image_uri), role_arn, args.env.variables(), self.log_group.name
+            pulumi.Output.from_input(args.image_uri),
+            role_arn,
+            args.env.variables(),
+            self.log_group.name,
+            execution if execution is not None else "",
         )
-        return parts.apply(lambda p: _container_json(p[0], p[1], p[2], p[3], resources, args.region))
+        return parts.apply(
+            lambda p: _container_json(p[0], p[1], p[2], p[3], resources, args.region, p[4] or None)
+        )
+
+
+def _repository_arn(image_uri: str) -> str:
+    """An image URI known only at deploy time is in the account's ECR registry by construction."""
+    arn = names.ecr_repository_arn(image_uri)
+    if arn is None:
+        raise ValueError(f"{image_uri} is not an ECR image")
+    return arn
+
+
+def _execution_role(
+    name: str, args: BatchFunctionArgs, child: pulumi.ResourceOptions
+) -> pulumi.Output[str] | None:
+    """The role Batch pulls the job's image with: read on exactly the ECR repository deploy
+    pushed the image to (Lambda pulls with its own access and the repository's policy, so
+    Lambda functions get none). None for an image outside ECR."""
+    if isinstance(args.image_uri, str) and names.ecr_repository_arn(args.image_uri) is None:
+        return None
+    repository = pulumi.Output.from_input(args.image_uri).apply(_repository_arn)
+    role = aws.iam.Role(
+        f"{name}-exec-role",
+        name=names.fitted(f"{name}-exec-role", names.ROLE),
+        assume_role_policy=iam.trust_policy("ecs-tasks.amazonaws.com"),
+        tags=args.tags,
+        opts=child,
+    )
+    aws.iam.RolePolicy(
+        f"{name}-exec-policy",
+        name=names.fitted(f"{name}-exec-policy", names.ROLE_POLICY),
+        role=role.id,
+        policy=iam.policy_json(iam.image_pull_statements(repository)),
+        opts=child,
+    )
+    return role.arn
 
 
 def _container_json(
@@ -368,11 +411,13 @@ def _container_json(
     log_group: str,
     resources: list[dict[str, str]],
     region: str,
+    execution_role_arn: str | None = None,
 ) -> str:
     props = {
         "image": image,
         "command": list(BATCH_COMMAND),
         "jobRoleArn": role_arn,
+        **({"executionRoleArn": execution_role_arn} if execution_role_arn else {}),
         "resourceRequirements": resources,
         "environment": [{"name": k, "value": v} for k, v in sorted(_with_region(env, region).items())],
         "logConfiguration": {

@@ -141,3 +141,13 @@ def deny_insecure_transport(bucket_arn: pulumi.Input[str]) -> pulumi.Output[str]
             }
         ]
     )
+
+
+def image_pull_statements(repository_arn: pulumi.Input[str]) -> list[dict[str, Any]]:
+    """Pull images from exactly one ECR repository (Batch's execution role). ECR issues
+    registry tokens for no particular resource, so ``GetAuthorizationToken`` takes ``*``."""
+    layers = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    return [
+        allow("RegistryToken", ["ecr:GetAuthorizationToken"], ["*"]),
+        allow("ImagePull", layers, [repository_arn]),
+    ]

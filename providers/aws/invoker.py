@@ -339,8 +339,9 @@ def from_stack(app_name: str, settings: StackSettings) -> AwsInvoker:
 
 
 def _emulator_credentials(settings: StackSettings) -> dict[str, str]:
-    """Placeholder credentials for a simulate stack: real ones never go to an emulator."""
-    if settings.engine != "simulate":
+    """Placeholder credentials for a simulate stack: real ones never go to an emulator. Keys in
+    the environment are the emulator's own then (an IAM-enforcing emulator needs its users')."""
+    if settings.engine != "simulate" or os.environ.get("AWS_ACCESS_KEY_ID"):
         return {}
     return {"aws_access_key_id": "simulate", "aws_secret_access_key": "simulate"}
 

@@ -13,6 +13,7 @@ Logical names never change.
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pulumi
 
@@ -45,3 +46,18 @@ def registry(account: str, region: str) -> str:
     """The stack's ECR registry prefix deploy pushes to (``<registry>/<app>`` is the app's
     repository, created on first push); the program's image references use the same."""
     return f"{account}.dkr.ecr.{region}.amazonaws.com/pcompile"
+
+
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repository>[a-z0-9][a-z0-9._/-]*?)(?::[\w.-]+|@sha256:[0-9a-f]{64})?$"
+)
+
+
+def ecr_repository_arn(image_uri: str, partition: str = "aws") -> str | None:
+    """The ARN of the ECR repository ``image_uri`` (``<registry>/<repository>:<tag>``, as deploy
+    pushes it) lives in; None for an image outside ECR (nothing to grant)."""
+    match = _ECR_IMAGE.match(image_uri)
+    if match is None:
+        return None
+    return f"arn:{partition}:ecr:{match['region']}:{match['account']}:repository/{match['repository']}"

@@ -20,17 +20,19 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .compute_fork import Forked, ForkServer, module_command
-from .compute_images import Launch
+from .compute_images import CODE_DIR_ENV, Launch, fresh_code_dir
 
 Process = subprocess.Popen[bytes] | Forked
 
@@ -108,8 +110,12 @@ class BatchJobs:
         log_dir: Path,
         cwd: Path,
         parallel: int = DEFAULT_PARALLEL,
+        role_env: Callable[[str | None, str], dict[str, str]] = lambda role, name: {},
+        pull: Callable[[str, str], None] = lambda role, image: None,
     ) -> None:
         self.client = batch_client
+        self.role_env = role_env  # (job role ARN, job name) -> that role's credentials
+        self.pull = pull  # (execution role ARN, image) -> None, or raises: the image pull
         self.launch_for = launch_for  # image URI -> Launch
         self.platform_env = platform_env
         self.log_dir = log_dir
@@ -257,10 +263,23 @@ class BatchJobs:
 
     def _attempt(self, job: Job, unit: Unit, attempt: int) -> tuple[int | None, str | None]:
         launch: Launch = self.launch_for(job.image)
+        props = job.definition.get("containerProperties", {})
+        try:
+            if props.get("executionRoleArn"):
+                self.pull(props["executionRoleArn"], job.image)  # Batch pulls with the execution role
+            role = self.role_env(props.get("jobRoleArn"), job.name)
+        except Exception as exc:  # noqa: BLE001 - an image or a role refused fails the attempt
+            unit.attempts.append(
+                {"statusReason": str(exc), "container": {"exitCode": -1, "reason": str(exc)}}
+            )
+            return None, str(exc)
+        code_dir = fresh_code_dir()
         env = {
             **launch.env,
             **job.environment,
             **self.platform_env,
+            **role,
+            CODE_DIR_ENV: str(code_dir),
             "AWS_BATCH_JOB_ID": unit.job_id,
             "AWS_BATCH_JOB_ATTEMPT": str(attempt + 1),
             "AWS_BATCH_JQ_NAME": job.queue_arn.rsplit("/", 1)[-1],
@@ -280,6 +299,7 @@ class BatchJobs:
             unit.proc.wait()
             code, reason = None, "Job attempt duration exceeded timeout"
         unit.stopped = _now_ms()
+        shutil.rmtree(code_dir, ignore_errors=True)
         unit.attempts.append(
             {
                 "startedAt": started,

@@ -25,6 +25,7 @@ import dataclasses
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,21 @@ from typing import Any
 from pcompile.compiler.ir import AppSpec, ImageSpec
 
 IMAGES_FILE = "images.json"
+CODE_DIR_ENV = "PCOMPILE_CODE_DIR"  # pcompile.runtime.bundle.DIR_ENV: where the bundle is unpacked
+
+
+def fresh_code_dir() -> Path:
+    """A new, empty folder (mode 0700) for one execution environment's code bundle; the
+    runtime unpacks there when ``CODE_DIR_ENV`` names it. The caller removes it.
+
+    On AWS every execution environment starts with an empty ``/tmp``. Here runtimes share
+    this machine's, where the runtime would find a bundle another environment (or another
+    stack) unpacked and never fetch its own: a role that lost read on the bundle would
+    still run. So each environment unpacks into a folder of its own.
+    """
+    root = Path(tempfile.gettempdir()) / "pcompile-code"
+    root.mkdir(mode=0o700, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="simulated-env-", dir=root))
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import json
 import os
 import queue
 import secrets
+import shutil
 import subprocess
 import threading
 import time
@@ -36,7 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from .compute_images import Launch
+from .compute_images import CODE_DIR_ENV, Launch, fresh_code_dir
 
 RUNTIME_API = "/2018-06-01/runtime"
 DEFAULT_CONCURRENCY = int(os.environ.get("PCOMPILE_SIMULATE_LAMBDA_CONCURRENCY") or 4)
@@ -78,6 +79,7 @@ class FunctionConfig:
     memory: int
     concurrency: int | None
     workdir: str | None = None
+    role: str | None = None
 
     @property
     def key(self) -> str:
@@ -101,6 +103,7 @@ class FunctionConfig:
             memory=int(conf.get("MemorySize") or 128),
             concurrency=concurrency,
             workdir=image.get("WorkingDirectory") or None,
+            role=conf.get("Role") or None,
         )
 
 
@@ -139,6 +142,7 @@ class FunctionPool:
         self.lock = threading.Lock()
         self.retired = False
         self.limit = max(1, config.concurrency or DEFAULT_CONCURRENCY)
+        self.code_dirs: dict[str, Path] = {}  # environment -> the folder its bundle is unpacked in
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _runtime_handler(self))
         self.httpd.daemon_threads = True
         self.port = int(self.httpd.server_address[1])
@@ -179,6 +183,7 @@ class FunctionPool:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.config.memory),
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.config.name}",
             "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self.port}/{env_id}",
+            CODE_DIR_ENV: str(self.code_dirs.setdefault(env_id, fresh_code_dir())),
         }
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
         try:
@@ -199,6 +204,7 @@ class FunctionPool:
         """Wait for an environment's exit; fail what it held and replace it if work is queued."""
         env = self.envs[env_id]
         code = env.proc.wait()
+        shutil.rmtree(self.code_dirs.pop(env_id), ignore_errors=True)
         with self.lock:
             self.envs.pop(env_id, None)
             if not env.asked:

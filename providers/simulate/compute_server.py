@@ -43,12 +43,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from . import compute_images
+from . import compute_iam, compute_images
 from .compute_batch import TERMINAL, BatchClientError, BatchJobs
 from .compute_lambda import FunctionConfig, FunctionPool, Invocation
 
 RECORD = "compute.json"
-SIMULATED_KEY = "simulate"  # the emulator accepts any credentials; these are never real ones
 SYNC_LIMIT = 6 * 1024 * 1024
 ASYNC_LIMIT = 256 * 1024
 BATCH_TARGET = "arn:aws:scheduler:::aws-sdk:batch:submitJob"
@@ -76,19 +75,18 @@ class ComputeService:
     """Lambda, Batch, Function URLs and schedules of one simulate stack (module docstring)."""
 
     def __init__(self, state_dir: Path, endpoint_url: str, region: str, idle_seconds: float) -> None:
-        import boto3
-
         self.state_dir = state_dir
         self.endpoint_url = endpoint_url.rstrip("/")
         self.region = region
         self.idle_seconds = idle_seconds
         previous = self._previous()
         self.token = secrets.token_urlsafe(24)
-        session = boto3.session.Session(
-            region_name=region, aws_access_key_id=SIMULATED_KEY, aws_secret_access_key=SIMULATED_KEY
-        )
+        # Each API is read as the service that owns it; runtimes act as their function's role.
+        self.identities = compute_iam.Identities(self.endpoint_url, region)
         self.moto = {
-            s: session.client(s, endpoint_url=self.endpoint_url) for s in ("lambda", "batch", "scheduler")
+            "lambda": self.identities.client(compute_iam.LAMBDA, "lambda"),
+            "batch": self.identities.client(compute_iam.BATCH, "batch"),
+            "scheduler": self.identities.client(compute_iam.SCHEDULER, "scheduler"),
         }
         self.httpd = self._server(int(previous.get("port") or 0), _api_handler(self))
         self.port = int(self.httpd.server_address[1])
@@ -102,7 +100,13 @@ class ComputeService:
         self.web: dict[str, ThreadingHTTPServer] = {}
         self.url_ports: dict[str, int] = {k: int(v) for k, v in (previous.get("url_ports") or {}).items()}
         self.batch = BatchJobs(
-            self.moto["batch"], self.launch_for, self.platform_env(), self.log_dir, self.task_dir
+            self.moto["batch"],
+            self.launch_for,
+            self.platform_env(),
+            self.log_dir,
+            self.task_dir,
+            role_env=lambda role, name: self.identities.role_env(compute_iam.BATCH, role, name),
+            pull=lambda role, image: compute_iam.check_pull(self.identities, compute_iam.BATCH, role, image),
         )
         self.active = 0
         self.active_lock = threading.Lock()
@@ -128,17 +132,15 @@ class ComputeService:
     # ---------------------------------------------------------------- what runtimes get
 
     def platform_env(self) -> dict[str, str]:
-        """The variables the platform gives every runtime: credentials and endpoints that lead
-        to the emulator (and to this service for Lambda and Batch), region, a clean HOME."""
+        """The variables the platform gives every runtime: endpoints that lead to the emulator
+        (and to this service for Lambda and Batch), region, a clean HOME. Credentials are
+        the function's own role's, added per function (:mod:`.compute_iam`)."""
         return {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
             "HOME": str(self.task_dir),
             "LAMBDA_TASK_ROOT": str(self.task_dir),
             "PYTHONUNBUFFERED": "1",
-            "AWS_ACCESS_KEY_ID": SIMULATED_KEY,
-            "AWS_SECRET_ACCESS_KEY": SIMULATED_KEY,
-            "AWS_SESSION_TOKEN": SIMULATED_KEY,
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "AWS_REGION": self.region,
@@ -191,7 +193,10 @@ class ComputeService:
             fresh = FunctionPool(
                 config,
                 self.launch_for(config.image_uri),
-                self.platform_env(),
+                {
+                    **self.platform_env(),
+                    **self.identities.role_env(compute_iam.LAMBDA, config.role, config.name),
+                },
                 self.log_dir / f"lambda-{config.name}.log",
                 self.changed,
             )
@@ -212,6 +217,8 @@ class ComputeService:
             return _aws_error(
                 404, "ResourceNotFoundException", str(exc.response["Error"].get("Message", exc))
             )
+        except compute_iam.RoleError as exc:
+            return _aws_error(400, "InvalidParameterValueException", str(exc))
         if kind == "DryRun":
             return 204, {}, b""
         invocation = pool.submit(payload or b"{}")

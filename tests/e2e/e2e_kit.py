@@ -16,6 +16,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from servers import IamMoto
+
+# Identities of each IAM-enforcing emulator a test module started, by URL.
+_EMULATORS: dict[str, IamMoto] = {}
+
+
+def register(emulator: IamMoto) -> None:
+    """Make :class:`Project` and :func:`aws` use ``emulator``'s identities at its URL."""
+    _EMULATORS[emulator.url] = emulator
+
+
+def identity_env(endpoint_url: str) -> dict[str, str]:
+    """What a user's process gets at ``endpoint_url``: the deployer's keys and the keys of the
+    simulated services (empty for an emulator that checks nothing)."""
+    emulator = _EMULATORS.get(endpoint_url)
+    return dict(emulator.env) if emulator else {}
+
+
 APP = """\
 import modal
 
@@ -107,15 +125,17 @@ class Run:
 class Project:
     """The app and a simulate stack ``sim`` pointing at ``endpoint_url``."""
 
-    def __init__(self, root: Path, endpoint_url: str, stack_extra: str = "") -> None:
+    def __init__(self, root: Path, endpoint_url: str, stack_extra: str = "", app: str = APP) -> None:
         self.root = root
+        self.env = identity_env(endpoint_url)  # the deployer, as a user's shell would hold it
         (root / "stacks").mkdir(parents=True, exist_ok=True)
-        (root / "app.py").write_text(APP)
+        (root / "app.py").write_text(app)
         (root / "stacks" / "sim.yaml").write_text(STACK.format(url=endpoint_url) + stack_extra)
 
-    def pcompile(self, *args: str, timeout: float = 600) -> Run:
+    def pcompile(self, *args: str, timeout: float = 600, env_extra: dict[str, str] | None = None) -> Run:
         """``pcompile ARGS`` in the project folder, in its own process."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update({**self.env, **(env_extra or {})})
         env["CI"] = "true"
         done = subprocess.run(
             [sys.executable, "-m", "pcompile.cli", *args],
@@ -148,9 +168,13 @@ class Project:
 
 
 def aws(endpoint_url: str, service: str) -> Any:
-    """A boto3 client of ``service`` at the emulator."""
+    """A boto3 client of ``service`` at the emulator, as its admin (the test's own view)."""
     import boto3
 
-    return boto3.session.Session(aws_access_key_id="t", aws_secret_access_key="t").client(
-        service, region_name="us-east-1", endpoint_url=endpoint_url
+    emulator = _EMULATORS.get(endpoint_url)
+    keys = (
+        emulator.admin.session_args()
+        if emulator
+        else {"aws_access_key_id": "t", "aws_secret_access_key": "t"}
     )
+    return boto3.session.Session(**keys).client(service, region_name="us-east-1", endpoint_url=endpoint_url)

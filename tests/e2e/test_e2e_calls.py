@@ -45,7 +45,7 @@ def call(project: Project, code: str, env: dict[str, str] | None = None) -> Any:
     done = subprocess.run(
         [sys.executable, "-c", prelude + code],
         cwd=project.root,
-        env={**base, **(env or {})},
+        env={**base, **project.env, **(env or {})},
         capture_output=True,
         text=True,
         timeout=600,
@@ -75,12 +75,7 @@ def test_spawn_then_from_id_in_a_third_process(deployed: tuple[Project, dict[str
     project, _ = deployed
     call_id = call(project, f"print(json.dumps({fn('gpu_double')}.spawn(5).object_id))")
     # A process that knows only the call id and the emulator (as a CI job would).
-    env = {
-        "AWS_ENDPOINT_URL": moto,
-        "AWS_ACCESS_KEY_ID": "t",
-        "AWS_SECRET_ACCESS_KEY": "t",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
+    env = {"AWS_ENDPOINT_URL": moto, "AWS_DEFAULT_REGION": "us-east-1", **project.env}
     got = call(
         project, f"print(json.dumps(pcompile.FunctionCall.from_id({call_id!r}).get(timeout=300)))", env
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from servers import IamMoto
 
 from pcompile.compiler import compile_file
 from pcompile.compiler.emit import emit_project
@@ -102,12 +103,12 @@ def test_endpoint_url_configures_the_emitted_programs_provider(tmp_path: Path) -
 
 
 def test_a_lambda_on_an_image_missing_from_the_emulators_ecr_is_refused(
-    moto: str, monkeypatch: pytest.MonkeyPatch
+    moto: str, iam_moto: IamMoto, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from botocore.exceptions import ClientError
 
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "simulate")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "simulate")
+    for name, value in iam_moto.deployer.env().items():
+        monkeypatch.setenv(name, value)
     emulator = res.Emulator(moto, "us-east-1")
     iam = emulator.client("iam")
     trust = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'

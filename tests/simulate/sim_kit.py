@@ -22,6 +22,7 @@ from pcompile.compiler.bundle import build_bundle
 from pcompile.compiler.ir import AppSpec
 from pcompile.providers.aws.program import manifest_parameter
 from pcompile.providers.settings import DeployInputs, StackSettings
+from pcompile.providers.simulate.images import image_manifest, split_ref
 from pcompile.providers.synth import MOCK_ACCOUNT, SynthOutput, synthesize
 
 REGION = "us-east-1"
@@ -84,11 +85,31 @@ def deploy(source: Path, endpoint: str, stack: str) -> Deployed:
     for bucket in synth.result.of_type("aws:s3/bucket:Bucket"):
         s3.create_bucket(Bucket=bucket.name)  # the mock engine names buckets by logical name
     _roles(made, endpoint)
+    _images(made, endpoint)
     _batch(made, endpoint)
     _lambdas(made, endpoint)
     _schedules(made, endpoint)
     _manifest(made, endpoint, stack)
     return made
+
+
+def _images(made: Deployed, endpoint: str) -> None:
+    """Put each image the program names into moto's ECR, as a simulate deploy pushes it (the
+    simulated Batch pulls a job's image with its execution role)."""
+    ecr = client(endpoint, "ecr")
+    refs = {
+        j.inputs["containerProperties"]
+        for j in made.synth.result.of_type("aws:batch/jobDefinition:JobDefinition")
+    }
+    uris = {json.loads(props)["image"] for props in refs}
+    uris |= {f.inputs["imageUri"] for f in made.synth.result.of_type("aws:lambda/function:Function")}
+    for uri in sorted(uris):
+        repo, tag = split_ref(uri)
+        try:
+            ecr.create_repository(repositoryName=repo)
+        except ecr.exceptions.RepositoryAlreadyExistsException:
+            pass
+        ecr.put_image(repositoryName=repo, imageManifest=image_manifest(tag), imageTag=tag)
 
 
 def _roles(made: Deployed, endpoint: str) -> None:
