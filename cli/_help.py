@@ -48,10 +48,17 @@ class _Option(TyperOption):
         return "" if self.is_flag else _label(self, ctx)
 
 
+class _HelpOption(_Option):
+    def process_value(self, ctx: _click.Context, value: Any) -> Any:
+        # An absent flag arrives as None, which Typer would coerce through pydantic:
+        # 0.2 s on every start for a value that can only be False.
+        return super().process_value(ctx, False if value is None else value)
+
+
 def _help_option(option: TyperOption | None) -> TyperOption | None:
     # Click builds the help option lazily, after the tree was standardised.
-    if option is not None:
-        _standardise_param(option)
+    if option is not None and type(option) in (TyperOption, _Option):
+        option.__class__ = _HelpOption
     return option
 
 
@@ -72,7 +79,7 @@ class StandardGroup(_Group):
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
-        _standardise(self)
+        standardise(self)
 
 
 def _standardise_param(param: Any) -> None:
@@ -83,7 +90,8 @@ def _standardise_param(param: Any) -> None:
         param.__class__ = _Option
 
 
-def _standardise(command: Any) -> None:
+def standardise(command: Any) -> None:
+    """Give ``command`` and everything below it the standard labels (in place)."""
     for param in command.params:
         _standardise_param(param)
     if type(command) is TyperCommand:
@@ -91,7 +99,7 @@ def _standardise(command: Any) -> None:
     elif type(command) is TyperGroup:
         command.__class__ = _Group
     for sub in getattr(command, "commands", {}).values():
-        _standardise(sub)
+        standardise(sub)
 
 
 TARGET_ARGS = "pcompile.target_args"
