@@ -9,6 +9,7 @@ by giving each command and parameter a subclass that overrides only the labels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from typer import _click
@@ -33,7 +34,26 @@ def _label(param: TyperArgument | TyperOption, ctx: _click.Context) -> str:
     return _CLICK_LABELS.get(bare, bare.upper())
 
 
+def _quick_process_value(param: Any, ctx: _click.Context, value: Any, typers: Callable[..., Any]) -> Any:
+    """Values whose coercion is fixed skip Typer's, which imports pydantic (0.2 s a start).
+
+    An absent value coerces to None (``()`` when multi-valued) and a ``str`` for a plain
+    ``str`` parameter to itself, whatever the adapter; the rest is Typer's own code path.
+    """
+    desc = param.type_descriptor
+    if value is None:
+        value = () if param.multiple or param.nargs == -1 else None
+    elif not (desc.annotation is str and isinstance(value, str) and not desc.is_choice):
+        return typers(ctx, value)
+    if param.required and param.value_is_missing(value):
+        raise _click.exceptions.MissingParameter(ctx=ctx, param=param)
+    return value if param.callback is None else param.callback(ctx, param, value)
+
+
 class _Argument(TyperArgument):
+    def process_value(self, ctx: _click.Context, value: Any) -> Any:
+        return _quick_process_value(self, ctx, value, super().process_value)
+
     def display_type(self, ctx: _click.Context) -> str:
         return _label(self, ctx)
 
@@ -44,21 +64,17 @@ class _Argument(TyperArgument):
 
 
 class _Option(TyperOption):
+    def process_value(self, ctx: _click.Context, value: Any) -> Any:
+        return _quick_process_value(self, ctx, value, super().process_value)
+
     def display_type(self, ctx: _click.Context) -> str:
         return "" if self.is_flag else _label(self, ctx)
 
 
-class _HelpOption(_Option):
-    def process_value(self, ctx: _click.Context, value: Any) -> Any:
-        # An absent flag arrives as None, which Typer would coerce through pydantic:
-        # 0.2 s on every start for a value that can only be False.
-        return super().process_value(ctx, False if value is None else value)
-
-
 def _help_option(option: TyperOption | None) -> TyperOption | None:
     # Click builds the help option lazily, after the tree was standardised.
-    if option is not None and type(option) in (TyperOption, _Option):
-        option.__class__ = _HelpOption
+    if option is not None:
+        _standardise_param(option)
     return option
 
 
