@@ -32,11 +32,14 @@ def __getattr__(name: str) -> Any:
     # Names resolve on first use (PEP 562): every CLI start imports ``compiler.errors``,
     # and importing this package must not pull in the whole pipeline for that.
     if name == "compile_apps":
-        from pcompile.compiler import build as module
+        from pcompile.compiler import build
+
+        value = getattr(build, name)
     elif name in _LOADER_NAMES:
-        from pcompile.compiler import loader as module
+        from pcompile.compiler import loader
+
+        value = getattr(loader, name)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(module, name)
     globals()[name] = value
     return value
