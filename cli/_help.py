@@ -9,6 +9,7 @@ by giving each command and parameter a subclass that overrides only the labels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from typer import _click
@@ -33,7 +34,26 @@ def _label(param: TyperArgument | TyperOption, ctx: _click.Context) -> str:
     return _CLICK_LABELS.get(bare, bare.upper())
 
 
+def _quick_process_value(param: Any, ctx: _click.Context, value: Any, typers: Callable[..., Any]) -> Any:
+    """Values whose coercion is fixed skip Typer's, which imports pydantic (0.2 s a start).
+
+    An absent value coerces to None (``()`` when multi-valued) and a ``str`` for a plain
+    ``str`` parameter to itself, whatever the adapter; the rest is Typer's own code path.
+    """
+    desc = param.type_descriptor
+    if value is None:
+        value = () if param.multiple or param.nargs == -1 else None
+    elif not (desc.annotation is str and isinstance(value, str) and not desc.is_choice):
+        return typers(ctx, value)
+    if param.required and param.value_is_missing(value):
+        raise _click.exceptions.MissingParameter(ctx=ctx, param=param)
+    return value if param.callback is None else param.callback(ctx, param, value)
+
+
 class _Argument(TyperArgument):
+    def process_value(self, ctx: _click.Context, value: Any) -> Any:
+        return _quick_process_value(self, ctx, value, super().process_value)
+
     def display_type(self, ctx: _click.Context) -> str:
         return _label(self, ctx)
 
@@ -44,6 +64,9 @@ class _Argument(TyperArgument):
 
 
 class _Option(TyperOption):
+    def process_value(self, ctx: _click.Context, value: Any) -> Any:
+        return _quick_process_value(self, ctx, value, super().process_value)
+
     def display_type(self, ctx: _click.Context) -> str:
         return "" if self.is_flag else _label(self, ctx)
 
@@ -72,7 +95,7 @@ class StandardGroup(_Group):
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
-        _standardise(self)
+        standardise(self)
 
 
 def _standardise_param(param: Any) -> None:
@@ -83,7 +106,8 @@ def _standardise_param(param: Any) -> None:
         param.__class__ = _Option
 
 
-def _standardise(command: Any) -> None:
+def standardise(command: Any) -> None:
+    """Give ``command`` and everything below it the standard labels (in place)."""
     for param in command.params:
         _standardise_param(param)
     if type(command) is TyperCommand:
@@ -91,7 +115,7 @@ def _standardise(command: Any) -> None:
     elif type(command) is TyperGroup:
         command.__class__ = _Group
     for sub in getattr(command, "commands", {}).values():
-        _standardise(sub)
+        standardise(sub)
 
 
 TARGET_ARGS = "pcompile.target_args"

@@ -9,7 +9,6 @@ app's functions, and restarts when a source file changes.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import inspect
 import json
@@ -117,9 +116,11 @@ def _image_envs(loaded: Any, app_name: str, image_env: bool | None) -> Any:
     """Build the app's image environments (before anything runs) unless turned off."""
     import contextlib
 
+    if image_env is False:  # decided before importing envs, which a --no-image-env run never needs
+        return contextlib.nullcontext()
     from pcompile.providers.local import envs
 
-    if not (envs.enabled_by_default() if image_env is None else image_env):
+    if image_env is None and not envs.enabled_by_default():
         return contextlib.nullcontext()
     return envs.activated(loaded.program.app(app_name), Path(loaded.root))
 
@@ -255,6 +256,8 @@ def _call_target(
         if kind == "entrypoint":
             result = raw(**kwargs)
             if inspect.isawaitable(result):
+                import asyncio  # here: it costs ~80 ms to import, and most entrypoints are sync
+
                 asyncio.run(_await(result))
         else:
             target.remote(**kwargs)
@@ -271,11 +274,12 @@ def _web_endpoints(invoker: Any) -> Any:
     """The app's web endpoints on loopback for the length of the run (as ``modal run``)."""
     import contextlib
 
+    # Checked before importing serve (and its HTTP client): most apps have no endpoint.
+    if not any(spec.get("web") for spec in invoker.specs.values()):
+        return contextlib.nullcontext()
     from pcompile.providers.local.serve import WebEndpoints
 
     web = WebEndpoints(invoker, say=lambda line: _say(f"Web endpoint {line}"))
-    if not web.specs():
-        return contextlib.nullcontext()
 
     @contextlib.contextmanager
     def serving() -> Any:

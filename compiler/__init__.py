@@ -15,7 +15,31 @@ The pipeline, one job per stage, data flowing one way:
 Nothing here calls a cloud or imports ``pulumi``.
 """
 
-from pcompile.compiler.build import compile_apps
-from pcompile.compiler.loader import Loaded, compile_file, load, load_module
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pcompile.compiler.build import compile_apps
+    from pcompile.compiler.loader import Loaded, compile_file, load, load_module
 
 __all__ = ["Loaded", "compile_apps", "compile_file", "load", "load_module"]
+
+_LOADER_NAMES = frozenset({"Loaded", "compile_file", "load", "load_module"})
+
+
+def __getattr__(name: str) -> Any:
+    # Names resolve on first use (PEP 562): every CLI start imports ``compiler.errors``,
+    # and importing this package must not pull in the whole pipeline for that.
+    if name == "compile_apps":
+        from pcompile.compiler import build
+
+        value = getattr(build, name)
+    elif name in _LOADER_NAMES:
+        from pcompile.compiler import loader
+
+        value = getattr(loader, name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value

@@ -6,7 +6,10 @@ pcompile and is printed with its traceback.
 
 from __future__ import annotations
 
-from pcompile.compiler.ir import Source
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: the CLI imports this module on every start
+    from pcompile.compiler.ir import Source
 
 
 class UserError(Exception):

@@ -94,12 +94,10 @@ def test_runs_own_words_after_the_program_unless_the_entrypoint_has_them():
 
 
 def test_only_words_before_the_program_are_runs():
-    import typer.main
-
     from pcompile.cli._help import _target_end
-    from pcompile.cli.main import app
+    from pcompile.cli.main import load_commands
 
-    run = typer.main.get_command(app).commands["run"]
+    run = load_commands("pcompile.cli.run")["run"]
     assert _target_end(run, ["--help"]) is None
     assert _target_end(run, ["--stack", "s", "-h"]) is None
     assert _target_end(run, ["--stack", "s", "app.py", "--help"]) == 3
