@@ -345,7 +345,8 @@ class FunctionIdentity(pulumi.ComponentResource):
         assert dep.shared is not None
         self._grant_staging(name, fn, dep)
         buckets = []
-        for volume in sorted(set(fn.volumes.values())):
+        # A NetworkFileSystem is a bucket-mirrored volume here, as on AWS.
+        for volume in sorted(set(fn.volumes.values()) | set(fn.network_file_systems.values())):
             spec = dep.volumes[volume].spec
             role = OBJECT_READ if spec.read_only else OBJECT_READ_WRITE
             buckets.append((f"vol-{names.slug(volume)}", dep.volumes[volume].bucket, role))
@@ -386,7 +387,7 @@ def runtime_env(fn: FunctionSpec, placement: GcpPlacement, dep: Deployment) -> d
             "url": f"gs://{dep.volumes[volume].bucket_name}",
             "read_only": dep.volumes[volume].spec.read_only,
         }
-        for mount, volume in sorted(fn.volumes.items())
+        for mount, volume in sorted({**fn.volumes, **fn.network_file_systems}.items())
     }
     env = {
         gcp_env.APP: dep.app.name,

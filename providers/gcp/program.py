@@ -83,7 +83,7 @@ def volume_memory_warnings(app: AppSpec, placements: dict[str, GcpPlacement]) ->
     held = [
         f"{fn.name} ({p.memory_mib}Mi)"
         for fn in sorted(app.functions, key=lambda f: f.name)
-        if fn.volumes and isinstance(p := placements[fn.name], CloudRunPlacement)
+        if (fn.volumes or fn.network_file_systems) and isinstance(p := placements[fn.name], CloudRunPlacement)
     ]
     if not held:
         return []

@@ -392,13 +392,18 @@ def check_names(specs: Iterable[dict[str, Any]]) -> None:
 
 
 def _mounts(members: list[dict[str, Any]]) -> dict[str, str]:
-    """Mount path -> local directory for every volume the functions mount."""
+    """Mount path -> local directory for every volume, network file system and cloud bucket
+    the functions mount. A ``CloudBucketMount`` is a local directory per bucket
+    (``.pcompile/local/buckets/<bucket>``): this machine holds no cloud credentials, so the
+    real bucket is mounted only where the function is deployed."""
     mounts: dict[str, str] = {}
     for spec in members:
         for path, volume in sorted((spec.get("volumes") or {}).items()):
             mounts[path] = str(sub("volumes", safe_name(volume, "volume")))
         for path, nfs in sorted((spec.get("network_file_systems") or {}).items()):
             mounts[path] = str(sub("volumes", safe_name(nfs, "network file system")))
+        for path, bucket in sorted((spec.get("cloud_bucket_mounts") or {}).items()):
+            mounts[path] = str(sub("buckets", safe_name(bucket["bucket_name"], "bucket")))
     return mounts
 
 

@@ -60,10 +60,7 @@ NOT_DEPLOYED = {
 
 # Silent drops found here in files other branches own this round: (cloud, kind) -> owner: what.
 # Each must still fail its check (a fixed one fails test_known_gaps_are_still_gaps: remove it).
-KNOWN_GAPS = {
-    ("gcp", "mount:network_file_systems"): "placement: providers/gcp/components.py mounts fn.volumes "
-    "only; a NetworkFileSystem's bucket is created but never mounted nor granted",
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 def slug(name: str) -> str:
@@ -380,12 +377,8 @@ EXPECTED_SECRETS = {
     "SecretSpec:dotenv": ("NODES_DOTENV", "from-the-file"),
     "SecretSpec:local_environ": ("NODES_ENVIRON", "from-the-environment"),
 }
-# Kinds the local provider drops silently today, in files other branches own: kind -> owner: what.
-LOCAL_KNOWN_GAPS = {
-    "CloudBucketMountSpec": "invoker: providers/local/invoker.py _mounts maps volumes and network "
-    "file systems only; a CloudBucketMount path reaches nothing",
-    "mount:cloud_bucket_mounts": "invoker: same as CloudBucketMountSpec",
-}
+# Kinds the local provider drops silently today: kind -> why (none left).
+LOCAL_KNOWN_GAPS: dict[str, str] = {}
 
 
 def _cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 240) -> tuple[int, str, str]:
@@ -433,6 +426,12 @@ def _mounted(run: LocalRun, path: str, volume: str | None) -> str | None:
     return None
 
 
+def _bucket_mounted(run: LocalRun, bucket: str) -> str | None:
+    """A CloudBucketMount is the bucket's local stand-in directory under ``pcompile run``."""
+    found = (run.state / "buckets" / bucket / "probe.txt").is_file()
+    return None if found else f"bucket {bucket} has no local directory with the probe"
+
+
 def _local_check(kind: str, node: Any, run: LocalRun) -> str | None:
     every = run.reports["every_node.py"]
     if kind in EXPECTED_SECRETS:
@@ -442,6 +441,8 @@ def _local_check(kind: str, node: Any, run: LocalRun) -> str | None:
         )
     if kind.startswith("mount:") or kind == "CloudBucketMountSpec":
         fn, path = node
+        if path in fn.cloud_bucket_mounts:
+            return _mounted(run, path, None) or _bucket_mounted(run, fn.cloud_bucket_mounts[path].bucket_name)
         names = {**fn.volumes, **fn.network_file_systems}
         return _mounted(run, path, names.get(path))
     if kind.startswith("VolumeSpec:"):
