@@ -2,7 +2,7 @@
 
 This sees only imports that run at import time. The boundaries themselves (STYLE.md
 habit 4), lazy imports included, are read from the source in
-tests/layers/test_boundaries.py; ``pcompile.runtime``'s import cost is tested in
+tests/layers/test_layer_boundaries.py; ``pcompile.runtime``'s import cost is tested in
 tests/runtime/test_imports.py.
 """
 
