@@ -139,13 +139,6 @@ def _tag_list(inputs: Mapping[str, Any], key: str = "Key", value: str = "Value")
     return [{key: k, value: v} for k, v in _tags(inputs).items()]
 
 
-def _ignore(exc: Exception, *codes: str) -> None:
-    """Swallow a ClientError whose code is one of ``codes`` (already gone); raise others."""
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-    if code not in codes:
-        raise exc
-
-
 # ------------------------------------------------------------------------- S3
 
 

@@ -15,7 +15,7 @@ starting the runtime only from what the emulator holds. This module is its clien
 * :func:`client_environment` is the endpoint configuration every boto3 client of
   the stack uses: ``AWS_ENDPOINT_URL`` = the stack's ``endpoint_url``,
   ``AWS_ENDPOINT_URL_LAMBDA``/``AWS_ENDPOINT_URL_BATCH`` = the service (botocore's
-  own per-service variables; :func:`endpoint_for` reads one from the mapping).
+  own per-service variables).
 * :func:`function_url` is a function's Function URL on loopback;
   :func:`fire_schedule` runs a Scheduler schedule's target once, now. Both are also
   commands: ``python -m pcompile.providers.simulate.compute fire-schedule NAME
@@ -203,12 +203,6 @@ def client_environment(root: Path, settings: StackSettings) -> dict[str, str]:
         "AWS_ENDPOINT_URL_BATCH": str(record["url"]),
         "AWS_ENDPOINT_URL_LAMBDA": str(record["url"]),
     }
-
-
-def endpoint_for(environment: Mapping[str, str], service: str) -> str | None:
-    """The endpoint of boto3 service ``service`` in a :func:`client_environment` mapping."""
-    key = "AWS_ENDPOINT_URL_" + service.upper().replace("-", "_")
-    return environment.get(key) or environment.get("AWS_ENDPOINT_URL") or None
 
 
 def _post(root: Path, settings: StackSettings, path: str) -> dict[str, Any]:
