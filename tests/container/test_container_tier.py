@@ -29,7 +29,7 @@ from pcompile.compiler.bundle import build_bundle
 from pcompile.compiler.ir import AppSpec, to_jsonable
 from pcompile.providers.builders import Completed, ImageBuilder, PodmanBuilder, subprocess_runner
 from pcompile.providers.containers import ContainerWorkers
-from pcompile.runtime import protocol
+from pcompile.runtime import protocol, staging
 from pcompile.runtime.channel import Channel
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "image_container_app.py"
@@ -98,10 +98,10 @@ def test_worker_mode_executes_a_pickled_input(
         spec = to_jsonable(app.function("describe"))
         channel.send(("init", {"v": 1, "functions": [spec], "root": str(root), "mounts": {}}))
         assert channel.recv()[0] == "ready"
-        channel.send(("in", [(0, "describe", "call")], protocol.pack([((7,), {})])))
+        channel.send(("in", [(0, "describe", "call")], staging.pack([((7,), {})])))
         (status, seq, data, _), *_ = channel.recv()[1]
         assert (status, seq) == ("ok", 0), data
-        value = protocol.unpack(data) if isinstance(data, dict) else protocol.deserialize(data)
+        value = staging.unpack(data) if isinstance(data, dict) else protocol.deserialize(data)
         assert value == _expected(7)
         # through the bind mount the worker wrote the seq (0), then -1 once the result was sent
         assert slot.read_bytes() in (struct.pack("<q", 0), struct.pack("<q", -1))
@@ -164,7 +164,7 @@ def test_http_mode_runs_code_from_a_verified_bundle(
             "function": "describe",
             "kind": "call",
             "cls_params": {},
-            "inputs": protocol.pack([((6,), {})]),
+            "inputs": staging.pack([((6,), {})]),
         }
         response = httpx.post(
             f"{url}/invoke", content=protocol.dump_envelope(request), timeout=60,
@@ -173,7 +173,7 @@ def test_http_mode_runs_code_from_a_verified_bundle(
         assert response.status_code == 200, response.text
         (result,) = protocol.load_envelope(response.content)["results"]
         assert result["status"] == "ok", result
-        assert protocol.unpack(result["value"]) == _expected(6)
+        assert staging.unpack(result["value"]) == _expected(6)
     finally:
         subprocess.run(["podman", "rm", "-f", "-t", "0", name], capture_output=True, check=False)
     _announce(
@@ -210,7 +210,7 @@ def test_batch_mode_against_moto_s3(
             "function": "describe",
             "kind": "call",
             "cls_params": {},
-            "inputs": protocol.pack(inputs[first:last]),
+            "inputs": staging.pack(inputs[first:last]),
         }
         s3.put_object(Bucket="staging", Key=layout.chunk_key(chunk), Body=protocol.dump_envelope(request))
     env = {
@@ -239,7 +239,7 @@ def test_batch_mode_against_moto_s3(
     values = []
     for task in range(layout.tasks):
         out = protocol.load_envelope(s3.get_object(Bucket="staging", Key=layout.out_key(task))["Body"].read())
-        values += [protocol.unpack(r["value"]) for r in out["results"] if r["status"] == "ok"]
+        values += [staging.unpack(r["value"]) for r in out["results"] if r["status"] == "ok"]
     assert values == [_expected(4), _expected(5)]
     _announce(capsys, f"built image {image} and executed pickled inputs in batch mode against moto's S3")
 
