@@ -182,21 +182,12 @@ class Function(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        role = aws.iam.Role(
-            f"{name}-role",
-            name=names.fitted(f"{name}-role", names.ROLE),
-            assume_role_policy=iam.trust_policy("lambda.amazonaws.com"),
-            tags=args.tags,
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-policy",
-            name=names.fitted(f"{name}-policy", names.ROLE_POLICY),
-            role=role.id,
-            policy=iam.policy_json(
-                iam.log_statements(args.arns.log_group(log_group)) + args.grants.statements()
-            ),
-            opts=child,
+        role, policy = _role(
+            name,
+            iam.trust_policy("lambda.amazonaws.com"),
+            iam.log_statements(args.arns.log_group(log_group)) + args.grants.statements(),
+            child,
+            args.tags,
         )
         self.function = aws.lambda_.Function(
             f"{name}-fn",
@@ -313,19 +304,8 @@ class BatchFunction(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        role = aws.iam.Role(
-            f"{name}-role",
-            name=names.fitted(f"{name}-role", names.ROLE),
-            assume_role_policy=iam.trust_policy("ecs-tasks.amazonaws.com"),
-            tags=args.tags,
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-policy",
-            name=names.fitted(f"{name}-policy", names.ROLE_POLICY),
-            role=role.id,
-            policy=iam.policy_json(args.grants.statements()),
-            opts=child,
+        role, _ = _role(
+            name, iam.trust_policy("ecs-tasks.amazonaws.com"), args.grants.statements(), child, args.tags
         )
         fn = args.fn
         execution = _execution_role(name, args, child)
@@ -370,6 +350,32 @@ class BatchFunction(pulumi.ComponentResource):
         )
 
 
+def _role(
+    name: str,
+    trust: pulumi.Output[str],
+    statements: list[dict[str, Any]],
+    opts: pulumi.ResourceOptions,
+    tags: Mapping[str, str] | None = None,
+) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+    """``<name>-role``, assumed as ``trust`` says, with one inline ``<name>-policy`` of
+    ``statements``; both names fitted to IAM's limits."""
+    role = aws.iam.Role(
+        f"{name}-role",
+        name=names.fitted(f"{name}-role", names.ROLE),
+        assume_role_policy=trust,
+        tags=tags,
+        opts=opts,
+    )
+    policy = aws.iam.RolePolicy(
+        f"{name}-policy",
+        name=names.fitted(f"{name}-policy", names.ROLE_POLICY),
+        role=role.id,
+        policy=iam.policy_json(statements),
+        opts=opts,
+    )
+    return role, policy
+
+
 def _repository_arn(image_uri: str) -> str:
     """An image URI known only at deploy time is in the account's ECR registry by construction."""
     arn = names.ecr_repository_arn(image_uri)
@@ -387,20 +393,8 @@ def _execution_role(
     if isinstance(args.image_uri, str) and names.ecr_repository_arn(args.image_uri) is None:
         return None
     repository = pulumi.Output.from_input(args.image_uri).apply(_repository_arn)
-    role = aws.iam.Role(
-        f"{name}-exec-role",
-        name=names.fitted(f"{name}-exec-role", names.ROLE),
-        assume_role_policy=iam.trust_policy("ecs-tasks.amazonaws.com"),
-        tags=args.tags,
-        opts=child,
-    )
-    aws.iam.RolePolicy(
-        f"{name}-exec-policy",
-        name=names.fitted(f"{name}-exec-policy", names.ROLE_POLICY),
-        role=role.id,
-        policy=iam.policy_json(iam.image_pull_statements(repository)),
-        opts=child,
-    )
+    trust = iam.trust_policy("ecs-tasks.amazonaws.com")
+    role, _ = _role(f"{name}-exec", trust, iam.image_pull_statements(repository), child, args.tags)
     return role.arn
 
 
@@ -469,19 +463,7 @@ class Schedule(pulumi.ComponentResource):
     def __init__(self, name: str, args: ScheduleArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pcompile:aws:Schedule", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-role",
-            name=names.fitted(f"{name}-role", names.ROLE),
-            assume_role_policy=iam.trust_policy("scheduler.amazonaws.com", args.account),
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-policy",
-            name=names.fitted(f"{name}-policy", names.ROLE_POLICY),
-            role=role.id,
-            policy=iam.policy_json([args.grant]),
-            opts=child,
-        )
+        role, _ = _role(name, iam.trust_policy("scheduler.amazonaws.com", args.account), [args.grant], child)
         self.schedule = aws.scheduler.Schedule(
             f"{name}-schedule",
             name=names.fitted(f"{name}-schedule", names.SCHEDULE),
