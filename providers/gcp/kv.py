@@ -235,7 +235,10 @@ def stack_prefix(stack: str) -> str:
 
 
 def _stack_table(settings: Any) -> FirestoreTable:
-    return FirestoreTable(firestore_client(settings.project))
+    """The stack's database (bootstrap's ``pcompile-<stack>``), which deployed functions use."""
+    from pcompile.providers.gcp import names
+
+    return FirestoreTable(firestore_client(settings.project, names.firestore_database(settings.name)))
 
 
 def stack_store(kind: str, name: str, settings: Any) -> TableDict | TableQueue:
