@@ -45,7 +45,9 @@ from pcompile.providers.gcp.placement import (
     GcpPlacement,
 )
 from pcompile.providers.gcp.schedules import Trigger
-from pcompile.runtime import gcp_env, staging
+from pcompile.providers.gcp.secrets import proxy_auth_secret
+from pcompile.runtime import gcp_env, proxy_auth, staging
+from pcompile.runtime.web import HEALTH_PATH, front_port
 
 OBJECT_READ_WRITE = "roles/storage.objectUser"
 OBJECT_READ = "roles/storage.objectViewer"
@@ -515,6 +517,15 @@ class FunctionIdentity(pulumi.ComponentResource):
             )
 
     def _grant_secrets(self, name: str, fn: FunctionSpec, dep: Deployment) -> None:
+        if fn.web is not None and fn.web.requires_auth:  # read the stack's proxy-auth token set
+            gcp.secretmanager.SecretIamMember(
+                f"{name}-proxy-auth",
+                project=dep.project,
+                secret_id=proxy_auth_secret(dep.stack),
+                role=SECRET_ACCESSOR,
+                member=self.member,
+                opts=_child(self),
+            )
         for secret in sorted(fn.secrets):
             gcp.secretmanager.SecretIamMember(
                 f"{name}-secret-{names.slug(secret)}",
@@ -554,6 +565,8 @@ def runtime_env(fn: FunctionSpec, placement: GcpPlacement, dep: Deployment) -> d
         }
     if placement.schedule is not None and placement.schedule.period_s:
         env[gcp_env.SCHEDULE] = json.dumps(placement.schedule.to_json(), sort_keys=True)
+    if fn.web is not None and fn.web.requires_auth:
+        env[proxy_auth.ENV] = f"gcpsecret://projects/{dep.project}/secrets/{proxy_auth_secret(dep.stack)}"
     return env
 
 
@@ -619,7 +632,8 @@ class Service(pulumi.ComponentResource):
         limits = {"cpu": f"{placement.cpu:g}", "memory": f"{placement.memory_mib}Mi"}
         if placement.accelerator:
             limits["nvidia.com/gpu"] = "1"
-        port = fn.web.port if fn.web is not None and fn.web.port else HTTP_PORT
+        # a web function's front (proxy auth, health path) owns the container port
+        port = front_port(fn.web.port) if fn.web is not None else HTTP_PORT
         env = [
             gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(name=k, value=v)
             for k, v in sorted(runtime_env(fn, placement, dep).items())
@@ -641,7 +655,7 @@ class Service(pulumi.ComponentResource):
             args=["http"],
             envs=env,
             ports=gcp.cloudrunv2.ServiceTemplateContainerPortsArgs(container_port=port),
-            startup_probe=_startup_probe(port, placement.startup_s),
+            startup_probe=_startup_probe(port, placement.startup_s, HEALTH_PATH if fn.web else None),
             volume_mounts=[
                 gcp.cloudrunv2.ServiceTemplateContainerVolumeMountArgs(name=volume, mount_path=path)
                 for volume, path in _mount_names(fn, dep)
@@ -739,11 +753,16 @@ def _batch_network(dep: Deployment) -> dict[str, Any]:
     return {"networkInterfaces": [interface]}
 
 
-def _startup_probe(port: int, budget_s: int) -> Any:
-    """A TCP probe that waits ``budget_s`` for the port (volume sync and ``@enter`` run first)."""
+def _startup_probe(port: int, budget_s: int, http_path: str | None = None) -> Any:
+    """A probe that waits ``budget_s`` for the port (volume sync and ``@enter`` run first): TCP,
+    or for a web function its front's health path (200 once its server accepts connections)."""
     period = CLOUD_RUN_PROBE_PERIOD_S
+    http = gcp.cloudrunv2.ServiceTemplateContainerStartupProbeHttpGetArgs(path=http_path, port=port)
     return gcp.cloudrunv2.ServiceTemplateContainerStartupProbeArgs(
-        tcp_socket=gcp.cloudrunv2.ServiceTemplateContainerStartupProbeTcpSocketArgs(port=port),
+        http_get=http if http_path else None,
+        tcp_socket=None
+        if http_path
+        else gcp.cloudrunv2.ServiceTemplateContainerStartupProbeTcpSocketArgs(port=port),
         period_seconds=period,
         timeout_seconds=period // 2,
         failure_threshold=-(-budget_s // period),
