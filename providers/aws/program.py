@@ -399,8 +399,8 @@ def _bundle_arn(ctx: Context) -> pulumi.Output[str] | None:
     return ctx.arns.bucket(f"{bucket}/{key}")
 
 
-def _schedule(ctx: Context, fn: FunctionSpec, made: components.Function | components.BatchFunction) -> None:
-    assert fn.schedule is not None
+def _schedule(ctx: Context, fn: FunctionSpec, made: Made) -> None:
+    assert fn.schedule is not None and not isinstance(made, web_service.WebService)  # placement refuses it
     expression, timezone = schedules.expression(fn.schedule, fn.source)
     job_name = ctx.physical(fn.name, "scheduled", limit=128)
     if isinstance(made, components.Function):
