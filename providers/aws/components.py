@@ -72,6 +72,8 @@ class Grants:
     arns: iam.Arns | None = None
     secret_arns: tuple[pulumi.Input[str], ...] = ()
     code_bundle_arn: pulumi.Input[str] | None = None
+    # Further statements the program adds (the Dict/Queue tables: ``kv_resources.statements``).
+    extra: tuple[dict[str, Any], ...] = ()
 
     def statements(self) -> list[dict[str, Any]]:
         """IAM statements for these grants, volumes in mount-path order."""
@@ -82,7 +84,7 @@ class Grants:
         for index, (_path, mount) in enumerate(sorted(self.mounts.items())):
             arn = self.arns.bucket(mount.bucket) if self.arns else mount.bucket
             out += iam.volume_statements(f"Volume{index}", arn, mount.read_only, mount.prefix)
-        return out + iam.secret_statements(list(self.secret_arns))
+        return out + iam.secret_statements(list(self.secret_arns)) + list(self.extra)
 
 
 SPEC_FIELDS = (
@@ -123,10 +125,13 @@ class RuntimeEnv:
     code_bundle: str | None = None
     # An API emulator's URL (stack key ``endpoint_url``): the runtime's boto3 clients use it.
     endpoint_url: str | None = None
+    # Further plain variables (the Dict/Queue store's: ``kv_resources.environment``).
+    extra: Mapping[str, str] = field(default_factory=dict)
 
     def variables(self) -> pulumi.Output[dict[str, str]]:
         """Variable name → value once bucket names and secret ARNs are known."""
         static = {aws_env.APP: self.app, aws_env.FUNCTION: self.fn.name, aws_env.SPEC: runtime_spec(self.fn)}
+        static.update(self.extra)
         if self.code_bundle:
             static[aws_env.CODE_BUNDLE] = self.code_bundle
         if self.endpoint_url:

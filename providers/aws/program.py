@@ -21,7 +21,7 @@ import pulumi_aws as aws
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.images import image_ref
 from pcompile.compiler.ir import AppSpec, FunctionSpec, SecretSpec
-from pcompile.providers.aws import components, concurrency, iam, names, schedules, shared
+from pcompile.providers.aws import components, concurrency, iam, kv_resources, names, schedules, shared
 from pcompile.providers.aws.placement import AwsPlacement, BatchPlacement, LambdaPlacement, slug
 from pcompile.providers.manifest import FunctionAddress, Manifest
 from pcompile.providers.settings import DeployInputs, ManifestLocation, StackSettings
@@ -108,15 +108,18 @@ def define(
         if fn.schedule is not None:
             _schedule(ctx, fn, made[fn.name])
     _manifest(ctx, base, made)
+    kv_tables = [t.table for t in kv_resources.tables(app, settings.name)]
     return {
         "warnings": warnings,
         "aws": {
+            # Dict/Queue tables the functions are granted; deploy creates the missing ones.
+            **({"kv_tables": kv_tables} if kv_tables else {}),
             "manifest_parameter": _pointer(ctx),
             "secret_config_keys": {
                 s.name: secret_config_key(s.name) for s in app.secrets if s.kind != "named"
             },
             # IR nodes this program does not create yet, said aloud as GCP's program does.
-            "not_deployed": [f"dict:{d.name}" for d in app.dicts] + [f"queue:{q.name}" for q in app.queues],
+            "not_deployed": [],
         },
     }
 
@@ -300,6 +303,7 @@ def _function(
         secret_ids={s: secrets[s].secret_id for s in sorted(fn.secrets)},
         code_bundle=ctx.inputs.bundle_url,
         endpoint_url=ctx.settings.endpoint_url,
+        extra=kv_resources.environment(ctx.app, ctx.settings.name),
     )
     grants = components.Grants(
         staging_bucket_arn=ctx.arns.bucket(base.staging.bucket),
@@ -308,6 +312,7 @@ def _function(
         arns=ctx.arns,
         secret_arns=tuple(secrets[s].arn for s in sorted(fn.secrets)),
         code_bundle_arn=_bundle_arn(ctx),
+        extra=tuple(kv_resources.statements(ctx.app, ctx.settings.name, ctx.arns)),
     )
     image = _image_uri(ctx, base, fn.image)
     retention = int(ctx.settings.extra.get("log_retention_days", 30))

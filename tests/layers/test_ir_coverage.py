@@ -49,7 +49,7 @@ REFUSED = {
 }
 # Kinds a cloud deploys nothing for, said in the synth output's ``not_deployed`` list.
 NOT_DEPLOYED = {
-    "aws": {"StoreSpec@AppSpec.dicts", "StoreSpec@AppSpec.queues"},
+    "aws": set(),
     "gcp": {
         "StoreSpec@AppSpec.dicts",
         "StoreSpec@AppSpec.queues",
@@ -205,6 +205,12 @@ def _store(prefix: str) -> Callable[[str, Deployed, ir.StoreSpec], str | None]:
     return check
 
 
+def _kv_store(cloud: str, d: Deployed, store: ir.StoreSpec) -> str | None:
+    # Deployed: every function opens the cloud's store from its environment.
+    missing = sorted(f for f, env in d.envs.items() if env.get("PCOMPILE_KV_CLOUD") != cloud)
+    return f"functions {missing} cannot open {store.name}" if missing else None
+
+
 def _cbm_not_deployed(cloud: str, d: Deployed, node: tuple[ir.FunctionSpec, str]) -> str | None:
     fn, path = node
     key = f"cloud_bucket_mount:{fn.name}:{path}"
@@ -233,6 +239,8 @@ HANDLERS: dict[str, Callable[[str, Deployed, Any], str | None]] = {
     "SecretSpec:dotenv": _secret,
     "SecretSpec:local_environ": _secret,
     "ImageSpec": _image,
+    "StoreSpec@AppSpec.dicts": _kv_store,
+    "StoreSpec@AppSpec.queues": _kv_store,
     "EntrypointSpec": _entrypoint,
 }
 NOT_DEPLOYED_CHECKS: dict[str, Callable[[str, Deployed, Any], str | None]] = {
