@@ -21,7 +21,7 @@ from typing import Any
 import pulumi
 
 from pcompile.compiler.errors import UserError
-from pcompile.compiler.ir import AppSpec
+from pcompile.compiler.ir import AppSpec, Source
 from pcompile.providers.aws import iam
 from pcompile.providers.aws import kv as aws_kv
 from pcompile.providers.kv import KvInputError
@@ -51,6 +51,7 @@ class KvTable:
     kind: str  # "dict", "queue" or "ephemeral"
     name: str  # the Dict/Queue name ("" for the ephemeral table)
     create_if_missing: bool = True
+    source: Source | None = None  # the from_name line, where the IR has it
 
     def describe(self) -> str:
         """``Dict 'name'`` (or ``the ephemeral table``) for messages."""
@@ -69,20 +70,21 @@ def tables(app: AppSpec, stack: str) -> list[KvTable]:
     found = {aws_kv.ephemeral_table(prefix): KvTable(aws_kv.ephemeral_table(prefix), "ephemeral", "")}
     for kind, specs in (("dict", app.dicts), ("queue", app.queues)):
         for spec in specs:
-            table = _table_name(prefix, kind, spec.name, stack)
+            table = _table_name(prefix, kind, spec.name, spec.source)
             if table not in found:
-                found[table] = KvTable(table, kind, spec.name, spec.create_if_missing)
-    for table in sorted(found.values(), key=lambda t: t.kind == "ephemeral"):  # the user's names first
-        _check_table(table, stack)
+                found[table] = KvTable(table, kind, spec.name, spec.create_if_missing, spec.source)
+    for made in sorted(found.values(), key=lambda t: t.kind == "ephemeral"):  # the user's names first
+        _check_table(made, stack)
     return [found[t] for t in sorted(found)]
 
 
-def _table_name(prefix: str, kind: str, name: str, stack: str) -> str:
+def _table_name(prefix: str, kind: str, name: str, source: Source | None) -> str:
     try:
         return aws_kv.table_name(prefix, kind, name)
     except KvInputError as exc:
         raise UserError(
             f"{_LABEL[kind]}.from_name({name!r}) of this app cannot be deployed: {exc}",
+            source=source,
             fix=f"rename the {_LABEL[kind]} in its from_name call",
         ) from None
 
@@ -93,6 +95,7 @@ def _check_table(table: KvTable, stack: str) -> None:
     raise UserError(
         f"{table.describe()} on stack {stack!r} would be the DynamoDB table {table.table!r} "
         f"({len(table.table)} characters), but a table name has 3-255 letters, digits, '_', '-' or '.'",
+        source=table.source,
         fix="use a shorter stack name or a shorter Dict/Queue name",
     )
 
@@ -144,6 +147,7 @@ def prepare_deploy(app: AppSpec, settings: StackSettings, preview: bool, client:
             raise UserError(
                 f"{table.describe()} does not exist on stack {settings.name!r} (no DynamoDB table "
                 f"{table.table!r}), and {_LABEL[table.kind]}.from_name({table.name!r}) does not create it",
+                source=table.source,
                 fix=f"pass create_if_missing=True to {_LABEL[table.kind]}.from_name({table.name!r}), "
                 "or deploy first the app that creates it",
             )

@@ -12,7 +12,7 @@ import pytest
 from aws_apps import AWS_SETTINGS, IMAGE, fn
 
 from pcompile.compiler.errors import UserError
-from pcompile.compiler.ir import AppSpec, GpuSpec, StoreSpec
+from pcompile.compiler.ir import AppSpec, GpuSpec, Source, StoreSpec
 from pcompile.providers.aws import kv_resources
 from pcompile.providers.settings import StackSettings
 from pcompile.providers.synth import SynthOutput, synthesize
@@ -53,7 +53,7 @@ def _kv_app(**kwargs: Any) -> AppSpec:
         name="kv-synth",
         functions=(fn("produce", 10), fn("consume", 16, gpu=GpuSpec("T4"))),
         images=(IMAGE,),
-        dicts=(StoreSpec("scores", create_if_missing=True),),
+        dicts=(StoreSpec("scores", create_if_missing=True, source=Source("examples/kv.py", 5)),),
         queues=(StoreSpec("jobs"),),
         **kwargs,
     )
@@ -150,7 +150,7 @@ def test_a_name_dynamodb_refuses_is_a_user_error_with_the_fix() -> None:
     with pytest.raises(UserError) as caught:
         synthesize("aws", _kv_app(), long_stack)
     message = str(caught.value)
-    assert "Dict 'scores'" in message and "3-255" in message
+    assert message.startswith("examples/kv.py:5: Dict 'scores' on stack") and "3-255" in message
     assert caught.value.fix == "use a shorter stack name or a shorter Dict/Queue name"
 
 
@@ -169,3 +169,15 @@ def test_table_tags_name_the_stack_and_the_object_not_an_app() -> None:
         "pcompile-stack": "dev",
         "team": "ml",
     }
+
+
+def test_the_ir_records_each_from_name_line(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from pcompile.compiler import compile_file
+
+    folder = tmp_path_factory.mktemp("kv-source")
+    (folder / "app.py").write_text(APP_FILE)
+    app = compile_file(str(folder / "app.py")).app()
+    assert [(s.name, s.source) for s in app.dicts + app.queues] == [
+        ("scores", Source("app.py", 5)),
+        ("jobs", Source("app.py", 6)),
+    ]

@@ -139,7 +139,7 @@ def test_a_missing_dict_without_create_if_missing_stops_the_deploy(project: Proj
     (project.root / "missing.py").write_text(MISSING)
     run = project.pcompile("deploy", "missing.py", "--stack", "sim", "--yes")
     assert run.code == 1, run.stdout + run.stderr
-    assert "Dict 'e2e-never-made' does not exist on stack 'sim'" in run.stderr
+    assert "missing.py:5: Dict 'e2e-never-made' does not exist on stack 'sim'" in run.stderr
     assert "create_if_missing=True" in run.stderr and "Traceback" not in run.stderr
     names = aws(moto, "dynamodb").list_tables()["TableNames"]
     assert "pcompile-sim-dict-e2e-never-made" not in names

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from pcompile.compiler.errors import UserError
-from pcompile.compiler.ir import AppSpec, StoreSpec
+from pcompile.compiler.ir import AppSpec, Source, StoreSpec
 from pcompile.providers.aws import kv_resources
 from pcompile.providers.settings import StackSettings
 
@@ -64,10 +64,11 @@ def test_preview_lists_then_deploy_creates_then_redeploy_keeps(moto_url: str) ->
 def test_a_missing_object_without_create_if_missing_creates_nothing(moto_url: str) -> None:
     client = _client(moto_url)
     settings = StackSettings(name="miss", cloud="aws", region="us-east-1")
-    app = AppSpec(name="a", dicts=(StoreSpec("made", True),), queues=(StoreSpec("absent"),))
+    absent = StoreSpec("absent", source=Source("jobs.py", 7))
+    app = AppSpec(name="a", dicts=(StoreSpec("made", True),), queues=(absent,))
     with pytest.raises(UserError) as caught:
         kv_resources.prepare_deploy(app, settings, preview=False, client=client)
-    assert "Queue 'absent' does not exist on stack 'miss'" in str(caught.value)
+    assert str(caught.value).startswith("jobs.py:7: Queue 'absent' does not exist on stack 'miss'")
     assert "pcompile-miss-queue-absent" in str(caught.value)
     assert caught.value.fix is not None and "create_if_missing=True" in caught.value.fix
     assert _tables(client, "miss") == []  # checked before anything was created
