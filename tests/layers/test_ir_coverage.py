@@ -53,7 +53,7 @@ REFUSED = {
 }
 # Kinds a cloud deploys nothing for, said in the synth output's ``not_deployed`` list.
 NOT_DEPLOYED = {
-    "aws": {"StoreSpec@AppSpec.dicts", "StoreSpec@AppSpec.queues"},
+    "aws": set(),
     "gcp": set(),
 }
 
