@@ -17,12 +17,14 @@ import types
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
 import typer
 
 from pcompile.compiler.errors import UserError
+
+if TYPE_CHECKING:  # click (a second copy next to Typer's own) loads only for entrypoint options
+    import click
 
 _CTX = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -315,6 +317,10 @@ def option_words(fn: Callable[..., Any]) -> set[str]:
 def parse_options(fn: Callable[..., Any], argv: list[str], prog: str) -> dict[str, Any] | None:
     """Keyword arguments for ``fn`` from ``--option`` flags (None when ``--help`` was shown)."""
     params = _click_options(fn)
+    if not argv and not params:  # nothing to parse: click would return {} too
+        return {}
+    import click
+
     command = click.Command(
         prog,
         params=params,
@@ -342,6 +348,8 @@ def option_for(name: str, param: inspect.Parameter, hint: Any) -> click.Option |
     """The click option for one parameter, as ``modal run`` maps types."""
     if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
         return None
+    import click
+
     required = param.default is param.empty
     default = None if required else param.default
     # click >= 8.3 treats an explicit default=None as a value: give none for required options

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import importlib.metadata
 import inspect
 import json
 import math
@@ -96,8 +95,17 @@ def compile_apps(
     return ir.Program(
         apps=tuple(sorted(specs, key=lambda a: a.name)),
         python_version=python_version(),
-        cloudpickle_version=importlib.metadata.version("cloudpickle"),
+        cloudpickle_version=_cloudpickle_version(),
     )
+
+
+def _cloudpickle_version() -> str:
+    """The version the runtime checks (``cloudpickle.__version__``); read from the module,
+    which the runner loads anyway, not from package metadata (a scan of every installed
+    distribution at each ``pcompile run``)."""
+    import cloudpickle
+
+    return str(cloudpickle.__version__)
 
 
 def _app_twice(name: str, first: ir.Source, second: ir.Source) -> UserError:

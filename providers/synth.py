@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
+import gc
 import json
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -234,7 +236,8 @@ def run_mocked(
             outputs[key] = await pulumi.Output.from_input(value).future()
 
     try:
-        _run_and_close(loop, pulumi_mocks.run_pulumi_func(run_and_collect))
+        with _collector_paused(), _no_stack_traces():
+            _run_and_close(loop, pulumi_mocks.run_pulumi_func(run_and_collect))
     finally:
         settings.rpc_manager.clear()
         settings.outputs.clear()
@@ -246,6 +249,46 @@ def run_mocked(
         )
     resources = sorted(mocks.recorded, key=lambda r: (r.type, r.name))
     return SynthResult(resources, outputs)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while the program runs.
+
+    Every registration allocates hundreds of futures, tasks and outputs, so the
+    collector kept scanning the growing heap (all of pulumi_aws's classes included):
+    about 40 % of a 100-function synth, growing faster than the app. The cycles it would
+    free are a few MB per 100 functions; they are freed when collection resumes.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@contextlib.contextmanager
+def _no_stack_traces() -> Iterator[None]:
+    """Skip the call-stack capture Pulumi attaches to every registration request.
+
+    The real engine shows it as the resource's source position; the mock monitor never
+    reads it, and walking the stack (a stat and a line lookup per frame) was a tenth of
+    a synth. The program and every input the engine records are unchanged.
+    """
+    from pulumi.runtime import resource as pulumi_resource
+    from pulumi.runtime.proto import source_pb2
+
+    capture = getattr(pulumi_resource, "_get_stack_trace", None)
+    if capture is None:  # another Pulumi version: nothing to skip
+        yield
+        return
+    pulumi_resource._get_stack_trace = source_pb2.StackTrace  # an empty trace
+    try:
+        yield
+    finally:
+        pulumi_resource._get_stack_trace = capture
 
 
 def _quiet_handler(

@@ -8,14 +8,16 @@ this module never imports the compiler.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 import inspect
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # asyncio is imported on first async use: a sync worker starts without it
+    import asyncio
 
 from pcompile.exception import FunctionTimeoutError, InvalidError
 
@@ -71,7 +73,17 @@ class Container:
         self._callables: dict[str, Callable[..., Any]] = {}
         self._async: dict[str, bool] = {}
         self._timeouts = {name: _timeout(spec) for name, spec in self.specs.items()}
-        self.loop = asyncio.new_event_loop()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """This container's event loop for coroutines, made on first use (importing
+        asyncio costs a sync function's worker a noticeable part of its start)."""
+        if self._loop is None:
+            import asyncio
+
+            self._loop = asyncio.new_event_loop()
+        return self._loop
 
     def spec(self, name: str) -> dict[str, Any]:
         """The IR dict of function ``name``."""
@@ -121,7 +133,8 @@ class Container:
             for hook in cls.get("exit", ()) if (cls and instance is not None) else ():
                 with contextlib.suppress(Exception):
                     self.run_sync_or_async(getattr(instance, hook), (), {}, None)
-        self.loop.close()
+        if self._loop is not None:
+            self._loop.close()
 
     def run_sync_or_async(
         self,
@@ -133,6 +146,8 @@ class Container:
     ) -> Any:
         """Call ``fn``; coroutines run on this container's loop; ``timeout`` enforced."""
         if inspect.iscoroutinefunction(fn) if is_async is None else is_async:
+            import asyncio
+
             coro = asyncio.wait_for(fn(*args, **kwargs), timeout)
             try:
                 return self.loop.run_until_complete(coro)

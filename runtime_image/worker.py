@@ -25,7 +25,6 @@ the process's address-space limit (``RLIMIT_AS``) before the user's code is impo
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import inspect
 import mmap
@@ -38,13 +37,15 @@ import sys
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import protocol, staging
 from .channel import Channel
 from .execute import Container
 from .storage import Storage, open_storage
+
+if TYPE_CHECKING:  # asyncio (and concurrent.futures) load only for concurrent inputs: a start costs less
+    import asyncio
 
 PROTOCOL_VERSION = 1
 try:
@@ -208,6 +209,8 @@ class Worker:
         elif max_inputs > 1 and spec.get("is_async"):
             self.container.loop.run_until_complete(self._serve_async(max_inputs))
         elif max_inputs > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
             with ThreadPoolExecutor(max_inputs, thread_name_prefix="pcompile-input") as pool:
                 for item in iter(self.work.get, None):
                     pool.submit(self.handle, item)
@@ -216,6 +219,8 @@ class Worker:
                 self.handle(item)
 
     async def _serve_async(self, max_inputs: int) -> None:
+        import asyncio
+
         limit = asyncio.Semaphore(max_inputs)
         loop = asyncio.get_running_loop()
         tasks: set[asyncio.Task[None]] = set()
@@ -239,6 +244,8 @@ class Worker:
                     self.channel.send(("y", seq, self._encode(value)))
                 result = None
             elif inspect.iscoroutinefunction(fn):
+                import asyncio
+
                 result = await asyncio.wait_for(fn(*args, **kwargs), timeout or None)
             else:
                 result = fn(*args, **kwargs)
@@ -357,17 +364,42 @@ def _install_nested_backend(blob: str) -> None:
 
     ``blob`` is a base64 pickled no-argument factory of the backend, made by whoever
     started this worker (the local provider), so the runtime never imports a provider.
-    It is unpickled here, not with the init frame, so a worker whose environment
-    cannot import the provider still runs its own function.
+    It is unpickled on the first nested call, not at start: most functions make none,
+    and importing the provider (its pool, GPU probe, subprocess) was a tenth of a
+    worker's start. A worker whose environment cannot import the provider still runs
+    its own function; only its nested calls fail, saying why.
     """
     from pcompile import _invocation
 
-    try:
-        factory = pickle.loads(base64.b64decode(blob))
-    except ImportError:
-        return
     if _invocation.active_backend() is None:
-        _invocation.set_backend(factory())
+        _invocation.set_backend(_NestedBackend(blob))  # type: ignore[arg-type]
+
+
+class _NestedBackend:
+    """The backend for nested calls, built from its pickled factory on first use."""
+
+    def __init__(self, blob: str) -> None:
+        self._blob = blob
+        self._built: Any = None
+        self._lock = threading.Lock()
+
+    def _backend(self) -> Any:
+        with self._lock:
+            if self._built is None:
+                try:
+                    factory = pickle.loads(base64.b64decode(self._blob))
+                except ImportError as exc:
+                    from pcompile.exception import ExecutionError
+
+                    raise ExecutionError(
+                        f"a call to another function from inside a worker needs the provider that "
+                        f"started the worker, which this environment cannot import: {exc}"
+                    ) from None
+                self._built = factory()
+        return self._built
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend(), name)
 
 
 def main(argv: list[str]) -> int:

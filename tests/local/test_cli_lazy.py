@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import subprocess
 import sys
 
@@ -86,3 +87,50 @@ def test_a_lazy_command_runs_as_before(tmp_path):
     assert probe["code"] in (0, None)
     assert "Store a named secret" in probe["out"]
     assert "pcompile.cli.stores" in probe["modules"]
+
+
+# A sync app run with `pcompile run`: each side reports the lazily loaded modules it holds.
+_RUN_PROBE = """
+import sys
+
+import modal
+
+app = modal.App("lazy-probe")
+LAZY = ("asyncio", "concurrent", "click", "importlib.metadata", "pcompile.providers")
+
+
+def held() -> list[str]:
+    return sorted(m for m in sys.modules if m.startswith(LAZY))
+
+
+@app.function()
+def in_worker() -> list[str]:
+    return held()
+
+
+@app.function()
+def calls_another() -> list[str]:
+    return in_worker.remote()
+
+
+@app.local_entrypoint()
+def main():
+    print("worker", in_worker.remote())
+    print("nested", calls_another.remote())
+    print("parent", [m for m in held() if not m.startswith("pcompile.providers")])
+"""
+
+
+def test_run_of_a_sync_app_loads_no_asyncio_click_or_nested_backend(tmp_path):
+    """A sync function's worker starts without asyncio or a provider (the nested backend is
+    built on the first nested call, which still works); the ``pcompile run`` process of an
+    entrypoint without options loads neither asyncio, click nor package metadata."""
+    (tmp_path / "probe.py").write_text(_RUN_PROBE)
+    env = {**os.environ, "PCOMPILE_LOCAL_DIR": str(tmp_path / "local")}
+    result = subprocess.run(
+        [sys.executable, "-c", "from pcompile.cli.main import main; main()", "run", "--no-image-env", "probe.py"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if not line.startswith("[")]
+    assert lines == ["worker []", "nested []", "parent []"], result.stdout

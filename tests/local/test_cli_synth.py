@@ -58,3 +58,35 @@ def test_region_tables_hold_the_defaults_and_name_their_source():
     for table in (aws, gcp):
         assert table.DEFAULT in table.REGIONS and table.SOURCE.startswith("https://")
         assert list(table.REGIONS) == sorted(set(table.REGIONS))
+
+
+def test_mock_runs_pause_the_collector_and_stack_capture_and_restore_both():
+    """``run_mocked`` runs the program with the collector and Pulumi's per-registration
+    stack capture off (the speed of synth), records the same inputs, and puts both back,
+    also when the program fails."""
+    import gc
+
+    import pulumi
+    import pytest
+    from pulumi.runtime import resource as pulumi_resource
+
+    from pcompile.providers.synth import run_mocked
+
+    capture = pulumi_resource._get_stack_trace
+    seen: dict[str, bool] = {}
+
+    def program(fail: bool) -> None:
+        seen.update(collector=gc.isenabled(), capture=pulumi_resource._get_stack_trace is capture)
+        pulumi.CustomResource("test:index:Thing", "thing", {"size": 3, "tags": {"b": "2", "a": "1"}})
+        if fail:
+            raise ValueError("the program failed")
+
+    result = run_mocked(lambda: program(False), project="p", stack="s", region="us-east-1")
+    assert seen == {"collector": False, "capture": False}
+    assert [r.to_json() for r in result.resources] == [
+        {"type": "test:index:Thing", "name": "thing", "inputs": {"size": 3, "tags": {"a": "1", "b": "2"}}}
+    ]
+    assert gc.isenabled() and pulumi_resource._get_stack_trace is capture
+    with pytest.raises(ValueError, match="the program failed"):
+        run_mocked(lambda: program(True), project="p", stack="s", region="us-east-1")
+    assert gc.isenabled() and pulumi_resource._get_stack_trace is capture
