@@ -39,6 +39,7 @@ import argparse
 import asyncio
 import base64
 import inspect
+import marshal
 import mmap
 import os
 import pickle
@@ -75,13 +76,13 @@ Chunk = tuple[int, str, str, list[Any]]  # first seq, function, form, arguments
 JOURNAL_AT = 4096  # offset of the journal in the slot file (the slots come first)
 JOURNAL_HEAD = struct.Struct("qq")  # first seq of the segment (-1: none), its inputs
 JOURNAL_ENTRIES = 4096  # record ends (u32) after the head; the records follow them
-JOURNAL_ERROR, JOURNAL_STAGED = 1 << 31, 1 << 30  # flags on a record's end: what its pickle holds
+# flags on a record's end: its pickle is an error or a staged payload; or it is a marshal
+JOURNAL_ERROR, JOURNAL_STAGED, JOURNAL_MARSHAL = 1 << 31, 1 << 30, 1 << 29
 _END = struct.Struct("I")
 FLUSH_S = 0.05  # a chunk running longer sends what finished so far (results keep streaming)
 # Results of these types are immutable and unpickle anywhere: a chunk of only them is sent
 # as one pickle of the list (the pool unpickles it in one call), not one pickle each.
 _ATOMIC = frozenset((int, float, str, bytes, bool, type(None), complex))
-_UNSET = object()  # a chunk input that has no result (it raised)
 _EMPTY: dict[str, Any] = {}
 
 
@@ -193,6 +194,93 @@ class ChunkDeadline:
             raise FunctionTimeoutError(f"function timed out after {self.timeout:g} s")
         # (a timer of under a microsecond would be no timer at all)
         signal.setitimer(signal.ITIMER_REAL, max(left, 0.001) if inside else self.timeout)
+
+
+class _Segment:
+    """The inputs of a chunk since its last frame: their results and their journal records
+    (the slow paths of :meth:`Worker._run_chunk`)."""
+
+    def __init__(self, worker: Worker, seq0: int, journal: Journal, count: int) -> None:
+        self.worker, self.seq0, self.journal, self.count = worker, seq0, journal, count
+        self.sent = 0  # inputs of the chunk whose results left in earlier frames
+        self.start = time.monotonic()
+        self._begin(seq0, count)
+
+    def _begin(self, seq: int, left: int) -> None:
+        self.journal.reset(seq, left)
+        self.pos, self.end_at = 0, self.journal.ends
+        self.stop = self.journal.ends + _END.size * self.journal.size
+        self.raw: list[Any] | None = []  # the results, while all are atomic
+        self.out: list[Any] = []  # else one pickle each (or a staged payload; None: an error)
+        self.errors: list[tuple[int, Any]] = []
+
+    def flush(self, i: int, now: float, last: bool = False) -> None:
+        """Send the results of inputs ``sent`` to ``i`` (not ``i``); once they are out of
+        this process the journal starts over (for the rest of the chunk, unless ``last``)."""
+        held = self.raw if self.raw is not None else self.out
+        if held:
+            values: Any = pickle.dumps(self.raw, protocol=5) if self.raw is not None else self.out
+            self.worker._emit_chunk(self.seq0, self.sent, values, self.errors, now - self.start)
+        self.sent, self.start = i, now
+        if last:
+            self.journal.reset(-1, 0)
+        else:
+            self._begin(self.seq0 + i, self.count - i)
+
+    def _record(self, i: int, data: bytes, flag: int) -> None:
+        """Journal input ``i``'s record (flushing first when it does not fit)."""
+        if self.end_at == self.stop or self.pos + len(data) > self.journal.limit:
+            self.flush(i, time.monotonic())
+            if len(data) > self.journal.limit:
+                data, flag = (
+                    pickle.dumps(self._info(ValueError("a result too big for the journal"))),
+                    JOURNAL_ERROR,
+                )
+        self.journal.map.write(data)
+        self.pos += len(data)
+        _END.pack_into(self.journal.map, self.end_at, self.pos | flag)
+        self.end_at += 4
+
+    def _info(self, exc: BaseException) -> dict[str, Any]:
+        return self.worker._error_info(exc)
+
+    def _held(self) -> list[Any]:
+        """The results so far as ``out`` holds them (one pickle each): no longer all atomic."""
+        if self.raw is not None:
+            failed = {i for i, _ in self.errors}
+            self.out = [None if k in failed else pickle.dumps(v, protocol=5) for k, v in enumerate(self.raw)]
+            self.raw = None
+        return self.out
+
+    def error(self, i: int, exc: BaseException) -> None:
+        """Input ``i`` raised."""
+        info = self._info(exc)
+        self._record(i, pickle.dumps(info, protocol=5), JOURNAL_ERROR)
+        held = self.raw if self.raw is not None else self.out
+        self.errors.append((len(held), info))
+        held.append(None)
+
+    def other(self, i: int, result: Any) -> None:
+        """Input ``i`` returned ``result``, not atomic (or the journal was full)."""
+        if self.raw is not None and result.__class__ in _ATOMIC:
+            self._record(i, marshal.dumps(result), JOURNAL_MARSHAL)
+            self.raw.append(result)
+            return
+        try:
+            data = pickle.dumps(result, protocol=5)
+            if len(data) > protocol.INLINE_LIMIT:
+                raise OverflowError
+        except BaseException:  # cloudpickle, or staged when big
+            try:
+                data = self.worker._encode(result)
+            except BaseException as exc:
+                self.error(i, exc)
+                return
+        if data.__class__ is bytes:
+            self._record(i, data, 0)
+        else:
+            self._record(i, pickle.dumps(data, protocol=5), JOURNAL_STAGED)
+        self._held().append(data)  # after the record: a full journal starts a new segment
 
 
 class Worker:
@@ -377,9 +465,11 @@ class Worker:
         self, seq0: int, fn: Any, form: str, values: list[Any], journal: Journal, clock: ChunkDeadline
     ) -> None:
         # The hot loop of a local map, kept to locals and few steps per input: one clock
-        # read, the call, one pickle, one journal write and the record's end. The slot is
-        # not touched (the journal says which input runs); errors, big results and a full
-        # journal leave the fast path.
+        # read, the call, one journal write (marshal for results of built-in immutable
+        # types, else pickle) and the record's end. The slot is not touched (the journal
+        # says which input runs); errors, other results and a full journal leave the fast
+        # path. While every result is atomic the chunk keeps the values themselves (sent
+        # as one pickle of the list); from the first other result, one pickle each.
         if form == "one":
             call = fn
         elif form == "args":
@@ -391,95 +481,44 @@ class Worker:
             def call(pair: Any) -> Any:
                 return fn(*pair[0], **pair[1])
 
-        out: list[Any] = []  # each result's pickle (or staged payload; None: an error)
-        raw: list[Any] | None = []  # the results themselves, while all are atomic
-        errors: list[tuple[int, Any]] = []
-        sent = 0  # results of inputs before ``sent`` left in earlier frames
-        monotonic, dumps, pack_into, limit = (
-            time.monotonic,
-            pickle.dumps,
-            _END.pack_into,
-            protocol.INLINE_LIMIT,
-        )
-        atomic, unset, append = _ATOMIC, _UNSET, out.append
-        jmap, room = journal.map, journal.limit
+        seg = _Segment(self, seq0, journal, len(values))
+        monotonic, mdumps, pack_into, atomic = time.monotonic, marshal.dumps, _END.pack_into, _ATOMIC
+        jmap = journal.map
         write = jmap.write
-        journal.reset(seq0, len(values))
-        pos, end_at, ends_stop = 0, journal.ends, journal.ends + _END.size * journal.size
-        start = monotonic()
-        flush_at = start + FLUSH_S
+        flush_at = seg.start + FLUSH_S
+        raw: list[Any] | None = seg.raw
+        cut = journal.size  # the journal's segment holds this many records
         for i, value in enumerate(values):
             now = monotonic()
-            if now > flush_at and out:  # slow inputs: their results keep streaming
-                self._flush(seq0, sent, out, raw, errors, now - start, journal, seq0 + i, len(values) - i)
-                sent, out, raw, errors, start, flush_at = i, [], [], [], now, now + FLUSH_S
-                pos, end_at, ends_stop, append = (
-                    0,
-                    journal.ends,
-                    journal.ends + _END.size * journal.size,
-                    out.append,
-                )
-            result = unset
+            if now > flush_at or i == cut:  # slow inputs (results keep streaming), or a full journal
+                seg.flush(i, now)
+                raw, flush_at, cut = seg.raw, now + FLUSH_S, i + journal.size
             clock.began = now
             try:
                 result = call(value)
+            except BaseException as exc:  # the user's failure is this input's result
                 clock.began = 0.0
-                data = dumps(result, protocol=5)
-                if len(data) > limit:
-                    raise OverflowError
-                flag = 0
-            except BaseException as exc:  # the user's failure, or a result plain pickle cannot take
-                clock.began = 0.0
-                data, flag = self._off_path(result, exc)
-            if flag or end_at == ends_stop or pos + len(data) > room:
-                if end_at == ends_stop or pos + len(data) > room:  # full: send what is here first
-                    self._flush(
-                        seq0, sent, out, raw, errors, monotonic() - start, journal, seq0 + i, len(values) - i
-                    )
-                    sent, out, raw, errors, start = i, [], [], [], monotonic()
-                    pos, end_at, ends_stop = 0, journal.ends, journal.ends + _END.size * journal.size
-                    append = out.append
-                record = dumps(data, protocol=5) if flag else data
-                if pos + len(record) > room:
-                    data, flag = (
-                        self._error_info(ValueError("a result too big for the journal")),
-                        JOURNAL_ERROR,
-                    )
-                    record = dumps(data, protocol=5)
-                write(record)
-                pos += len(record)
-                pack_into(jmap, end_at, pos | flag)
-                end_at += 4
-                if flag == JOURNAL_ERROR:
-                    errors.append((len(out), data))
-                    data = None
-                if raw is not None and flag == JOURNAL_ERROR:
-                    raw.append(None)
-                else:  # staged or cloudpickled: not atomic
-                    raw = None
-                append(data)
+                seg.error(i, exc)
+                raw, cut = seg.raw, seg.sent + journal.size
                 continue
-            write(data)
-            pos += len(data)
-            pack_into(jmap, end_at, pos)
-            end_at += 4
-            append(data)
-            if raw is not None:
+            clock.began = 0.0
+            if raw is not None and result.__class__ in atomic:
+                data = mdumps(result)
+                try:
+                    write(data)
+                except ValueError:  # the journal is full: send what is here, then add it
+                    seg.flush(i, monotonic())
+                    seg.other(i, result)
+                    raw, cut = seg.raw, seg.sent + journal.size
+                    continue
+                seg.pos += len(data)
+                pack_into(jmap, seg.end_at, seg.pos | JOURNAL_MARSHAL)
+                seg.end_at += 4
                 raw.append(result)
-                if result.__class__ not in atomic:
-                    raw = None
-        self._flush(seq0, sent, out, raw, errors, monotonic() - start, journal, -1, 0)
-
-    def _off_path(self, result: Any, exc: BaseException) -> tuple[Any, int]:
-        """What a chunk's input produced when the fast path failed: the user's error
-        (``result`` unset), or the result encoded another way (cloudpickle, staged)."""
-        if result is _UNSET or isinstance(exc, FunctionTimeoutError):
-            return self._error_info(exc), JOURNAL_ERROR
-        try:
-            data = self._encode(result)
-        except BaseException as error:
-            return self._error_info(error), JOURNAL_ERROR
-        return data, 0 if data.__class__ is bytes else JOURNAL_STAGED
+            else:
+                seg.other(i, result)
+                raw, cut = seg.raw, seg.sent + journal.size
+        seg.flush(len(values), monotonic(), last=True)
 
     def _journal(self) -> Journal:
         """The shared journal, or (a worker started without ``--slot``) a private one."""
@@ -506,26 +545,6 @@ class Worker:
 
             self._id_source = source
             _set_input_source(source)
-
-    def _flush(
-        self,
-        seq0: int,
-        offset: int,
-        out: list[Any],
-        raw: list[Any] | None,
-        errors: list[tuple[int, Any]],
-        seconds: float,
-        journal: Journal,
-        next_seq: int,
-        left: int,
-    ) -> None:
-        """Send the results in ``out`` (as one pickle of ``raw`` when that is given); once
-        they are out of this process, the journal starts over for the ``left`` inputs from
-        ``next_seq``."""
-        if out:
-            packed = pickle.dumps(raw, protocol=5) if raw is not None and len(raw) > 1 else None
-            self._emit_chunk(seq0, offset, out if packed is None else packed, errors, seconds)
-        journal.reset(next_seq, left)
 
     async def _serve_async(self, max_inputs: int) -> None:
         limit = asyncio.Semaphore(max_inputs)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import marshal
 import math
 import operator
 import os
@@ -94,10 +95,10 @@ _SLOT = struct.Struct("q")
 _JOURNAL_HEAD = struct.Struct("qq")
 JOURNAL_AT = 4096
 JOURNAL_ENTRIES = 4096
-_ERROR, _STAGED = 1 << 31, 1 << 30
+_ERROR, _STAGED, _MARSHAL = 1 << 31, 1 << 30, 1 << 29
 JOURNAL_BYTES = 8 << 20  # journal size (a sparse file: only what is written takes space)
 CHUNK_TARGET_S = 0.02  # a chunk grows while its inputs take less than this together
-CHUNK_CAP = 1024  # inputs per chunk at most
+CHUNK_CAP = 2048  # inputs per chunk at most (the worker's journal holds 4096)
 PREFETCH_CHUNKS = 4  # chunks a worker may hold while inputs are fast (a late parent thread stalls no worker)
 _first, _second = operator.itemgetter(0), operator.itemgetter(1)
 _seq_lock = threading.Lock()
@@ -753,9 +754,9 @@ class WorkerProc:
             live = max(1, sum(1 for w in pool.workers if not w.dead))
             share = max(1, math.ceil(pool.pending_count / live))
             if pool.chunked and pool.pending[0].kind == "call":
-                # the share keeps the workers balanced, but not below a quarter of the target
+                # the share keeps the workers balanced, but not below a tenth of the target
                 # (the tail of a fast map would otherwise cost a round trip per halving)
-                floor = int(CHUNK_TARGET_S / 4 / pool.avg_seconds) if pool.avg_seconds else 1
+                floor = int(CHUNK_TARGET_S / 10 / pool.avg_seconds) if pool.avg_seconds else 1
                 chunk = [pool.take(min(room, max(share, floor)))]
                 pool.chunk_sizes[len(chunk[0])] += 1
             else:
@@ -769,15 +770,14 @@ class WorkerProc:
         prefix = self.pool.init.get("staging_prefix")
         while (taken := self._take_chunk()) is not None:
             as_chunk, chunk = taken
-            key = f"{prefix}/{uuid.uuid4().hex}" if prefix else None  # the worker deletes it once read
             try:
                 if as_chunk:
                     run = chunk[0]
                     form, values = _wire(run.items)
-                    payload = staging.pack(values, self.pool.storage, key=key, fast=True)
+                    payload = self._payload(protocol.serialize_fast(values), prefix)
                     message: tuple[Any, ...] = ("chunk", run.seq, len(run), run.fname, form, payload)
                 else:
-                    payload = staging.pack([i.items[0] for i in chunk], self.pool.storage, key=key)
+                    payload = self._payload(protocol.serialize([i.items[0] for i in chunk]), prefix)
                     message = ("in", [(i.seq, i.fname, i.kind) for i in chunk], payload)
             except Exception as exc:
                 self._fail_unsendable(chunk, exc)
@@ -786,6 +786,13 @@ class WorkerProc:
                 self.channel.send(message)
             except OSError:
                 return  # the reader sees the exit and requeues these inputs
+
+    def _payload(self, data: bytes, prefix: str | None) -> dict[str, Any]:
+        """Arguments as a payload: inline, or staged under a key of their own (the worker
+        deletes it once read; a key is made only then)."""
+        big = len(data) > protocol.INLINE_LIMIT and prefix
+        key = f"{prefix}/{uuid.uuid4().hex}" if big else None
+        return staging.pack_bytes(data, self.pool.storage, key=key)
 
     def _fail_unsendable(self, chunk: list[Input], exc: Exception) -> None:
         with self.pool.cond:
@@ -922,9 +929,11 @@ class WorkerProc:
             for i, end in enumerate(ends):
                 if not end:
                     break
-                stop = end & ~(_ERROR | _STAGED)
+                stop = end & ~(_ERROR | _STAGED | _MARSHAL)
                 data = os.pread(self.slot_fd, stop - start, data_at + start)
                 kind = "e" if end & _ERROR else "s" if end & _STAGED else "o"
+                if end & _MARSHAL:  # an atomic result: as the one pickle a sink takes
+                    data = pickle.dumps(marshal.loads(data), protocol=5)
                 records.append((base + i, kind, data if kind == "o" else pickle.loads(data)))
                 start = stop
         except (OSError, struct.error, pickle.UnpicklingError, EOFError):

@@ -128,3 +128,12 @@ def test_mutable_results_are_each_their_own(invoker_factory):
     assert out == [[x, {"x": x}] for x in range(1000)]
     out[0][1]["x"] = "changed"
     assert out[1] == [1, {"x": 1}]
+
+
+def test_results_that_change_kind_within_a_chunk(invoker_factory):
+    inv = invoker_factory(chunky("mixed", max_containers=1))
+    _map(inv, "mixed", [(x,) for x in range(1, 3000, 3)])  # warm on atomic results: big chunks
+    out = _map(inv, "mixed", [(x,) for x in range(3000)])
+    assert out == [[x] if x % 3 == 0 else x for x in range(3000)]
+    _, sizes = _sizes(inv, "mixed")
+    assert max(sizes) > 1
