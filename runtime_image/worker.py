@@ -267,7 +267,7 @@ class _Segment:
             self.raw.append(result)
             return
         try:
-            data = pickle.dumps(result, protocol=5)
+            data: Any = pickle.dumps(result, protocol=5)
             if len(data) > protocol.INLINE_LIMIT:
                 raise OverflowError
         except BaseException:  # cloudpickle, or staged when big
