@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+from collections.abc import Callable
 
 WORKER_ENV = "PCOMPILE_WORKER"
 
@@ -11,6 +12,7 @@ _function_call_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "pcompile_call_id", default=None
 )
 _input_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("pcompile_input_id", default=None)
+_input_source: Callable[[], str | None] | None = None
 
 
 def in_container() -> bool:
@@ -34,6 +36,17 @@ def current_function_call_id() -> str | None:
     return _function_call_id.get()
 
 
+def set_input_source(source: Callable[[], str | None] | None) -> None:
+    """Called by a runtime that runs many inputs in a row in one thread (a local map's
+    chunk): :func:`current_input_id` asks ``source`` while no id is set, so running an
+    input costs no id of its own."""
+    global _input_source
+    _input_source = source
+
+
 def current_input_id() -> str | None:
     """``modal.current_input_id()``: the input being served, or None outside one."""
-    return _input_id.get()
+    value = _input_id.get()
+    if value is None and _input_source is not None:
+        return _input_source()
+    return value

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from pickle import loads as _loads
 from typing import Any
 
 from pcompile.exception import ExecutionError, InvalidError, NotFoundError
@@ -35,7 +36,7 @@ from .staging import RunStaging
 
 EnvFor = Callable[[list[dict[str, Any]]], dict[str, str]]
 MAP_WINDOW = 100_000  # inputs in flight per map; bounds memory for huge iterators
-SUBMIT_BATCH = 2048
+SUBMIT_BATCH = 4096  # inputs per run: a chunk never spans two
 DEFAULT_MAX_WORKERS = max(4, os.cpu_count() or 1)
 
 
@@ -47,6 +48,11 @@ class _QueueSink:
 
     def deliver(self, index: int, status: str, data: Any) -> None:
         self.q.put((index, status, data))
+
+    def deliver_many(self, index: int, values: list[Any], decoded: bool = False) -> None:
+        """The ``ok`` results of inputs ``index``, ``index + 1`` ... (one chunk) in one item:
+        one pickle each, or (``decoded``) the values themselves."""
+        self.q.put((index, "values" if decoded else "many", values))
 
 
 class LocalInvoker:
@@ -234,6 +240,18 @@ class LocalInvoker:
         wrap_returned_exceptions: bool,
     ) -> Iterator[Any]:
         """Run many inputs; outputs in input order when ``order_outputs``."""
+        # lists of outputs (one per chunk) flattened in C: no generator step per output
+        return itertools.chain.from_iterable(
+            self._map_lists(target, inputs, order_outputs, return_exceptions)
+        )
+
+    def _map_lists(
+        self,
+        target: Target,
+        inputs: Iterable[tuple[tuple[Any, ...], dict[str, Any]]],
+        order_outputs: bool,
+        return_exceptions: bool,
+    ) -> Iterator[list[Any]]:
         pool, name = self.pool_for(target)
         total = len(inputs) if hasattr(inputs, "__len__") else None  # type: ignore[arg-type]
         sink = _QueueSink()
@@ -245,33 +263,43 @@ class LocalInvoker:
         try:
             while True:
                 while not exhausted and submitted - received < MAP_WINDOW:
-                    batch = [
-                        Input(name, "call", args, kwargs, sink, submitted + i)
-                        for i, (args, kwargs) in enumerate(itertools.islice(source, SUBMIT_BATCH))
-                    ]
+                    batch = list(itertools.islice(source, SUBMIT_BATCH))
+                    if batch:  # one run: the pool sends it in chunks
+                        pool.submit([Input.run(name, "call", batch, sink, submitted)])
                     submitted += len(batch)
                     exhausted = len(batch) < SUBMIT_BATCH
-                    if batch:
-                        pool.submit(batch)
                 if exhausted and received == submitted:
                     return
                 index, status, data = sink.q.get()
-                received += 1
+                if status == "values":
+                    outs = data
+                elif status == "many":
+                    outs = self._decode_many(data)
+                else:
+                    outs = [self._outcome(status, data, return_exceptions)]
+                received += len(outs)
                 if bar is not None:
-                    bar.advance()
-                out = self._outcome(status, data, return_exceptions)
+                    bar.advance(len(outs))
                 if not order_outputs:
-                    yield out
+                    yield outs
                     continue
-                held[index] = out
+                held[index] = outs  # chunks never overlap: keyed by their first index
                 while next_index in held:
-                    yield held.pop(next_index)
-                    next_index += 1
+                    outs = held.pop(next_index)
+                    yield outs
+                    next_index += len(outs)
         finally:
             if bar is not None:
                 bar.close()
             if received < submitted:
                 pool.cancel(lambda item: item.sink is sink)
+
+    def _decode_many(self, values: list[Any]) -> list[Any]:
+        """The values of a chunk: one C-level loop when all are inline pickles."""
+        try:
+            return [_loads(v) for v in values]
+        except Exception:  # staged values, or one that does not unpickle here: one by one
+            return [self._decode("ok", v) for v in values]
 
     def _outcome(self, status: str, data: Any, return_exceptions: bool) -> Any:
         if status == "ok" or not return_exceptions:
@@ -287,11 +315,12 @@ class LocalInvoker:
         pool, name = self.pool_for(target)
         call_id = calls.new_call_id()
         record = calls.CallRecord(call_id, name, None)
-        items = [Input(name, "call", a, k, record, i) for i, (a, k) in enumerate(inputs)]
+        items = list(inputs)
         record.write_meta(name, len(items))
         with self._lock:
             self._records[call_id] = (pool, record)
-        pool.submit(items)
+        runs = range(0, len(items), SUBMIT_BATCH)  # runs of a bounded size: splitting one copies it
+        pool.submit([Input.run(name, "call", items[i : i + SUBMIT_BATCH], record, i) for i in runs])
         return call_id
 
     def get(self, call_id: str, timeout: float | None, index: int = 0) -> Any:
@@ -415,8 +444,8 @@ class _Progress:
         self.started = time.monotonic()
         self.bar: Any = None
 
-    def advance(self) -> None:
-        self.count += 1
+    def advance(self, count: int = 1) -> None:
+        self.count += count
         if self.bar is None and time.monotonic() - self.started >= PROGRESS_AFTER_S:
             from rich.console import Console
             from rich.progress import Progress, TextColumn

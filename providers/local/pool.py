@@ -1,18 +1,27 @@
 """A pool of runtime worker processes serving one function (or one ``@app.cls`` instance).
 
-Inputs wait in ``pending``; one sender thread per worker moves chunks of them to
-its worker (batched dispatch: a trivial function gets hundreds of inputs per frame,
-a slow one gets one at a time, by the measured run time) and one reader thread per
-worker hands results to each input's :class:`Sink`. The pool grows up to
-``max_workers`` while inputs wait.
+Inputs wait in ``pending`` as runs (:class:`Input`: one input, or a map's batch with
+consecutive seqs); one sender thread per worker moves chunks of them to its worker and
+one reader thread per worker hands results to each input's :class:`Sink`. The pool
+grows up to ``max_workers`` while inputs wait.
+
+Chunks are adaptive. A function whose workers run one input at a time gets ``chunk``
+frames: the size starts at one input and doubles while a chunk of the measured run
+time stays under :data:`CHUNK_TARGET_S` (up to :data:`CHUNK_CAP`), and falls at once
+to what fits that target when inputs turn slow, so slow inputs go one at a time. A
+chunk's arguments are pickled once and its results come back in one frame; each input
+still has its own timeout, retries and result (see ``pcompile.runtime.worker``).
+Generators, ``@concurrent`` and ``@batched`` functions get their inputs one per seq in
+``in`` frames, sized by run time.
 
 Failures follow the function's ``Retries``: an input that raised is queued again
 after Modal's backoff until it has no retries left. A worker that dies (SIGKILL,
 segfault, ``os._exit``) leaves its unfinished inputs behind: the worker sends each
-result as its input finishes and keeps the seqs of its running inputs in a shared
-slot file, so the pool knows exactly which inputs were running (they count as a
-failed attempt) and which never started (queued again, no attempt spent). Results
-are delivered once per input, so nothing is duplicated.
+result as its input finishes (within a chunk: journals it in the shared file, read
+here when the worker is gone) and keeps the seqs of its running inputs in a shared
+slot file, so the pool knows exactly which inputs finished (delivered), which were
+running (they count as a failed attempt) and which never started (queued again, no
+attempt spent). Results are delivered once per input, so nothing is duplicated.
 
 A worker that dies or fails before it is ready is replaced after a backoff; only
 :data:`START_TRIES` start failures in a row fail the waiting inputs (with the
@@ -29,9 +38,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import itertools
+import marshal
 import math
+import operator
 import os
+import pickle
 import signal
 import struct
 import subprocess
@@ -78,7 +89,20 @@ image_env_hook: Callable[[list[dict[str, Any]]], WorkerSetup | None] | None = No
 # each worker inside its function's image instead of as a local process.
 container_hook: Any = None
 _SLOT = struct.Struct("q")
-_seq = itertools.count()
+# The journal of a serial worker's slot file, as ``runtime/worker.py`` writes it: a head
+# (first seq of the segment or -1, its inputs), record ends (u32, 0: none yet; flags for
+# an error or a staged payload), then one pickle per record.
+_JOURNAL_HEAD = struct.Struct("qq")
+JOURNAL_AT = 4096
+JOURNAL_ENTRIES = 4096
+_ERROR, _STAGED, _MARSHAL = 1 << 31, 1 << 30, 1 << 29
+JOURNAL_BYTES = 8 << 20  # journal size (a sparse file: only what is written takes space)
+CHUNK_TARGET_S = 0.02  # a chunk grows while its inputs take less than this together
+CHUNK_CAP = 2048  # inputs per chunk at most (the worker's journal holds 4096)
+PREFETCH_CHUNKS = 4  # chunks a worker may hold while inputs are fast (a late parent thread stalls no worker)
+_first, _second = operator.itemgetter(0), operator.itemgetter(1)
+_seq_lock = threading.Lock()
+_seq_next = 0
 START_TRIES = 3  # start failures in a row before the waiting inputs fail
 START_BACKOFF = (0.1, 2.0)  # first delay before a replacement, and the cap (doubling)
 TIMEOUT_GRACE = 0.5  # seconds past ``timeout`` before the watchdog kills the worker
@@ -94,17 +118,71 @@ class Sink(Protocol):
     def deliver(self, index: int, status: str, data: Any) -> None: ...
 
 
-class Input:
-    """One input on its way through the pool."""
+def _seqs(count: int) -> int:
+    """The first of ``count`` fresh consecutive seqs."""
+    global _seq_next
+    with _seq_lock:
+        first, _seq_next = _seq_next, _seq_next + count
+    return first
 
-    __slots__ = ("seq", "fname", "kind", "args", "kwargs", "attempt", "sink", "index", "cancelled")
+
+class Input:
+    """Inputs on their way through the pool: one, or a run of a map's inputs with
+    consecutive seqs and sink indices, one function and kind and the same attempt
+    count. A run is split into chunks when sent, and one of its inputs is split off
+    when it fails (its retries are its own)."""
+
+    __slots__ = ("seq", "fname", "kind", "items", "attempt", "sink", "index", "cancelled", "done")
 
     def __init__(self, fname: str, kind: str, args: Any, kwargs: Any, sink: Sink, index: int) -> None:
-        self.seq = next(_seq)
-        self.fname, self.kind, self.args, self.kwargs = fname, kind, args, kwargs
+        self._set(fname, kind, [(args, kwargs)], sink, index, _seqs(1))
+
+    def _set(self, fname: str, kind: str, items: list[Any], sink: Sink, index: int, seq: int) -> None:
+        self.seq, self.fname, self.kind, self.items = seq, fname, kind, items
         self.sink, self.index = sink, index
         self.attempt = 0
         self.cancelled = False
+        self.done = 0  # inputs at the front whose results were delivered (a chunk in flight)
+
+    @classmethod
+    def run(cls, fname: str, kind: str, items: list[tuple[Any, Any]], sink: Sink, index: int) -> Input:
+        """``items`` (``(args, kwargs)`` pairs) as one run; input ``i`` has sink index ``index + i``."""
+        run = cls.__new__(cls)
+        run._set(fname, kind, items, sink, index, _seqs(len(items)))
+        return run
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def part(self, start: int, stop: int) -> Input:
+        """Inputs ``start`` to ``stop`` of this run as a run of their own (seqs kept)."""
+        run = Input.__new__(Input)
+        run._set(
+            self.fname, self.kind, self.items[start:stop], self.sink, self.index + start, self.seq + start
+        )
+        run.attempt = self.attempt
+        return run
+
+    def split(self, seqs: set[int]) -> tuple[list[Input], list[Input]]:
+        """The undelivered inputs of this run: those with a seq in ``seqs`` one by one, and
+        runs of the others."""
+        hit: list[Input] = []
+        rest: list[Input] = []
+        start = self.done
+        for seq in sorted(s for s in seqs if self.seq + self.done <= s < self.seq + len(self.items)):
+            at = seq - self.seq
+            if at > start:
+                rest.append(self.part(start, at))
+            hit.append(self.part(at, at + 1))
+            start = at + 1
+        if start < len(self.items):
+            rest.append(self if start == 0 else self.part(start, len(self.items)))
+        return hit, rest
+
+    def deliver_err(self, info: dict[str, Any]) -> None:
+        """Every input of the run fails with ``info``."""
+        for i in range(len(self.items)):
+            self.sink.deliver(self.index + i, "err", info)
 
 
 class LineAtomicStream:
@@ -227,8 +305,15 @@ class Pool:
         self.storage = open_storage(init["storage"]) if init.get("storage") else None
         self.cond = threading.Condition()
         self.pending: collections.deque[Input] = collections.deque()
+        self.pending_count = 0  # inputs in ``pending`` (runs hold many)
         self.workers: list[WorkerProc] = []
         self.avg_seconds: float | None = None
+        # One input at a time per worker: calls go in adaptive chunks (module docstring).
+        self.chunked = self.concurrency == 1 and not batching
+        self.chunk_size = 1
+        self.chunk_sizes: collections.Counter[int] = collections.Counter()  # sent: size -> chunks
+        if self.chunked:
+            self.init["journal"] = JOURNAL_BYTES
         self.start_failures = 0  # in a row, reset when a worker becomes ready
         self.start_after = 0.0  # monotonic time before which no worker is started (backoff)
         self.closed = False
@@ -242,6 +327,7 @@ class Pool:
         """Queue inputs and make sure enough workers run."""
         with self.cond:
             self.pending.extend(inputs)
+            self.pending_count += sum(len(i) for i in inputs)
             self._scale()
             self.cond.notify_all()
 
@@ -252,13 +338,26 @@ class Pool:
             for item in dropped:
                 item.cancelled = True
             self.pending = collections.deque(i for i in self.pending if not i.cancelled)
+            self.pending_count = sum(len(i) for i in self.pending)
         return dropped
+
+    def take(self, count: int) -> Input:
+        """The first ``count`` waiting inputs (at most the front run), as one run (lock held)."""
+        front = self.pending[0]
+        if count >= len(front):
+            self.pending.popleft()
+            taken = front
+        else:
+            taken = front.part(0, count)
+            self.pending[0] = front.part(count, len(front))
+        self.pending_count -= len(taken)
+        return taken
 
     def _scale(self) -> None:
         """Start workers while inputs wait (call with the lock held)."""
         if self.closed or time.monotonic() < self.start_after:
             return
-        busy = sum(len(w.outstanding) for w in self.workers) + len(self.pending)
+        busy = sum(w.held for w in self.workers) + self.pending_count
         wanted = min(self.max_workers, math.ceil(busy / self.concurrency))
         if self.avg_seconds is not None and self.avg_seconds < 0.005:
             wanted = min(wanted, os.cpu_count() or 1)  # more processes only add contention
@@ -304,15 +403,29 @@ class Pool:
     # ----------------------------------------------------------------- outcomes
 
     def record_time(self, seconds: float) -> None:
-        """Track the mean run time of an input (drives prefetch depth)."""
+        """Track the mean run time of an input (drives prefetch depth and chunk size)."""
         avg = self.avg_seconds
         self.avg_seconds = seconds if avg is None else avg * 0.9 + seconds * 0.1
+
+    def adapt(self, seconds: float, count: int) -> None:
+        """A chunk part of ``count`` inputs ran ``seconds``: double the chunk size while
+        twice the size still fits :data:`CHUNK_TARGET_S`, else shrink it to what fits."""
+        per_input = seconds / count
+        size = self.chunk_size
+        if per_input * size * 2 <= CHUNK_TARGET_S:
+            self.chunk_size = min(CHUNK_CAP, size * 2)
+        elif per_input * size > CHUNK_TARGET_S:
+            self.chunk_size = max(1, int(CHUNK_TARGET_S / per_input))
+
+    def fast(self) -> bool:
+        """Whether inputs run far below the chunk target (a worker may then hold a second chunk)."""
+        return self.avg_seconds is not None and self.avg_seconds * self.chunk_size < CHUNK_TARGET_S
 
     def failed(self, item: Input, info: dict[str, Any]) -> None:
         """An attempt failed: retry under the function's policy, or deliver the error."""
         retries = self.specs[item.fname].get("retries") or {}
         if item.cancelled or item.attempt >= int(retries.get("max_retries", 0)) or self.closed:
-            item.sink.deliver(item.index, "err", info)
+            item.deliver_err(info)
             return
         item.attempt += 1
         delay = retry_delay(retries, item.attempt)
@@ -325,15 +438,21 @@ class Pool:
 
     def _requeue(self, items: list[Input]) -> None:
         with self.cond:
-            self.pending.extendleft(reversed([i for i in items if not i.cancelled]))
+            items = [i for i in items if not i.cancelled]
+            self.pending.extendleft(reversed(items))
+            self.pending_count += sum(len(i) for i in items)
             self._scale()
             self.cond.notify_all()
 
-    def worker_exited(self, worker: WorkerProc, rc: int | None, running: set[int]) -> None:
-        """A worker is gone: requeue what it never started, fail or retry what it ran.
+    def worker_exited(
+        self, worker: WorkerProc, rc: int | None, running: set[int], journal: list[tuple[int, str, Any]]
+    ) -> None:
+        """A worker is gone: deliver what it finished, requeue what it never started, fail
+        or retry what it ran.
 
-        ``running`` are the seqs its slot file held. A worker that never became ready is a
-        start failure (:meth:`_start_failed`); one the watchdog stopped fails only its
+        ``running`` are the seqs its slot file held, ``journal`` the results it finished
+        but had not sent (seq, kind, data). A worker that never became ready is a start
+        failure (:meth:`_start_failed`); one the watchdog stopped fails only its
         timed-out inputs and requeues the others.
         """
         doomed: list[Input] = []
@@ -343,20 +462,33 @@ class Pool:
                 self.workers.remove(worker)
             unfinished = list(worker.outstanding.values())
             worker.outstanding.clear()
+            worker.held = 0
             worker.dead = True
             if self.closed and not unfinished:
                 return
             if not worker.ready:
                 info, doomed = self._start_failed(worker, rc)
                 unfinished = [i for i in unfinished if i not in doomed]
-            timed = [i for i in unfinished if i.seq in worker.timed_out]
-            started = [] if worker.timed_out else [i for i in unfinished if i.seq in running]
-            fresh = [i for i in unfinished if i not in timed and i not in started]
+            recovered, unfinished = _recover(unfinished, journal)
+            hits = worker.timed_out or running
+            timed: list[Input] = []
+            started: list[Input] = []
+            fresh: list[Input] = []
+            for run in unfinished:
+                hit, rest = run.split(hits)
+                (timed if worker.timed_out else started).extend(hit)
+                fresh.extend(rest)
             self.pending.extendleft(reversed(fresh))
+            self.pending_count += sum(len(i) for i in fresh)
             self._scale()
             self.cond.notify_all()
+        for item, kind, data in recovered:
+            if kind == "e":
+                self.failed(item, data)
+            else:
+                item.sink.deliver(item.index, "ok", data)
         for item in doomed:
-            item.sink.deliver(item.index, "err", info)
+            item.deliver_err(info)
         for item in timed:
             self.failed(item, self._timeout_error(item))
         message = f"the worker running {self.label} exited with {describe_exit(rc)} while running this input"
@@ -387,6 +519,7 @@ class Pool:
         self.start_failures = 0
         doomed = list(self.pending) + list(worker.outstanding.values())
         self.pending.clear()
+        self.pending_count = 0
         return info, doomed
 
     def _memory_hint(self) -> str:
@@ -421,7 +554,7 @@ class Pool:
                     self._check_start(worker, now)
                     continue
                 for seq in worker.running():
-                    item = worker.outstanding.get(seq)
+                    item = worker.holding(seq)
                     if item is None:
                         continue
                     since = seen[(worker, seq)] = first_seen.get((worker, seq), now)
@@ -468,9 +601,10 @@ class Pool:
             workers = list(self.workers)
             waiting = list(self.pending)
             self.pending.clear()
+            self.pending_count = 0
             self.cond.notify_all()
         for item in waiting:
-            item.sink.deliver(item.index, "err", _exec_error("the app stopped before this input ran"))
+            item.deliver_err(_exec_error("the app stopped before this input ran"))
         for worker in workers:
             worker.stop(grace)
 
@@ -480,6 +614,33 @@ class Pool:
             workers = list(self.workers)
         for worker in workers:
             worker.kill()
+
+
+def _recover(
+    unfinished: list[Input], journal: list[tuple[int, str, Any]]
+) -> tuple[list[tuple[Input, str, Any]], list[Input]]:
+    """Journal records of unfinished runs as (single input, kind, data); the runs then
+    start after them (``done`` moved on)."""
+    recovered: list[tuple[Input, str, Any]] = []
+    for seq, kind, data in journal:
+        for run in unfinished:
+            at = seq - run.seq
+            if at == run.done and at < len(run):
+                recovered.append((run.part(at, at + 1), kind, data))
+                run.done += 1
+                break
+    return recovered, [r for r in unfinished if r.done < len(r)]
+
+
+def _wire(items: list[tuple[Any, Any]]) -> tuple[str, list[Any]]:
+    """A chunk's arguments in the smallest form the worker knows (see ``runtime/worker.py``):
+    empty kwargs dicts and one-element args tuples cost as much to pickle as the values."""
+    if not any(map(_second, items)):  # C-level loops: this runs once per chunk of a hot map
+        args = list(map(_first, items))
+        if set(map(len, args)) == {1}:
+            return "one", list(map(_first, args))
+        return "args", args
+    return "kw", items
 
 
 def _exec_error(message: str) -> dict[str, Any]:
@@ -497,7 +658,8 @@ class WorkerProc:
     def __init__(self, pool: Pool, claim: gpus.Claim | None = None) -> None:
         self.pool = pool
         self.claim = claim  # the GPUs it holds until it exits
-        self.outstanding: dict[int, Input] = {}
+        self.outstanding: dict[int, Input] = {}  # sent and unfinished, by first seq
+        self.held = 0  # inputs in ``outstanding`` not delivered yet
         self.ready = False
         self.dead = False
         self.retiring = False  # stopped to give its GPUs to another function
@@ -507,6 +669,9 @@ class WorkerProc:
         self.stderr_lines: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
         self.slot_fd, self.slot_path = tempfile.mkstemp(prefix="slot-", dir=pool.init.get("slot_dir"))
         os.write(self.slot_fd, _SLOT.pack(-1) * pool.concurrency)
+        if pool.chunked:
+            os.ftruncate(self.slot_fd, JOURNAL_AT + JOURNAL_BYTES)
+            os.pwrite(self.slot_fd, _JOURNAL_HEAD.pack(-1, 0), JOURNAL_AT)  # no segment
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
         cmd = [pool.python, "-m", "pcompile.runtime", "worker", "--in-fd", str(to_worker_r)]
@@ -557,43 +722,85 @@ class WorkerProc:
         """The last lines the worker wrote to stderr."""
         return "\n".join(self.stderr_lines)
 
-    def _take_chunk(self) -> list[Input] | None:
+    def holding(self, seq: int) -> Input | None:
+        """The outstanding run that holds input ``seq``."""
+        item = self.outstanding.get(seq)
+        if item is None:
+            for run in list(self.outstanding.values()):
+                if run.seq <= seq < run.seq + len(run):
+                    return run
+        return item
+
+    def _room(self) -> int:
+        """Inputs this worker may take now (lock held): a chunk while it holds none (up to
+        :data:`PREFETCH_CHUNKS` when inputs are fast, so the next are on their way), else up
+        to the pool's depth."""
+        pool = self.pool
+        if pool.chunked and pool.pending and pool.pending[0].kind == "call":
+            return pool.chunk_size if len(self.outstanding) < (PREFETCH_CHUNKS if pool.fast() else 1) else 0
+        return pool.depth() - self.held
+
+    def _take_chunk(self) -> tuple[bool, list[Input]] | None:
+        """The next inputs to send: (True, [one run]) for a ``chunk`` frame, or (False, single
+        inputs) for an ``in`` frame; None when the worker is done."""
         pool = self.pool
         with pool.cond:
             while True:
                 if pool.closed or self.dead or self.retiring:
                     return None
-                room = pool.depth() - len(self.outstanding)
-                if self.ready and pool.pending and room > 0:
+                if self.ready and pool.pending and (room := self._room()) > 0:
                     break
                 pool.cond.wait()
             live = max(1, sum(1 for w in pool.workers if not w.dead))
-            share = max(1, math.ceil(len(pool.pending) / live))
-            chunk = [pool.pending.popleft() for _ in range(min(room, share, len(pool.pending)))]
+            share = max(1, math.ceil(pool.pending_count / live))
+            if pool.chunked and pool.pending[0].kind == "call":
+                # the share keeps the workers balanced, but not below a tenth of the target
+                # (the tail of a fast map would otherwise cost a round trip per halving)
+                floor = int(CHUNK_TARGET_S / 10 / pool.avg_seconds) if pool.avg_seconds else 1
+                chunk = [pool.take(min(room, max(share, floor)))]
+                pool.chunk_sizes[len(chunk[0])] += 1
+            else:
+                chunk = [pool.take(1) for _ in range(min(room, share, pool.pending_count))]
             for item in chunk:
                 self.outstanding[item.seq] = item
-            return chunk
+                self.held += len(item)
+            return pool.chunked and chunk[0].kind == "call", chunk
 
     def _send_inputs(self) -> None:
         prefix = self.pool.init.get("staging_prefix")
-        while (chunk := self._take_chunk()) is not None:
-            key = f"{prefix}/{uuid.uuid4().hex}" if prefix else None  # the worker deletes it once read
+        while (taken := self._take_chunk()) is not None:
+            as_chunk, chunk = taken
             try:
-                payload = staging.pack([(i.args, i.kwargs) for i in chunk], self.pool.storage, key=key)
+                if as_chunk:
+                    run = chunk[0]
+                    form, values = _wire(run.items)
+                    payload = self._payload(protocol.serialize_fast(values), prefix)
+                    message: tuple[Any, ...] = ("chunk", run.seq, len(run), run.fname, form, payload)
+                else:
+                    payload = self._payload(protocol.serialize([i.items[0] for i in chunk]), prefix)
+                    message = ("in", [(i.seq, i.fname, i.kind) for i in chunk], payload)
             except Exception as exc:
                 self._fail_unsendable(chunk, exc)
                 continue
             try:
-                self.channel.send(("in", [(i.seq, i.fname, i.kind) for i in chunk], payload))
+                self.channel.send(message)
             except OSError:
                 return  # the reader sees the exit and requeues these inputs
+
+    def _payload(self, data: bytes, prefix: str | None) -> dict[str, Any]:
+        """Arguments as a payload: inline, or staged under a key of their own (the worker
+        deletes it once read; a key is made only then)."""
+        big = len(data) > protocol.INLINE_LIMIT and prefix
+        key = f"{prefix}/{uuid.uuid4().hex}" if big else None
+        return staging.pack_bytes(data, self.pool.storage, key=key)
 
     def _fail_unsendable(self, chunk: list[Input], exc: Exception) -> None:
         with self.pool.cond:
             for item in chunk:
-                self.outstanding.pop(item.seq, None)
+                if self.outstanding.pop(item.seq, None) is not None:
+                    self.held -= len(item)
         for item in chunk:
-            item.sink.deliver(item.index, "err", protocol.error_info(exc))
+            item.deliver_err(protocol.error_info(exc))
 
     def _read_results(self) -> None:
         try:
@@ -606,10 +813,13 @@ class WorkerProc:
                     if results:
                         self._results(results)
                         results = []
-                    self._message(message)
+                    if message[0] == "cres":
+                        self._chunk_results(*message[1:])
+                    else:
+                        self._message(message)
                 if results:
                     self._results(results)
-                if self.outstanding and len(results) < 64:
+                if self.outstanding and 0 < len(results) < 64:
                     # a trickle while more is due: let results gather in the pipe rather than
                     # wake once per result (a lone .remote() result is read at once)
                     time.sleep(READ_PAUSE)
@@ -622,7 +832,7 @@ class WorkerProc:
                 pump.join(1.0)
         if self.claim is not None:
             self.claim.release()  # first, so that its replacement can take the same devices
-        self.pool.worker_exited(self, rc, self.running())
+        self.pool.worker_exited(self, rc, self.running(), self.journal())
         fd, self.slot_fd = self.slot_fd, -1
         os.close(fd)
         with contextlib.suppress(OSError):
@@ -649,6 +859,7 @@ class WorkerProc:
         pool.record_time(sum(r[3] for r in results) / len(results))
         with pool.cond:
             finished = [(r, self.outstanding.pop(r[1], None)) for r in results]
+            self.held -= sum(1 for _, item in finished if item is not None)
             if not self.outstanding:
                 self.idle_since = time.monotonic()
             if len(self.outstanding) <= pool.depth() // 2 and pool.pending:
@@ -661,6 +872,74 @@ class WorkerProc:
             else:
                 pool.failed(item, data)
 
+    def _chunk_results(
+        self, seq: int, offset: int, values: list[Any] | bytes, errors: list[tuple[int, Any]], seconds: float
+    ) -> None:
+        """Results of inputs ``offset`` on of the chunk starting at ``seq`` (``values``: one
+        pickle each, or one pickle of them all)."""
+        pool = self.pool
+        packed = values.__class__ is bytes  # one pickle of the list: all results are atomic
+        if packed:
+            values = pickle.loads(values)  # type: ignore[arg-type]  # built-in types only
+        count = len(values)
+        pool.record_time(seconds / count)
+        with pool.cond:
+            run = self.outstanding.get(seq)
+            if run is None or offset != run.done:
+                return  # delivered already (recovered from the journal)
+            run.done = offset + count
+            self.held -= count
+            if run.done >= len(run):
+                del self.outstanding[seq]
+            if not self.outstanding:
+                self.idle_since = time.monotonic()
+            pool.adapt(seconds, count)
+            pool.cond.notify_all()
+        deliver_many = getattr(run.sink, "deliver_many", None)
+        if not errors and count > 1 and deliver_many is not None:
+            deliver_many(run.index + offset, values, packed)
+            return
+        if packed:  # one pickle each for a sink that stores each result
+            values = [pickle.dumps(v, protocol=5) for v in values]
+        failed = dict(errors)
+        for i, data in enumerate(values):
+            if i in failed:
+                pool.failed(run.part(offset + i, offset + i + 1), failed[i])
+            else:
+                run.sink.deliver(run.index + offset + i, "ok", data)
+
+    def _journal_ends(self) -> tuple[int, list[int]]:
+        """The journal's segment: its first seq (-1: none) and its record ends."""
+        base, size = _JOURNAL_HEAD.unpack(os.pread(self.slot_fd, _JOURNAL_HEAD.size, JOURNAL_AT))
+        if base < 0 or not 0 < size <= JOURNAL_ENTRIES:
+            return -1, []
+        raw = os.pread(self.slot_fd, 4 * size, JOURNAL_AT + _JOURNAL_HEAD.size)
+        return base, list(struct.unpack(f"{len(raw) // 4}I", raw[: len(raw) // 4 * 4]))
+
+    def journal(self) -> list[tuple[int, str, Any]]:
+        """The results the worker journaled but did not send, in order: (seq, kind, data)
+        with kind ``o`` (value bytes), ``s`` (staged payload) or ``e`` (error info)."""
+        if not self.pool.chunked or self.slot_fd < 0:
+            return []
+        try:
+            base, ends = self._journal_ends()
+            records: list[tuple[int, str, Any]] = []
+            data_at = JOURNAL_AT + _JOURNAL_HEAD.size + 4 * JOURNAL_ENTRIES
+            start = 0
+            for i, end in enumerate(ends):
+                if not end:
+                    break
+                stop = end & ~(_ERROR | _STAGED | _MARSHAL)
+                data = os.pread(self.slot_fd, stop - start, data_at + start)
+                kind = "e" if end & _ERROR else "s" if end & _STAGED else "o"
+                if end & _MARSHAL:  # an atomic result: as the one pickle a sink takes
+                    data = pickle.dumps(marshal.loads(data), protocol=5)
+                records.append((base + i, kind, data if kind == "o" else pickle.loads(data)))
+                start = stop
+        except (OSError, struct.error, pickle.UnpicklingError, EOFError):
+            return []
+        return records
+
     def running(self) -> set[int]:
         """The seqs of the inputs the worker is running now (from its shared slot file)."""
         if self.dead and self.slot_fd < 0:
@@ -670,7 +949,13 @@ class WorkerProc:
         except OSError:
             return set()
         count = len(data) // _SLOT.size
-        return {seq for (seq,) in _SLOT.iter_unpack(data[: count * _SLOT.size]) if seq >= 0}
+        seqs = {seq for (seq,) in _SLOT.iter_unpack(data[: count * _SLOT.size]) if seq >= 0}
+        if self.pool.chunked:  # a chunk's running input: the first without a journal record
+            with contextlib.suppress(OSError, struct.error):
+                base, ends = self._journal_ends()
+                if 0 in ends:
+                    seqs.add(base + ends.index(0))
+        return seqs
 
     def time_out(self, seq: int) -> None:
         """Input ``seq`` ran past its timeout: stop the worker (the reader reports the rest)."""
