@@ -1292,3 +1292,6 @@ def lookup(type_token: str) -> Handler:
             "in the emulator (add one in pcompile.providers.simulate.aws_resources)"
         )
     return found
+
+
+from pcompile.providers.simulate import aws_ecs as _aws_ecs  # noqa: E402,F401 - ECS/ALB/CloudFront handlers register themselves

@@ -15,6 +15,7 @@ resource and the emulator's message; the state file still lists exactly what exi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import runpy
 import threading
@@ -67,6 +68,19 @@ def plain(value: Any) -> Any:
     return value
 
 
+def hidden(value: Any) -> Any:
+    """:func:`plain`, with each secret value replaced by its sha256 (what the state file keeps:
+    a changed secret still changes the inputs, and the file never holds the value)."""
+    if isinstance(value, dict) and _SECRET_SIG in value and "value" in value:
+        digest = hashlib.sha256(json.dumps(plain(value["value"]), sort_keys=True).encode()).hexdigest()
+        return f"<sha256:{digest}>"
+    if isinstance(value, dict):
+        return {str(k): hidden(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [hidden(v) for v in value]
+    return plain(value)
+
+
 class _EmulatorMocks(RecordingMocks):
     """Answers every registration from the emulator and keeps the state file current."""
 
@@ -90,11 +104,12 @@ class _EmulatorMocks(RecordingMocks):
         urn = str(getattr(self.pending, "urn", ""))
         deps = tuple(getattr(self.pending, "dependencies", ()))
         request = res.Request(args.typ, args.name, urn, plain(dict(args.inputs)))
+        kept = res.redacted(args.typ, hidden(dict(args.inputs)))
         with self.lock:
             if self.failure is not None:
                 raise _Stop(f"{args.typ} {args.name!r} not attempted: {self.failure}")
             try:
-                entry, op = self._apply(request, deps)
+                entry, op = self._apply(request, deps, kept)
             except res.Unmapped as exc:
                 self.failure = str(exc)
                 raise
@@ -107,9 +122,8 @@ class _EmulatorMocks(RecordingMocks):
                 self.on_output(f"{op} {args.typ} {args.name}")
         return entry.id, {**dict(args.inputs), **entry.outputs}
 
-    def _apply(self, r: res.Request, deps: tuple[str, ...]) -> tuple[Entry, str]:
+    def _apply(self, r: res.Request, deps: tuple[str, ...], inputs: dict[str, Any]) -> tuple[Entry, str]:
         old = self.state.resources.get(r.urn)
-        inputs = res.redacted(r.type, r.inputs)
         if old is not None and old.type == r.type and old.inputs == inputs:
             return old, "same"
         handler = res.lookup(r.type)
@@ -132,7 +146,7 @@ class _EmulatorMocks(RecordingMocks):
             rid, outputs = handler.create(self.aws, r)
         except res.PassThrough as exc:
             self.on_output(f"pass-through {r.type} {r.name}: {exc}")
-            return r.auto_name(), {}, str(exc)
+            return r.auto_name(), dict(getattr(exc, "outputs", None) or {}), str(exc)
         return rid, outputs, None
 
     def _delete(self, urn: str, old: Entry) -> None:
@@ -171,7 +185,7 @@ class _PreviewMocks(RecordingMocks):
         if old is None:
             self.changes["create"] += 1
             return _fake_outputs(args, self.region)
-        same = old.inputs == res.redacted(args.typ, plain(dict(args.inputs)))
+        same = old.inputs == res.redacted(args.typ, hidden(dict(args.inputs)))
         self.changes["same" if same else "update"] += 1
         return old.id, {**dict(args.inputs), **old.outputs}
 

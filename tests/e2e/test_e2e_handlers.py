@@ -55,8 +55,8 @@ def test_every_input_the_program_sends_is_mapped() -> None:
 
 
 def test_unknown_type_and_unknown_input_are_refused() -> None:
-    with pytest.raises(res.Unmapped, match="aws:ecs/service:Service has no simulate handler"):
-        res.lookup("aws:ecs/service:Service")
+    with pytest.raises(res.Unmapped, match="aws:ecs/taskSet:TaskSet has no simulate handler"):
+        res.lookup("aws:ecs/taskSet:TaskSet")
     request = res.Request(
         "aws:iam/role:Role", "r", "urn:x", {"assumeRolePolicy": "{}", "maxSessionDuration": 1}
     )
