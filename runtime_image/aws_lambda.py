@@ -13,7 +13,7 @@ One handler serves four kinds of event:
   (``spawn``) task of a staged call; results go to ``fn/<function>/out/<id>/task-<i>.out``;
 * ``{"pcompile": "schedule"}`` - an EventBridge Scheduler firing;
 * a Function URL request (payload format 2.0) - a web function; the event becomes
-  an ASGI request to the app :func:`pcompile.runtime.web.asgi_app_for` builds
+  an ASGI request to the front app :func:`pcompile.runtime.web.front_app` builds
   (``fastapi_endpoint``, ``asgi_app``, ``wsgi_app`` through a2wsgi).
 
 The container state is built once per Lambda execution environment (cold start).
@@ -69,11 +69,11 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 def http(rt: AwsRuntime, event: dict[str, Any]) -> dict[str, Any]:
     """A Function URL request through the function's ASGI app."""
     global _web_app
-    from .web import asgi_app_for
+    from .web import front_app
 
     container = rt.container({})
     if _web_app is None:
-        _web_app = asgi_app_for(container, rt.spec["name"])
+        _web_app = front_app(container, rt.spec["name"])
     body = event.get("body") or ""
     raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
     status, headers, out = container.loop.run_until_complete(call_asgi(_web_app, asgi_scope(event), raw))

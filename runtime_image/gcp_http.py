@@ -4,26 +4,26 @@
   takes a request envelope (see :mod:`.container`) and answers
   ``{"results": [...]}``; a JSON body ``{"scheduled": true}`` is a Cloud Scheduler
   firing (gated by period when the trigger is finer than the period).
-* Web functions serve the user's app at ``/`` and nothing else (built by
-  :func:`pcompile.runtime.web.asgi_app_for`): ``fastapi_endpoint`` as one route with
-  its method, ``asgi_app`` / ``wsgi_app`` from their factories; ``web_server`` and
-  ``app.server`` start their own server on their port (the service's container port,
-  so Cloud Run sends traffic there) and this process keeps the container alive. ``/invoke`` is
-  never exposed on a web service: it unpickles its body, and web services may be public.
+* Web functions serve their front app on ``$PORT`` (built by
+  :func:`pcompile.runtime.web.front_app`, as on every web target): the user's app
+  (``fastapi_endpoint`` as one route with its method, ``asgi_app`` / ``wsgi_app`` from
+  their factories), or for ``web_server`` and ``app.server`` a streaming proxy to the
+  server they start on their own port; proxy auth and the health path
+  ``/__pcompile/healthz`` (the startup probe) come with it. ``/invoke`` is never exposed
+  on a web service: it unpickles its body, and web services are public.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from datetime import datetime
 from typing import Any
 
 from . import gcp_env, protocol
 from .gcp_container import GcpRuntime, should_run
-from .web import asgi_app_for
+from .web import front_app
 
 __all__ = ["invoke_app", "main", "schedule_time", "should_run"]
 
@@ -73,11 +73,8 @@ def main(argv: list[str]) -> int:
     """Start the container: code, secrets, volumes, ``@enter``, then serve until stopped."""
     runtime = GcpRuntime(os.environ)
     runtime.start()
-    if runtime.spec.get("web"):
-        app = asgi_app_for(runtime.container({}), runtime.spec["name"])
-        if app is None:  # web_server / app.server: the user's server listens on $PORT itself
-            threading.Event().wait()
-            return 0
+    if runtime.spec.get("web"):  # the front: proxy auth, health path, proxy to a web_server
+        app = front_app(runtime.container({}), runtime.spec["name"])
     else:
         app = invoke_app(runtime)
     import uvicorn

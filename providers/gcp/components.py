@@ -40,6 +40,7 @@ from pcompile.providers.gcp.placement import (
 )
 from pcompile.providers.gcp.schedules import Trigger
 from pcompile.runtime import gcp_env, staging
+from pcompile.runtime.web import HEALTH_PATH, front_port
 
 OBJECT_READ_WRITE = "roles/storage.objectUser"
 OBJECT_READ = "roles/storage.objectViewer"
@@ -465,7 +466,8 @@ class Service(pulumi.ComponentResource):
         limits = {"cpu": f"{placement.cpu:g}", "memory": f"{placement.memory_mib}Mi"}
         if placement.accelerator:
             limits["nvidia.com/gpu"] = "1"
-        port = fn.web.port if fn.web is not None and fn.web.port else HTTP_PORT
+        # a web function's front (proxy auth, health path) owns the container port
+        port = front_port(fn.web.port) if fn.web is not None else HTTP_PORT
         env = [
             gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(name=k, value=v)
             for k, v in sorted(runtime_env(fn, placement, dep).items())
@@ -487,7 +489,7 @@ class Service(pulumi.ComponentResource):
             args=["http"],
             envs=env,
             ports=gcp.cloudrunv2.ServiceTemplateContainerPortsArgs(container_port=port),
-            startup_probe=_startup_probe(port, placement.startup_s),
+            startup_probe=_startup_probe(port, placement.startup_s, HEALTH_PATH if fn.web else None),
             # A GPU instance must keep its CPU allocated between requests (instance-based billing).
             resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
                 limits=limits, cpu_idle=False if placement.accelerator else None
@@ -495,11 +497,16 @@ class Service(pulumi.ComponentResource):
         )
 
 
-def _startup_probe(port: int, budget_s: int) -> Any:
-    """A TCP probe that waits ``budget_s`` for the port (volume sync and ``@enter`` run first)."""
+def _startup_probe(port: int, budget_s: int, http_path: str | None = None) -> Any:
+    """A probe that waits ``budget_s`` for the port (volume sync and ``@enter`` run first): TCP,
+    or for a web function its front's health path (200 once its server accepts connections)."""
     period = CLOUD_RUN_PROBE_PERIOD_S
+    http = gcp.cloudrunv2.ServiceTemplateContainerStartupProbeHttpGetArgs(path=http_path, port=port)
     return gcp.cloudrunv2.ServiceTemplateContainerStartupProbeArgs(
-        tcp_socket=gcp.cloudrunv2.ServiceTemplateContainerStartupProbeTcpSocketArgs(port=port),
+        http_get=http if http_path else None,
+        tcp_socket=None
+        if http_path
+        else gcp.cloudrunv2.ServiceTemplateContainerStartupProbeTcpSocketArgs(port=port),
         period_seconds=period,
         timeout_seconds=period // 2,
         failure_threshold=-(-budget_s // period),

@@ -28,11 +28,14 @@ from typing import Any
 
 from pcompile.compiler.errors import UserError
 from pcompile.providers.invoker import Target
+from pcompile.runtime.web import SERVER_KINDS, startup_timeout
 
 from . import gpus, pool
 from .control import ControlServer, deployment_file
 from .invoker import LocalInvoker
 from .pool import LogSink, print_log
+
+IMPORT_GRACE_S = 30.0
 
 
 def free_port() -> int:
@@ -42,16 +45,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_listening(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> bool:
-    """Wait until something accepts connections on ``port`` (False on timeout or exit)."""
+def wait_ready(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> bool:
+    """Wait until the front at ``url`` answers its health path with 200 (False on timeout or exit)."""
+    import urllib.error
+    import urllib.request
+
+    from pcompile.runtime.web import HEALTH_PATH
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             return False
-        with socket.socket() as sock:
-            sock.settimeout(0.2)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return True
+        try:
+            with urllib.request.urlopen(url + HEALTH_PATH, timeout=2) as answer:
+                if answer.status == 200:
+                    return True
+        except (OSError, urllib.error.URLError):
+            pass
         time.sleep(0.05)
     return False
 
@@ -76,9 +86,11 @@ class PortInUse(Exception):
 class WebEndpoints:
     """One ``python -m pcompile.runtime web`` process per web function of the app.
 
-    Ports: a function's own ``port`` (``web_server``/``app.server``), else ``base_port``
-    plus its index in name order among the others (``--port``), else what the previous
-    serve used (``ports``, so URLs survive a reload), else a free one.
+    Each serves the function's front app (:func:`pcompile.runtime.web.front_app`: proxy
+    auth, health path, and for ``web_server``/``app.server`` a proxy to the server on
+    its own declared port). Front ports: ``base_port`` plus the function's index in name
+    order, endpoints before servers (``--port``), else what the previous serve used (``ports``, so URLs survive a
+    reload), else a free one - never a port a function's own server declares.
     """
 
     def __init__(
@@ -110,7 +122,7 @@ class WebEndpoints:
         launched = [self._launch(spec, ports[spec["name"]]) for spec in specs]
         for name, port, proc, timeout in launched:
             url = f"http://127.0.0.1:{port}"
-            if not wait_listening(port, timeout, proc):
+            if not wait_ready(url, timeout, proc):
                 why = (
                     f"exited with code {proc.returncode}"
                     if proc.poll() is not None
@@ -122,25 +134,23 @@ class WebEndpoints:
 
     def _ports(self, specs: list[dict[str, Any]]) -> dict[str, int]:
         chosen: dict[str, int] = {}
-        for spec in specs:
-            web = spec["web"]
-            fixed = web.get("port") if web.get("kind") in ("web_server", "server") else None
-            if fixed:
-                chosen[spec["name"]] = int(fixed)
-        others = [s["name"] for s in specs if s["name"] not in chosen]
-        for index, name in enumerate(others):
+        servers = {int(s["web"]["port"]) for s in specs if s["web"].get("port")}  # the user's own
+        # endpoints first, so --port N stays the first endpoint's port with servers added
+        order = sorted(specs, key=lambda s: (s["web"].get("kind") in SERVER_KINDS, s["name"]))
+        for index, name in enumerate(s["name"] for s in order):
             if self.base_port is not None:
                 port = self.base_port + index
-                if not port_is_free(port):
+                if port in servers or not port_is_free(port):
                     raise PortInUse(f"port {port} (for {name}) is in use")
             else:
                 remembered = self.ports.get(name)
                 port = remembered if remembered and port_is_free(remembered) else free_port()
+                while port in servers:
+                    port = free_port()
             chosen[name] = port
         return chosen
 
     def _launch(self, spec: dict[str, Any], port: int) -> tuple[str, int, subprocess.Popen[bytes], float]:
-        web = spec["web"]
         members = self.invoker.members((spec.get("cls") or {}).get("qualname", spec["name"]), spec["name"])
         init = {**self.invoker.worker_init(members), "function": spec["name"]}
         init.pop("cls_params", None)
@@ -162,12 +172,8 @@ class WebEndpoints:
         self.procs.append(proc)
         for stream, is_err in ((proc.stdout, False), (proc.stderr, True)):
             threading.Thread(target=self._pump, args=(spec["name"], stream, is_err), daemon=True).start()
-        return (
-            spec["name"],
-            port,
-            proc,
-            float(web.get("startup_timeout") or spec.get("startup_timeout") or 30),
-        )
+        # the process imports the app before the front listens, then the server starts
+        return spec["name"], port, proc, startup_timeout(spec) + IMPORT_GRACE_S
 
     def _pump(self, label: str, stream: Any, is_err: bool) -> None:
         for raw in iter(stream.readline, b""):

@@ -47,7 +47,9 @@ def test_the_startup_probe_waits_as_long_as_the_function_may_start() -> None:
         "probe-fn-web-run": 240.0,
         "probe-fn-server-run": 600.0,
     }
-    assert probes["probe-fn-server-run"]["tcpSocket"] == {"port": 8000.0}
+    # a web service's probe asks its front (on the container port, not the server's 8000)
+    assert probes["probe-fn-server-run"]["httpGet"] == {"path": "/__pcompile/healthz", "port": 8080.0}
+    assert probes["probe-fn-plain-run"]["tcpSocket"] == {"port": 8080.0}
     for p in probes.values():
         assert p["timeoutSeconds"] < p["periodSeconds"] <= 240
 

@@ -21,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -238,10 +239,14 @@ def test_web_endpoint_serves_the_user_route_and_not_invoke(deployed: Deployed) -
     assert deployed.invoker().web_url(target(deployed, "double")) is not None
 
 
-def test_web_server_listens_on_the_service_container_port(deployed: Deployed) -> None:
-    assert deployed.container_port("files") == 18793
+def test_web_server_is_proxied_from_the_service_container_port(deployed: Deployed) -> None:
+    # the container port is the front's (proxy auth, health path); the server keeps 18793
+    assert deployed.container_port("files") == 8080
     url = deployed.serve("files")
-    assert url.endswith(":18793")
+    for _ in range(600):  # as Cloud Run's startup probe: the health path, until 200
+        if httpx.get(f"{url}/__pcompile/healthz", timeout=30).status_code == 200:
+            break
+        time.sleep(0.05)
     assert httpx.get(f"{url}/gcp_contract_app.py", timeout=30).text.startswith('"""The app the GCP contract')
 
 
