@@ -66,8 +66,10 @@ class VolumePush:
 
 
 def front_app(runtime: AwsRuntime, name: str) -> Any:
-    """The public ASGI app of web function ``name`` (the one the ALB reaches)."""
-    from .web import asgi_app_for
+    """The public ASGI app of web function ``name``, the one the ALB reaches
+    (:func:`pcompile.runtime.web.front_app`: the user's app, or a streaming proxy to the
+    server a ``web_server``/``app.server`` starts; the health path; proxy auth)."""
+    from .web import front_app as build
 
     if runtime.spec["name"] != name:
         raise ValueError(
@@ -75,10 +77,7 @@ def front_app(runtime: AwsRuntime, name: str) -> Any:
         )
     if not runtime.spec.get("web"):
         raise ValueError(f"{name} is not a web function; ECS services serve web functions only")
-    app = asgi_app_for(runtime.container({}), name)
-    if app is None:
-        raise RuntimeError(f"{name}: web_server and app.server need the front proxy, which is not built yet")
-    return app
+    return build(runtime.container({}), name, os.environ)
 
 
 def serve(app: Any, host: str, port: int, drain_s: float) -> None:

@@ -68,13 +68,23 @@ def stream():
 @modal.fastapi_endpoint(method="POST")
 def echo(item: dict) -> dict:
     return {{"echo": item}}
+
+
+@app.function()
+@modal.web_server({server_port}, startup_timeout=30)
+def files():
+    import subprocess
+    import sys
+
+    subprocess.Popen([sys.executable, "-m", "http.server", "{server_port}", "--bind", "127.0.0.1"])
 """
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, AppSpec, str]:
     root = tmp_path_factory.mktemp("ecs-runtime")
-    (root / "app.py").write_text(APP.format(mount=str(root / "mnt" / "data")))
+    (root / "app.py").write_text(APP.format(mount=str(root / "mnt" / "data"), server_port=free_port()))
+    (root / "hello.txt").write_text("hello from the user's server")
     (root / "mnt").mkdir()
     app = compile_file(str(root / "app.py")).apps[0]
     bundle = build_bundle(app, root)
@@ -191,6 +201,16 @@ def test_a_write_under_a_volume_is_copied_back_after_the_request(
     answer = httpx.post(f"{url}/write", params={"text": "from-ecs"}, timeout=30)
     assert answer.status_code == 200 and answer.text == "written"
     assert (root / "volume" / "hit.txt").read_text() == "from-ecs"
+
+
+def test_a_web_server_is_reached_through_the_front_once_it_listens(task: Any) -> None:
+    _, url, _ = task("files")
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{url}/__pcompile/healthz", timeout=10).status_code != 200:
+        assert time.monotonic() < deadline, "the user's server never became ready"
+        time.sleep(0.1)
+    answer = httpx.get(f"{url}/hello.txt", timeout=30)
+    assert answer.status_code == 200 and answer.text == "hello from the user's server"
 
 
 def test_wrong_function_and_bad_port_are_refused(project: tuple[Path, AppSpec, str]) -> None:
