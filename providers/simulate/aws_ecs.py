@@ -24,7 +24,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .aws_resources import Created, Emulator, PassThrough, Recorded, Request, _tags, handler
+from .aws_resources import INVOKES, Created, Emulator, PassThrough, Recorded, Request, _tags, handler
 
 # ------------------------------------------------------------------------- helpers
 
@@ -1172,6 +1172,17 @@ def _behavior(behavior: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _error_response(item: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"ErrorCode": int(item["errorCode"])}
+    if item.get("responsePagePath"):
+        out["ResponsePagePath"] = item["responsePagePath"]
+    if item.get("responseCode") is not None:
+        out["ResponseCode"] = str(item["responseCode"])
+    if item.get("errorCachingMinTtl") is not None:
+        out["ErrorCachingMinTTL"] = int(item["errorCachingMinTtl"])
+    return out
+
+
 def _distribution_config(r: Request, reference: str) -> dict[str, Any]:
     i = r.inputs
     viewer = i.get("viewerCertificate") or {"cloudfrontDefaultCertificate": True}
@@ -1205,6 +1216,8 @@ def _distribution_config(r: Request, reference: str) -> dict[str, Any]:
         "HttpVersion": i.get("httpVersion") or "http2",
         "IsIPV6Enabled": bool(i.get("isIpv6Enabled")),
     }
+    errors = [_error_response(e) for e in i.get("customErrorResponses") or []]
+    config["CustomErrorResponses"] = _items(errors)
     if i.get("defaultRootObject"):
         config["DefaultRootObject"] = i["defaultRootObject"]
     if i.get("webAclId"):
@@ -1215,6 +1228,7 @@ def _distribution_config(r: Request, reference: str) -> dict[str, Any]:
 _DISTRIBUTION_INPUTS = (
     "enabled comment origins defaultCacheBehavior orderedCacheBehaviors priceClass restrictions "
     "viewerCertificate aliases httpVersion isIpv6Enabled defaultRootObject webAclId waitForDeployment "
+    "customErrorResponses "
     "retainOnDelete tags"
 )
 
@@ -1366,3 +1380,109 @@ class EgressRule:
         aws.client("ec2").revoke_security_group_egress(
             GroupId=rec.inputs["securityGroupId"], IpPermissions=[_rule(rec.inputs)]
         )
+
+
+# ------------------------------------------------------------------------- Route 53
+
+
+@handler("aws:route53/record:Record", "zoneId name type ttl records aliases allowOverwrite", update=False)
+class Record:
+    """``route53:ChangeResourceRecordSets`` (UPSERT; DELETE on delete)."""
+
+    @staticmethod
+    def _change(action: str, i: Mapping[str, Any]) -> dict[str, Any]:
+        record: dict[str, Any] = {"Name": i["name"], "Type": i["type"]}
+        if i.get("aliases"):
+            alias = i["aliases"][0]
+            record["AliasTarget"] = {
+                "DNSName": alias["name"],
+                "HostedZoneId": alias["zoneId"],
+                "EvaluateTargetHealth": bool(alias.get("evaluateTargetHealth")),
+            }
+        else:
+            record["TTL"] = int(i.get("ttl") or 300)
+            record["ResourceRecords"] = [{"Value": v} for v in i.get("records") or []]
+        return {"Changes": [{"Action": action, "ResourceRecordSet": record}]}
+
+    @staticmethod
+    def create(aws: Emulator, r: Request) -> Created:
+        aws.client("route53").change_resource_record_sets(
+            HostedZoneId=r.inputs["zoneId"], ChangeBatch=Record._change("UPSERT", r.inputs)
+        )
+        rid = f"{r.inputs['zoneId']}_{r.inputs['name']}_{r.inputs['type']}"
+        return rid, {"fqdn": str(r.inputs["name"]).rstrip(".")}
+
+    @staticmethod
+    def delete(aws: Emulator, rec: Recorded) -> None:
+        aws.client("route53").change_resource_record_sets(
+            HostedZoneId=rec.inputs["zoneId"], ChangeBatch=Record._change("DELETE", rec.inputs)
+        )
+
+
+# ------------------------------------------------------------------------- data sources
+
+
+def _managed_prefix_list(aws: Emulator, args: Mapping[str, Any]) -> dict[str, Any]:
+    """``ec2:DescribeManagedPrefixLists`` by name or id (moto holds AWS's own lists)."""
+    filters = [{"Name": f["name"], "Values": list(f["values"])} for f in args.get("filters") or []]
+    if args.get("name"):
+        filters.append({"Name": "prefix-list-name", "Values": [str(args["name"])]})
+    ids = [str(args["id"])] if args.get("id") else []
+    extra = {"PrefixListIds": ids} if ids else {}
+    found = aws.client("ec2").describe_managed_prefix_lists(Filters=filters, **extra)["PrefixLists"]
+    if len(found) != 1:
+        raise LookupError(
+            f"getManagedPrefixList {dict(args)}: {len(found)} prefix lists match in the emulator"
+        )
+    pl = found[0]
+    return {
+        "id": pl["PrefixListId"],
+        "arn": pl.get("PrefixListArn", ""),
+        "name": pl["PrefixListName"],
+        "addressFamily": pl.get("AddressFamily", "IPv4"),
+        "maxEntries": int(pl.get("MaxEntries") or 0),
+        "ownerId": pl.get("OwnerId", ""),
+        "version": int(pl.get("Version") or 1),
+        "entries": [],
+        "tags": {},
+    }
+
+
+def _random_password(aws: Emulator, args: Mapping[str, Any]) -> dict[str, Any]:
+    """``secretsmanager:GetRandomPassword``."""
+    names = {
+        "passwordLength": "PasswordLength",
+        "excludeCharacters": "ExcludeCharacters",
+        "excludeNumbers": "ExcludeNumbers",
+        "excludePunctuation": "ExcludePunctuation",
+        "excludeUppercase": "ExcludeUppercase",
+        "excludeLowercase": "ExcludeLowercase",
+        "includeSpace": "IncludeSpace",
+        "requireEachIncludedType": "RequireEachIncludedType",
+    }
+    request = {api: args[k] for k, api in names.items() if args.get(k) is not None}
+    value = aws.client("secretsmanager").get_random_password(**request)["RandomPassword"]
+    return {**dict(args), "id": aws.region, "randomPassword": value}
+
+
+def _zone(aws: Emulator, args: Mapping[str, Any]) -> dict[str, Any]:
+    """``route53:ListHostedZonesByName``: the public (or private) zone of that name."""
+    name = str(args.get("name") or "").rstrip(".") + "."
+    private = bool(args.get("privateZone"))
+    zones = aws.client("route53").list_hosted_zones_by_name(DNSName=name)["HostedZones"]
+    for zone in zones:
+        if zone["Name"] == name and bool(zone.get("Config", {}).get("PrivateZone")) == private:
+            zid = str(zone["Id"]).rsplit("/", 1)[-1]
+            return {
+                "id": zid,
+                "zoneId": zid,
+                "name": name.rstrip("."),
+                "privateZone": private,
+                "arn": f"arn:aws:route53:::hostedzone/{zid}",
+            }
+    raise LookupError(f"no hosted zone {name!r} in the emulator: create it (route53 CreateHostedZone) first")
+
+
+INVOKES["aws:ec2/getManagedPrefixList:getManagedPrefixList"] = _managed_prefix_list
+INVOKES["aws:secretsmanager/getRandomPassword:getRandomPassword"] = _random_password
+INVOKES["aws:route53/getZone:getZone"] = _zone

@@ -38,6 +38,7 @@ from pcompile.providers.synth import RecordingMocks, _fake_outputs, run_mocked
 
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"  # pulumi.runtime.rpc._special_sig_key
 _FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
+_DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
 URLHook = Callable[[str], str | None]
 
 
@@ -85,13 +86,19 @@ class _EmulatorMocks(RecordingMocks):
     """Answers every registration from the emulator and keeps the state file current."""
 
     def __init__(
-        self, aws: res.Emulator, state: SimState, on_output: OnOutput, function_url: URLHook
+        self,
+        aws: res.Emulator,
+        state: SimState,
+        on_output: OnOutput,
+        function_url: URLHook,
+        distribution_host: URLHook | None = None,
     ) -> None:
         super().__init__(aws.region)
         self.aws = aws
         self.state = state
         self.on_output = on_output
         self.function_url = function_url
+        self.distribution_host = distribution_host
         self.lock = threading.Lock()
         self.seen: set[str] = set()
         self.changes: Counter[str] = Counter()
@@ -136,7 +143,7 @@ class _EmulatorMocks(RecordingMocks):
             self._delete(r.urn, old)
             op, created = "replace", self._create(handler, r)
         rid, outputs, passed = created
-        outputs = self._answering_url(r, outputs)
+        outputs = self._answering_url(r, rid, outputs) if passed is None else outputs
         entry = Entry(r.type, r.name, rid, inputs, plain(outputs), deps, passed)
         self.state.put(r.urn, entry)
         return entry, op
@@ -154,8 +161,11 @@ class _EmulatorMocks(RecordingMocks):
             res.lookup(old.type).delete(self.aws, _recorded(old))
         self.state.remove(urn)
 
-    def _answering_url(self, r: res.Request, outputs: dict[str, Any]) -> dict[str, Any]:
-        """A Function URL that answers: the simulated compute's, where it has one."""
+    def _answering_url(self, r: res.Request, rid: str, outputs: dict[str, Any]) -> dict[str, Any]:
+        """A Function URL (a CloudFront domain) that answers: the simulated compute's, where it has one."""
+        if r.type == _DISTRIBUTION and self.distribution_host is not None:
+            host = self.distribution_host(rid)
+            return {**outputs, "domainName": host} if host else outputs
         if r.type != _FUNCTION_URL:
             return outputs
         url = self.function_url(str(r.inputs["functionName"]))
@@ -208,7 +218,13 @@ def _message(exc: BaseException) -> str:
 class SimulateEngine:
     """The :class:`~pcompile.providers.deploy.Engine` of ``engine: simulate`` stacks."""
 
-    def __init__(self, settings: StackSettings, root: Path, function_url: URLHook | None = None) -> None:
+    def __init__(
+        self,
+        settings: StackSettings,
+        root: Path,
+        function_url: URLHook | None = None,
+        distribution_host: URLHook | None = None,
+    ) -> None:
         if not settings.endpoint_url:
             raise UserError(
                 f"stack {settings.name!r} uses engine simulate without an endpoint_url",
@@ -218,6 +234,7 @@ class SimulateEngine:
         self.root = root
         self.endpoint_url = settings.endpoint_url
         self.function_url = function_url or _compute_url(settings, root)
+        self.distribution_host = distribution_host or _compute_host(settings, root)
 
     def check(self) -> None:
         """The emulator must answer before anything is built."""
@@ -256,7 +273,7 @@ class SimulateEngine:
     def up(self, project: PulumiProject, on_output: OnOutput) -> EngineResult:
         """Create or update every declared resource in the emulator; delete the stale ones."""
         state = self._state(project)
-        mocks = _EmulatorMocks(self._emulator(), state, on_output, self.function_url)
+        mocks = _EmulatorMocks(self._emulator(), state, on_output, self.function_url, self.distribution_host)
         try:
             result = self._run(project, mocks)
         except Exception as exc:
@@ -358,3 +375,14 @@ def _compute_url(settings: StackSettings, root: Path) -> URLHook:
         return lambda name: None
     lookup: Callable[[Path, StackSettings, str], str] = compute.function_url
     return lambda name: lookup(root, settings, name)
+
+
+def _compute_host(settings: StackSettings, root: Path) -> URLHook:
+    """Where the simulated compute answers as a CloudFront distribution (``127.0.0.1:<port>``),
+    when that service is installed (``compute.distribution_host``)."""
+    try:
+        from pcompile.providers.simulate import compute
+    except ImportError:
+        return lambda distribution_id: None
+    lookup: Callable[[Path, StackSettings, str], str] = compute.distribution_host
+    return lambda distribution_id: lookup(root, settings, distribution_id)

@@ -38,10 +38,10 @@ subnets = [
     aws.ec2.Subnet(f"subnet-{zone}", vpc_id=vpc.id, cidr_block=f"10.20.{n}.0/24", availability_zone=f"us-east-1{zone}")
     for n, zone in enumerate("ab")
 ]
-alb_sg = aws.ec2.SecurityGroup("alb", vpc_id=vpc.id, description="ALB: CloudFront only")
-aws.vpc.SecurityGroupIngressRule(
-    "alb-from-cloudfront", security_group_id=alb_sg.id, ip_protocol="tcp", from_port=80, to_port=80,
-    cidr_ipv4="10.0.0.0/8", description="CloudFront origin-facing",
+cloudfront = aws.ec2.get_managed_prefix_list_output(name="com.amazonaws.global.cloudfront.origin-facing")
+alb_sg = aws.ec2.SecurityGroup(
+    "alb", vpc_id=vpc.id, description="ALB: CloudFront only",
+    ingress=[{"protocol": "tcp", "from_port": 80, "to_port": 80, "prefix_list_ids": [cloudfront.id]}],
 )
 task_sg = aws.ec2.SecurityGroup("task", vpc_id=vpc.id, description="tasks: from the ALB only")
 aws.vpc.SecurityGroupIngressRule(
@@ -64,7 +64,7 @@ lb = aws.lb.LoadBalancer(
 )
 tg = aws.lb.TargetGroup(
     "web", port=8080, protocol="HTTP", target_type="ip", vpc_id=vpc.id, deregistration_delay=30,
-    health_check={"path": "/healthz" if revision == 1 else "/ready", "matcher": "200", "interval": 15,
+    health_check={"path": "/__pcompile/healthz" if revision == 1 else "/ready", "matcher": "200", "interval": 15,
                   "healthy_threshold": 2, "unhealthy_threshold": 3, "timeout": 5},
 )
 listener = aws.lb.Listener(
@@ -73,7 +73,14 @@ listener = aws.lb.Listener(
                       "fixed_response": {"content_type": "text/plain", "message_body": "forbidden", "status_code": "403"}}],
 )
 aws.lb.ListenerRule(
-    "from-cloudfront", listener_arn=listener.arn, priority=10,
+    "starting", listener_arn=listener.arn, priority=10,
+    conditions=[{"http_header": {"http_header_name": "__HEADER__", "values": [origin_secret]}},
+                {"path_pattern": {"values": ["/__pcompile/starting"]}}],
+    actions=[{"type": "fixed-response", "fixed_response": {
+        "content_type": "text/plain", "message_body": "starting: retry in 7 s", "status_code": "200"}}],
+)
+aws.lb.ListenerRule(
+    "from-cloudfront", listener_arn=listener.arn, priority=20,
     conditions=[{"http_header": {"http_header_name": "__HEADER__", "values": [origin_secret]}}],
     actions=[{"type": "forward", "target_group_arn": tg.arn}],
 )
@@ -113,10 +120,29 @@ aws.appautoscaling.Policy(
         "predefined_metric_specification": {"predefined_metric_type": "ALBRequestCountPerTarget",
                                              "resource_label": pulumi.Output.concat(lb.arn_suffix, "/", tg.arn_suffix)}},
 )
+common = {"service_namespace": "ecs", "scalable_dimension": "ecs:service:DesiredCount", "resource_id": target.resource_id}
+wake = aws.appautoscaling.Policy(
+    "wake", policy_type="StepScaling", **common,
+    step_scaling_policy_configuration={"adjustment_type": "ChangeInCapacity", "cooldown": 60,
+        "metric_aggregation_type": "Maximum",
+        "step_adjustments": [{"metric_interval_lower_bound": "0", "scaling_adjustment": 1}]},
+)
+idle = aws.appautoscaling.Policy(
+    "idle", policy_type="StepScaling", **common,
+    step_scaling_policy_configuration={"adjustment_type": "ExactCapacity", "cooldown": 60,
+        "metric_aggregation_type": "Maximum",
+        "step_adjustments": [{"metric_interval_upper_bound": "0", "scaling_adjustment": 0}]},
+)
 aws.cloudwatch.MetricAlarm(
-    "wake", comparison_operator="GreaterThanThreshold", evaluation_periods=1, metric_name="HTTPCode_ELB_503_Count",
-    namespace="AWS/ApplicationELB", period=60, statistic="Sum", threshold=float(revision - 1),
-    dimensions={"LoadBalancer": lb.arn_suffix}, treat_missing_data="notBreaching",
+    "wake", comparison_operator="GreaterThanOrEqualToThreshold", evaluation_periods=1,
+    metric_name="HTTPCode_ELB_503_Count", namespace="AWS/ApplicationELB", period=60, statistic="Sum",
+    threshold=float(revision), dimensions={"LoadBalancer": lb.arn_suffix}, treat_missing_data="notBreaching",
+    alarm_actions=[wake.arn],
+)
+aws.cloudwatch.MetricAlarm(
+    "idle", comparison_operator="LessThanOrEqualToThreshold", evaluation_periods=2, metric_name="RequestCount",
+    namespace="AWS/ApplicationELB", period=60, statistic="Sum", threshold=0,
+    dimensions={"LoadBalancer": lb.arn_suffix}, treat_missing_data="breaching", alarm_actions=[idle.arn],
 )
 
 template = aws.ec2.LaunchTemplate(
@@ -143,7 +169,16 @@ aws.ecs.ClusterCapacityProviders(
     default_capacity_provider_strategies=[{"capacity_provider": "FARGATE", "weight": 1}],
 )
 
-rewrite = aws.cloudfront.Function("rewrite", runtime="cloudfront-js-2.0", code="function handler(e) { return e.request; }")
+retry = "\\n".join([
+    "function handler(event) {",
+    "  var response = event.response;",
+    "  if (response.statusCode === 503 && !response.headers['retry-after']) {",
+    "    response.headers['retry-after'] = { value: '7' };",
+    "  }",
+    "  return response;",
+    "}",
+])
+rewrite = aws.cloudfront.Function("retry-after", runtime="cloudfront-js-2.0", code=retry, publish=True)
 distribution = aws.cloudfront.Distribution(
     "web", enabled=True, comment=f"ecs-kit r{revision}", price_class="PriceClass_100",
     origins=[{"origin_id": "alb", "domain_name": lb.dns_name,
@@ -155,8 +190,10 @@ distribution = aws.cloudfront.Distribution(
         "allowed_methods": ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"],
         "cached_methods": ["GET", "HEAD"],
         "cache_policy_id": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
-        "function_associations": [{"event_type": "viewer-request", "function_arn": rewrite.arn}],
+        "function_associations": [{"event_type": "viewer-response", "function_arn": rewrite.arn}],
     },
+    custom_error_responses=[{"error_code": 503, "response_code": 503, "response_page_path": "/__pcompile/starting",
+                             "error_caching_min_ttl": 0}],
     restrictions={"geo_restriction": {"restriction_type": "none"}},
     viewer_certificate={"cloudfront_default_certificate": True},
 )
@@ -184,12 +221,23 @@ def project(
     )
 
 
-def engine(root: Path, endpoint_url: str) -> SimulateEngine:
-    """The simulate engine of stack ``sim`` at ``endpoint_url`` (state under ``root``)."""
-    settings = StackSettings(
+def settings(endpoint_url: str) -> StackSettings:
+    """Stack ``sim`` on ``engine: simulate`` at ``endpoint_url``."""
+    return StackSettings(
         name="sim", cloud="aws", region="us-east-1", engine="simulate", endpoint_url=endpoint_url
     )
-    return SimulateEngine(settings, root, function_url=lambda name: None)
+
+
+def engine(root: Path, endpoint_url: str, compute: bool = False) -> SimulateEngine:
+    """The simulate engine of stack ``sim`` (state under ``root``); with ``compute``, distributions
+    answer through the simulated compute service (started under ``root``)."""
+
+    def none(_: str) -> None:
+        return None
+
+    if compute:
+        return SimulateEngine(settings(endpoint_url), root, function_url=none)
+    return SimulateEngine(settings(endpoint_url), root, function_url=none, distribution_host=none)
 
 
 def environment(values: dict[str, Any]) -> str:

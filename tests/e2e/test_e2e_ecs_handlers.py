@@ -36,6 +36,13 @@ def state(root: Path) -> dict[str, Any]:
     return dict(json.loads(next((root / ".pcompile" / "simulate" / "sim").glob("ecs-kit*.json")).read_text()))
 
 
+def tracking(aas: Any) -> dict[str, Any]:
+    """The service's target tracking policy."""
+    policies = aas.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+    (policy,) = [p for p in policies if p["PolicyType"] == "TargetTrackingScaling"]
+    return dict(policy)
+
+
 def say(lines: list[str]) -> Any:
     return lines.append
 
@@ -69,11 +76,11 @@ def test_up_update_in_place_and_destroy(
     rules = [
         r for r in elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"] if not r["IsDefault"]
     ]
-    (rule,) = rules
-    assert rule["Conditions"][0]["HttpHeaderConfig"] == {
-        "HttpHeaderName": ecs_kit.ORIGIN_HEADER,
-        "Values": ["origin-secret-1"],
-    }
+    starting, forward = sorted(rules, key=lambda r: int(r["Priority"]))
+    header = {"HttpHeaderName": ecs_kit.ORIGIN_HEADER, "Values": ["origin-secret-1"]}
+    assert forward["Conditions"][0]["HttpHeaderConfig"] == header
+    assert forward["Actions"][0]["Type"] == "forward"
+    assert starting["Actions"][0]["FixedResponseConfig"]["StatusCode"] == "200"
     (dist,) = cf.list_distributions()["DistributionList"]["Items"]
     assert first.outputs["url"] == f"https://{dist['DomainName']}/"
     config = cf.get_distribution_config(Id=dist["Id"])["DistributionConfig"]
@@ -81,7 +88,7 @@ def test_up_update_in_place_and_destroy(
     aas = client(plain_moto, "application-autoscaling")
     (target,) = aas.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
     assert (target["MinCapacity"], target["MaxCapacity"]) == (0, 4)
-    (policy,) = aas.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+    policy = tracking(aas)
     assert policy["TargetTrackingScalingPolicyConfiguration"]["ScaleInCooldown"] == 60
     (provider_arn,) = [
         e["id"]
@@ -110,10 +117,10 @@ def test_up_update_in_place_and_destroy(
     assert tg["HealthCheckPath"] == "/ready"
     (target,) = aas.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
     assert target["MaxCapacity"] == 5
-    (policy,) = aas.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+    policy = tracking(aas)
     assert policy["TargetTrackingScalingPolicyConfiguration"]["ScaleInCooldown"] == 120
     (alarm,) = client(plain_moto, "cloudwatch").describe_alarms(AlarmNamePrefix="wake")["MetricAlarms"]
-    assert alarm["Threshold"] == 1.0
+    assert alarm["Threshold"] == 2.0
     assert cf.get_distribution_config(Id=dist["Id"])["DistributionConfig"]["Comment"] == "ecs-kit r2"
     (group,) = client(plain_moto, "autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
     assert group["MaxSize"] == 4
