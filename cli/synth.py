@@ -131,6 +131,20 @@ def _print_table(output: Any, app_name: str) -> None:
                 accelerators = ", ".join(f"{a['type']} x{a['count']}" for a in policy.get("accelerators", []))
                 jobs.add_row(name, policy.get("machineType", ""), accelerators)
         console.print(jobs)
+    _print_web_services(console, (output.extras.get("aws") or {}).get("web_services") or {})
+
+
+def _print_web_services(console: Console, services: dict[str, Any]) -> None:
+    """AWS web services: the stack output with each URL, scaling bounds, placement reason."""
+    if not services:
+        return
+    columns = ("function", "URL (stack output)", "min", "max", "launch", "reason")
+    table = _table("web services", columns)
+    for name, s in sorted(services.items()):
+        url = f"{s['url']} ({s['url_output']})"
+        bounds = (str(s["min_containers"]), str(s["max_containers"]))
+        table.add_row(name, url, *bounds, s["launch_type"], s["reason"])
+    console.print(table)
 
 
 _KEYS = (

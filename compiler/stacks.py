@@ -21,7 +21,7 @@ import yaml
 
 from pcompile.compiler.errors import UserError
 from pcompile.providers import registry
-from pcompile.providers.settings import ENGINES, FunctionOverride, NetworkSettings, StackSettings
+from pcompile.providers.settings import ENGINES, FunctionOverride, NetworkSettings, StackSettings, WebSettings
 
 CLOUDS = registry.clouds()
 DEFAULT_STATE_BACKEND = "file://.pcompile/state"
@@ -88,6 +88,14 @@ SCHEMA: dict[str, Any] = {
                 "security_group_ids": _STRINGS,
             },
         },
+        "web": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "AWS web services: domain (a Route53 hosted zone) and certificate_arn (ACM, "
+            "covering *.domain) give each service https://<app>-<label>.<domain> on an ALB HTTPS listener; "
+            "empty means a CloudFront URL.",
+            "properties": {"domain": {"type": "string"}, "certificate_arn": {"type": "string"}},
+        },
         "overrides": {
             "type": "object",
             "description": "Per-function overrides, keyed by function name (Cls.method for methods).",
@@ -96,7 +104,7 @@ SCHEMA: dict[str, Any] = {
                 "additionalProperties": False,
                 "properties": {
                     "placement": {
-                        "enum": ["lambda", "batch", "cloudrun", "gcpbatch", "local"],
+                        "enum": ["lambda", "batch", "ecs", "cloudrun", "gcpbatch", "local"],
                         "description": "Force where the function runs.",
                     },
                     "instance_types": _STRINGS,
@@ -211,6 +219,7 @@ def require_endpoint_for_simulate(data: Mapping[str, Any], path: Path, emulator:
 
 def _settings(data: dict[str, Any], path: Path) -> StackSettings:
     network = data.get("network") or {}
+    web = data.get("web") or {}
     overrides = {
         fn: FunctionOverride(placement=o.get("placement"), instance_types=tuple(o.get("instance_types", ())))
         for fn, o in sorted((data.get("overrides") or {}).items())
@@ -235,6 +244,7 @@ def _settings(data: dict[str, Any], path: Path) -> StackSettings:
             subnet_ids=tuple(network.get("subnet_ids", ())),
             security_group_ids=tuple(network.get("security_group_ids", ())),
         ),
+        web=WebSettings(domain=web.get("domain"), certificate_arn=web.get("certificate_arn")),
         overrides=overrides,
         labels=dict(sorted((data.get("labels") or {}).items())),
         extra=dict(data.get("extra") or {}),

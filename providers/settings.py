@@ -31,6 +31,16 @@ class NetworkSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """Stack key ``web``: serve AWS web services at ``<app>-<label>.<domain>`` over an ALB
+    HTTPS listener with ``certificate_arn`` (an ACM certificate covering ``*.<domain>``);
+    empty means CloudFront with its default certificate."""
+
+    domain: str | None = None
+    certificate_arn: str | None = None
+
+
+@dataclass(frozen=True)
 class StackSettings:
     """Everything about one deployment target that is not in the user's code."""
 
@@ -50,6 +60,7 @@ class StackSettings:
     endpoint_url: str | None = None
     bake_code: bool = False
     network: NetworkSettings = field(default_factory=NetworkSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     overrides: dict[str, FunctionOverride] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)

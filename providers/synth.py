@@ -89,6 +89,11 @@ def _fake_outputs(args: pulumi_mocks.MockResourceArgs, region: str) -> tuple[str
         "functionName": args.inputs.get("functionName") or name,
         "repositoryUrl": f"{MOCK_ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{name}",
         "selfLink": f"https://www.googleapis.com/mock/{args.name}",
+        # Load balancers, target groups and CloudFront distributions (web services).
+        "dnsName": f"{args.name}.elb.{region}.example.invalid",
+        "domainName": f"{args.name}.cloudfront.example.invalid",
+        "arnSuffix": f"app/{args.name}/0123456789abcdef",
+        "zoneId": "ZMOCKZONE",
     }
     return rid, {**state, **args.inputs}
 

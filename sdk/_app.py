@@ -528,9 +528,15 @@ class App:
         """Register a class whose ``@enter`` starts an HTTP server on ``port`` (``modal.Server``)."""
         _no_bare(_warn_parentheses_missing, "server")
         options = {k: v for k, v in locals().items() if k not in ("self", "_warn_parentheses_missing")}
-        if not isinstance(port, int) or not 0 < port < 65536:
-            raise InvalidError(f"@app.server(port={port!r}): pass a TCP port number")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise InvalidError(
+                f"@app.server(port={port!r}): pass the TCP port (1-65535) the server listens on, e.g. port=8000"
+            )
         options = self._common(options, "@app.server")
+        if target_concurrency is not None or max_concurrency is not None:
+            # Modal's server concurrency knobs, as @modal.concurrent(max_inputs, target_inputs).
+            most = max_concurrency or target_concurrency
+            options["_concurrency"] = (int(most), target_concurrency)  # type: ignore[arg-type]
         options["timeout"] = options.get("timeout") or 300
         site = caller_site()
 

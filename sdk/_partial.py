@@ -212,7 +212,10 @@ def web_server(
 ) -> Callable[[Any], Any]:
     """This function starts a server listening on ``port``; requests are proxied to it."""
     if callable(port) or not isinstance(port, int) or not 0 < port < 65536:
-        raise InvalidError(f"web_server needs a port number: `@modal.web_server(8000)`, got {port!r}")
+        raise InvalidError(
+            f"web_server needs the TCP port (1-65535) its server listens on, e.g. "
+            f"`@modal.web_server(8000)`; got {port!r}"
+        )
     return _web(
         "web_server",
         "web_server",

@@ -390,12 +390,21 @@ def _execution_role(
     """The role Batch pulls the job's image with: read on exactly the ECR repository deploy
     pushed the image to (Lambda pulls with its own access and the repository's policy, so
     Lambda functions get none). None for an image outside ECR."""
-    if isinstance(args.image_uri, str) and names.ecr_repository_arn(args.image_uri) is None:
+    statements = image_pull_grants(args.image_uri)
+    if not statements:
         return None
-    repository = pulumi.Output.from_input(args.image_uri).apply(_repository_arn)
     trust = iam.trust_policy("ecs-tasks.amazonaws.com")
-    role, _ = _role(f"{name}-exec", trust, iam.image_pull_statements(repository), child, args.tags)
+    role, _ = _role(f"{name}-exec", trust, statements, child, args.tags)
     return role.arn
+
+
+def image_pull_grants(image_uri: pulumi.Input[str]) -> list[dict[str, Any]]:
+    """Pull statements for exactly the ECR repository of ``image_uri``; none for an image
+    outside ECR (Batch and ECS execution roles share this)."""
+    if isinstance(image_uri, str) and names.ecr_repository_arn(image_uri) is None:
+        return []
+    repository = pulumi.Output.from_input(image_uri).apply(_repository_arn)
+    return iam.image_pull_statements(repository)
 
 
 def _container_json(
@@ -413,7 +422,7 @@ def _container_json(
         "jobRoleArn": role_arn,
         **({"executionRoleArn": execution_role_arn} if execution_role_arn else {}),
         "resourceRequirements": resources,
-        "environment": [{"name": k, "value": v} for k, v in sorted(_with_region(env, region).items())],
+        "environment": [{"name": k, "value": v} for k, v in sorted(region_env(env, region).items())],
         "logConfiguration": {
             "logDriver": "awslogs",
             "options": {
@@ -438,8 +447,8 @@ def batch_retry_strategy(max_retries: int) -> aws.batch.JobDefinitionRetryStrate
     return {"attempts": attempts, "evaluate_on_exits": rules}
 
 
-def _with_region(env: dict[str, str], region: str) -> dict[str, str]:
-    """Batch containers are not told their region (Lambda's are, and refuses these keys)."""
+def region_env(env: dict[str, str], region: str) -> dict[str, str]:
+    """Batch and ECS containers are not told their region (Lambda's are, and refuses these keys)."""
     return {**env, aws_env.REGION: region, aws_env.DEFAULT_REGION: region}
 
 

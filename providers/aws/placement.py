@@ -1,9 +1,11 @@
-"""Where each function runs on AWS: Lambda or Batch, decided by a rules table.
+"""Where each function runs on AWS: Lambda, Batch or an ECS service, decided by a rules table.
 
 The first rule whose condition holds decides (``compiler.placement.first_matching``);
 rows with target ``unsupported`` turn into a :class:`UserError` naming the
-decorator's ``file:line``, why, and the fix. A stack file may force ``lambda`` or
-``batch`` or instance types per function. This module never imports Pulumi.
+decorator's ``file:line``, why, and the fix. A stack file may force ``lambda``,
+``batch`` or ``ecs`` or instance types per function. Long-running web services
+(``web_server``, ``app.server``, GPU or big web endpoints) are ECS services
+(:class:`EcsPlacement`): Fargate for CPU, EC2 GPU capacity providers otherwise. This module never imports Pulumi.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ LAMBDA_MIN_MEMORY_MIB = 128
 DEFAULT_LAMBDA_MEMORY_MIB = 1024
 BATCH_MIN_TIMEOUT = 60
 SERVICE_KINDS = ("web_server", "server")
-TARGETS = ("lambda", "batch")
+TARGETS = ("lambda", "batch", "ecs")
 # Lambda gives CPU in proportion to memory: one vCPU per 1,769 MiB.
 # Source: https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html
 LAMBDA_MIB_PER_VCPU = 1769
@@ -41,11 +43,6 @@ CPU_LARGEST: tuple[catalog.InstanceRow, ...] = (
     catalog.InstanceRow("", 0, "c6i.32xlarge", 128, 256, _CPU_SOURCE),
     catalog.InstanceRow("", 0, "m6i.32xlarge", 128, 512, _CPU_SOURCE),
     catalog.InstanceRow("", 0, "r6i.32xlarge", 128, 1024, _CPU_SOURCE),
-)
-
-UNSUPPORTED_FIX = (
-    "deploy this app with cloud='gcp' (Cloud Run), or run it with `pcompile serve`; "
-    "on AWS use @modal.fastapi_endpoint, @modal.asgi_app or @modal.wsgi_app on a CPU function"
 )
 
 
@@ -95,13 +92,10 @@ class BatchPlacement(Placement):
         return {"compute": list(self.queue_key())}
 
 
-AwsPlacement = LambdaPlacement | BatchPlacement
-
-
 def own(placement: Placement) -> AwsPlacement:
     """``placement`` as one of this cloud's targets; another cloud's placement is a bug
     in the caller (the registry hands each provider only its own plan)."""
-    if not isinstance(placement, LambdaPlacement | BatchPlacement):
+    if not isinstance(placement, LambdaPlacement | BatchPlacement | EcsPlacement):
         raise TypeError(f"{placement.function}: {type(placement).__name__} is not a aws placement")
     return placement
 
@@ -123,21 +117,19 @@ def _too_big_for_lambda(fn: FunctionSpec) -> bool:
 
 RULES: tuple[Rule, ...] = (
     Rule(
-        "unsupported",
+        "ecs",
         lambda fn: fn.web is not None and fn.web.kind in SERVICE_KINDS,
-        "web_server and app.server need a long-running service with an open port; "
-        "AWS Lambda cannot host one and ECS is not supported in this version",
+        "web_server and app.server are long-running services with an open port: an ECS service",
     ),
     Rule(
-        "unsupported",
+        "ecs",
         lambda fn: fn.web is not None and fn.gpu is not None,
-        "a GPU web endpoint needs a long-running GPU service; Lambda has no GPUs "
-        "and ECS is not supported in this version",
+        "a GPU web endpoint is a long-running GPU service (Lambda has no GPUs): an ECS service on EC2",
     ),
     Rule(
-        "unsupported",
+        "ecs",
         lambda fn: fn.web is not None and (fn.timeout > LAMBDA_MAX_TIMEOUT or _too_big_for_lambda(fn)),
-        "web endpoints run on Lambda Function URLs: at most 15 minutes, 6 vCPUs and 10 GiB",
+        "web endpoint over Lambda's limits (15 minutes, 6 vCPUs, 10 GiB): an ECS service",
     ),
     Rule("batch", lambda fn: fn.gpu is not None, "GPU functions run on AWS Batch (Lambda has no GPUs)"),
     Rule("batch", lambda fn: fn.timeout > LAMBDA_MAX_TIMEOUT, "Lambda stops at 15 minutes; Batch does not"),
@@ -157,12 +149,6 @@ def place(fn: FunctionSpec, settings: StackSettings, table: tuple[catalog.Instan
     """The placement of one function, honouring the stack's override."""
     rule = first_matching(RULES, fn)
     override = settings.override(fn.name)
-    if rule.target == "unsupported":
-        raise UserError(
-            f"function {fn.name!r} cannot be deployed to AWS: {rule.why}",
-            source=fn.source,
-            fix=UNSUPPORTED_FIX,
-        )
     target, why = rule.target, rule.why
     if override.placement:
         target, why = (
@@ -171,6 +157,8 @@ def place(fn: FunctionSpec, settings: StackSettings, table: tuple[catalog.Instan
         )
     if target == "lambda":
         return _lambda_placement(fn, why)
+    if target == "ecs":
+        return ecs_placement(fn, why, table, override.instance_types)
     return _batch_placement(fn, why, table, override.instance_types)
 
 
@@ -186,7 +174,14 @@ def _checked_override(fn: FunctionSpec, forced: str, rule: Rule) -> str:
         raise UserError(
             f"stack override forces {fn.name!r} onto Lambda, but {rule.why}",
             source=fn.source,
-            fix="remove the override or use placement: batch",
+            fix="remove the override or use placement: batch" + (" or ecs" if fn.web else ""),
+        )
+    if (forced == "ecs" and fn.web is None) or (forced == "batch" and fn.web is not None):
+        what = "only web endpoints are ECS services" if forced == "ecs" else "Batch jobs serve no HTTP"
+        raise UserError(
+            f"stack override placement={forced!r} for {fn.name!r} cannot work: {what}",
+            source=fn.source,
+            fix="remove the override" + ("" if fn.web is None else ", or use placement: ecs"),
         )
     return forced
 
@@ -280,3 +275,219 @@ def _check_fits(fn: FunctionSpec, resolution: catalog.GpuResolution, vcpus: int,
 def slug(text: str) -> str:
     """A resource-name-safe form of an IR name (``Model.generate`` → ``model-generate``)."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+
+
+# --------------------------------------------------------------------------- ECS services
+
+ECS_TARGET = "ecs"
+# The container port the ALB targets: the runtime's front server listens there and proxies
+# to the user's port (web_server/server) or serves the ASGI/WSGI app itself.
+FRONT_PORT = 8080
+FRONT_PORT_ALTERNATE = 8081
+# Modal sets no hard cap; an AWS service needs one. A stack raises it per function with
+# ``max_containers=`` in the decorator.
+ECS_DEFAULT_MAX_CONTAINERS = 10
+# Modal's default scaledown_window (seconds a container idles before it stops).
+ECS_DEFAULT_SCALEDOWN_S = 60
+# ALB timeouts: idle 1..4000 s; deregistration delay 0..3600 s.
+# Source: https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html
+ALB_MAX_IDLE_TIMEOUT_S = 4000
+ALB_MAX_DEREGISTRATION_S = 3600
+# CloudFront's origin read timeout: 1..60 s, up to 180 s after a quota increase (stack extra
+# ``cloudfront_origin_read_timeout``). It bounds the wait for each chunk, not the whole response.
+# Source: https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/DownloadDistValuesOrigin.html
+CLOUDFRONT_MAX_READ_TIMEOUT_S = 60
+CLOUDFRONT_QUOTA_READ_TIMEOUT_S = 180
+# The ECS health check grace period never goes below this: image pull and instance start.
+ECS_MIN_GRACE_S = 60
+DEFAULT_SERVICE_CPU = 1
+DEFAULT_SERVICE_MEMORY_MIB = 2048
+# Instance families the ECS GPU-optimized AMI (AL2023 NVIDIA) supports; catalog rows of other
+# families are never in a capacity provider.
+# Source: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-gpu.html
+ECS_GPU_FAMILIES = ("g4dn", "g5", "g6", "g6e", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200")
+# Fargate task sizes: vCPUs → (least MiB, most MiB, step MiB).
+# Source: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html
+FARGATE_SIZES: tuple[tuple[float, int, int, int], ...] = (
+    (0.25, 512, 2048, 1024),
+    (0.5, 1024, 4096, 1024),
+    (1, 2048, 8192, 1024),
+    (2, 4096, 16384, 1024),
+    (4, 8192, 30720, 1024),
+    (8, 16384, 61440, 4096),
+    (16, 32768, 122880, 8192),
+)
+
+
+@dataclass(frozen=True)
+class EcsScaling:
+    """A service's autoscaling: task bounds, the in-flight requests one task is sized for
+    (``target_inputs``), the scale-in cooldown and the idle tasks kept above demand."""
+
+    min_containers: int
+    max_containers: int
+    target_inputs: int
+    scale_in_cooldown_s: int
+    buffer_containers: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class EcsPlacement(Placement):
+    """A web service on ECS behind an ALB: ``port`` is the user's server (None for ASGI/WSGI
+    kinds), ``front_port`` the container port the ALB targets; ``launch_type`` is ``fargate``
+    (CPU) or ``ec2`` (GPU capacity provider ``capacity_key`` over ``instance_types``)."""
+
+    target: ClassVar[str] = ECS_TARGET
+    port: int | None = None
+    front_port: int = FRONT_PORT
+    launch_type: str = "fargate"
+    capacity_key: str | None = None
+    scaling: EcsScaling = EcsScaling(0, ECS_DEFAULT_MAX_CONTAINERS, 1, ECS_DEFAULT_SCALEDOWN_S)
+    startup_timeout_s: int = 30
+    health_check_grace_s: int = ECS_MIN_GRACE_S
+    idle_timeout_s: int = 60
+    origin_read_timeout_s: int = CLOUDFRONT_MAX_READ_TIMEOUT_S
+    deregistration_delay_s: int = 30
+
+    @property
+    def gpus(self) -> int:
+        """GPUs the task definition asks for."""
+        return self.gpu.count if self.gpu else 0
+
+
+def front_port(user_port: int | None) -> int:
+    """The runtime front's container port: 8080, or 8081 when the user's server is on 8080."""
+    return FRONT_PORT_ALTERNATE if user_port == FRONT_PORT else FRONT_PORT
+
+
+def ecs_placement(
+    fn: FunctionSpec, why: str, table: tuple[catalog.InstanceRow, ...], forced_types: tuple[str, ...] = ()
+) -> EcsPlacement:
+    """A web function as an ECS service: size, compute, ports, scaling, timeouts."""
+    assert fn.web is not None
+    if fn.schedule is not None:
+        raise UserError(
+            f"function {fn.name!r} is a web service and has a schedule",
+            source=fn.source,
+            fix="drop schedule= and have a scheduled plain function call the service",
+        )
+    port = _checked_port(fn)
+    startup = math.ceil(fn.web.startup_timeout or fn.startup_timeout or 30)
+    common = {
+        "function": fn.name,
+        "reason": why,
+        "timeout_s": fn.timeout,
+        "port": port,
+        "front_port": front_port(port),
+        "scaling": _scaling(fn),
+        "startup_timeout_s": startup,
+        "health_check_grace_s": max(ECS_MIN_GRACE_S, startup),
+        "idle_timeout_s": min(ALB_MAX_IDLE_TIMEOUT_S, max(1, fn.timeout)),
+        "origin_read_timeout_s": min(CLOUDFRONT_MAX_READ_TIMEOUT_S, max(1, fn.timeout)),
+        "deregistration_delay_s": min(ALB_MAX_DEREGISTRATION_S, fn.timeout),
+    }
+    if fn.gpu is None and not forced_types:
+        cpu, memory_mib = fargate_size(fn)
+        return EcsPlacement(cpu=cpu, memory_mib=memory_mib, launch_type="fargate", **common)  # type: ignore[arg-type]
+    gpu, vcpus, memory_mib, types = _ecs_gpu_compute(fn, table, forced_types)
+    key = "ecs-" + (
+        f"{catalog.canonical_key(gpu)}-x{gpu.count}"
+        if gpu and not forced_types
+        else "custom-" + hashlib.sha256(",".join(types).encode()).hexdigest()[:8]
+    )
+    return EcsPlacement(
+        cpu=vcpus,
+        memory_mib=memory_mib,
+        gpu=gpu,
+        instance_types=types,
+        launch_type="ec2",
+        capacity_key=key,
+        **common,  # type: ignore[arg-type]
+    )
+
+
+def _checked_port(fn: FunctionSpec) -> int | None:
+    """The user's server port (web_server/server), refused outside 1-65535."""
+    assert fn.web is not None
+    port = fn.web.port
+    if fn.web.kind not in SERVICE_KINDS:
+        return None
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise UserError(
+            f"function {fn.name!r}: port={port!r} is not a TCP port (1-65535)",
+            source=fn.source,
+            fix="pass the port your server listens on, e.g. @modal.web_server(8000) or @app.server(port=8000)",
+        )
+    return port
+
+
+def _scaling(fn: FunctionSpec) -> EcsScaling:
+    """Modal's autoscaler knobs as service bounds; ``min > max`` is the user's to fix."""
+    low = fn.min_containers or 0
+    high = fn.max_containers if fn.max_containers is not None else max(ECS_DEFAULT_MAX_CONTAINERS, low)
+    if low > high:
+        raise UserError(
+            f"function {fn.name!r}: min_containers={low} is more than max_containers={high}",
+            source=fn.source,
+            fix=f"use min_containers<={high} or max_containers>={low}",
+        )
+    target = 1
+    if fn.concurrency is not None:
+        target = fn.concurrency.target_inputs or fn.concurrency.max_inputs
+    scaledown = fn.scaledown_window if fn.scaledown_window is not None else ECS_DEFAULT_SCALEDOWN_S
+    return EcsScaling(low, high, max(1, target), scaledown, fn.buffer_containers or 0)
+
+
+def fargate_size(fn: FunctionSpec) -> tuple[float, int]:
+    """The smallest Fargate size holding the function's cpu and memory requests."""
+    cpu = _request(fn.cpu) or DEFAULT_SERVICE_CPU
+    memory = int(_request(fn.memory) or DEFAULT_SERVICE_MEMORY_MIB)
+    for vcpus, least, most, step in FARGATE_SIZES:
+        if vcpus >= cpu and memory <= most:
+            return vcpus, max(least, math.ceil(memory / step) * step)
+    raise UserError(
+        f"function {fn.name!r} asks for {cpu:g} vCPUs and {memory} MiB, more than a Fargate task offers "
+        f"(16 vCPUs, 120 GiB)",
+        source=fn.source,
+        fix="lower cpu/memory to at most cpu=16, memory=122880, or add a gpu= to run on EC2",
+    )
+
+
+def ecs_table(table: tuple[catalog.InstanceRow, ...]) -> tuple[catalog.InstanceRow, ...]:
+    """The catalog rows ECS's GPU-optimized AMI runs on."""
+    return tuple(r for r in table if r.instance_type.split(".")[0] in ECS_GPU_FAMILIES)
+
+
+def _ecs_gpu_compute(
+    fn: FunctionSpec, table: tuple[catalog.InstanceRow, ...], forced_types: tuple[str, ...]
+) -> tuple[GpuRequest | None, int, int, tuple[str, ...]]:
+    """GPU, task vCPUs and MiB, and the instance types of the service's capacity provider: the
+    first GPU choice (as Batch resolves it) on ECS-capable instances that fit the task."""
+    if forced_types:
+        gpu = fn.gpu.choices()[0] if fn.gpu else None
+        gpus = gpu.count if gpu else 0
+        return gpu, *_task_size(fn, gpus), forced_types
+    assert fn.gpu is not None
+    try:
+        resolution = catalog.resolve(ecs_table(table), fn.gpu, fn.source)
+    except UserError as err:
+        raise UserError(
+            f"function {fn.name!r}: no ECS-capable AWS instance type holds gpu="
+            + ", ".join(f"{c.type}:{c.count}" for c in fn.gpu.choices()),
+            source=fn.source,
+            fix=err.fix or "use a GPU the ECS GPU-optimized AMI runs on",
+        ) from None
+    gpu, rows = resolution.choices[0]
+    vcpus, memory_mib = _task_size(fn, gpu.count)
+    _check_fits(fn, catalog.GpuResolution(((gpu, rows),)), vcpus, memory_mib)
+    fitting = tuple(r.instance_type for r in rows if r.vcpus >= vcpus and r.memory_gib * 1024 >= memory_mib)
+    return gpu, vcpus, memory_mib, fitting
+
+
+def _task_size(fn: FunctionSpec, gpus: int) -> tuple[int, int]:
+    """Task vCPUs and MiB: as asked, else Batch's defaults for the GPU count."""
+    vcpus = max(1, math.ceil(_request(fn.cpu) or max(1, 2 * gpus)))
+    return vcpus, int(_request(fn.memory) or max(2048, 4096 * gpus))
+
+
+AwsPlacement = LambdaPlacement | BatchPlacement | EcsPlacement

@@ -21,8 +21,8 @@ import pulumi_aws as aws
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.images import image_ref
 from pcompile.compiler.ir import AppSpec, FunctionSpec, SecretSpec
-from pcompile.providers.aws import components, concurrency, iam, names, schedules, shared
-from pcompile.providers.aws.placement import AwsPlacement, BatchPlacement, LambdaPlacement, slug
+from pcompile.providers.aws import components, concurrency, iam, names, schedules, shared, web_service
+from pcompile.providers.aws.placement import AwsPlacement, BatchPlacement, EcsPlacement, LambdaPlacement, slug
 from pcompile.providers.manifest import FunctionAddress, Manifest
 from pcompile.providers.settings import DeployInputs, ManifestLocation, StackSettings
 
@@ -58,6 +58,8 @@ class Context:
     tags: dict[str, str]
     arns: iam.Arns
     names: dict[str, str] = field(default_factory=dict)
+    network: shared.BatchNetwork | None = None
+    web: WebShared | None = None
 
     def logical(self, kind: str, ir_name: str) -> str:
         """A logical resource name from a stable IR name; two IR names that collide are an error."""
@@ -102,7 +104,8 @@ def define(
     secrets = {s.name: _secret(ctx, s) for s in sorted(app.secrets, key=lambda s: s.name)}
     volumes = {v.name: _volume(ctx, v.name) for v in sorted(app.volumes, key=lambda v: v.name)}
     queues = _batch(ctx, placements)
-    made: dict[str, components.Function | components.BatchFunction] = {}
+    ctx.web = _web_shared(ctx, placements)
+    made: dict[str, Made] = {}
     for fn in sorted(app.functions, key=lambda f: f.name):
         made[fn.name] = _function(ctx, fn, placements[fn.name], base, secrets, volumes, queues)
         if fn.schedule is not None:
@@ -117,6 +120,7 @@ def define(
             },
             # IR nodes this program does not create yet, said aloud as GCP's program does.
             "not_deployed": [f"dict:{d.name}" for d in app.dicts] + [f"queue:{q.name}" for q in app.queues],
+            **web_services_summary(ctx, placements),
         },
     }
 
@@ -263,6 +267,13 @@ def _compute_plans(ctx: Context, on_batch: list[BatchPlacement]) -> dict[str, _C
 
 
 def _network(ctx: Context) -> shared.BatchNetwork:
+    """The app's network, made once (Batch compute and web services share it)."""
+    if ctx.network is None:
+        ctx.network = _make_network(ctx)
+    return ctx.network
+
+
+def _make_network(ctx: Context) -> shared.BatchNetwork:
     given = ctx.settings.network
     if (given.vpc_id or given.security_group_ids) and not given.subnet_ids:
         raise UserError(
@@ -271,12 +282,12 @@ def _network(ctx: Context) -> shared.BatchNetwork:
             "S3 and CloudWatch Logs), or remove network to let pcompile create a small VPC",
         )
     if given.subnet_ids:
-        return shared.BatchNetwork(list(given.subnet_ids), list(given.security_group_ids))
+        return shared.BatchNetwork(list(given.subnet_ids), list(given.security_group_ids), given.vpc_id)
     zones = tuple(str(z) for z in ctx.settings.extra.get("availability_zones", ()))
     made = shared.Network(
         f"{slug(ctx.app.name)}-net", shared.NetworkArgs(region=ctx.region, tags=ctx.tags, zones=zones)
     )
-    return shared.BatchNetwork(list(made.subnet_ids), list(made.security_group_ids))
+    return shared.BatchNetwork(list(made.subnet_ids), list(made.security_group_ids), made.vpc_id, public=True)
 
 
 # --------------------------------------------------------------------------- functions
@@ -290,7 +301,7 @@ def _function(
     secrets: dict[str, components.Secret],
     volumes: dict[str, components.Mount],
     queues: dict[tuple[str, ...], components.BatchQueueRef],
-) -> components.Function | components.BatchFunction:
+) -> Made:
     mounts = _mounts(ctx, fn, volumes)
     env = components.RuntimeEnv(
         app=ctx.app.name,
@@ -328,6 +339,8 @@ def _function(
                 concurrency.reserved_for(fn, ctx.settings),
             ),
         )
+    if isinstance(placement, EcsPlacement):
+        return _web_service(ctx, fn, placement, image, env, grants, retention)
     queue = queues[placement.queue_key()]
     args = components.BatchFunctionArgs(
         fn,
@@ -412,7 +425,9 @@ def _schedule(ctx: Context, fn: FunctionSpec, made: components.Function | compon
 # --------------------------------------------------------------------------- manifest
 
 
-def _addresses(made: components.Function | components.BatchFunction) -> dict[str, Any]:
+def _addresses(made: Made) -> dict[str, Any]:
+    if isinstance(made, web_service.WebService):
+        return web_service_addresses(made)
     if isinstance(made, components.Function):
         out: dict[str, Any] = {
             "function_name": made.function.name,
@@ -431,9 +446,7 @@ def _addresses(made: components.Function | components.BatchFunction) -> dict[str
     }
 
 
-def _manifest(
-    ctx: Context, base: shared.AppShared, made: dict[str, components.Function | components.BatchFunction]
-) -> None:
+def _manifest(ctx: Context, base: shared.AppShared, made: dict[str, Made]) -> None:
     """The manifest object and its SSM pointer; also exported (``functions``, ``staging``) for
     ``pcompile deploy``, which records the manifest from the stack outputs."""
     data = {
@@ -441,7 +454,7 @@ def _manifest(
         "bucket": base.staging.bucket,
         "images": {img.id: _image_uri(ctx, base, img.id) for img in ctx.app.images},
     }
-    targets = {name: "lambda" if isinstance(m, components.Function) else "batch" for name, m in made.items()}
+    targets = {name: _target(m) for name, m in made.items()}
     web = {fn.name for fn in ctx.app.functions if fn.web is not None}
     manifest = pulumi.Output.from_input(data).apply(lambda d: _manifest_of(ctx, d, targets, web))
     pulumi.export("functions", manifest.apply(_exported_functions))
@@ -475,7 +488,7 @@ def _manifest_of(ctx: Context, data: dict[str, Any], targets: dict[str, str], we
         name: FunctionAddress(
             target=targets[name],
             addresses={k: str(v) for k, v in addresses.items()},
-            web_url=addresses.get("function_url") if name in web else None,
+            web_url=(addresses.get("service_url") or addresses.get("function_url")) if name in web else None,
         )
         for name, addresses in data["functions"].items()
     }
@@ -489,3 +502,151 @@ def _manifest_of(ctx: Context, data: dict[str, Any], targets: dict[str, str], we
         image_tags=dict(data["images"]),
         code_bundle=ctx.inputs.bundle_url,
     )
+
+
+# --------------------------------------------------------------------------- web services
+
+Made = components.Function | components.BatchFunction | web_service.WebService
+ORIGIN_SECRET_PLACEHOLDER = "<generated at deploy by secretsmanager:GetRandomPassword>"
+
+
+@dataclass(frozen=True)
+class WebShared:
+    """What every web service of the app shares: the cluster, the network, the origin secret."""
+
+    cluster: web_service.WebCluster
+    network: shared.BatchNetwork
+    origin_secret: pulumi.Output[str]
+
+
+def _target(made: Made) -> str:
+    if isinstance(made, web_service.WebService):
+        return "ecs"
+    return "lambda" if isinstance(made, components.Function) else "batch"
+
+
+def _web_shared(ctx: Context, placements: dict[str, AwsPlacement]) -> WebShared | None:
+    """The ECS cluster (with a GPU capacity provider per capacity key) and the origin secret."""
+    services = [p for _, p in sorted(placements.items()) if isinstance(p, EcsPlacement)]
+    if not services:
+        return None
+    _check_web_settings(ctx)
+    network = _network(ctx)
+    if network.vpc_id is None:
+        raise UserError(
+            f"stack {ctx.settings.name!r} names subnets but no network.vpc_id; web services need the VPC "
+            "for their load balancers",
+            fix="add network.vpc_id (the VPC of network.subnet_ids), or remove network to let pcompile make one",
+        )
+    capacity: dict[str, web_service.CapacityArgs] = {}
+    for p in services:
+        if p.capacity_key is not None:
+            previous = capacity.get(p.capacity_key)
+            most = p.scaling.max_containers + (previous.max_instances if previous else 0)
+            capacity[p.capacity_key] = web_service.CapacityArgs(p.instance_types, most)
+    app = slug(ctx.app.name)
+    cluster = web_service.WebCluster(
+        f"{app}-web",
+        web_service.WebClusterArgs(
+            ctx.physical("web"), capacity, network.vpc_id, network.subnet_ids, ctx.tags
+        ),
+    )
+    configured = pulumi.Config().get_secret(web_service.ORIGIN_SECRET_CONFIG)
+    secret = web_service.OriginSecret(
+        f"{app}-web-origin",
+        web_service.OriginSecretArgs(
+            physical_name=f"pcompile/{slug(ctx.settings.name)}/{app}/web-origin",
+            tags=ctx.tags,
+            configured=configured,
+            placeholder=ORIGIN_SECRET_PLACEHOLDER if configured is None and _under_mocks() else None,
+        ),
+    )
+    return WebShared(cluster, network, secret.value)
+
+
+def _check_web_settings(ctx: Context) -> None:
+    web = ctx.settings.web
+    if web.domain and not web.certificate_arn:
+        raise UserError(
+            f"stack {ctx.settings.name!r}: web.domain is {web.domain!r} but web.certificate_arn is not set",
+            fix=f"add web.certificate_arn (an ACM certificate in {ctx.region} covering *.{web.domain}), "
+            "or remove web.domain to serve from CloudFront's default certificate",
+        )
+
+
+def _web_service(
+    ctx: Context,
+    fn: FunctionSpec,
+    placement: EcsPlacement,
+    image: pulumi.Input[str],
+    env: components.RuntimeEnv,
+    grants: components.Grants,
+    retention: int,
+) -> web_service.WebService:
+    assert ctx.web is not None
+    web = ctx.settings.web
+    domain = None
+    if web.domain and web.certificate_arn:
+        domain = web_service.WebDomain(web.domain, _service_host(ctx, fn), web.certificate_arn)
+    args = web_service.WebServiceArgs(
+        fn=fn,
+        placement=placement,
+        physical_name=ctx.physical(fn.name),
+        image_uri=image,
+        env=env,
+        grants=grants,
+        arns=ctx.arns,
+        region=ctx.region,
+        cluster=ctx.web.cluster,
+        vpc_id=ctx.web.network.vpc_id or "",
+        subnet_ids=ctx.web.network.subnet_ids,
+        origin_secret=ctx.web.origin_secret,
+        tags=ctx.tags,
+        assign_public_ip=bool(ctx.settings.extra.get("ecs_assign_public_ip", ctx.web.network.public)),
+        domain=domain,
+        log_retention_days=retention,
+        request_seconds=float(
+            ctx.settings.extra.get("ecs_request_seconds", web_service.DEFAULT_REQUEST_SECONDS)
+        ),
+    )
+    return web_service.WebService(ctx.logical("", fn.name), args)
+
+
+def _service_host(ctx: Context, fn: FunctionSpec) -> str:
+    """``<app>-<label>.<domain>``: the service's name under the stack's ``web.domain``."""
+    label = (fn.web.label if fn.web else None) or fn.name
+    return f"{slug(ctx.app.name)}-{slug(label)}.{ctx.settings.web.domain}"
+
+
+def web_service_addresses(made: web_service.WebService) -> dict[str, Any]:
+    """A service's manifest addresses: its URL, cluster, service, task definition and logs."""
+    return {
+        "service_url": made.url,
+        "cluster": made.cluster_name,
+        "service": made.service.name,
+        "task_definition": made.task_definition.arn,
+        "load_balancer": made.load_balancer.arn,
+        "log_group": made.log_group.name,
+    }
+
+
+def web_services_summary(ctx: Context, placements: dict[str, AwsPlacement]) -> dict[str, Any]:
+    """For ``synth``: ``{"web_services": ...}``, each service's URL output, scaling bounds, ports
+    and placement reason (nothing for an app without one)."""
+    out: dict[str, Any] = {}
+    for name, p in sorted(placements.items()):
+        if not isinstance(p, EcsPlacement):
+            continue
+        out[name] = {
+            "url_output": f"functions.{name}.web_url",
+            "url": f"https://{_service_host(ctx, ctx.app.function(name))}"
+            if ctx.settings.web.domain
+            else "https://<CloudFront distribution domain>",
+            "launch_type": p.launch_type,
+            "min_containers": p.scaling.min_containers,
+            "max_containers": p.scaling.max_containers,
+            "front_port": p.front_port,
+            "port": p.port,
+            "reason": p.reason,
+        }
+    return {"web_services": out} if out else {}

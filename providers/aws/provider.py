@@ -69,6 +69,14 @@ class AwsProvider:
 
         stacks.require_key(data, path, "region", f"add e.g. `region: {self.regions().DEFAULT}`")
         stacks.require_endpoint_for_simulate(data, path, EMULATOR)
+        web = data.get("web") or {}
+        if web.get("domain") and not web.get("certificate_arn"):
+            raise UserError(
+                f"{path}: key 'web.domain' is {web['domain']!r} but 'web.certificate_arn' is not set",
+                fix=f"add `certificate_arn: arn:aws:acm:<region>:<account>:certificate/<id>` under web (an ACM "
+                f"certificate in the stack's region covering *.{web['domain']}), or remove web.domain to serve "
+                "from CloudFront's default certificate",
+            )
 
     def pulumi_config(self, settings: StackSettings) -> dict[str, Any]:
         """``aws:region``, and the emulator endpoints when the stack names one."""

@@ -154,6 +154,7 @@ class Network(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
+        self.vpc_id: pulumi.Output[str] = vpc.id
         gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=args.tags, opts=child)
         routes = aws.ec2.RouteTable(
             f"{name}-routes",
@@ -188,7 +189,9 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         self.security_group_ids: list[pulumi.Output[str]] = [group.id]
-        self.register_outputs({"subnet_ids": self.subnet_ids, "security_group_ids": self.security_group_ids})
+        self.register_outputs(
+            {"subnet_ids": self.subnet_ids, "security_group_ids": self.security_group_ids, "vpc_id": vpc.id}
+        )
 
 
 @dataclass(frozen=True)
@@ -289,7 +292,10 @@ class InstanceRole(pulumi.ComponentResource):
 
 @dataclass
 class BatchNetwork:
-    """Subnets and security groups Batch compute uses (from the stack or a new Network)."""
+    """Subnets and security groups Batch compute uses (from the stack or a new Network); web
+    services also need the VPC and whether the subnets are the public ones pcompile made."""
 
     subnet_ids: list[pulumi.Input[str]] = field(default_factory=list)
     security_group_ids: list[pulumi.Input[str]] = field(default_factory=list)
+    vpc_id: pulumi.Input[str] | None = None
+    public: bool = False

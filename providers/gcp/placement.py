@@ -247,7 +247,8 @@ def _check_cloud_run(fn: FunctionSpec) -> None:
             f"function {fn.name!r}: Cloud Run serves only gpu='L4' (one per instance), got "
             f"{fn.gpu.type}:{fn.gpu.count}",
             source=fn.source,
-            fix='use gpu="L4" for a web endpoint, or move the GPU work to a plain function it calls',
+            fix='use gpu="L4" for a web endpoint, move the GPU work to a plain function it calls, or deploy '
+            "it with --cloud aws, where GPU web endpoints run as ECS services on EC2 GPU instances",
         )
     if fn.timeout > CLOUD_RUN_MAX_TIMEOUT_S:
         raise UserError(

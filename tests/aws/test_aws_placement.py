@@ -15,6 +15,7 @@ from pcompile.providers.aws import catalog, placement
 from pcompile.providers.settings import FunctionOverride, StackSettings
 
 TABLE = catalog.load_catalog()
+TABLE_ROWS = {r.instance_type: r for r in TABLE}
 SETTINGS = StackSettings(name="dev", cloud="aws", region="us-east-1")
 
 
@@ -46,18 +47,18 @@ def test_no_gpu_function_gets_a_gpu_less_instance_list() -> None:
 
 
 @pytest.mark.parametrize("kind", ["web_server", "server"])
-def test_long_running_services_are_rejected_with_file_line_and_fix(kind: str) -> None:
+def test_long_running_services_are_ecs_services_on_fargate(kind: str) -> None:
     spec = fn("ui", 12, web=WebSpec(kind=kind, port=8000))  # type: ignore[arg-type]
-    with pytest.raises(UserError) as err:
-        placement.place(spec, SETTINGS, TABLE)
-    text = str(err.value)
-    assert "examples/gpu_mix.py:12" in text and "long-running" in text and "cloud='gcp'" in text
+    p = placement.place(spec, SETTINGS, TABLE)
+    assert isinstance(p, placement.EcsPlacement) and p.target == "ecs"
+    assert (p.launch_type, p.port, p.front_port, p.instance_types) == ("fargate", 8000, 8080, ())
 
 
-def test_gpu_web_endpoints_are_rejected() -> None:
+def test_gpu_web_endpoints_are_ecs_services_on_gpu_instances() -> None:
     spec = fn("gen", 5, web=WebSpec(kind="fastapi"), gpu=GpuSpec("T4"))
-    with pytest.raises(UserError, match="GPU web endpoint"):
-        placement.place(spec, SETTINGS, TABLE)
+    p = placement.place(spec, SETTINGS, TABLE)
+    assert isinstance(p, placement.EcsPlacement) and p.launch_type == "ec2" and p.port is None
+    assert p.instance_types and all(TABLE_ROWS[t].gpu == "T4" for t in p.instance_types)
 
 
 def test_big_cpu_functions_go_to_batch_and_small_ones_to_lambda() -> None:

@@ -59,9 +59,9 @@ def test_jobs_of_one_gpu_type_share_an_environment_sized_for_the_smallest() -> N
 
 def test_every_placement_error_of_an_app_is_reported_with_its_file_and_line() -> None:
     app = _app(
-        fn("ui", 12, web=WebSpec(kind="web_server", port=8000)),
+        fn("ui", 12, web=WebSpec(kind="web_server", port=0)),
         fn("fine", 14),
-        fn("gen", 17, web=WebSpec(kind="fastapi"), gpu=GpuSpec("T4")),
+        fn("gen", 17, web=WebSpec(kind="fastapi"), gpu=GpuSpec("T4"), min_containers=3, max_containers=2),
         fn("huge", 21, gpu=GpuSpec("T4", 16)),
     )
     with pytest.raises(CompileErrors) as err:

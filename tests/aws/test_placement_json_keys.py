@@ -60,9 +60,10 @@ def test_every_placement_of_every_app_has_the_same_keys_on_both_clouds(apps: lis
             for p in placements.values():
                 _shape_ok(json.loads(json.dumps(p.to_json())))
                 targets[p.target] += 1
-                serverless = p.target in ("lambda", "cloudrun")
+                # Fargate services run on no instance type of ours, as Lambda and Cloud Run.
+                serverless = p.target in ("lambda", "cloudrun") or getattr(p, "launch_type", "") == "fargate"
                 assert (p.instance_types == ()) is serverless, (cloud, app.name, p)
-    assert set(targets) == {"lambda", "batch", "cloudrun", "gcpbatch"} and min(targets.values()) >= 5
+    assert set(targets) == {"lambda", "batch", "ecs", "cloudrun", "gcpbatch"} and min(targets.values()) >= 5
 
 
 def test_local_placements_have_the_same_keys(apps: list[AppSpec]) -> None:

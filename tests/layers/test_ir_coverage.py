@@ -40,11 +40,7 @@ SETTINGS = {
 
 # Kinds a cloud refuses at compile time: kind -> words of the UserError (the fixture's only node of it).
 REFUSED = {
-    "aws": {
-        "WebSpec:web_server": "web_server and app.server need a long-running service",
-        "WebSpec:server": "web_server and app.server need a long-running service",
-        "FunctionSpec:server": "web_server and app.server need a long-running service",
-    },
+    "aws": {},
     "gcp": {},
 }
 # Kinds a cloud deploys nothing for, said in the synth output's ``not_deployed`` list.
@@ -97,6 +93,9 @@ def _aws_compute(out: SynthOutput) -> Iterator[tuple[dict[str, str], str]]:
     for r in out.result.of_type("aws:batch/jobDefinition:JobDefinition"):
         props = json.loads(r.inputs["containerProperties"])
         yield {e["name"]: e["value"] for e in props["environment"]}, str(props["image"])
+    for r in out.result.of_type("aws:ecs/taskDefinition:TaskDefinition"):
+        (container,) = json.loads(r.inputs["containerDefinitions"])
+        yield {e["name"]: e["value"] for e in container["environment"]}, str(container["image"])
 
 
 def _gcp_compute(out: SynthOutput) -> Iterator[tuple[dict[str, str], str]]:
