@@ -125,7 +125,7 @@ class WebCluster(pulumi.ComponentResource):
                 key: self._gpu_capacity(f"{name}-{key}", args, cap, role.profile.arn, child)
                 for key, cap in sorted(args.capacity.items())
             }
-        aws.ecs.ClusterCapacityProviders(
+        self.providers = aws.ecs.ClusterCapacityProviders(
             f"{name}-providers",
             cluster_name=self.cluster.name,
             capacity_providers=["FARGATE", *(p.name for p in self.capacity_providers.values())],
@@ -179,7 +179,7 @@ class WebCluster(pulumi.ComponentResource):
         )
         return aws.ecs.CapacityProvider(
             f"{name}-cp",
-            name=names.fitted(f"{name}-cp", names.CAPACITY_PROVIDER),
+            name=capacity_provider_name(f"{name}-cp"),
             auto_scaling_group_provider={
                 "auto_scaling_group_arn": group.arn,
                 "managed_termination_protection": "ENABLED",
@@ -193,6 +193,14 @@ class WebCluster(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
+
+
+def capacity_provider_name(logical: str) -> str | None:
+    """ECS refuses provider names starting ``aws``, ``ecs`` or ``fargate`` (an app may be
+    called ``ecs-demo``): those get a ``pcompile-`` prefix; others as :func:`names.fitted`."""
+    if logical.lower().startswith(("aws", "ecs", "fargate")):
+        return f"pcompile-{logical}"[: names.CAPACITY_PROVIDER]
+    return names.fitted(logical, names.CAPACITY_PROVIDER)
 
 
 def _user_data(cluster: str) -> str:
@@ -276,15 +284,18 @@ class WebService(pulumi.ComponentResource):
             opts=child,
         )
         self.target_group = self._target_group(name, args, child)
-        self.service = self._service(name, args, child)
+        # ECS refuses a target group no listener uses yet: the listener (and its rules) first.
+        if args.domain is None:
+            forwarding = self._origin_listener(name, args, child)
+        else:
+            forwarding = self._https_listener(name, args, args.domain, child)
+        self.service = self._service(name, args, forwarding)
         if args.placement.launch_type == "ec2":
             self._admit_alb_to_instances(name, args, child)
         if args.domain is None:
-            self._origin_listener(name, args, child)
             self.distribution = self._cloudfront(name, args, child)
             self.url: pulumi.Output[str] = pulumi.Output.concat("https://", self.distribution.domain_name)
         else:
-            self._https_listener(name, args, args.domain, child)
             self.url = pulumi.Output.from_input(f"https://{args.domain.host}")
         self._autoscaling(name, args, child)
         self.register_outputs(
@@ -328,7 +339,9 @@ class WebService(pulumi.ComponentResource):
             opts=child,
         )
 
-    def _service(self, name: str, args: WebServiceArgs, child: pulumi.ResourceOptions) -> aws.ecs.Service:
+    def _service(self, name: str, args: WebServiceArgs, after: list[pulumi.Resource]) -> aws.ecs.Service:
+        """The service: Fargate in the app's subnets, or the GPU capacity provider's strategy."""
+        child = pulumi.ResourceOptions(parent=self)
         p = args.placement
         fargate = p.launch_type == "fargate"
         placement: dict[str, Any] = {}
@@ -364,8 +377,13 @@ class WebService(pulumi.ComponentResource):
             propagate_tags="SERVICE",
             wait_for_steady_state=False,
             tags=args.tags,
-            # The autoscaler owns the desired count once the service exists.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCount"]),
+            # The autoscaler owns the desired count once the service exists; a capacity provider
+            # strategy needs the provider attached to the cluster first.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                ignore_changes=["desiredCount"],
+                depends_on=[*after, args.cluster.providers],
+            ),
             **placement,
         )
 
@@ -451,7 +469,9 @@ class WebService(pulumi.ComponentResource):
             opts=child,
         )
 
-    def _origin_listener(self, name: str, args: WebServiceArgs, child: pulumi.ResourceOptions) -> None:
+    def _origin_listener(
+        self, name: str, args: WebServiceArgs, child: pulumi.ResourceOptions
+    ) -> list[pulumi.Resource]:
         """HTTP :80 answers 403 unless the CloudFront origin header carries the secret."""
         listener = aws.lb.Listener(
             f"{name}-http",
@@ -474,7 +494,7 @@ class WebService(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        aws.lb.ListenerRule(
+        forward = aws.lb.ListenerRule(
             f"{name}-forward",
             listener_arn=listener.arn,
             priority=20,
@@ -483,12 +503,13 @@ class WebService(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
+        return [listener, forward]
 
     def _https_listener(
         self, name: str, args: WebServiceArgs, domain: WebDomain, child: pulumi.ResourceOptions
-    ) -> None:
+    ) -> list[pulumi.Resource]:
         """HTTPS :443 with the stack's certificate, and ``host`` aliased to the ALB."""
-        aws.lb.Listener(
+        listener = aws.lb.Listener(
             f"{name}-https",
             load_balancer_arn=self.load_balancer.arn,
             port=443,
@@ -514,6 +535,7 @@ class WebService(pulumi.ComponentResource):
             ],
             opts=child,
         )
+        return [listener]
 
     # ------------------------------------------------------------------ CloudFront
 

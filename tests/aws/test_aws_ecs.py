@@ -322,3 +322,85 @@ def test_generated_apps_grant_no_wildcard_and_expose_no_alb(app: AppSpec) -> Non
             assert p.instance_types and all(
                 ROWS[t].gpu in catalog.family(tuple(ROWS.values()), p.gpu.type) for t in p.instance_types
             )
+
+
+# --------------------------------------------------------------------------- variants
+
+
+def _one(name: str = "svc", **kwargs: Any) -> AppSpec:
+    from pcompile.compiler.ir import SecretSpec, VolumeSpec
+
+    return AppSpec(
+        name=name,
+        functions=(fn("ui", 3, **kwargs),),
+        images=(IMAGE,),
+        secrets=(SecretSpec("hf-token"),),
+        volumes=(VolumeSpec("weights"),),
+    )
+
+
+def test_a_stack_domain_gives_an_https_listener_and_a_dns_alias() -> None:
+    import dataclasses
+
+    from pcompile.providers.settings import WebSettings
+
+    arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+    settings = dataclasses.replace(AWS_SETTINGS, web=WebSettings("example.com", arn))
+    out = synthesize("aws", _one(web=WebSpec(kind="web_server", port=8000, label="chat")), settings)
+    assert not out.result.of_type(CDN)
+    (listener,) = out.result.of_type("aws:lb/listener:Listener")
+    assert (listener.inputs["port"], listener.inputs["protocol"], listener.inputs["certificateArn"]) == (
+        443,
+        "HTTPS",
+        arn,
+    )
+    (record,) = out.result.of_type("aws:route53/record:Record")
+    assert record.inputs["name"] == "svc-chat.example.com" and record.inputs["type"] == "A"
+    (obj,) = out.result.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+    assert json.loads(obj.inputs["content"])["functions"]["ui"]["web_url"] == "https://svc-chat.example.com"
+
+
+def test_the_task_role_names_exactly_the_functions_secrets_and_volumes() -> None:
+    out = synthesize(
+        "aws",
+        _one(web=WebSpec(kind="web_server", port=8000), secrets=("hf-token",), volumes={"/w": "weights"}),
+        AWS_SETTINGS,
+    )
+    policies = {
+        p.name: json.loads(_plain(p.inputs["policy"]))
+        for p in out.result.of_type("aws:iam/rolePolicy:RolePolicy")
+    }
+    task = {s["Sid"]: s for s in policies["svc-ui-policy"]["Statement"]}
+    assert task["Secrets"]["Resource"] == [
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:hf-token-??????"
+    ]
+    assert any("vol-weights" in r for r in task["Volume0Objects"]["Resource"])
+    execution = {s["Sid"] for s in policies["svc-ui-exec-policy"]["Statement"]}
+    assert execution == {"Logs", "RegistryToken", "ImagePull"}
+    (task_def,) = out.result.of_type(TASKDEF)
+    env = {e["name"]: e["value"] for e in _container(task_def)["environment"]}
+    assert json.loads(env["PCOMPILE_SECRETS"]) == {"hf-token": "hf-token"} and "/w" in json.loads(
+        env["PCOMPILE_VOLUMES"]
+    )
+    assert task_def.inputs["taskRoleArn"].endswith("svc-ui-role")
+
+
+def test_a_stack_override_puts_a_small_endpoint_on_ecs_and_refuses_ecs_for_a_plain_function() -> None:
+    import dataclasses
+
+    from pcompile.compiler.errors import UserError
+    from pcompile.providers.settings import FunctionOverride
+
+    settings = dataclasses.replace(AWS_SETTINGS, overrides={"ui": FunctionOverride(placement="ecs")})
+    small = placement.place(fn("ui", 3, web=WebSpec(kind="fastapi")), settings, tuple(ROWS.values()))
+    assert isinstance(small, placement.EcsPlacement) and small.launch_type == "fargate" and small.port is None
+    with pytest.raises(UserError, match="only web endpoints are ECS services"):
+        placement.place(fn("ui", 3), settings, tuple(ROWS.values()))
+
+
+def test_an_app_called_ecs_gets_capacity_providers_ecs_accepts() -> None:
+    out = synthesize(
+        "aws", _one("ecs-demo", web=WebSpec(kind="web_server", port=8000), gpu=GpuSpec("T4")), AWS_SETTINGS
+    )
+    (provider,) = out.result.of_type(CAPACITY)
+    assert not provider.inputs["name"].lower().startswith(("aws", "ecs", "fargate"))
