@@ -59,6 +59,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "volume": ("pcompile.cli.stores", "Manage volumes (local: .pcompile/local/volumes/<name>)."),
     "dict": ("pcompile.cli.kv", "Manage Dicts (local: .pcompile/local/stores)."),
     "queue": ("pcompile.cli.kv", "Manage Queues (local: .pcompile/local/stores)."),
+    "proxy-auth": (
+        "pcompile.cli.proxy_auth",
+        "Manage proxy-auth tokens (Modal-Key/Modal-Secret) for web endpoints.",
+    ),
 }
 
 _loaded: dict[str, dict[str, _click.Command]] = {}  # module -> the commands it registers

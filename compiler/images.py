@@ -70,7 +70,8 @@ PACKAGE_FILE_SUFFIXES = (".py", ".pyi", ".j2", ".csv", ".json", ".yaml", ".typed
 RUNTIME_EXTRAS: dict[str, tuple[str, ...]] = {
     "local": (),
     "aws": ("boto3",),
-    "gcp": ("fastapi", "google-cloud-storage", "uvicorn"),  # the http mode serves with uvicorn
+    # the http mode serves with uvicorn; a web_server's front proxies with httpx
+    "gcp": ("fastapi", "google-cloud-storage", "httpx", "uvicorn"),
 }
 
 

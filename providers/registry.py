@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from pcompile.providers.kv import KvBackend
     from pcompile.providers.manifest import FunctionAddress, Manifest
     from pcompile.providers.settings import DeployInputs, StackSettings
+    from pcompile.runtime.proxy_auth import TokenStore
 
 # cloud name -> "module:class" of its provider; one line per cloud, sorted.
 _PROVIDERS: dict[str, str] = {
@@ -164,6 +165,11 @@ class Provider(Protocol):
 
     def secrets(self, settings: StackSettings) -> SecretStore:
         """The stack's store of named secrets (``pcompile secret --stack``)."""
+        ...
+
+    def proxy_auth(self, settings: StackSettings) -> TokenStore:
+        """The stack's proxy-auth token set (``pcompile proxy-auth --stack``; without a stack,
+        the local provider's)."""
         ...
 
     def volume_url(self, settings: StackSettings, name: str, app: str | None, client: Any) -> str:

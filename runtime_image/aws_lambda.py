@@ -14,7 +14,7 @@ One handler serves four kinds of event:
 * ``{"pcompile": "schedule"}`` - an EventBridge Scheduler firing;
 * a Function URL request (payload format 2.0) - a web function; the event becomes
   an ASGI request to the front app :func:`pcompile.runtime.web.front_app` builds
-  (``fastapi_endpoint``, ``asgi_app``, ``wsgi_app`` through a2wsgi).
+  (``fastapi_endpoint``, ``asgi_app``, ``wsgi_app`` through a2wsgi, behind proxy auth where required).
 
 The container state is built once per Lambda execution environment (cold start).
 """

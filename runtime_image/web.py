@@ -11,6 +11,8 @@ health check, start-up answers and proxy auth are the same everywhere:
   ``503`` with ``Retry-After`` (up to ``startup_timeout``), ``502`` once it failed.
 * ``GET /__pcompile/healthz`` answers 200 only once the app is ready (load balancer
   health checks and ``pcompile serve`` wait on it); it needs no proxy auth.
+* functions that require proxy auth sit behind :class:`~pcompile.runtime.proxy_auth.ProxyAuth`
+  (401 without a valid ``Modal-Key``/``Modal-Secret``, before the user's app sees anything).
 
 :func:`asgi_app_for` turns one IR web function into an ASGI application:
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import sys
 import threading
@@ -64,13 +67,17 @@ def front_app(container: Container, name: str, environ: Mapping[str, str] | None
     front listens (and answers 503 "starting") while it runs. ``environ`` (default
     ``os.environ``) names the proxy-auth token store of the deployment.
     """
+    from . import proxy_auth
+
     spec = container.spec(name)
     web = spec.get("web") or {}
     if web.get("kind") in SERVER_KINDS:
         proxy = ServerProxy(int(web["port"]), startup_timeout(spec), lambda: asgi_app_for(container, name))
         proxy.start()
-        return proxy
-    return Ready(asgi_app_for(container, name))
+        app: Any = proxy
+    else:
+        app = Ready(asgi_app_for(container, name))
+    return proxy_auth.guard(app, spec, os.environ if environ is None else environ, (HEALTH_PATH,))
 
 
 FRONT_PORT = 8080

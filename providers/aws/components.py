@@ -21,7 +21,7 @@ from pcompile.compiler.ir import FunctionSpec, SecretSpec
 from pcompile.providers.aws import iam, names
 from pcompile.providers.aws.placement import BatchPlacement, LambdaPlacement
 from pcompile.providers.aws.shared import private_bucket
-from pcompile.runtime import aws_env
+from pcompile.runtime import aws_env, proxy_auth
 
 # The runtime's own Runtime API client: the image needs no awslambdaric (whose handler,
 # ``pcompile.runtime.aws_lambda.handler``, works too).
@@ -72,6 +72,8 @@ class Grants:
     arns: iam.Arns | None = None
     secret_arns: tuple[pulumi.Input[str], ...] = ()
     code_bundle_arn: pulumi.Input[str] | None = None
+    # the stack's proxy-auth token set, for a web function that requires proxy auth
+    proxy_auth_arn: pulumi.Input[str] | None = None
 
     def statements(self) -> list[dict[str, Any]]:
         """IAM statements for these grants, volumes in mount-path order."""
@@ -82,6 +84,8 @@ class Grants:
         for index, (_path, mount) in enumerate(sorted(self.mounts.items())):
             arn = self.arns.bucket(mount.bucket) if self.arns else mount.bucket
             out += iam.volume_statements(f"Volume{index}", arn, mount.read_only, mount.prefix)
+        if self.proxy_auth_arn is not None:
+            out.append(iam.allow("ProxyAuth", ["secretsmanager:GetSecretValue"], [self.proxy_auth_arn]))
         return out + iam.secret_statements(list(self.secret_arns))
 
 
@@ -123,6 +127,8 @@ class RuntimeEnv:
     code_bundle: str | None = None
     # An API emulator's URL (stack key ``endpoint_url``): the runtime's boto3 clients use it.
     endpoint_url: str | None = None
+    # ``PCOMPILE_PROXY_AUTH``: where a proxy-auth web function reads its token set
+    proxy_auth: str | None = None
 
     def variables(self) -> pulumi.Output[dict[str, str]]:
         """Variable name → value once bucket names and secret ARNs are known."""
@@ -131,6 +137,8 @@ class RuntimeEnv:
             static[aws_env.CODE_BUNDLE] = self.code_bundle
         if self.endpoint_url:
             static[aws_env.BOTO_ENDPOINT_URL] = self.endpoint_url
+        if self.proxy_auth:
+            static[proxy_auth.ENV] = self.proxy_auth
         volumes = {path: {"url": m.url(), "read_only": m.read_only} for path, m in self.mounts.items()}
         parts = pulumi.Output.all(
             pulumi.Output.from_input(self.staging_bucket),
@@ -239,8 +247,9 @@ class Function(pulumi.ComponentResource):
         return LIVE_ALIAS
 
     def _url(self, name: str, fn: FunctionSpec, child: pulumi.ResourceOptions) -> aws.lambda_.FunctionUrl:
-        """Every Lambda gets an HTTPS URL: IAM-signed, or public for an open web endpoint."""
-        public = fn.web is not None and not fn.web.requires_auth
+        """Every Lambda gets an HTTPS URL: IAM-signed, or public for a web endpoint (one that
+        requires proxy auth checks Modal-Key/Modal-Secret in the runtime's front, as everywhere)."""
+        public = fn.web is not None
         auth = "NONE" if public else "AWS_IAM"
         url = aws.lambda_.FunctionUrl(
             f"{name}-url",

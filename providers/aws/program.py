@@ -23,6 +23,7 @@ from pcompile.compiler.images import image_ref
 from pcompile.compiler.ir import AppSpec, FunctionSpec, SecretSpec
 from pcompile.providers.aws import components, concurrency, iam, names, schedules, shared, web_service
 from pcompile.providers.aws.placement import AwsPlacement, BatchPlacement, EcsPlacement, LambdaPlacement, slug
+from pcompile.providers.aws.secrets import proxy_auth_secret
 from pcompile.providers.manifest import FunctionAddress, Manifest
 from pcompile.providers.settings import DeployInputs, ManifestLocation, StackSettings
 
@@ -303,6 +304,8 @@ def _function(
     queues: dict[tuple[str, ...], components.BatchQueueRef],
 ) -> Made:
     mounts = _mounts(ctx, fn, volumes)
+    requires_auth = fn.web is not None and fn.web.requires_auth
+    token_set = proxy_auth_secret(ctx.settings.name) if requires_auth else None
     env = components.RuntimeEnv(
         app=ctx.app.name,
         fn=fn,
@@ -311,6 +314,7 @@ def _function(
         secret_ids={s: secrets[s].secret_id for s in sorted(fn.secrets)},
         code_bundle=ctx.inputs.bundle_url,
         endpoint_url=ctx.settings.endpoint_url,
+        proxy_auth=f"secretsmanager://{token_set}" if token_set else None,
     )
     grants = components.Grants(
         staging_bucket_arn=ctx.arns.bucket(base.staging.bucket),
@@ -319,6 +323,7 @@ def _function(
         arns=ctx.arns,
         secret_arns=tuple(secrets[s].arn for s in sorted(fn.secrets)),
         code_bundle_arn=_bundle_arn(ctx),
+        proxy_auth_arn=ctx.arns.named_secret(token_set) if token_set else None,
     )
     image = _image_uri(ctx, base, fn.image)
     retention = int(ctx.settings.extra.get("log_retention_days", 30))

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pcompile.providers.invoker import Invoker
     from pcompile.providers.kv import KvBackend
     from pcompile.providers.manifest import FunctionAddress, Manifest
+    from pcompile.runtime.proxy_auth import TokenStore
 
 CALL_PREFIX = "aws:"
 EMULATOR = "a moto server or LocalStack"
@@ -213,6 +214,12 @@ class AwsProvider:
         from pcompile.providers.aws.secrets import AwsSecrets
 
         return AwsSecrets(settings.region)
+
+    def proxy_auth(self, settings: StackSettings) -> TokenStore:
+        """An :class:`~pcompile.providers.aws.secrets.AwsTokenStore` (Secrets Manager)."""
+        from pcompile.providers.aws.secrets import AwsTokenStore
+
+        return AwsTokenStore(settings.name, settings.region)
 
     def volume_url(self, settings: StackSettings, name: str, app: str | None, client: Any) -> str:
         """:func:`pcompile.providers.aws.volumes.volume_url` (the bucket found by its tags)."""

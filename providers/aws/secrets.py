@@ -45,3 +45,34 @@ class AwsSecrets:
         except (ValueError, self.client.exceptions.ClientError):
             return []
         return sorted(value) if isinstance(value, dict) else []
+
+
+def proxy_auth_secret(stack: str) -> str:
+    """The Secrets Manager secret holding a stack's proxy-auth token set."""
+    return f"pcompile-{stack}-proxy-auth"
+
+
+class AwsTokenStore:
+    """A stack's proxy-auth token set: the JSON document in secret :func:`proxy_auth_secret`
+    (created on the first token; functions that require proxy auth may only read it)."""
+
+    def __init__(self, stack: str, region: str | None = None, client: Any = None) -> None:
+        import boto3
+
+        self.name = proxy_auth_secret(stack)
+        self.client = client or boto3.client("secretsmanager", region_name=region)
+
+    def read(self) -> str:
+        """The token set document; ``""`` before the first token."""
+        try:
+            return str(self.client.get_secret_value(SecretId=self.name).get("SecretString") or "")
+        except self.client.exceptions.ResourceNotFoundException:
+            return ""
+
+    def write(self, text: str) -> None:
+        """Replace the document (creating the secret the first time)."""
+        try:
+            self.client.put_secret_value(SecretId=self.name, SecretString=text)
+        except self.client.exceptions.ResourceNotFoundException:
+            tags = [{"Key": "pcompile", "Value": "proxy-auth"}]
+            self.client.create_secret(Name=self.name, SecretString=text, Tags=tags)

@@ -39,7 +39,8 @@ from pcompile.providers.gcp.placement import (
     GcpPlacement,
 )
 from pcompile.providers.gcp.schedules import Trigger
-from pcompile.runtime import gcp_env, staging
+from pcompile.providers.gcp.secrets import proxy_auth_secret
+from pcompile.runtime import gcp_env, proxy_auth, staging
 from pcompile.runtime.web import HEALTH_PATH, front_port
 
 OBJECT_READ_WRITE = "roles/storage.objectUser"
@@ -371,6 +372,15 @@ class FunctionIdentity(pulumi.ComponentResource):
             )
 
     def _grant_secrets(self, name: str, fn: FunctionSpec, dep: Deployment) -> None:
+        if fn.web is not None and fn.web.requires_auth:  # read the stack's proxy-auth token set
+            gcp.secretmanager.SecretIamMember(
+                f"{name}-proxy-auth",
+                project=dep.project,
+                secret_id=proxy_auth_secret(dep.stack),
+                role=SECRET_ACCESSOR,
+                member=self.member,
+                opts=_child(self),
+            )
         for secret in sorted(fn.secrets):
             gcp.secretmanager.SecretIamMember(
                 f"{name}-secret-{names.slug(secret)}",
@@ -402,6 +412,8 @@ def runtime_env(fn: FunctionSpec, placement: GcpPlacement, dep: Deployment) -> d
         env[gcp_env.BUNDLE] = dep.bundle_url
     if placement.schedule is not None and placement.schedule.period_s:
         env[gcp_env.SCHEDULE] = json.dumps(placement.schedule.to_json(), sort_keys=True)
+    if fn.web is not None and fn.web.requires_auth:
+        env[proxy_auth.ENV] = f"gcpsecret://projects/{dep.project}/secrets/{proxy_auth_secret(dep.stack)}"
     return env
 
 

@@ -326,7 +326,7 @@ def cloud_run_placement(
         min_instances=fn.min_containers or 0,
         max_instances=fn.max_containers
         or (CLOUD_RUN_GPU_DEFAULT_MAX_INSTANCES if fn.gpu is not None else None),
-        public=fn.web is not None and not fn.web.requires_auth,
+        public=fn.web is not None,  # proxy auth (if required) is checked by the runtime's front
         schedule=trigger,
     )
 

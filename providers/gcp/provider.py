@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pcompile.providers.invoker import Invoker
     from pcompile.providers.kv import KvBackend
     from pcompile.providers.manifest import FunctionAddress, Manifest
+    from pcompile.runtime.proxy_auth import TokenStore
 
 CALL_PREFIX = "gcp:"  # pcompile.providers.gcp.invoker.CallRef ids; a test holds them equal
 EMULATOR = "a gcp-storage-emulator"
@@ -186,6 +187,17 @@ class GcpProvider:
         from pcompile.providers.gcp.secrets import GcpSecrets
 
         return GcpSecrets(settings.project or "")
+
+    def proxy_auth(self, settings: StackSettings) -> TokenStore:
+        """A :class:`~pcompile.providers.gcp.secrets.GcpTokenStore` (Secret Manager)."""
+        if settings.engine == "simulate":
+            raise UserError(
+                "proxy-auth tokens need Secret Manager, which a GCP simulate stack does not emulate",
+                fix="use an aws simulate stack, pcompile serve, or a real GCP stack",
+            )
+        from pcompile.providers.gcp.secrets import GcpTokenStore
+
+        return GcpTokenStore(settings.project or "", settings.name)
 
     def volume_url(self, settings: StackSettings, name: str, app: str | None, client: Any) -> str:
         """:func:`pcompile.providers.gcp.volumes.volume_url` (the bucket name is derived)."""

@@ -247,10 +247,10 @@ def runtime_requirements(web_kinds: frozenset[str] = frozenset()) -> tuple[str, 
     """What the runtime needs in an environment: the caller's exact cloudpickle and, for
     ``pcompile serve`` of web functions, a server (unpinned: what the image has wins)."""
     extra: set[str] = set()
-    if web_kinds & {"fastapi", "asgi", "wsgi", "web_server", "server"}:  # the front serves every kind
+    if web_kinds:  # every web function is served by its front (pcompile.runtime.web)
         extra.add("uvicorn")
-    if web_kinds & {"web_server", "server"}:  # the front's streaming proxy (runtime.web.ServerProxy)
-        extra.add("httpx")
+    if web_kinds & {"web_server", "server"}:
+        extra.add("httpx")  # the front's proxy to the user's own server
     if "fastapi" in web_kinds:
         extra.add("fastapi")
     if "wsgi" in web_kinds:

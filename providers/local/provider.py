@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pcompile.providers.kv import KvBackend
     from pcompile.providers.manifest import FunctionAddress, Manifest
     from pcompile.providers.registry import LocalRun
+    from pcompile.runtime.proxy_auth import TokenStore
 
 
 def _no_cloud(what: str, fix: str = "use an aws or gcp stack") -> NoReturn:
@@ -166,6 +167,12 @@ class LocalProvider:
     def secrets(self, settings: StackSettings) -> SecretStore:
         """Local secrets are the ``pcompile secret`` store without ``--stack``."""
         raise UserError("local secrets need no --stack", fix="leave --stack out for the local store")
+
+    def proxy_auth(self, settings: StackSettings) -> TokenStore:
+        """The local token set (``.pcompile/local/secrets``), also for a local stack."""
+        from pcompile.providers.local.secrets import LocalTokenStore
+
+        return LocalTokenStore()
 
     def volume_url(self, settings: StackSettings, name: str, app: str | None, client: Any) -> str:
         """Local volumes are the ``pcompile volume`` store without ``--stack``."""

@@ -108,3 +108,35 @@ class SecretResolver:
             for name in spec.get("secrets", ()):
                 env.update(self.values(name))
         return env
+
+
+PROXY_AUTH_FILE = "proxy-auth.tokens"  # not *.json: it is no named secret
+
+
+def proxy_auth_path() -> Any:
+    """The local proxy-auth token set (``pcompile proxy-auth`` without ``--stack``)."""
+    return _dir() / PROXY_AUTH_FILE
+
+
+def proxy_auth_url() -> str:
+    """What local web processes get as ``PCOMPILE_PROXY_AUTH``."""
+    return f"file://{proxy_auth_path().resolve()}"
+
+
+class LocalTokenStore:
+    """The local proxy-auth token set: one file in the secret store (0600, directory 0700)."""
+
+    def read(self) -> str:
+        """The token set document; ``""`` before the first token."""
+        try:
+            return str(proxy_auth_path().read_text())
+        except FileNotFoundError:
+            return ""
+
+    def write(self, text: str) -> None:
+        """Replace the document atomically (0600)."""
+        path = proxy_auth_path()
+        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(path.with_suffix(".tmp"), path)

@@ -28,9 +28,10 @@ from typing import Any
 
 from pcompile.compiler.errors import UserError
 from pcompile.providers.invoker import Target
+from pcompile.runtime import proxy_auth
 from pcompile.runtime.web import SERVER_KINDS, startup_timeout
 
-from . import gpus, pool
+from . import gpus, pool, secrets
 from .control import ControlServer, deployment_file
 from .invoker import LocalInvoker
 from .pool import LogSink, print_log
@@ -165,6 +166,7 @@ class WebEndpoints:
         cmd = [python, "-m", "pcompile.runtime", "web", "--init", init_path, "--port", str(port)]
         env = self.invoker.worker_env(members)
         env = {**(setup.environment(env) if setup else env), **self._devices(spec)}
+        env[proxy_auth.ENV] = secrets.proxy_auth_url()  # the `pcompile proxy-auth` tokens
         # its own process group, so servers the user's code starts stop with it
         proc = subprocess.Popen(
             cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True

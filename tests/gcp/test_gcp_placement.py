@@ -93,7 +93,8 @@ def test_cpu_functions_and_web_endpoints_use_cloud_run() -> None:
     assert place().target == "cloudrun"
     web = place(web=WebSpec("fastapi", "POST"))
     assert web.target == "cloudrun" and web.public is True
-    assert place(web=WebSpec("asgi", requires_auth=True)).public is False
+    # proxy auth is the runtime front's check, so such a service is public too (as on AWS)
+    assert place(web=WebSpec("asgi", requires_auth=True)).public is True
 
 
 def test_cloud_run_cpu_and_memory_are_rounded_to_allowed_values() -> None:

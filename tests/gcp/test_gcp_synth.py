@@ -92,14 +92,11 @@ def test_component_tokens(mix_json: dict[str, Any]) -> None:
     assert tokens == {f"pcompile:gcp:{t}" for t in expected}
 
 
-def test_only_public_endpoints_grant_all_users(mix_app: AppSpec, mix_json: dict[str, Any]) -> None:
+def test_only_web_endpoints_grant_all_users(mix_app: AppSpec, mix_json: dict[str, Any]) -> None:
     from pcompile.providers.gcp import names
 
-    public = {
-        names.service_name(mix_app.name, f.name)
-        for f in mix_app.functions
-        if f.web and not f.web.requires_auth
-    }
+    # proxy auth (requires_auth) is checked by the runtime's front, so every web service is public
+    public = {names.service_name(mix_app.name, f.name) for f in mix_app.functions if f.web}
     for binding in resources(mix_json, "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"):
         if binding["inputs"]["member"] in ("allUsers", "allAuthenticatedUsers"):
             assert binding["inputs"]["name"] in public
