@@ -373,8 +373,18 @@ class WebServices:
     def count(self, lb_arn: str, status: int) -> None:
         """One request the ALB answered (the alarms' metrics)."""
         suffix = lb_arn.split(":loadbalancer/", 1)[-1]
+        now = time.monotonic()
         with self.lock:
-            self.requests.setdefault(suffix, []).append((time.monotonic(), status))
+            seen = self.requests.setdefault(suffix, [])
+            seen.append((now, status))
+            # An hour is more than any alarm window the programs set; the first entry stays
+            # (it says since when data exists).
+            seen[1:] = [x for x in seen[1:] if now - x[0] <= 3600]
+
+    def track(self, change: int) -> None:
+        """A request to a distribution began (+1) or ended (-1)."""
+        with self.lock:
+            self.in_flight += change
 
     # ------------------------------------------------------------ scheduler
 
@@ -792,13 +802,13 @@ def _front_handler(services: WebServices, distribution_id: str) -> type[BaseHTTP
         protocol_version = "HTTP/1.1"
 
         def _handle(self) -> None:
-            services.in_flight += 1
+            services.track(1)
             try:
                 self._serve()
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
             finally:
-                services.in_flight -= 1
+                services.track(-1)
 
         def _serve(self) -> None:
             config = services.distribution(distribution_id)
