@@ -136,7 +136,7 @@ class SniffingServer(ThreadingHTTPServer):
         except (OSError, ssl.SSLError):
             return
         request.settimeout(None)
-        self.RequestHandlerClass(request, client_address, self)
+        self.RequestHandlerClass(request, client_address, self)  # type: ignore[arg-type]
 
 
 def bind(port: int, handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext) -> SniffingServer:
@@ -821,7 +821,7 @@ def _front_handler(services: WebServices, distribution_id: str) -> type[BaseHTTP
                 if behavior["ViewerProtocolPolicy"] == "https-only":
                     self._send(_plain(403, "403 HTTPS only\n"))
                     return
-                host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+                host = self.headers.get("Host") or f"127.0.0.1:{services.ports[distribution_id]}"
                 self._send(
                     Answer(
                         301,
