@@ -141,8 +141,8 @@ def _app_spec(app: App, name: str, c: _Collector, extras: list[Any]) -> ir.AppSp
         images=tuple(sorted(c.images.values(), key=lambda i: i.id)),
         volumes=tuple(sorted(c.volumes.values(), key=lambda v: v.name)),
         secrets=tuple(sorted(c.secrets.values(), key=lambda s: s.name)),
-        dicts=tuple(ir.StoreSpec(d.name, d.create_if_missing) for d in dicts),
-        queues=tuple(ir.StoreSpec(q.name, q.create_if_missing) for q in queues),
+        dicts=tuple(ir.StoreSpec(d.name, d.create_if_missing, c.source(d._site)) for d in dicts),
+        queues=tuple(ir.StoreSpec(q.name, q.create_if_missing, c.source(q._site)) for q in queues),
         entrypoints=tuple(_entrypoint_spec(e, c) for _, e in sorted(app.registered_entrypoints.items())),
         tags=dict(sorted(app.get_tags().items())),
     )

@@ -70,8 +70,9 @@ PACKAGE_FILE_SUFFIXES = (".py", ".pyi", ".j2", ".csv", ".json", ".yaml", ".typed
 RUNTIME_EXTRAS: dict[str, tuple[str, ...]] = {
     "local": (),
     "aws": ("boto3",),
-    # the http mode serves with uvicorn; a web_server's front proxies with httpx
-    "gcp": ("fastapi", "google-cloud-storage", "httpx", "uvicorn"),
+    # the http mode serves with uvicorn; a web_server's front proxies with httpx; Dicts and
+    # Queues are Firestore (providers/gcp/kv.py)
+    "gcp": ("fastapi", "google-cloud-firestore", "google-cloud-storage", "httpx", "uvicorn"),
 }
 
 

@@ -236,10 +236,12 @@ class SecretSpec:
 
 @dataclass(frozen=True)
 class StoreSpec:
-    """A ``modal.Dict`` or ``modal.Queue`` by name."""
+    """A ``modal.Dict`` or ``modal.Queue`` by name; ``source`` is its ``from_name`` line (for
+    errors only: two apps naming one object are the same object)."""
 
     name: str
     create_if_missing: bool = False
+    source: Source | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -244,7 +244,15 @@ def default_tools(settings: StackSettings, root: Path) -> dep.DeployTools:
         artifacts_url=lazy.url,
         secret_values=compiled.secret_values,
         deployed_manifest=lambda app: cloud_manifests.read(app.name),
+        prepare_stores=lambda app, preview: _prepare_stores(provider, settings, app, preview),
     )
+
+
+def _prepare_stores(provider: Any, settings: StackSettings, app: AppSpec, preview: bool) -> list[str]:
+    """The cloud's ``prepare_deploy(app, settings, preview)`` in its kv module, where its
+    Dict/Queue stores must exist before the program runs (AWS: one DynamoDB table each)."""
+    prepare = getattr(provider.kv(), "prepare_deploy", None)
+    return list(prepare(app, settings, preview)) if prepare is not None else []
 
 
 class _LazyCloud:

@@ -2,7 +2,7 @@
 
 ::
 
-    check engine ─▶ compile ─▶ plan image refs ─▶ build+push missing images ─▶
+    check engine ─▶ compile ─▶ (Dict/Queue stores) ─▶ plan image refs ─▶ build+push missing images ─▶
     upload code bundle (if absent) ─▶ emit Pulumi project ─▶ engine preview/up ─▶
     write manifest ─▶ report endpoints
 
@@ -436,6 +436,9 @@ class DeployTools:
     artifacts_url: Callable[[str], str] = field(default=lambda key: key)
     secret_values: Callable[[AppSpec], dict[str, dict[str, str]]] = field(default=lambda app: {})
     deployed_manifest: Callable[[AppSpec], Manifest | None] = field(default=lambda app: None)
+    # ``prepare_stores(app, preview)``: make the app's missing Dict/Queue stores (tables that
+    # outlive one app's program), or in a preview only check them; returns lines to show.
+    prepare_stores: Callable[[AppSpec, bool], list[str]] = field(default=lambda app, preview: [])
 
 
 @dataclass(frozen=True)
@@ -537,6 +540,10 @@ def deploy(request: DeployRequest, tools: DeployTools, progress: Progress) -> De
         return _deploy_local(request, app, tools, report, progress)
     # Secret values are checked before anything is built: a missing key stops here.
     secrets = secret_config(settings.cloud, app, tools.secret_values(app))
+    if app.dicts or app.queues:
+        _step(report, progress, "stores", "checking the app's Dicts and Queues")
+        for line in _guard(lambda: tools.prepare_stores(app, request.preview)):
+            progress.output(line)
     image_refs = tools.image_refs(app)
     report.image_tags = image_refs
     bundle = tools.bundle(request.root, app)

@@ -74,6 +74,8 @@ class Grants:
     code_bundle_arn: pulumi.Input[str] | None = None
     # the stack's proxy-auth token set, for a web function that requires proxy auth
     proxy_auth_arn: pulumi.Input[str] | None = None
+    # Further statements the program adds (the Dict/Queue tables: ``kv_resources.statements``).
+    extra: tuple[dict[str, Any], ...] = ()
 
     def statements(self) -> list[dict[str, Any]]:
         """IAM statements for these grants, volumes in mount-path order."""
@@ -86,7 +88,7 @@ class Grants:
             out += iam.volume_statements(f"Volume{index}", arn, mount.read_only, mount.prefix)
         if self.proxy_auth_arn is not None:
             out.append(iam.allow("ProxyAuth", ["secretsmanager:GetSecretValue"], [self.proxy_auth_arn]))
-        return out + iam.secret_statements(list(self.secret_arns))
+        return out + iam.secret_statements(list(self.secret_arns)) + list(self.extra)
 
 
 SPEC_FIELDS = (
@@ -129,10 +131,13 @@ class RuntimeEnv:
     endpoint_url: str | None = None
     # ``PCOMPILE_PROXY_AUTH``: where a proxy-auth web function reads its token set
     proxy_auth: str | None = None
+    # Further plain variables (the Dict/Queue store's: ``kv_resources.environment``).
+    extra: Mapping[str, str] = field(default_factory=dict)
 
     def variables(self) -> pulumi.Output[dict[str, str]]:
         """Variable name → value once bucket names and secret ARNs are known."""
         static = {aws_env.APP: self.app, aws_env.FUNCTION: self.fn.name, aws_env.SPEC: runtime_spec(self.fn)}
+        static.update(self.extra)
         if self.code_bundle:
             static[aws_env.CODE_BUNDLE] = self.code_bundle
         if self.endpoint_url:

@@ -31,8 +31,13 @@ _LIVE = "(attribute_not_exists(expires_at) OR expires_at > :now)"
 def table_name(prefix: str, kind: str, name: str) -> str:
     """The DynamoDB table of a named Dict/Queue, or of a stack's ephemeral ones."""
     if name.startswith("ephemeral-"):
-        return f"{prefix}-kv-ephemeral"
+        return ephemeral_table(prefix)
     return f"{prefix}-{kind}-{check_name(name, kind)}"
+
+
+def ephemeral_table(prefix: str) -> str:
+    """The table every ephemeral Dict/Queue of a stack shares (``pk`` = the object's name)."""
+    return f"{prefix}-kv-ephemeral"
 
 
 def _enc(value: Any) -> dict[str, Any]:
@@ -242,9 +247,10 @@ class DynamoTable:
         self.delete_rows(pk, keys)
 
 
-def create_table(client: Any, name: str) -> None:
-    """An on-demand table with the ``expires_at`` TTL (what the program declares; tests and
-    ``engine: simulate`` use it too). Waits until it is active."""
+def create_table(client: Any, name: str, tags: Mapping[str, str] | None = None) -> None:
+    """An on-demand table with the ``expires_at`` TTL (what deploy creates for a missing Dict or
+    Queue; tests use it too). Idempotent: an existing table is kept and gets its TTL if a
+    creator died before setting it. Waits until the table is active."""
     try:
         client.create_table(
             TableName=name,
@@ -257,10 +263,19 @@ def create_table(client: Any, name: str) -> None:
                 {"AttributeName": "pk", "KeyType": "HASH"},
                 {"AttributeName": "sk", "KeyType": "RANGE"},
             ],
+            **({"Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]} if tags else {}),
         )
     except client.exceptions.ResourceInUseException:
-        return
+        pass
     client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    ensure_ttl(client, name)
+
+
+def ensure_ttl(client: Any, name: str) -> None:
+    """Turn on the ``expires_at`` TTL unless it is on (DynamoDB refuses to enable it twice)."""
+    ttl = client.describe_time_to_live(TableName=name).get("TimeToLiveDescription", {})
+    if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+        return
     client.update_time_to_live(
         TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
     )
@@ -331,3 +346,11 @@ def list_names(kind: str, settings: Any) -> list[str]:
     for page in client.get_paginator("list_tables").paginate():
         names += [t[len(start) :] for t in page.get("TableNames", []) if t.startswith(start)]
     return sorted(names)
+
+
+def prepare_deploy(app: Any, settings: Any, preview: bool) -> list[str]:
+    """Deploy's step before the program: create the app's missing tables
+    (:func:`pcompile.providers.aws.kv_resources.prepare_deploy`)."""
+    from pcompile.providers.aws import kv_resources
+
+    return kv_resources.prepare_deploy(app, settings, preview)

@@ -21,7 +21,16 @@ import pulumi_aws as aws
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.images import image_ref
 from pcompile.compiler.ir import AppSpec, FunctionSpec, SecretSpec
-from pcompile.providers.aws import components, concurrency, iam, names, schedules, shared, web_service
+from pcompile.providers.aws import (
+    components,
+    concurrency,
+    iam,
+    kv_resources,
+    names,
+    schedules,
+    shared,
+    web_service,
+)
 from pcompile.providers.aws.placement import AwsPlacement, BatchPlacement, EcsPlacement, LambdaPlacement, slug
 from pcompile.providers.aws.secrets import proxy_auth_secret
 from pcompile.providers.manifest import FunctionAddress, Manifest
@@ -112,15 +121,18 @@ def define(
         if fn.schedule is not None:
             _schedule(ctx, fn, made[fn.name])
     _manifest(ctx, base, made)
+    kv_tables = [t.table for t in kv_resources.tables(app, settings.name)]
     return {
         "warnings": warnings,
         "aws": {
+            # Dict/Queue tables the functions are granted; deploy creates the missing ones.
+            **({"kv_tables": kv_tables} if kv_tables else {}),
             "manifest_parameter": _pointer(ctx),
             "secret_config_keys": {
                 s.name: secret_config_key(s.name) for s in app.secrets if s.kind != "named"
             },
             # IR nodes this program does not create yet, said aloud as GCP's program does.
-            "not_deployed": [f"dict:{d.name}" for d in app.dicts] + [f"queue:{q.name}" for q in app.queues],
+            "not_deployed": [],
             **web_services_summary(ctx, placements),
         },
     }
@@ -315,6 +327,7 @@ def _function(
         code_bundle=ctx.inputs.bundle_url,
         endpoint_url=ctx.settings.endpoint_url,
         proxy_auth=f"secretsmanager://{token_set}" if token_set else None,
+        extra=kv_resources.environment(ctx.app, ctx.settings.name),
     )
     grants = components.Grants(
         staging_bucket_arn=ctx.arns.bucket(base.staging.bucket),
@@ -324,6 +337,7 @@ def _function(
         secret_arns=tuple(secrets[s].arn for s in sorted(fn.secrets)),
         code_bundle_arn=_bundle_arn(ctx),
         proxy_auth_arn=ctx.arns.named_secret(token_set) if token_set else None,
+        extra=tuple(kv_resources.statements(ctx.app, ctx.settings.name, ctx.arns)),
     )
     image = _image_uri(ctx, base, fn.image)
     retention = int(ctx.settings.extra.get("log_retention_days", 30))
@@ -404,8 +418,8 @@ def _bundle_arn(ctx: Context) -> pulumi.Output[str] | None:
     return ctx.arns.bucket(f"{bucket}/{key}")
 
 
-def _schedule(ctx: Context, fn: FunctionSpec, made: components.Function | components.BatchFunction) -> None:
-    assert fn.schedule is not None
+def _schedule(ctx: Context, fn: FunctionSpec, made: Made) -> None:
+    assert fn.schedule is not None and not isinstance(made, web_service.WebService)  # placement refuses it
     expression, timezone = schedules.expression(fn.schedule, fn.source)
     job_name = ctx.physical(fn.name, "scheduled", limit=128)
     if isinstance(made, components.Function):

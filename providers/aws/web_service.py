@@ -482,7 +482,7 @@ class WebService(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        header = {"http_header_name": ORIGIN_HEADER, "values": [args.origin_secret]}
+        header: Any = {"http_header_name": ORIGIN_HEADER, "values": [args.origin_secret]}
         retry = RETRY_AFTER_S[args.placement.launch_type]
         aws.lb.ListenerRule(
             f"{name}-starting",
@@ -646,7 +646,7 @@ class WebService(pulumi.ComponentResource):
     ) -> None:
         """The waker (ALB 503s → add tasks) and the idle alarm (no request → 0 tasks)."""
         scaling = args.placement.scaling
-        common = {
+        common: dict[str, Any] = {
             "service_namespace": target.service_namespace,
             "scalable_dimension": target.scalable_dimension,
             "resource_id": target.resource_id,
@@ -729,7 +729,7 @@ def requests_per_target_minute(p: EcsPlacement, request_seconds: float = DEFAULT
     return round(p.scaling.target_inputs * 60 / max(0.001, request_seconds), 3)
 
 
-def health_check(p: EcsPlacement) -> dict[str, Any]:
+def health_check(p: EcsPlacement) -> aws.lb.TargetGroupHealthCheckArgsDict:
     """The target group's check: 200 from the front's health path; unhealthy after as many
     misses as ``startup_timeout`` spans (2 to 10, ELB's bounds)."""
     return {
@@ -792,7 +792,8 @@ def retry_after_function(retry_after_s: int) -> str:
     )
 
 
-def _fixed(status: int, body: str) -> dict[str, Any]:
+def _fixed(status: int, body: str) -> Any:
+    """A fixed-response action (listener default or rule action)."""
     return {
         "type": "fixed-response",
         "fixed_response": {"content_type": "text/plain", "status_code": str(status), "message_body": body},

@@ -25,7 +25,14 @@ def shared_names(
 
 
 def define_bootstrap(settings: StackSettings, names: SharedNames) -> dict[str, Any]:
-    """Private GCS buckets (the state bucket versioned) and the Docker repository."""
+    """Private GCS buckets (the state bucket versioned), the Docker repository and the
+    stack's Firestore database (native mode) holding every app's Dicts and Queues.
+
+    The database is the stack's, not an app's: Modal's named Dicts and Queues are shared by
+    every app, and a database id is unique in the project. It is named (never ``(default)``,
+    which a project may already use, even in Datastore mode), so a function's IAM condition
+    names it alone. ``pcompile destroy`` of bootstrap keeps it (``ABANDON``): it holds data.
+    """
     import pulumi_gcp as gcp
 
     from pcompile.providers.gcp import names as gcp_names
@@ -49,5 +56,13 @@ def define_bootstrap(settings: StackSettings, names: SharedNames) -> dict[str, A
         location=settings.region or "us-central1",
         format="DOCKER",
         labels=labels,
+    )
+    gcp.firestore.Database(
+        "pcompile-kv",
+        name=gcp_names.firestore_database(settings.name),
+        project=settings.project,
+        location_id=settings.region or "us-central1",
+        type="FIRESTORE_NATIVE",
+        deletion_policy="ABANDON",
     )
     return names.to_json()

@@ -4,6 +4,9 @@
   bootstrap's Artifact Registry repository); :class:`DeploymentManifest` - the manifest object;
 * :class:`Volume` - a private GCS bucket; :class:`Secret` - a Secret Manager secret
   (``from_name`` is referenced, others are created from Pulumi secret config);
+* :class:`NetworkFileSystem` - a Filestore instance (BASIC_HDD) on the stack's VPC network;
+* :class:`KvCollections` - the Firestore TTL policy of each named Dict/Queue collection
+  (the database itself is the stack's, made by ``pcompile bootstrap``);
 * :class:`Service` - a Cloud Run v2 service (CPU, L4 GPU or web endpoint);
 * :class:`BatchFunction` - a GCP Batch job template stored as a GCS object;
 * :class:`Schedule` - a Cloud Scheduler job calling a service (OIDC) or creating a Batch job.
@@ -11,7 +14,10 @@
 Each function gets its own service account holding only what it needs: object
 access on its own volume buckets, read on its own staging inputs and read/write on
 its own staging results (IAM conditions on the object name, from
-:func:`pcompile.runtime.staging.prefix`), read on the code bundle object and on the
+:func:`pcompile.runtime.staging.prefix`), object access on exactly the GCS buckets its
+bucket mounts name (read-only mounts: viewer), ``datastore.user`` on the stack's
+Firestore database only (an IAM condition on the database name) when the app has Dicts or
+Queues, read on the code bundle object and on the
 Artifact Registry repository of its image, ``secretAccessor`` on its own secrets (plus, on Batch, the two project roles the
 Batch agent requires). Callers (``invokers``) may write each function's inputs and
 read its results, the manifest and the job templates; nobody but the deploying
@@ -31,7 +37,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from pcompile.compiler.ir import AppSpec, FunctionSpec, SecretSpec, VolumeSpec, to_jsonable
-from pcompile.providers.gcp import jobs, names
+from pcompile.providers.gcp import jobs, kv, mounts, names
 from pcompile.providers.gcp.placement import (
     CLOUD_RUN_PROBE_PERIOD_S,
     CloudRunPlacement,
@@ -48,6 +54,11 @@ OBJECT_READ = "roles/storage.objectViewer"
 SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
 IMAGE_READER = "roles/artifactregistry.reader"
 RUN_INVOKER = "roles/run.invoker"
+# Firestore IAM stops at the database: no role or condition names a collection.
+DATASTORE_USER = "roles/datastore.user"
+FILESTORE_TIER = "BASIC_HDD"
+FILESTORE_MIN_GB = 1024  # BASIC_HDD's smallest share
+KV_TTL_FIELD = "expire_time"  # the timestamp a Firestore TTL policy sweeps (providers/gcp/kv.py)
 # Batch VMs report task state and write logs; Batch offers these only at project level.
 BATCH_AGENT_ROLES = ("roles/batch.agentReporter", "roles/logging.logWriter")
 HTTP_PORT = 8080
@@ -138,6 +149,33 @@ class Deployment:
     shared: AppShared | None = None
     volumes: dict[str, Volume] = field(default_factory=dict)
     secrets: dict[str, Secret] = field(default_factory=dict)
+    filestores: dict[str, NetworkFileSystem] = field(default_factory=dict)
+    network: str | None = None
+    subnetwork: str | None = None
+    zone: str = ""
+
+    @property
+    def kv_database(self) -> str:
+        """The stack's Firestore database id (Dicts and Queues)."""
+        return names.firestore_database(self.stack)
+
+    @property
+    def uses_kv(self) -> bool:
+        """Whether the app names a Dict or a Queue (its functions then reach Firestore)."""
+        return bool(self.app.dicts or self.app.queues)
+
+    def network_path(self) -> str:
+        """The VPC network as a full resource path (the stack may give a bare name)."""
+        assert self.network, "mounts.check_function refused NFS without a network"
+        if self.network.startswith("projects/"):
+            return self.network
+        return f"projects/{self.project}/global/networks/{self.network}"
+
+    def subnetwork_path(self) -> str | None:
+        """The subnetwork as a full resource path, or None (the one named like the network)."""
+        if not self.subnetwork or self.subnetwork.startswith("projects/"):
+            return self.subnetwork
+        return f"projects/{self.project}/regions/{self.region}/subnetworks/{self.subnetwork}"
 
     @property
     def staging_bucket(self) -> str:
@@ -247,6 +285,79 @@ class Volume(pulumi.ComponentResource):
         self.register_outputs({"bucket": self.bucket.name})
 
 
+class NetworkFileSystem(pulumi.ComponentResource):
+    """A ``modal.NetworkFileSystem`` as a Filestore instance (BASIC_HDD, its 1 TiB minimum)
+    on the stack's VPC network; functions mount its share over NFS. Deletion protection is
+    on: its files are the user's, and ``pcompile destroy`` stops at it rather than lose them."""
+
+    def __init__(self, name: str, args: VolumeArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("pcompile:gcp:NetworkFileSystem", name, None, opts)
+        spec, dep = args.spec, args.dep
+        self.spec = spec
+        self.path = f"/{names.FILESTORE_SHARE}"
+        self.instance = gcp.filestore.Instance(
+            f"{name}-instance",
+            name=names.filestore_instance(dep.app.name, spec.name),
+            location=dep.zone,
+            tier=FILESTORE_TIER,
+            file_shares=gcp.filestore.InstanceFileSharesArgs(
+                name=names.FILESTORE_SHARE, capacity_gb=FILESTORE_MIN_GB
+            ),
+            networks=[gcp.filestore.InstanceNetworkArgs(network=dep.network_path(), modes=["MODE_IPV4"])],
+            deletion_protection_enabled=True,
+            deletion_protection_reason="pcompile NetworkFileSystem: holds the user's files",
+            labels=dep.labels,
+            opts=_child(self),
+        )
+        self.server: pulumi.Output[str] = self.instance.networks.apply(_first_ip)
+        self.register_outputs({"server": self.server})
+
+
+def _first_ip(networks: Any) -> str:
+    """The instance's address (unknown to ``synth``: the placeholder shows where it goes)."""
+    for network in networks or []:
+        found = network.get("ip_addresses") if isinstance(network, dict) else network.ip_addresses
+        if found:
+            return str(found[0])
+    return "FILESTORE_IP"
+
+
+@dataclass(frozen=True)
+class KvArgs:
+    """The app's named Dicts and Queues on the stack's database."""
+
+    dep: Deployment
+
+
+class KvCollections(pulumi.ComponentResource):
+    """A Firestore TTL policy on ``expire_time`` of each named Dict/Queue collection, so
+    expired entries are swept (readers skip them before that). The policy is a collection
+    group setting, shared by every app naming the object: it is kept when one app goes
+    (``retain_on_delete``), as a policy on an empty collection costs nothing."""
+
+    def __init__(self, name: str, args: KvArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("pcompile:gcp:KvCollections", name, None, opts)
+        dep = args.dep
+        prefix = kv.stack_prefix(dep.stack)
+        self.collections = []
+        for kind, stores in (("dict", dep.app.dicts), ("queue", dep.app.queues)):
+            for store in stores:
+                collection = kv.collection_name(prefix, kind, store.name)
+                self.collections.append(collection)
+                gcp.firestore.Field(
+                    f"{name}-{kind}-{names.slug(store.name)}-ttl",
+                    project=dep.project,
+                    database=dep.kv_database,
+                    collection=collection,
+                    field=KV_TTL_FIELD,
+                    ttl_config=gcp.firestore.FieldTtlConfigArgs(),
+                    # Never queried: no single-field index to pay for on every write.
+                    index_config=gcp.firestore.FieldIndexConfigArgs(indexes=[]),
+                    opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+                )
+        self.register_outputs({"collections": self.collections})
+
+
 @dataclass(frozen=True)
 class SecretArgs:
     """One secret of the deployment."""
@@ -323,6 +434,8 @@ class FunctionIdentity(pulumi.ComponentResource):
         )
         self.member = pulumi.Output.concat("serviceAccount:", self.account.email)
         self._grant_storage(name, fn, dep)
+        self._grant_buckets(name, fn, dep)
+        self._grant_kv(name, dep)
         self._grant_secrets(name, fn, dep)
         self._grant_image(name, fn, dep)
         self.register_outputs({"email": self.account.email})
@@ -346,16 +459,48 @@ class FunctionIdentity(pulumi.ComponentResource):
     def _grant_storage(self, name: str, fn: FunctionSpec, dep: Deployment) -> None:
         assert dep.shared is not None
         self._grant_staging(name, fn, dep)
-        buckets = []
-        # A NetworkFileSystem is a bucket-mirrored volume here, as on AWS.
-        for volume in sorted(set(fn.volumes.values()) | set(fn.network_file_systems.values())):
+        # A NetworkFileSystem is reached over NFS (network access, no IAM).
+        for volume in sorted(set(fn.volumes.values())):
             spec = dep.volumes[volume].spec
             role = OBJECT_READ if spec.read_only else OBJECT_READ_WRITE
-            buckets.append((f"vol-{names.slug(volume)}", dep.volumes[volume].bucket, role))
-        for label, bucket, role in buckets:
             gcp.storage.BucketIAMMember(
-                f"{name}-{label}-access", bucket=bucket.name, role=role, member=self.member, opts=_child(self)
+                f"{name}-vol-{names.slug(volume)}-access",
+                bucket=dep.volumes[volume].bucket.name,
+                role=role,
+                member=self.member,
+                opts=_child(self),
             )
+
+    def _grant_buckets(self, name: str, fn: FunctionSpec, dep: Deployment) -> None:
+        """Each mounted GCS bucket: viewer when every mount of it is read-only, else objectUser."""
+        writes: dict[str, bool] = {}
+        for mount in mounts.gcs_mounts(fn, dep.project):
+            writes[mount.bucket] = writes.get(mount.bucket, False) or not mount.read_only
+        for bucket, write in sorted(writes.items()):
+            gcp.storage.BucketIAMMember(
+                f"{name}-bucket-{names.slug(bucket)}-access",
+                bucket=bucket,
+                role=OBJECT_READ_WRITE if write else OBJECT_READ,
+                member=self.member,
+                opts=_child(self),
+            )
+
+    def _grant_kv(self, name: str, dep: Deployment) -> None:
+        """``datastore.user`` on the stack's Firestore database alone: the condition names the
+        database; Firestore IAM cannot narrow it to the app's collections."""
+        if not dep.uses_kv:
+            return
+        database = f"projects/{dep.project}/databases/{dep.kv_database}"
+        gcp.projects.IAMMember(
+            f"{name}-kv",
+            project=dep.project,
+            role=DATASTORE_USER,
+            member=self.member,
+            condition=gcp.projects.IAMMemberConditionArgs(
+                title=f"pcompile-kv-{dep.kv_database}"[:100], expression=f'resource.name == "{database}"'
+            ),
+            opts=_child(self),
+        )
 
     def _grant_staging(self, name: str, fn: FunctionSpec, dep: Deployment) -> None:
         """Its own inputs (read) and results (read and write), and the code bundle object (read)."""
@@ -393,12 +538,13 @@ class FunctionIdentity(pulumi.ComponentResource):
 
 def runtime_env(fn: FunctionSpec, placement: GcpPlacement, dep: Deployment) -> dict[str, str]:
     """Environment the runtime modes read (the contract is :mod:`pcompile.runtime.gcp_env`)."""
+    # Only volumes are copied by the runtime; bucket mounts and NFS shares are the platform's.
     volumes = {
         mount: {
             "url": f"gs://{dep.volumes[volume].bucket_name}",
             "read_only": dep.volumes[volume].spec.read_only,
         }
-        for mount, volume in sorted({**fn.volumes, **fn.network_file_systems}.items())
+        for mount, volume in sorted(fn.volumes.items())
     }
     env = {
         gcp_env.APP: dep.app.name,
@@ -410,6 +556,13 @@ def runtime_env(fn: FunctionSpec, placement: GcpPlacement, dep: Deployment) -> d
     }
     if dep.bundle_url:
         env[gcp_env.BUNDLE] = dep.bundle_url
+    if dep.uses_kv:
+        env |= {
+            kv.ENV_CLOUD: "gcp",
+            kv.ENV_PREFIX: kv.stack_prefix(dep.stack),
+            kv.ENV_PROJECT: dep.project,
+            kv.ENV_DATABASE: dep.kv_database,
+        }
     if placement.schedule is not None and placement.schedule.period_s:
         env[gcp_env.SCHEDULE] = json.dumps(placement.schedule.to_json(), sort_keys=True)
     if fn.web is not None and fn.web.requires_auth:
@@ -472,6 +625,7 @@ class Service(pulumi.ComponentResource):
             else None,
             gpu_zonal_redundancy_disabled=True if gpu else None,
             containers=[self._container(fn, placement, dep)],
+            **platform_mounts(fn, dep),
         )
 
     def _container(self, fn: FunctionSpec, placement: CloudRunPlacement, dep: Deployment) -> Any:
@@ -502,11 +656,101 @@ class Service(pulumi.ComponentResource):
             envs=env,
             ports=gcp.cloudrunv2.ServiceTemplateContainerPortsArgs(container_port=port),
             startup_probe=_startup_probe(port, placement.startup_s, HEALTH_PATH if fn.web else None),
+            volume_mounts=[
+                gcp.cloudrunv2.ServiceTemplateContainerVolumeMountArgs(name=volume, mount_path=path)
+                for volume, path in _mount_names(fn, dep)
+            ]
+            or None,
             # A GPU instance must keep its CPU allocated between requests (instance-based billing).
             resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
                 limits=limits, cpu_idle=False if placement.accelerator else None
             ),
         )
+
+
+def _mount_names(fn: FunctionSpec, dep: Deployment) -> list[tuple[str, str]]:
+    """(volume name, mount path) of each platform mount, in path order."""
+    paths = [m.path for m in mounts.gcs_mounts(fn, dep.project)] + sorted(fn.network_file_systems)
+    return [(f"mount-{i}", path) for i, path in enumerate(sorted(paths))]
+
+
+def platform_mounts(fn: FunctionSpec, dep: Deployment) -> dict[str, Any]:
+    """Cloud Run template fields for the function's GCS and NFS mounts: the volumes, the
+    second-generation execution environment they need, and Direct VPC egress for NFS."""
+    by_path = {m.path: m for m in mounts.gcs_mounts(fn, dep.project)}
+    volumes = []
+    for volume, path in _mount_names(fn, dep):
+        if path in by_path:
+            gcs = by_path[path]
+            volumes.append(
+                gcp.cloudrunv2.ServiceTemplateVolumeArgs(
+                    name=volume,
+                    gcs=gcp.cloudrunv2.ServiceTemplateVolumeGcsArgs(
+                        bucket=gcs.bucket, read_only=gcs.read_only, mount_options=list(gcs.options) or None
+                    ),
+                )
+            )
+        else:
+            share = dep.filestores[fn.network_file_systems[path]]
+            volumes.append(
+                gcp.cloudrunv2.ServiceTemplateVolumeArgs(
+                    name=volume,
+                    nfs=gcp.cloudrunv2.ServiceTemplateVolumeNfsArgs(
+                        server=share.server, path=share.path, read_only=share.spec.read_only
+                    ),
+                )
+            )
+    if not volumes:
+        return {}
+    out: dict[str, Any] = {"volumes": volumes, "execution_environment": "EXECUTION_ENVIRONMENT_GEN2"}
+    if fn.network_file_systems:
+        out["vpc_access"] = gcp.cloudrunv2.ServiceTemplateVpcAccessArgs(
+            egress="PRIVATE_RANGES_ONLY",
+            network_interfaces=[
+                gcp.cloudrunv2.ServiceTemplateVpcAccessNetworkInterfaceArgs(
+                    network=dep.network_path(), subnetwork=dep.subnetwork_path()
+                )
+            ],
+        )
+    return out
+
+
+def batch_mounts(fn: FunctionSpec, dep: Deployment) -> list[dict[str, Any]]:
+    """Batch ``taskSpec.volumes`` for the function's GCS (gcsfuse) and NFS mounts; Batch binds
+    each into the container at the same path. NFS servers are :data:`NFS_SERVER` placeholders
+    that :meth:`BatchFunction` resolves once Filestore has an address."""
+    out: list[dict[str, Any]] = []
+    for m in mounts.gcs_mounts(fn, dep.project):
+        remote = m.bucket
+        options = [o for o in m.options if not o.startswith("only-dir=")]
+        prefix = next((o.removeprefix("only-dir=") for o in m.options if o.startswith("only-dir=")), "")
+        if prefix:
+            remote = f"{m.bucket}/{prefix}"
+        flags = [f"--{o}" for o in options] + (["-o ro"] if m.read_only else [])
+        out.append(
+            {"gcs": {"remotePath": remote}, "mountPath": m.path, **({"mountOptions": flags} if flags else {})}
+        )
+    for path, volume in sorted(fn.network_file_systems.items()):
+        share = dep.filestores[volume]
+        out.append(
+            {
+                "nfs": {"server": NFS_SERVER.format(volume), "remotePath": share.path},
+                "mountPath": path,
+                **({"mountOptions": ["ro"]} if share.spec.read_only else {}),
+            }
+        )
+    return out
+
+
+NFS_SERVER = "${{filestore:{}}}"
+
+
+def _batch_network(dep: Deployment) -> dict[str, Any]:
+    """Batch VMs on the stack's network, where the Filestore share is."""
+    interface = {"network": dep.network_path()}
+    if dep.subnetwork_path():
+        interface["subnetwork"] = str(dep.subnetwork_path())
+    return {"networkInterfaces": [interface]}
 
 
 def _startup_probe(port: int, budget_s: int, http_path: str | None = None) -> Any:
@@ -569,17 +813,33 @@ class BatchFunction(pulumi.ComponentResource):
             env=runtime_env(fn, placement, dep),
             secret_env={names.secret_env(s): dep.secrets[s].version_path(dep.project) for s in fn.secrets},
             labels=dep.labels,
+            volumes=batch_mounts(fn, dep),
+            network=_batch_network(dep) if fn.network_file_systems else None,
         )
+        self.servers = {v: dep.filestores[v].server for v in sorted(set(fn.network_file_systems.values()))}
         self.key = names.template_key(fn.name)
         self.object = gcp.storage.BucketObject(
             f"{name}-template",
             bucket=dep.shared.staging.name,
             name=self.key,
-            content=json.dumps(self.template, sort_keys=True, indent=2),
+            content=self.resolve(json.dumps(self.template, sort_keys=True, indent=2)),
             content_type="application/json",
             opts=_child(self, [self.identity]),
         )
         self.register_outputs({"template": self.object.name})
+
+    def resolve(self, text: str) -> pulumi.Output[str]:
+        """``text`` (the template, or a job made from it) with each Filestore address filled in."""
+        if not self.servers:
+            return pulumi.Output.from_input(text)
+
+        def fill(servers: dict[str, str]) -> str:
+            out = text
+            for volume, server in sorted(servers.items()):
+                out = out.replace(NFS_SERVER.format(volume), server)
+            return out
+
+        return pulumi.Output.all(**self.servers).apply(fill)
 
 
 @dataclass(frozen=True)
@@ -661,12 +921,12 @@ class Schedule(pulumi.ComponentResource):
             opts=_child(self),
         )
         job = jobs.for_call(runner.template, call_env={gcp_env.CALL: gcp_env.SCHEDULED_CALL}, task_count=1)
-        body = json.dumps(job, sort_keys=True).encode()
+        body = runner.resolve(json.dumps(job, sort_keys=True))
         return gcp.cloudscheduler.JobHttpTargetArgs(
             uri=f"https://batch.googleapis.com/v1/projects/{dep.project}/locations/{dep.region}/jobs",
             http_method="POST",
             headers={"Content-Type": "application/json"},
-            body=base64.b64encode(body).decode(),
+            body=body.apply(lambda text: base64.b64encode(text.encode()).decode()),
             oauth_token=gcp.cloudscheduler.JobHttpTargetOauthTokenArgs(
                 service_account_email=self.account.email,
                 scope="https://www.googleapis.com/auth/cloud-platform",

@@ -40,9 +40,12 @@ def job_template(
     env: dict[str, str],
     secret_env: dict[str, str],
     labels: dict[str, str],
+    volumes: list[dict[str, Any]] | None = None,
+    network: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The job body for ``placement`` with one task."""
-    return {
+    """The job body for ``placement`` with one task; ``volumes`` (GCS and NFS mounts) go in
+    the task spec and ``network`` (the VPC a Filestore share is on) in the allocation policy."""
+    job: dict[str, Any] = {
         "taskGroups": [
             {
                 "taskCount": "1",
@@ -85,6 +88,11 @@ def job_template(
         "labels": dict(sorted(labels.items())),
         "logsPolicy": {"destination": "CLOUD_LOGGING"},
     }
+    if volumes:
+        job["taskGroups"][0]["taskSpec"]["volumes"] = volumes
+    if network:
+        job["allocationPolicy"]["network"] = network
+    return job
 
 
 def _packing(placement: GcpBatchPlacement) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 :class:`~pcompile.providers.kv.Table` primitive on the stack's Firestore database, and the store
 a deployed function opens from its environment.
 
+The database is the stack's, ``pcompile-<stack>`` (:func:`pcompile.providers.gcp.names.firestore_database`,
+created by ``pcompile bootstrap``); deployed functions get it in ``PCOMPILE_KV_DATABASE``.
 Layout (docs/gcp.md): one collection per Dict or Queue, ``pcompile-<stack>-<kind>-<name>``
 (ephemeral ones too: Firestore creates collections on first write, so nothing is declared
 for them). One document per row; its id is the row's ``sk`` and it repeats ``sk`` as a field
@@ -235,7 +237,10 @@ def stack_prefix(stack: str) -> str:
 
 
 def _stack_table(settings: Any) -> FirestoreTable:
-    return FirestoreTable(firestore_client(settings.project))
+    """The stack's database (bootstrap's ``pcompile-<stack>``), which deployed functions use."""
+    from pcompile.providers.gcp import names
+
+    return FirestoreTable(firestore_client(settings.project, names.firestore_database(settings.name)))
 
 
 def stack_store(kind: str, name: str, settings: Any) -> TableDict | TableQueue:

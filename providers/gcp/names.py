@@ -114,3 +114,21 @@ def image_uri(registry_url: str, app: str, image_id: str) -> str:
 def secret_env(secret: str) -> str:
     """The environment variable carrying a secret's JSON (the runtime exports its keys)."""
     return gcp_env.SECRET_PREFIX + re.sub(r"[^A-Z0-9]", "_", secret.upper())
+
+
+def firestore_database(stack: str) -> str:
+    """The stack's Firestore database id (bootstrap creates it): 4-63 lower-case letters,
+    digits and hyphens, starting with a letter; every app of the stack shares it, as Modal's
+    named Dicts and Queues are shared by every app of a workspace."""
+    return letter_first(fit(f"pcompile-{stack}", 63))
+
+
+def filestore_instance(app: str, volume: str) -> str:
+    """Filestore instance id of an app's NetworkFileSystem (letters, digits, hyphens, at most 63)."""
+    return letter_first(fit(f"{app}-nfs-{volume}", 62, app, volume))
+
+
+FILESTORE_SHARE = "share"  # the one file share of a BASIC instance (at most 16 characters)
+# Zone of a zonal resource (Filestore BASIC) unless the stack's ``extra.zone`` names one;
+# "-b" exists in every region that has zones a, b, c or b, c, d.
+DEFAULT_ZONE_SUFFIX = "b"

@@ -15,11 +15,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pcompile.compiler.errors import UserError
+from pcompile.compiler.errors import CompileErrors, UserError
 from pcompile.compiler.ir import AppSpec, FunctionSpec, GpuRequest, GpuSpec
 from pcompile.compiler.placement import Placement, Rule, first_matching, place_all
 from pcompile.providers.gcp import catalog as cat
-from pcompile.providers.gcp import schedules
+from pcompile.providers.gcp import mounts, schedules
 from pcompile.providers.settings import StackSettings
 
 CLOUD_RUN = "cloudrun"
@@ -148,6 +148,9 @@ def plan(app: AppSpec, settings: StackSettings) -> dict[str, GcpPlacement]:
 
 def plan_with(app: AppSpec, settings: StackSettings, catalog: cat.Catalog) -> dict[str, GcpPlacement]:
     """:func:`plan` against an explicit catalog (tests pass a few rows)."""
+    stores = mounts.check_stores(app)
+    if stores:
+        raise stores[0] if len(stores) == 1 else CompileErrors(stores)
     return place_all(app.functions, lambda fn: place(fn, settings, catalog))
 
 
@@ -160,6 +163,7 @@ def place(fn: FunctionSpec, settings: StackSettings, catalog: cat.Catalog) -> Gc
     target = settings.override(fn.name).placement or rule.target
     why = rule.why if target == rule.target else "forced by the stack file"
     _check(resolved, target)
+    mounts.check_function(fn, settings)
     if target == CLOUD_RUN and resolved.gpu is not None:
         _check_gpu_region(resolved, settings)
     trigger = _schedule(resolved, target)

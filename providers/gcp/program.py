@@ -45,8 +45,17 @@ def define(
         pulumi.log.warn(warning)
     dep.shared = c.AppShared(f"{base}-shared", c.AppSharedArgs(dep))
     dep.volumes = {
-        v.name: c.Volume(f"{base}-vol-{names.slug(v.name)}", c.VolumeArgs(v, dep)) for v in app.volumes
+        v.name: c.Volume(f"{base}-vol-{names.slug(v.name)}", c.VolumeArgs(v, dep))
+        for v in app.volumes
+        if v.kind == "volume"
     }
+    dep.filestores = {
+        v.name: c.NetworkFileSystem(f"{base}-nfs-{names.slug(v.name)}", c.VolumeArgs(v, dep))
+        for v in app.volumes
+        if v.kind == "network_file_system" and (dep.network or _mounted(app, v.name))
+    }
+    if dep.uses_kv:
+        c.KvCollections(f"{base}-kv", c.KvArgs(dep))
     dep.secrets = {
         s.name: c.Secret(f"{base}-secret-{names.slug(s.name)}", c.SecretArgs(s, dep)) for s in app.secrets
     }
@@ -73,7 +82,7 @@ def define(
             "staging_bucket": dep.staging_bucket,
             "manifest": f"gs://{dep.staging_bucket}/{manifest_key}",
             "secret_config_missing": sorted(s.spec.name for s in dep.secrets.values() if s.missing_value),
-            "not_deployed": _not_deployed(app),
+            "not_deployed": _not_deployed(app, dep),
         },
     }
 
@@ -83,7 +92,7 @@ def volume_memory_warnings(app: AppSpec, placements: dict[str, GcpPlacement]) ->
     held = [
         f"{fn.name} ({p.memory_mib}Mi)"
         for fn in sorted(app.functions, key=lambda f: f.name)
-        if (fn.volumes or fn.network_file_systems) and isinstance(p := placements[fn.name], CloudRunPlacement)
+        if fn.volumes and isinstance(p := placements[fn.name], CloudRunPlacement)
     ]
     if not held:
         return []
@@ -109,6 +118,9 @@ def deployment(app: AppSpec, settings: StackSettings, inputs: DeployInputs) -> c
         invokers=invokers,
         image_refs=dict(inputs.image_refs),
         bundle_url=inputs.bundle_url,
+        network=settings.network.vpc_id,
+        subnetwork=next(iter(settings.network.subnet_ids), None),
+        zone=str(settings.extra.get("zone") or f"{region}-{names.DEFAULT_ZONE_SUFFIX}"),
     )
 
 
@@ -185,9 +197,17 @@ def _address(
     return FunctionAddress(placement.target, addresses)
 
 
-def _not_deployed(app: AppSpec) -> list[str]:
-    """IR nodes this provider does not create yet (they fail at first use, not at deploy)."""
-    missing = [f"dict:{d.name}" for d in app.dicts] + [f"queue:{q.name}" for q in app.queues]
-    for fn in app.functions:
-        missing += [f"cloud_bucket_mount:{fn.name}:{m}" for m in sorted(fn.cloud_bucket_mounts)]
-    return missing
+def _mounted(app: AppSpec, volume: str) -> bool:
+    """Whether a function mounts the NetworkFileSystem (placement refused that without a network)."""
+    return any(volume in fn.network_file_systems.values() for fn in app.functions)
+
+
+def _not_deployed(app: AppSpec, dep: c.Deployment) -> list[str]:
+    """IR nodes this provider does not create: only a NetworkFileSystem no function mounts on a
+    stack without a VPC network (Filestore needs one). Dicts and Queues are Firestore
+    collections; bucket mounts and mounted NFS shares are platform volumes."""
+    return [
+        f"network_file_system:{v.name}"
+        for v in app.volumes
+        if v.kind == "network_file_system" and v.name not in dep.filestores
+    ]

@@ -53,12 +53,13 @@ def wait_ready(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = 
 
     from pcompile.runtime.web import HEALTH_PATH
 
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no HTTP proxy
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             return False
         try:
-            with urllib.request.urlopen(url + HEALTH_PATH, timeout=2) as answer:
+            with opener.open(url + HEALTH_PATH, timeout=2) as answer:
                 if answer.status == 200:
                     return True
         except (OSError, urllib.error.URLError):

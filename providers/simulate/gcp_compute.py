@@ -43,7 +43,18 @@ from pcompile.providers.simulate.compute_images import Launch, resolve
 IDLE_EXIT_S = 600.0
 RECORD = "gcp-compute.json"
 # What a runtime inherits from this process; everything else comes from the stored definition.
-PLATFORM_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PCOMPILE_HOME", "PCOMPILE_IMAGE_ENV")
+# FIRESTORE_EMULATOR_HOST: where a stack's Dicts and Queues live when a Firestore emulator
+# stands in for Firestore (the runtimes' client library honours it, as the CLI's does).
+PLATFORM_ENV = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TMPDIR",
+    "PCOMPILE_HOME",
+    "PCOMPILE_IMAGE_ENV",
+    "FIRESTORE_EMULATOR_HOST",
+)
 TOKEN_PREFIX = "sim-id-token:"
 STOP = "stop"
 

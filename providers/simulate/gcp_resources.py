@@ -18,6 +18,11 @@ emitted program declares is checked as the Google API would check it, then kept.
   plane file (mode 0600, under ``.pcompile/``); nothing else in the simulation reads them
   except the Cloud Run and Batch players, which resolve secret references as the
   platforms would.
+* **Firestore databases and TTL fields** are parsed as ``firestore_admin_v1`` messages
+  (a field's database must exist: ``pcompile bootstrap`` creates it); **Filestore
+  instances** are checked against the API reference's rules (id, tier, capacity, zone,
+  network) and get a stable private address. Both are kept in the plane; no Firestore or
+  NFS server backs them here (docs/gcp.md).
 * **IAM** (service accounts, bindings) is validated in form and kept; it is never
   enforced. That, real scheduling, quotas and cold starts are what a simulation cannot
   show (docs/deploy.md).
@@ -254,6 +259,23 @@ def service_problems(service: Any) -> list[str]:
         )
     for index, container in enumerate(t.containers):
         problems += _container_problems(f"template.containers[{index}]", container, gpu)
+    problems += _volume_problems(t)
+    return problems
+
+
+def _volume_problems(t: Any) -> list[str]:
+    """Each mount names a declared volume; NFS needs a route to the VPC."""
+    problems = []
+    declared = {v.name for v in t.volumes}
+    for index, container in enumerate(t.containers):
+        for mount in container.volume_mounts:
+            if mount.name not in declared:
+                problems.append(f"template.containers[{index}].volumeMounts: no volume named {mount.name!r}")
+    for index, volume in enumerate(t.volumes):
+        if "nfs" in volume and not (t.vpc_access.connector or t.vpc_access.network_interfaces):
+            problems.append(
+                f"template.volumes[{index}]: an NFS server needs vpcAccess (Direct VPC or a connector)"
+            )
     return problems
 
 
@@ -580,6 +602,96 @@ def _secret_version(
     return version, {"name": version, "version": str(len(kept["versions"]))}
 
 
+# https://cloud.google.com/firestore/docs/manage-databases#database_id
+FIRESTORE_DATABASE_ID = re.compile(r"^(\(default\)|[a-z][a-z0-9-]{2,61}[a-z0-9])$")
+# https://cloud.google.com/filestore/docs/reference/rest/v1/projects.locations.instances/create
+FILESTORE_ID = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
+FILESTORE_SHARE = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
+FILESTORE_MIN_GB = {"BASIC_HDD": 1024, "BASIC_SSD": 2560, "STANDARD": 1024, "PREMIUM": 2560}
+ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
+
+
+def _firestore_database(
+    res: GcpResources, typ: str, name: str, inputs: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    from google.cloud.firestore_admin_v1 import types
+
+    body = plain(inputs)
+    short, project, _ = _take(body, "name", "project", "deletionPolicy")
+    _require(bool(FIRESTORE_DATABASE_ID.match(short or "")), typ, name, f"database id {short!r} is not valid")
+    full = f"projects/{project or res.project}/databases/{short}"
+    message = _message(types.Database, {**body, "name": full}, typ, name)
+    _require(
+        message.type_ == types.Database.DatabaseType.FIRESTORE_NATIVE,
+        typ,
+        name,
+        "type must be FIRESTORE_NATIVE",
+    )
+    _require(bool(message.location_id), typ, name, "locationId is required")
+    res.plane.table("firestore_databases")[full] = _to_json(types.Database, message)
+    return full, {"name": short, "uid": hashlib.sha256(full.encode()).hexdigest()[:16]}
+
+
+def _firestore_field(
+    res: GcpResources, typ: str, name: str, inputs: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    from google.cloud.firestore_admin_v1 import types
+
+    body = plain(inputs)
+    project, database, collection, fld, _ = _take(
+        body, "project", "database", "collection", "field", "deletionPolicy"
+    )
+    db = f"projects/{project or res.project}/databases/{database or '(default)'}"
+    _require(
+        db in res.plane.table("firestore_databases"),
+        typ,
+        name,
+        f"database {db} not found (pcompile bootstrap creates the stack's database)",
+    )
+    _require(
+        bool(collection) and "/" not in collection, typ, name, f"collection group {collection!r} is not valid"
+    )
+    full = f"{db}/collectionGroups/{collection}/fields/{fld}"
+    message = _message(types.Field, {**body, "name": full}, typ, name)
+    res.plane.table("firestore_fields")[full] = _to_json(types.Field, message)
+    return full, {"name": full}
+
+
+def _filestore(res: GcpResources, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    body = plain(inputs)
+    short, zone, tier = body.get("name") or "", body.get("location") or "", body.get("tier") or ""
+    _require(bool(FILESTORE_ID.match(short)), typ, name, f"instance id {short!r} is not valid")
+    _require(
+        bool(ZONE.match(zone)) or not tier.startswith("BASIC"),
+        typ,
+        name,
+        f"a {tier} instance needs a zone, not {zone!r}",
+    )
+    _require(tier in FILESTORE_MIN_GB, typ, name, f"tier {tier!r} is not one of {sorted(FILESTORE_MIN_GB)}")
+    share = body.get("fileShares") or {}
+    _require(
+        bool(FILESTORE_SHARE.match(share.get("name") or "")),
+        typ,
+        name,
+        f"file share name {share.get('name')!r} is not valid",
+    )
+    _require(
+        int(share.get("capacityGb") or 0) >= FILESTORE_MIN_GB[tier],
+        typ,
+        name,
+        f"a {tier} share holds at least {FILESTORE_MIN_GB[tier]} GB",
+    )
+    networks = body.get("networks") or []
+    _require(
+        len(networks) == 1 and bool(networks[0].get("network")), typ, name, "exactly one network is required"
+    )
+    full = f"projects/{body.get('project') or res.project}/locations/{zone}/instances/{short}"
+    digest = hashlib.sha256(full.encode()).digest()
+    address = f"10.{digest[0]}.{digest[1]}.2"  # stable: what a re-deploy sees again
+    res.plane.table("filestore_instances")[full] = {"tier": tier, "share": share, "address": address}
+    return full, {"networks": [{**networks[0], "ipAddresses": [address]}]}
+
+
 HANDLERS: dict[str, Handler] = {
     "gcp:storage/bucket:Bucket": _bucket,
     "gcp:storage/bucketObject:BucketObject": _bucket_object,
@@ -595,6 +707,9 @@ HANDLERS: dict[str, Handler] = {
     "gcp:secretmanager/secret:Secret": _secret,
     "gcp:secretmanager/secretVersion:SecretVersion": _secret_version,
     "gcp:secretmanager/secretIamMember:SecretIamMember": _member_binding,
+    "gcp:firestore/database:Database": _firestore_database,
+    "gcp:firestore/field:Field": _firestore_field,
+    "gcp:filestore/instance:Instance": _filestore,
 }
 
 

@@ -10,8 +10,11 @@ correct least-privilege policy fail (docs/simulate.md, "IAM enforcement"):
 * Secrets Manager requests are checked against the secret's ARN (moto checks them
   against ``*``, so a statement naming the secret never matches), and IAM requests naming
   an instance profile against the profile (moto takes the role they also name).
+* DynamoDB requests are checked against the ARN of each table they name (``TableName``,
+  every table of ``RequestItems``/``TransactItems``, or ``ResourceArn``), as IAM does; moto
+  checks them against ``*``. ``ListTables`` names none and is checked by action only.
 * Services for which moto determines no resource at all (Lambda, Batch, ECR, CloudWatch
-  Logs, SSM, EC2, EventBridge Scheduler, DynamoDB ...) are checked by action only: a
+  Logs, SSM, EC2, EventBridge Scheduler ...) are checked by action only: a
   statement whose action matches allows the request whatever resources it names.
   moto would otherwise deny every statement that names a resource.
 * A trust policy's ``{"Service": "lambda.amazonaws.com"}`` principal is played by the
@@ -108,6 +111,34 @@ def _patch_instance_profiles() -> None:
     IamResponse._determine_resource = _determine_resource  # type: ignore[method-assign]
 
 
+def dynamodb_tables(body: dict[str, Any]) -> list[str]:
+    """Names of the tables a DynamoDB request acts on, sorted (none for ``ListTables``)."""
+    names = {str(body["TableName"])} if body.get("TableName") else set()
+    names |= {str(t) for t in body.get("RequestItems") or {}}
+    for item in body.get("TransactItems") or []:
+        names |= {str(op["TableName"]) for op in item.values() if isinstance(op, dict) and "TableName" in op}
+    return sorted(names)
+
+
+def _patch_dynamodb() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.utilities.utils import get_partition
+
+    authorize = DynamoHandler._authenticate_and_authorize_normal_action
+
+    def _authorize_tables(self: Any, resource: str = "*") -> None:
+        body = self.body if isinstance(self.body, dict) else {}
+        if body.get("ResourceArn"):  # TagResource, ListTagsOfResource
+            arns = [str(body["ResourceArn"])]
+        else:
+            prefix = f"arn:{get_partition(self.region)}:dynamodb:{self.region}:{self.current_account}:table/"
+            arns = [prefix + name for name in dynamodb_tables(body)] or ["*"]
+        for arn in arns:  # a batch over two tables needs the action on both
+            authorize(self, arn)
+
+    DynamoHandler._authenticate_and_authorize_normal_action = _authorize_tables  # type: ignore[method-assign]
+
+
 def _patch_signature_and_audit() -> None:
     from moto.iam.access_control import IAMRequestBase
 
@@ -135,6 +166,7 @@ def patch() -> None:
     _patch_matching()
     _patch_secrets()
     _patch_instance_profiles()
+    _patch_dynamodb()
     _patch_signature_and_audit()
 
 

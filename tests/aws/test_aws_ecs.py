@@ -404,3 +404,17 @@ def test_an_app_called_ecs_gets_capacity_providers_ecs_accepts() -> None:
     )
     (provider,) = out.result.of_type(CAPACITY)
     assert not provider.inputs["name"].lower().startswith(("aws", "ecs", "fargate"))
+
+
+def test_synth_prints_each_service_with_its_url_output_bounds_and_reason() -> None:
+    from typer.testing import CliRunner
+
+    from pcompile.cli.main import app
+
+    result = CliRunner().invoke(app, ["synth", str(EXAMPLE), "--cloud", "aws"])
+    assert result.exit_code == 0, result.output
+    table = result.output[result.output.index("web services") :]
+    rows = {line.split("│")[1].strip(): line for line in table.splitlines() if line.startswith("│ ")}
+    assert "functions.llm_ui.web_url" in table and "functions.Inference.web_url" in table
+    cells = [c.strip() for c in rows["llm_ui"].split("│")]
+    assert cells[3:6] == ["0", "4", "ec2"] and "long-running" in cells[6]

@@ -54,7 +54,9 @@ def _gcp_emulator(host: str) -> Any:
     from pcompile.providers.gcp import kv as gcp_kv
 
     os.environ["FIRESTORE_EMULATOR_HOST"] = host
-    table = gcp_kv.FirestoreTable(gcp_kv.firestore_client("kvtest"))
+    # A deployed stack's database when the test names one (as a function's environment does).
+    database = os.environ.get(gcp_kv.ENV_DATABASE)
+    table = gcp_kv.FirestoreTable(gcp_kv.firestore_client("kvtest", database))
     return lambda kind: lambda name: gcp_kv.open_store(kind, name, PREFIX, table)
 
 

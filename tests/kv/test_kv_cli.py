@@ -110,6 +110,7 @@ def test_gcp_stack_commands_read_firestore(
     (tmp_path / "stacks").mkdir()
     (tmp_path / "stacks" / "kvgcp.yaml").write_text("cloud: gcp\nregion: us-central1\nproject: kvtest\n")
     monkeypatch.setattr("backends.PREFIX", "pcompile-kvgcp")  # the stack's own collections
+    monkeypatch.setenv("PCOMPILE_KV_DATABASE", "pcompile-kvgcp")  # and its database (bootstrap's)
     install(("gcp-emulator", emulator_host))
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", emulator_host)
     try:

@@ -27,7 +27,7 @@ from servers import free_port, popen_group, stop_group
 from pcompile.compiler import compile_file, ir
 from pcompile.compiler.errors import UserError
 from pcompile.providers.gcp import names as gcp_names
-from pcompile.providers.settings import StackSettings
+from pcompile.providers.settings import NetworkSettings, StackSettings
 from pcompile.providers.synth import SynthOutput, synthesize
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "layers_nodes"
@@ -35,8 +35,16 @@ APPS = ("every_node.py", "web_server.py", "app_server.py")
 CLOUDS = ("aws", "gcp")
 SETTINGS = {
     "aws": StackSettings(name="dev", cloud="aws", region="us-east-1"),
-    "gcp": StackSettings(name="dev", cloud="gcp", region="us-central1", project="acme-ml"),
+    "gcp": StackSettings(
+        name="dev",
+        cloud="gcp",
+        region="us-central1",
+        project="acme-ml",
+        network=NetworkSettings(vpc_id="default"),  # Filestore (NetworkFileSystem) needs one
+    ),
 }
+# Environment each cloud compiles the fixtures with: GCP mounts only GCS buckets.
+COMPILE_ENV = {"aws": {}, "gcp": {"NODES_BUCKET_ENDPOINT": "https://storage.googleapis.com"}}
 
 # Kinds a cloud refuses at compile time: kind -> words of the UserError (the fixture's only node of it).
 REFUSED = {
@@ -45,13 +53,8 @@ REFUSED = {
 }
 # Kinds a cloud deploys nothing for, said in the synth output's ``not_deployed`` list.
 NOT_DEPLOYED = {
-    "aws": {"StoreSpec@AppSpec.dicts", "StoreSpec@AppSpec.queues"},
-    "gcp": {
-        "StoreSpec@AppSpec.dicts",
-        "StoreSpec@AppSpec.queues",
-        "CloudBucketMountSpec",
-        "mount:cloud_bucket_mounts",
-    },
+    "aws": set(),
+    "gcp": set(),
 }
 
 # Silent drops found here in files other branches own this round: (cloud, kind) -> owner: what.
@@ -72,6 +75,9 @@ class Deployed:
     images: dict[str, str]  # function -> image reference
     resources: list[tuple[str, str]]  # (type, logical name)
     not_deployed: set[str] = field(default_factory=set)
+    platform_mounts: dict[str, set[str]] = field(
+        default_factory=dict
+    )  # function -> paths the platform mounts
 
     def named(self, type_part: str, name_part: str) -> list[str]:
         return [n for t, n in self.resources if type_part in t and name_part in n]
@@ -109,6 +115,18 @@ def _gcp_compute(out: SynthOutput) -> Iterator[tuple[dict[str, str], str]]:
                 yield dict(env), str(runnable["container"]["imageUri"])
 
 
+def _gcp_platform_mounts(out: SynthOutput) -> dict[str, set[str]]:
+    """Paths Cloud Run (volumeMounts) and Batch (taskSpec.volumes) mount: GCS buckets, NFS."""
+    found: dict[str, set[str]] = {}
+    for r in out.result.of_type("gcp:cloudrunv2/service:Service"):
+        (container,) = r.inputs["template"]["containers"]
+        env = {e["name"]: e.get("value", "") for e in container.get("envs", [])}
+        found[env["PCOMPILE_FUNCTION"]] = {m["mountPath"] for m in container.get("volumeMounts") or []}
+    for name, template in out.extras.get("job_templates", {}).items():
+        found[name] = {v["mountPath"] for v in template["taskGroups"][0]["taskSpec"].get("volumes", [])}
+    return found
+
+
 def _aws_secrets(env: dict[str, str]) -> set[str]:
     return set(json.loads(env.get("PCOMPILE_SECRETS") or "{}"))
 
@@ -144,6 +162,7 @@ def deployed(cloud: str, out: SynthOutput) -> Deployed:
         images={env["PCOMPILE_FUNCTION"]: image for env, image in compute},
         resources=[(r.type, r.name) for r in out.result.resources],
         not_deployed=set(out.to_json()[cloud].get("not_deployed", [])),
+        platform_mounts=_gcp_platform_mounts(out) if cloud == "gcp" else {},
     )
 
 
@@ -168,6 +187,9 @@ def _schedule(cloud: str, d: Deployed, fn: ir.FunctionSpec) -> str | None:
 
 
 def _volume(cloud: str, d: Deployed, vol: ir.VolumeSpec) -> str | None:
+    if cloud == "gcp" and vol.kind == "network_file_system":
+        found = d.named("filestore/instance:Instance", f"nfs-{slug(vol.name)}")
+        return None if found else f"no Filestore instance for {vol.name}"
     found = d.named(FACTS[cloud].bucket_type, f"vol-{slug(vol.name)}")
     return None if found else f"no bucket for volume {vol.name}"
 
@@ -175,6 +197,7 @@ def _volume(cloud: str, d: Deployed, vol: ir.VolumeSpec) -> str | None:
 def _mount(cloud: str, d: Deployed, node: tuple[ir.FunctionSpec, str]) -> str | None:
     fn, path = node
     mounted = json.loads(d.envs.get(fn.name, {}).get("PCOMPILE_VOLUMES") or "{}")
+    mounted |= dict.fromkeys(d.platform_mounts.get(fn.name, set()))
     return None if path in mounted else f"{fn.name} does not mount {path}"
 
 
@@ -202,6 +225,12 @@ def _store(prefix: str) -> Callable[[str, Deployed, ir.StoreSpec], str | None]:
         )
 
     return check
+
+
+def _store_deployed(cloud: str, d: Deployed, store: ir.StoreSpec) -> str | None:
+    """Every function can open the store: its environment names the cloud's KV backend."""
+    missing = sorted(fn for fn, env in d.envs.items() if env.get("PCOMPILE_KV_CLOUD") != cloud)
+    return f"{store.name}: no PCOMPILE_KV_CLOUD={cloud} for {missing}" if missing else None
 
 
 def _cbm_not_deployed(cloud: str, d: Deployed, node: tuple[ir.FunctionSpec, str]) -> str | None:
@@ -233,6 +262,8 @@ HANDLERS: dict[str, Callable[[str, Deployed, Any], str | None]] = {
     "SecretSpec:local_environ": _secret,
     "ImageSpec": _image,
     "EntrypointSpec": _entrypoint,
+    "StoreSpec@AppSpec.dicts": _store_deployed,
+    "StoreSpec@AppSpec.queues": _store_deployed,
 }
 NOT_DEPLOYED_CHECKS: dict[str, Callable[[str, Deployed, Any], str | None]] = {
     "StoreSpec@AppSpec.dicts": _store("dict"),
@@ -258,11 +289,21 @@ class Outcome:
     refused: UserError | None = None
 
 
+def _compiled(cloud: str, apps: dict[str, ir.AppSpec]) -> dict[str, ir.AppSpec]:
+    if not COMPILE_ENV[cloud]:
+        return apps
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NODES_ENVIRON", "from-the-environment")
+        for key, value in COMPILE_ENV[cloud].items():
+            mp.setenv(key, value)
+        return {name: compile_file(FIXTURES / name).app() for name in APPS}
+
+
 @pytest.fixture(scope="module")
 def outcomes(apps: dict[str, ir.AppSpec]) -> dict[tuple[str, str], Outcome]:
     out = {}
     for cloud in CLOUDS:
-        for name, app in apps.items():
+        for name, app in _compiled(cloud, apps).items():
             try:
                 out[cloud, name] = Outcome(deployed=deployed(cloud, synthesize(cloud, app, SETTINGS[cloud])))
             except UserError as err:
