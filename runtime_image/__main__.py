@@ -17,6 +17,7 @@ MODES: dict[str, str] = {
     "gcpbatch": "pcompile.runtime.gcp_batch:main",
     "batch": "pcompile.runtime.aws_batch:main",
     "lambda": "pcompile.runtime.aws_lambda:main",
+    "ecs": "pcompile.runtime.aws_ecs:main",
 }
 
 

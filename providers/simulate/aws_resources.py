@@ -113,6 +113,8 @@ class Handler:
 
 
 HANDLERS: dict[str, Handler] = {}
+# Data sources answered by handler modules (``aws_ecs``): token -> (emulator, args) -> result.
+INVOKES: dict[str, Callable[[Emulator, Mapping[str, Any]], dict[str, Any]]] = {}
 
 
 def handler(type_token: str, inputs: str, *, update: bool = True) -> Callable[[Any], Any]:
@@ -1236,6 +1238,10 @@ def _permissions(rules: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "IpProtocol": str(rule["protocol"]),
             "IpRanges": [{"CidrIp": c} for c in rule.get("cidrBlocks") or []],
         }
+        if rule.get("prefixListIds"):
+            item["PrefixListIds"] = [{"PrefixListId": p} for p in rule["prefixListIds"]]
+        if rule.get("securityGroups"):
+            item["UserIdGroupPairs"] = [{"GroupId": g} for g in rule["securityGroups"]]
         if str(rule["protocol"]) != "-1":
             item["FromPort"], item["ToPort"] = int(rule["fromPort"]), int(rule["toPort"])
         out.append(item)
@@ -1256,6 +1262,8 @@ def invoke(aws: Emulator, token: str, args: Mapping[str, Any]) -> dict[str, Any]
         return {"partition": "aws", "id": "aws", "dnsSuffix": "amazonaws.com"}
     if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
         return _availability_zones(aws, args)
+    if token in INVOKES:
+        return INVOKES[token](aws, args)
     raise Unmapped(f"data source {token}: the simulate engine does not answer it")
 
 
@@ -1292,3 +1300,6 @@ def lookup(type_token: str) -> Handler:
             "in the emulator (add one in pcompile.providers.simulate.aws_resources)"
         )
     return found
+
+
+from pcompile.providers.simulate import aws_ecs as _aws_ecs  # noqa: E402,F401 - ECS/ALB/CloudFront handlers register themselves

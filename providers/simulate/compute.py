@@ -221,6 +221,12 @@ def function_url(root: Path, settings: StackSettings, function_name: str) -> str
     return str(_post(root, settings, f"/pcompile/urls/{function_name}")["url"])
 
 
+def distribution_host(root: Path, settings: StackSettings, distribution_id: str) -> str:
+    """``127.0.0.1:<port>``: where CloudFront distribution ``distribution_id`` answers (HTTPS with the
+    certificate in ``.pcompile/simulate/<stack>/tls/cert.pem``), see :mod:`.compute_ecs`."""
+    return str(_post(root, settings, f"/pcompile/distributions/{distribution_id}")["host"])
+
+
 def fire_schedule(
     root: Path, settings: StackSettings, schedule_name: str, *, group: str = "default", wait: bool = True
 ) -> dict[str, Any]:

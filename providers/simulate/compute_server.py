@@ -12,6 +12,9 @@ code, which the emulator (moto) holds but cannot execute:
   Scheduler schedule's target once, now;
 * ``POST /pcompile/urls/{name}``: the loopback Function URL of a function (one
   port per function, each request becoming a payload-2.0 event);
+* ``POST /pcompile/distributions/{id}``: where a CloudFront distribution of a web service
+  answers (``127.0.0.1:<port>``, TLS), run by :mod:`.compute_ecs` with the ALB, alarms,
+  scaling and ECS tasks behind it;
 * ``GET /pcompile/health``.
 
 Every other request is forwarded to the emulator unchanged, so clients pointed
@@ -45,6 +48,7 @@ from typing import Any
 
 from . import compute_iam, compute_images
 from .compute_batch import TERMINAL, BatchClientError, BatchJobs
+from .compute_ecs import WebServices
 from .compute_lambda import FunctionConfig, FunctionPool, Invocation
 
 RECORD = "compute.json"
@@ -107,6 +111,16 @@ class ComputeService:
             self.task_dir,
             role_env=lambda role, name: self.identities.role_env(compute_iam.BATCH, role, name),
             pull=lambda role, image: compute_iam.check_pull(self.identities, compute_iam.BATCH, role, image),
+        )
+        self.ecs = WebServices(
+            self.identities,
+            state_dir,
+            self.launch_for,
+            self.platform_env(),
+            self.log_dir,
+            self.task_dir,
+            self.note,
+            previous.get("distribution_ports") or {},
         )
         self.active = 0
         self.active_lock = threading.Lock()
@@ -319,6 +333,7 @@ class ComputeService:
             "token": self.token,
             "url": self.url,
             "url_ports": dict(sorted(self.url_ports.items())),
+            "distribution_ports": dict(sorted(self.ecs.ports.items())),
         }
 
     def write_record(self) -> None:
@@ -327,7 +342,12 @@ class ComputeService:
 
     def busy(self) -> bool:
         """Whether a request, an invocation or a job is in flight."""
-        return self.active > 0 or self.batch.busy() or any(p.busy() for p in list(self.pools.values()))
+        return (
+            self.active > 0
+            or self.batch.busy()
+            or self.ecs.busy()
+            or any(p.busy() for p in list(self.pools.values()))
+        )
 
     def serve(self) -> None:
         """Serve until idle for ``idle_seconds`` or stopped (SIGTERM)."""
@@ -346,6 +366,7 @@ class ComputeService:
         """Stop runtimes, URL servers and the API; forget the record if it is still ours."""
         self.httpd.shutdown()
         self.batch.close()
+        self.ecs.close()
         for pool in list(self.pools.values()):
             pool.close()
         for server in list(self.web.values()):
@@ -357,6 +378,13 @@ class ComputeService:
                 path.unlink()
         except (OSError, ValueError):
             pass
+
+
+def _distribution(service: ComputeService, distribution_id: str) -> dict[str, str]:
+    """Where a CloudFront distribution answers (``host``), its ``url`` and the TLS certificate."""
+    host = service.ecs.endpoint(distribution_id)
+    service.write_record()
+    return {"host": host, "url": f"https://{host}", "ca_file": str(service.state_dir / "tls" / "cert.pem")}
 
 
 def _function_ref(ref: str, qualifier: str | None) -> tuple[str, str | None]:
@@ -408,6 +436,11 @@ def _api_handler(service: ComputeService) -> type[BaseHTTPRequestHandler]:
             "POST",
             re.compile(r"/pcompile/urls/([^/]+)"),
             lambda h, m, b: _json(200, {"url": service.function_url(m.group(1))}),
+        ),
+        (
+            "POST",
+            re.compile(r"/pcompile/distributions/([^/]+)"),
+            lambda h, m, b: _json(200, _distribution(service, m.group(1))),
         ),
         (
             "GET",

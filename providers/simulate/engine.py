@@ -15,6 +15,7 @@ resource and the emulator's message; the state file still lists exactly what exi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import runpy
 import threading
@@ -37,6 +38,7 @@ from pcompile.providers.synth import RecordingMocks, _fake_outputs, run_mocked
 
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"  # pulumi.runtime.rpc._special_sig_key
 _FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
+_DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
 URLHook = Callable[[str], str | None]
 
 
@@ -67,17 +69,36 @@ def plain(value: Any) -> Any:
     return value
 
 
+def hidden(value: Any) -> Any:
+    """:func:`plain`, with each secret value replaced by its sha256 (what the state file keeps:
+    a changed secret still changes the inputs, and the file never holds the value)."""
+    if isinstance(value, dict) and _SECRET_SIG in value and "value" in value:
+        digest = hashlib.sha256(json.dumps(plain(value["value"]), sort_keys=True).encode()).hexdigest()
+        return f"<sha256:{digest}>"
+    if isinstance(value, dict):
+        return {str(k): hidden(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [hidden(v) for v in value]
+    return plain(value)
+
+
 class _EmulatorMocks(RecordingMocks):
     """Answers every registration from the emulator and keeps the state file current."""
 
     def __init__(
-        self, aws: res.Emulator, state: SimState, on_output: OnOutput, function_url: URLHook
+        self,
+        aws: res.Emulator,
+        state: SimState,
+        on_output: OnOutput,
+        function_url: URLHook,
+        distribution_host: URLHook | None = None,
     ) -> None:
         super().__init__(aws.region)
         self.aws = aws
         self.state = state
         self.on_output = on_output
         self.function_url = function_url
+        self.distribution_host = distribution_host
         self.lock = threading.Lock()
         self.seen: set[str] = set()
         self.changes: Counter[str] = Counter()
@@ -90,11 +111,12 @@ class _EmulatorMocks(RecordingMocks):
         urn = str(getattr(self.pending, "urn", ""))
         deps = tuple(getattr(self.pending, "dependencies", ()))
         request = res.Request(args.typ, args.name, urn, plain(dict(args.inputs)))
+        kept = res.redacted(args.typ, hidden(dict(args.inputs)))
         with self.lock:
             if self.failure is not None:
                 raise _Stop(f"{args.typ} {args.name!r} not attempted: {self.failure}")
             try:
-                entry, op = self._apply(request, deps)
+                entry, op = self._apply(request, deps, kept)
             except res.Unmapped as exc:
                 self.failure = str(exc)
                 raise
@@ -107,9 +129,8 @@ class _EmulatorMocks(RecordingMocks):
                 self.on_output(f"{op} {args.typ} {args.name}")
         return entry.id, {**dict(args.inputs), **entry.outputs}
 
-    def _apply(self, r: res.Request, deps: tuple[str, ...]) -> tuple[Entry, str]:
+    def _apply(self, r: res.Request, deps: tuple[str, ...], inputs: dict[str, Any]) -> tuple[Entry, str]:
         old = self.state.resources.get(r.urn)
-        inputs = res.redacted(r.type, r.inputs)
         if old is not None and old.type == r.type and old.inputs == inputs:
             return old, "same"
         handler = res.lookup(r.type)
@@ -122,7 +143,7 @@ class _EmulatorMocks(RecordingMocks):
             self._delete(r.urn, old)
             op, created = "replace", self._create(handler, r)
         rid, outputs, passed = created
-        outputs = self._answering_url(r, outputs)
+        outputs = self._answering_url(r, rid, outputs) if passed is None else outputs
         entry = Entry(r.type, r.name, rid, inputs, plain(outputs), deps, passed)
         self.state.put(r.urn, entry)
         return entry, op
@@ -132,7 +153,7 @@ class _EmulatorMocks(RecordingMocks):
             rid, outputs = handler.create(self.aws, r)
         except res.PassThrough as exc:
             self.on_output(f"pass-through {r.type} {r.name}: {exc}")
-            return r.auto_name(), {}, str(exc)
+            return r.auto_name(), dict(getattr(exc, "outputs", None) or {}), str(exc)
         return rid, outputs, None
 
     def _delete(self, urn: str, old: Entry) -> None:
@@ -140,8 +161,11 @@ class _EmulatorMocks(RecordingMocks):
             res.lookup(old.type).delete(self.aws, _recorded(old))
         self.state.remove(urn)
 
-    def _answering_url(self, r: res.Request, outputs: dict[str, Any]) -> dict[str, Any]:
-        """A Function URL that answers: the simulated compute's, where it has one."""
+    def _answering_url(self, r: res.Request, rid: str, outputs: dict[str, Any]) -> dict[str, Any]:
+        """A Function URL (a CloudFront domain) that answers: the simulated compute's, where it has one."""
+        if r.type == _DISTRIBUTION and self.distribution_host is not None:
+            host = self.distribution_host(rid)
+            return {**outputs, "domainName": host} if host else outputs
         if r.type != _FUNCTION_URL:
             return outputs
         url = self.function_url(str(r.inputs["functionName"]))
@@ -171,7 +195,7 @@ class _PreviewMocks(RecordingMocks):
         if old is None:
             self.changes["create"] += 1
             return _fake_outputs(args, self.region)
-        same = old.inputs == res.redacted(args.typ, plain(dict(args.inputs)))
+        same = old.inputs == res.redacted(args.typ, hidden(dict(args.inputs)))
         self.changes["same" if same else "update"] += 1
         return old.id, {**dict(args.inputs), **old.outputs}
 
@@ -194,7 +218,13 @@ def _message(exc: BaseException) -> str:
 class SimulateEngine:
     """The :class:`~pcompile.providers.deploy.Engine` of ``engine: simulate`` stacks."""
 
-    def __init__(self, settings: StackSettings, root: Path, function_url: URLHook | None = None) -> None:
+    def __init__(
+        self,
+        settings: StackSettings,
+        root: Path,
+        function_url: URLHook | None = None,
+        distribution_host: URLHook | None = None,
+    ) -> None:
         if not settings.endpoint_url:
             raise UserError(
                 f"stack {settings.name!r} uses engine simulate without an endpoint_url",
@@ -204,6 +234,7 @@ class SimulateEngine:
         self.root = root
         self.endpoint_url = settings.endpoint_url
         self.function_url = function_url or _compute_url(settings, root)
+        self.distribution_host = distribution_host or _compute_host(settings, root)
 
     def check(self) -> None:
         """The emulator must answer before anything is built."""
@@ -242,7 +273,7 @@ class SimulateEngine:
     def up(self, project: PulumiProject, on_output: OnOutput) -> EngineResult:
         """Create or update every declared resource in the emulator; delete the stale ones."""
         state = self._state(project)
-        mocks = _EmulatorMocks(self._emulator(), state, on_output, self.function_url)
+        mocks = _EmulatorMocks(self._emulator(), state, on_output, self.function_url, self.distribution_host)
         try:
             result = self._run(project, mocks)
         except Exception as exc:
@@ -344,3 +375,14 @@ def _compute_url(settings: StackSettings, root: Path) -> URLHook:
         return lambda name: None
     lookup: Callable[[Path, StackSettings, str], str] = compute.function_url
     return lambda name: lookup(root, settings, name)
+
+
+def _compute_host(settings: StackSettings, root: Path) -> URLHook:
+    """Where the simulated compute answers as a CloudFront distribution (``127.0.0.1:<port>``),
+    when that service is installed (``compute.distribution_host``)."""
+    try:
+        from pcompile.providers.simulate import compute
+    except ImportError:
+        return lambda distribution_id: None
+    lookup: Callable[[Path, StackSettings, str], str] = compute.distribution_host
+    return lambda distribution_id: lookup(root, settings, distribution_id)

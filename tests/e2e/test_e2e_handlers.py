@@ -28,7 +28,7 @@ BOOTSTRAP_TYPES = {
 
 def _emitted_types() -> set[str]:
     types: set[str] = set()
-    files = [REPO / "examples" / "gpu_mix.py", REPO / "examples" / "hello_world.py"]
+    files = [REPO / "examples" / n for n in ("gpu_mix.py", "hello_world.py", "gpu_web_services.py")]
     files += sorted((REPO / "tests" / "fixtures").glob("aws_*_app.py"))
     for path in files:
         program = compile_file(str(path))
@@ -45,8 +45,9 @@ def test_every_emitted_aws_type_has_a_handler() -> None:
     assert missing == []
 
 
-def test_every_input_the_program_sends_is_mapped() -> None:
-    program = compile_file(str(REPO / "examples" / "gpu_mix.py"))
+@pytest.mark.parametrize("example", ["gpu_mix.py", "gpu_web_services.py"])
+def test_every_input_the_program_sends_is_mapped(example: str) -> None:
+    program = compile_file(str(REPO / "examples" / example))
     out = synthesize("aws", program.apps[0], SETTINGS)
     for resource in out.result.resources:
         if resource.custom:
@@ -55,8 +56,8 @@ def test_every_input_the_program_sends_is_mapped() -> None:
 
 
 def test_unknown_type_and_unknown_input_are_refused() -> None:
-    with pytest.raises(res.Unmapped, match="aws:ecs/service:Service has no simulate handler"):
-        res.lookup("aws:ecs/service:Service")
+    with pytest.raises(res.Unmapped, match="aws:ecs/taskSet:TaskSet has no simulate handler"):
+        res.lookup("aws:ecs/taskSet:TaskSet")
     request = res.Request(
         "aws:iam/role:Role", "r", "urn:x", {"assumeRolePolicy": "{}", "maxSessionDuration": 1}
     )
