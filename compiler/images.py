@@ -69,7 +69,8 @@ PACKAGE_FILE_SUFFIXES = (".py", ".pyi", ".j2", ".csv", ".json", ".yaml", ".typed
 # specifiers come from pcompile's own metadata, so pyproject stays the one source.
 RUNTIME_EXTRAS: dict[str, tuple[str, ...]] = {
     "local": (),
-    "aws": ("boto3",),
+    # ECS web services serve the front with uvicorn; a web_server's front proxies with httpx
+    "aws": ("boto3", "httpx", "uvicorn"),
     # the http mode serves with uvicorn; a web_server's front proxies with httpx; Dicts and
     # Queues are Firestore (providers/gcp/kv.py)
     "gcp": ("fastapi", "google-cloud-firestore", "google-cloud-storage", "httpx", "uvicorn"),
