@@ -225,10 +225,11 @@ class ContainerRuntime:
         inputs = staging.unpack(request["inputs"], self.storage)
         container = self.container(dict(request.get("cls_params") or {}))
         call, first = request.get("call"), int(request.get("first", 0))
+        done = self._stored(call) if call and skip_done else set()
         todo = []
         for offset, (args, kwargs) in enumerate(inputs):
             key = result_key(self.spec["name"], call, first + offset) if call else None
-            if not (key and skip_done and self.storage.exists(key)):
+            if key is None or not (key in done if done is not None else self.storage.exists(key)):
                 todo.append((key, tuple(args), dict(kwargs)))
         kind = request.get("kind", "call")
 
@@ -244,6 +245,13 @@ class ContainerRuntime:
             return [settle(item) for item in todo]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pcompile-input") as pool:
             return list(pool.map(settle, todo))
+
+    def _stored(self, call: str) -> set[str] | None:
+        """Keys of the call's results already stored: one listing, not a request per input
+        (None when the storage cannot list)."""
+        under = f"{staging.prefix(self.spec['name'], staging.RESULTS)}/{call}/"
+        lister = getattr(self.storage, "list", None)
+        return set(lister(under)) if lister else None
 
     def answer(self, results: list[dict[str, Any]]) -> dict[str, Any]:
         """The body of a synchronous answer: the results inline, or staged under the

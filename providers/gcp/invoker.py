@@ -179,9 +179,15 @@ class GcpInvoker(core.CloudInvoker):
         failures = f"{staging.prefix(ref.function, staging.INPUTS)}/{ref.call}/"
         batch = ref.id in self._jobs  # a Batch job of this invoker: no failure records to list
 
+        lister = getattr(store, "list", None)
+
         def ready() -> set[int]:
-            found = _indices(store.list(results), results, ".result")
-            return found if batch else found | _indices(store.list(failures), failures, ".failed")
+            if lister is None:  # a storage that cannot list: look input by input
+                return {
+                    i for i in range(count) if store.exists(ref.result(i)) or store.exists(ref.failure(i))
+                }
+            found = _indices(lister(results), results, ".result")
+            return found if batch else found | _indices(lister(failures), failures, ".failed")
 
         def read(index: int) -> list[Any]:
             data = core.first_stored(store, [ref.result(index), ref.failure(index)])

@@ -30,7 +30,7 @@ import shutil
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -319,7 +319,7 @@ class ParallelBatchJobs:
         self.states: dict[str, str] = {}
         self.created = 0
         self._lock = threading.Lock()
-        self._pools: list[ThreadPoolExecutor] = []
+        self._pools: dict[str, ThreadPoolExecutor] = {}
 
     def create(self, parent: str, job_id: str, job: dict[str, Any]) -> str:
         """Record ``job`` and start running its tasks in the background."""
@@ -330,27 +330,37 @@ class ParallelBatchJobs:
             self.created += 1
             self.states[name] = "QUEUED"
         pool = ThreadPoolExecutor(max_workers=min(parallel, 8), thread_name_prefix="gcp-batch-task")
-        self._pools.append(pool)
+        self._pools[name] = pool
         threading.Thread(target=self._carry, args=(pool, name, job, count), daemon=True).start()
         return name
 
     def _carry(self, pool: ThreadPoolExecutor, name: str, job: dict[str, Any], count: int) -> None:
         self.states[name] = "RUNNING"
-        codes = list(pool.map(lambda index: self.runner(job, index), range(count)))
+        futures = [pool.submit(self._task, job, index) for index in range(count)]
+        codes = [1 if f.cancelled() else f.result() for f in wait(futures).done]
         if self.states[name] == "RUNNING":
             self.states[name] = "SUCCEEDED" if not any(codes) else "FAILED"
+
+    def _task(self, job: dict[str, Any], index: int) -> int:
+        """One task's exit code; a task that could not run or finish (its runner's timeout) fails."""
+        try:
+            return self.runner(job, index)
+        except Exception:
+            return 1
 
     def state(self, name: str) -> str:
         """The job's state."""
         return self.states[name]
 
     def delete(self, name: str) -> None:
-        """Mark the job deleted (its running tasks finish; no new ones start)."""
+        """Mark the job deleted: its running tasks finish, no new ones start."""
         self.states[name] = "DELETION_IN_PROGRESS"
+        if name in self._pools:
+            self._pools[name].shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
-        """Wait for the tasks still running."""
-        for pool in self._pools:
+        """Stop starting tasks and wait for the ones still running."""
+        for pool in self._pools.values():
             pool.shutdown(wait=True, cancel_futures=True)
 
 
