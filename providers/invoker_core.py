@@ -9,7 +9,9 @@
   :func:`outcome` turns a result back into the value or the user's own exception.
 * **Polling**: :func:`poll` waits for a stored result with :class:`Backoff` and raises
   :class:`~pcompile.exception.FunctionTimeoutError` (a builtin ``TimeoutError``) when
-  ``timeout`` passes.
+  ``timeout`` passes; :func:`stream` reads a spawned map's results as they appear (one
+  listing of the call's results prefix per round, not one request per input), in input
+  order or in completion order.
 * **Call ids and cancellation**: :func:`new_call` makes the id part of a durable
   ``FunctionCall`` id; :func:`mark_cancelled` records a cancel next to the call's inputs
   (the caller's side of the staging layout), so a later ``get`` from any process
@@ -17,8 +19,9 @@
 
 * **The Invoker methods themselves**: :class:`CloudInvoker` answers ``call``,
   ``call_gen``, ``map``, ``spawn``, ``spawn_map`` and ``web_url`` for both clouds: a
-  function on the cloud's serverless target is called in chunks of inputs, several at
-  once; any other is spawned and its results read back.
+  function on the cloud's serverless target is called in packed requests of many
+  inputs (:meth:`CloudInvoker.chunk_size`), several at once; any other is spawned and
+  its results streamed back as they are stored.
 
 The cloud invokers keep only what differs: how a request reaches the platform (Lambda,
 Batch, Cloud Run, GCP Batch) and the shape of their ``FunctionCall`` ids.
@@ -26,6 +29,7 @@ Batch, Cloud Run, GCP Batch) and the shape of their ``FunctionCall`` ids.
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -103,6 +107,15 @@ def outcome(result: dict[str, Any], storage: Storage | None, return_exceptions: 
     raise exc
 
 
+def answer_results(body: dict[str, Any], storage: Storage | None) -> list[dict[str, Any]]:
+    """The results in a function's synchronous answer (:meth:`ContainerRuntime.answer
+    <pcompile.runtime.container.ContainerRuntime.answer>`): inline, or staged when large."""
+    if "staged" in body:
+        results: list[dict[str, Any]] = staging.unpack(body["staged"], storage)
+        return results
+    return body["results"]  # type: ignore[no-any-return]
+
+
 def failure(exc: BaseException) -> dict[str, Any]:
     """A result that records a platform failure (read back by :func:`outcome` as ``exc``)."""
     return {"status": "error", "error": protocol.error_info(exc)}
@@ -162,6 +175,41 @@ def poll(
     raise AssertionError("unreachable")
 
 
+def stream(
+    ready: Callable[[], Iterable[int]],
+    read: Callable[[int], list[Any]],
+    units: int,
+    *,
+    ordered: bool,
+    backoff: Backoff,
+    check: Callable[[int], None],
+) -> Iterator[Any]:
+    """The items of ``units`` result objects (``read(unit)``) as they are stored: ``ready()``
+    names the units stored so far (one listing per round), ``check(round)`` raises when the
+    platform says the rest will never come. In unit order, or in completion order."""
+    seen: set[int] = set()
+    held: dict[int, list[Any]] = {}
+    following = 0
+    delays = backoff.delays()
+    for round_ in range(2**62):
+        fresh = sorted(set(ready()) - seen)
+        for unit in fresh:
+            seen.add(unit)
+            if ordered:
+                held[unit] = read(unit)
+            else:
+                yield from read(unit)
+        while following in held:
+            yield from held.pop(following)
+            following += 1
+        if len(seen) == units:
+            return
+        if fresh:
+            delays = backoff.delays()  # results are arriving: look again soon
+        check(round_)
+        time.sleep(next(delays))
+
+
 # --------------------------------------------------------------------------- calls
 
 
@@ -198,14 +246,15 @@ class CloudInvoker:
     """The :class:`~pcompile.providers.invoker.Invoker` methods every cloud answers alike.
 
     A subclass sets :attr:`SERVERLESS` (the placement target called request by request),
-    :attr:`CHUNK` and :attr:`PARALLEL` (inputs per request in a map, requests in flight),
-    and implements :meth:`_send` (one request to a serverless function), :meth:`_spawn`
-    (start a call, return its id), :meth:`_spawned_results` (a spawned map's outcomes in
-    input order), :meth:`get`, :meth:`cancel` and :meth:`_results_storage`.
+    :attr:`CHUNK` and :attr:`PARALLEL` (most inputs per request in a map, requests in
+    flight), and implements :meth:`_send` (one request to a serverless function),
+    :meth:`_spawn` (start a call, return its id), :meth:`_spawned_results` (a spawned
+    map's outcomes, in input or completion order), :meth:`get`, :meth:`cancel` and
+    :meth:`_results_storage`.
     """
 
     SERVERLESS = ""
-    CHUNK = 16
+    CHUNK = 128
     PARALLEL = 16
     manifest: Manifest
 
@@ -219,8 +268,11 @@ class CloudInvoker:
         """Start a call of ``items``; its durable id."""
         raise NotImplementedError
 
-    def _spawned_results(self, call_id: str, count: int, return_exceptions: bool) -> Iterator[Any]:
-        """The outcomes of the ``count`` inputs of a spawned call, in input order."""
+    def _spawned_results(
+        self, call_id: str, count: int, return_exceptions: bool, ordered: bool = True
+    ) -> Iterator[Any]:
+        """The outcomes of the ``count`` inputs of a spawned call as they are stored: in input
+        order, or (not ``ordered``) in the order they finish."""
         raise NotImplementedError
 
     def _results_storage(self) -> Storage:
@@ -236,6 +288,12 @@ class CloudInvoker:
     def address(self, target: Target) -> FunctionAddress:
         """Where ``target.function`` lives; ``NotFoundError`` names the deployed functions."""
         return address(self.manifest, target)
+
+    def chunk_size(self, count: int) -> int:
+        """Inputs per request for a map of ``count``: spread over :attr:`PARALLEL` requests, at
+        most :attr:`CHUNK` each (a few inputs still run side by side; a 10,000-input map is
+        ``ceil(10000 / CHUNK)`` requests)."""
+        return max(1, min(self.CHUNK, math.ceil(count / self.PARALLEL)))
 
     def _outcome(self, result: dict[str, Any], return_exceptions: bool = False) -> Any:
         return outcome(result, self._results_storage(), return_exceptions)
@@ -264,7 +322,8 @@ class CloudInvoker:
         call: str | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """Results of ``items`` request by request: in input order, or as requests finish."""
-        chunks = [(i, items[i : i + self.CHUNK]) for i in range(0, len(items), self.CHUNK)]
+        size = self.chunk_size(len(items))
+        chunks = [(i, items[i : i + size]) for i in range(0, len(items), size)]
         if len(chunks) == 1:
             yield self._run_one(target, address, kind, items, 0, call)
             return
@@ -301,9 +360,9 @@ class CloudInvoker:
         return_exceptions: bool,
         wrap_returned_exceptions: bool,
     ) -> Iterator[Any]:
-        """Serverless: requests of :attr:`CHUNK` inputs, :attr:`PARALLEL` at once (outputs in
-        input order when ``order_outputs``, else as requests finish); otherwise one spawned
-        call whose results are read in input order."""
+        """Serverless: packed requests (:meth:`chunk_size`), :attr:`PARALLEL` at once; otherwise
+        one spawned call whose results are streamed back as they are stored. Outputs come in
+        input order when ``order_outputs``, else as they finish."""
         items = [(tuple(a), dict(k)) for a, k in inputs]
         if not items:
             return
@@ -313,7 +372,8 @@ class CloudInvoker:
                 for result in results:
                     yield self._outcome(result, return_exceptions)
             return
-        yield from self._spawned_results(self._spawn(target, "call", items), len(items), return_exceptions)
+        call_id = self._spawn(target, "call", items)
+        yield from self._spawned_results(call_id, len(items), return_exceptions, order_outputs)
 
     def spawn(self, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         """Start one input; the id finds its result from any process."""

@@ -5,8 +5,10 @@ A call of ``n`` inputs to function ``F`` is staged as ``k`` *chunk* objects
 inputs) and run as ``k * split`` *tasks*: task ``i`` takes part ``i % split`` of chunk
 ``i // split`` and writes every result of its part to ``fn/F/out/<id>/task-<i>.out``
 (the layout and who may write where: :mod:`.staging`). Few objects keep the
-number of requests small (a 10,000-input map is 16 puts and one ``SubmitJob``);
-many tasks keep the parallelism high.
+number of requests small: a chunk holds at least :data:`MIN_CHUNK_INPUTS` inputs
+(a 1,000-input map is 15 puts and one ``SubmitJob``, a 10,000- or 100,000-input map
+16 puts and one ``SubmitJob``); many tasks keep the parallelism high. GCP Batch
+calls use the same plan (:mod:`.gcp_batch`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 from . import staging
 
 MAX_CHUNKS = 16
+# Fewer inputs than this per object would cost more than one request per 50 inputs.
+MIN_CHUNK_INPUTS = 64
 
 
 def bounds(n: int, parts: int, part: int) -> tuple[int, int]:
@@ -35,8 +39,9 @@ class Layout:
 
     @classmethod
     def plan(cls, function: str, call: str, n: int, max_tasks: int) -> Layout:
-        """At most :data:`MAX_CHUNKS` objects and about ``max_tasks`` tasks (never more than ``n``)."""
-        chunks = max(1, min(MAX_CHUNKS, n))
+        """At most :data:`MAX_CHUNKS` objects of at least :data:`MIN_CHUNK_INPUTS` inputs each
+        (one object for a smaller call) and about ``max_tasks`` tasks (never more than ``n``)."""
+        chunks = max(1, min(MAX_CHUNKS, n // MIN_CHUNK_INPUTS))
         split = max(1, min(max_tasks, n) // chunks)
         return cls(function, call, n, chunks, split)
 
@@ -73,9 +78,20 @@ class Layout:
                 return task, index - start
         raise AssertionError("unreachable: tasks cover every index")
 
+    @property
+    def shape(self) -> str:
+        """``n=..&k=..&m=..``: what a task needs, besides the call, to find its inputs."""
+        return f"n={self.n}&k={self.chunks}&m={self.split}"
+
+    @classmethod
+    def from_shape(cls, function: str, call: str, shape: str) -> Layout:
+        """The layout of call ``call`` of ``function`` from its :attr:`shape`."""
+        fields = dict(part.split("=", 1) for part in shape.split("&"))
+        return cls(function, call, int(fields["n"]), int(fields["k"]), int(fields["m"]))
+
     def to_id(self, bucket: str, job: str | None) -> str:
         """A durable ``FunctionCall`` id: where the results are and how they are split."""
-        query = f"n={self.n}&k={self.chunks}&m={self.split}" + (f"&job={job}" if job else "")
+        query = self.shape + (f"&job={job}" if job else "")
         return f"aws:{bucket}/{self.function}/{self.call}?{query}"
 
     @classmethod
@@ -86,6 +102,6 @@ class Layout:
             raise ValueError(f"not an AWS FunctionCall id: {call_id!r}")
         bucket, function, call = path.split("/")
         fields = dict(part.split("=", 1) for part in query.split("&"))
-        layout = cls(function, call, int(fields["n"]), int(fields["k"]), int(fields["m"]))
+        layout = cls.from_shape(function, call, query)
         staging.key(function, staging.INPUTS, call, "x")  # refuses names a key cannot hold
         return bucket, layout, fields.get("job")

@@ -54,7 +54,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     if kind == "invoke":
         request = protocol.load_envelope(base64.b64decode(event["request"]))
         results = rt.handle({**request, "call": None})
-        return {"results": base64.b64encode(protocol.dump_envelope({"results": results})).decode()}
+        return {"results": base64.b64encode(protocol.dump_envelope(rt.answer(results))).decode()}
     if kind == "task":
         results = rt.run_task(job_layout(event["job"]), int(event["task"]))
         return {"ok": all(r["status"] == "ok" for r in results)}

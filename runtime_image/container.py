@@ -32,12 +32,17 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from . import mounts, protocol, staging
 from .execute import Container, retry_delay
 from .storage import Storage, open_storage
+
+# A synchronous answer larger than this is staged: Lambda answers at most 6 MB (base64 adds a
+# third), Cloud Run 32 MiB.
+RESPONSE_LIMIT = 4 * 1024 * 1024
 
 
 def result_key(function: str, call: str, index: int) -> str:
@@ -152,6 +157,7 @@ class ContainerRuntime:
         # Sync functions under @concurrent run side by side; async ones share one event loop.
         concurrency = self.spec.get("concurrency") or {}
         self.serial = self.spec.get("is_async") or int(concurrency.get("max_inputs") or 1) <= 1
+        self.max_inputs = 1 if self.serial else int(concurrency["max_inputs"])
         self._run_lock = threading.Lock()
         # Large results go under this function's own output prefix, the only one it may write.
         self.result_blobs = staging.blobs(self.spec["name"], staging.RESULTS)
@@ -209,23 +215,52 @@ class ContainerRuntime:
     def handle(self, request: dict[str, Any], skip_done: bool = False) -> list[dict[str, Any]]:
         """Run every input of a request; store results under its prefix when it has one.
 
+        A request packs many inputs: a function under ``@modal.concurrent`` runs up to
+        ``max_inputs`` of them at once, others one after another. Each input settles on its
+        own (retries, its own exception); with a ``call`` its result is stored as it finishes.
         With ``skip_done`` (a re-run Batch task) inputs whose result is already stored are skipped.
         """
         if request["function"] != self.spec["name"]:
             raise ValueError(f"this container serves {self.spec['name']!r}, not {request['function']!r}")
         inputs = staging.unpack(request["inputs"], self.storage)
         container = self.container(dict(request.get("cls_params") or {}))
-        call = request.get("call")
-        results = []
+        call, first = request.get("call"), int(request.get("first", 0))
+        done = self._stored(call) if call and skip_done else set()
+        todo = []
         for offset, (args, kwargs) in enumerate(inputs):
-            key = result_key(self.spec["name"], call, int(request.get("first", 0)) + offset) if call else None
-            if key and skip_done and self.storage.exists(key):
-                continue
-            result = self._run_one(container, request.get("kind", "call"), tuple(args), dict(kwargs))
+            key = result_key(self.spec["name"], call, first + offset) if call else None
+            if key is None or not (key in done if done is not None else self.storage.exists(key)):
+                todo.append((key, tuple(args), dict(kwargs)))
+        kind = request.get("kind", "call")
+
+        def settle(item: tuple[str | None, tuple[Any, ...], dict[str, Any]]) -> dict[str, Any]:
+            key, args, kwargs = item
+            result = self._run_one(container, kind, args, kwargs)
             if key:
                 self.storage.put(key, protocol.dump_envelope(result))
-            results.append(result)
-        return results
+            return result
+
+        workers = min(len(todo), self.max_inputs)
+        if workers <= 1:
+            return [settle(item) for item in todo]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pcompile-input") as pool:
+            return list(pool.map(settle, todo))
+
+    def _stored(self, call: str) -> set[str] | None:
+        """Keys of the call's results already stored: one listing, not a request per input
+        (None when the storage cannot list)."""
+        under = f"{staging.prefix(self.spec['name'], staging.RESULTS)}/{call}/"
+        lister = getattr(self.storage, "list", None)
+        return set(lister(under)) if lister else None
+
+    def answer(self, results: list[dict[str, Any]]) -> dict[str, Any]:
+        """The body of a synchronous answer: the results inline, or staged under the
+        function's results prefix when together they would pass :data:`RESPONSE_LIMIT`
+        (a packed request's results each fit inline; dozens of them may not)."""
+        body = {"results": results}
+        if len(protocol.dump_envelope(body)) <= RESPONSE_LIMIT:
+            return body
+        return {"staged": staging.pack(results, self.storage, blobs=self.result_blobs, limit=0)}
 
     def _run_one(
         self, container: Container, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]

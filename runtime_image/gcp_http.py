@@ -61,7 +61,7 @@ def invoke_app(runtime: GcpRuntime) -> Any:
                 {"ran": True, "status": result["status"], "error": error}, 500 if failed else 200
             )
         results = await run_in_threadpool(runtime.handle, protocol.load_envelope(body))
-        return Response(protocol.dump_envelope({"results": results}), media_type=ENVELOPE_TYPE)
+        return Response(protocol.dump_envelope(runtime.answer(results)), media_type=ENVELOPE_TYPE)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True, "function": runtime.spec["name"]})

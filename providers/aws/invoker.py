@@ -4,12 +4,16 @@
 returns an :class:`AwsInvoker`:
 
 * **Lambda** functions are invoked synchronously with the request envelope inline
-  (inputs over the inline limit are staged in S3 first); ``map`` sends one invoke
-  per batch of inputs, several at a time; ``spawn`` stages the call and invokes
-  asynchronously, the function writing its results to S3.
+  (inputs over the inline limit, or over Lambda's 6 MB payload together, are staged
+  in S3 first; so are results too large to answer); ``map`` packs up to
+  :data:`LAMBDA_BATCH` inputs per invoke, :data:`LAMBDA_PARALLEL` invokes at a time;
+  ``spawn`` stages the call and invokes asynchronously, the function writing its
+  results to S3.
 * **Batch** functions get one job per call: the inputs are staged as at most 16
   objects (:mod:`pcompile.runtime.aws_calls`) and one ``SubmitJob`` starts an array
-  job, so a 10,000-input ``map`` costs 17 requests besides polling for results.
+  job, so a 10,000- or 100,000-input ``map`` costs 17 requests besides polling; the
+  tasks' result objects are streamed back as they appear (one listing per round), in
+  input order or, with ``order_outputs=False``, in the order the tasks finish.
 
 A ``FunctionCall`` id (``aws:<bucket>/<function>/<id>?n=..&k=..&m=..&job=..``) says where
 the results are, so :meth:`AwsInvoker.get` works from another process. Inputs go under
@@ -28,7 +32,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,7 +49,7 @@ from pcompile.runtime.aws_calls import Layout
 from pcompile.runtime.storage_s3 import S3Storage, split_url
 
 DEFAULT_MAX_TASKS = 64
-LAMBDA_BATCH = 64
+LAMBDA_BATCH = 128  # most inputs per Invoke in a map (a 10,000-input map: 79 invokes)
 LAMBDA_PARALLEL = 16
 SYNC_PAYLOAD_LIMIT = 4 * 1024 * 1024  # Lambda accepts 6 MB; base64 and JSON add a third
 ASYNC_PAYLOAD_LIMIT = 150 * 1024  # asynchronous invokes accept 256 KB
@@ -180,16 +184,30 @@ class AwsInvoker(core.CloudInvoker):
         fn = address.addresses["function_name"]
         body = self.lambdas.invoke(fn, address.addresses.get("qualifier"), payload, asynchronous=False)
         answer = json.loads(body)
-        return protocol.load_envelope(base64.b64decode(answer["results"]))["results"]  # type: ignore[no-any-return]
+        return core.answer_results(
+            protocol.load_envelope(base64.b64decode(answer["results"])), self.storage()
+        )
 
     # ---------------------------------------------------------------- calls
 
-    def _spawned_results(self, call_id: str, count: int, return_exceptions: bool) -> Iterator[Any]:
-        """A Batch array job's outcomes, task by task (each task's results in one object)."""
+    def _spawned_results(
+        self, call_id: str, count: int, return_exceptions: bool, ordered: bool = True
+    ) -> Iterator[Any]:
+        """A Batch array job's outcomes, task by task as each task's results object appears."""
         bucket, layout, job = Layout.from_id(call_id)
-        for task in range(layout.tasks):
-            for result in self._task_results(bucket, layout, job, task, None):
-                yield self._outcome(result, return_exceptions)
+        store = self.storage(bucket)
+        names = {layout.out_key(task): task for task in range(layout.tasks)}
+        where = staging.key(layout.function, staging.RESULTS, layout.call, "task-")
+
+        def ready() -> list[int]:
+            return [names[key] for key in store.list(where) if key in names]
+
+        def read(task: int) -> list[Any]:
+            results = protocol.load_envelope(store.get(layout.out_key(task)))["results"]
+            return [self._outcome(result, return_exceptions) for result in results]
+
+        check = self._checker(store, layout, job)
+        yield from core.stream(ready, read, layout.tasks, ordered=ordered, backoff=self.backoff, check=check)
 
     def _spawn(self, target: Target, kind: str, items: list[Any]) -> str:
         address = self.address(target)
@@ -254,6 +272,16 @@ class AwsInvoker(core.CloudInvoker):
     def _poll(self, bucket: str, layout: Layout, job: str | None, task: int, timeout: float | None) -> bytes:
         store = self.storage(bucket)
         call_id = layout.to_id(bucket, job)
+        check = self._checker(store, layout, job)
+
+        def fetch() -> bytes | None:
+            return core.first_stored(store, [layout.out_key(task)])
+
+        return core.poll(fetch, timeout, self.backoff, what=f"function call {call_id}", check=check)
+
+    def _checker(self, store: S3Storage, layout: Layout, job: str | None) -> Callable[[int], None]:
+        """Between polling rounds: a cancelled call or a failed job ends the wait."""
+        call_id = layout.to_id(store.bucket, job)
 
         def check(round_: int) -> None:
             if round_ % 5 == 0 and core.was_cancelled(store, layout.function, layout.call):
@@ -261,10 +289,7 @@ class AwsInvoker(core.CloudInvoker):
             if job and round_ % 5 == 4:
                 self._check_job(job)
 
-        def fetch() -> bytes | None:
-            return core.first_stored(store, [layout.out_key(task)])
-
-        return core.poll(fetch, timeout, self.backoff, what=f"function call {call_id}", check=check)
+        return check
 
     def _check_job(self, job: str) -> None:
         (desc,) = self.batch.describe_jobs(jobs=[job])["jobs"] or [{}]

@@ -5,11 +5,15 @@ function lives:
 
 * ``cloudrun``: ``POST <service_url>/invoke`` with a Google ID token for the service
   (audience = its URL) and a request envelope (:mod:`pcompile.runtime.gcp_container`);
-  payloads over the inline limit are staged in the staging bucket. ``.map`` sends
-  chunks of inputs concurrently;
+  payloads over the inline limit are staged in the staging bucket. ``.map`` packs up
+  to :data:`MAP_CHUNK` inputs per request, :data:`MAP_CONCURRENCY` requests at once;
 * ``gcpbatch``: the function's job template is read from GCS and a job is created per
   call (google-cloud-batch); ``.map`` is one job whose ``taskCount`` tasks each run a
-  slice of the inputs (``BATCH_TASK_INDEX``).
+  slice of the inputs (``BATCH_TASK_INDEX``), staged as at most 16 objects (the plan of
+  :class:`pcompile.runtime.aws_calls.Layout`, which AWS Batch uses too), so a
+  10,000-input map costs 18 requests besides polling. Results are read back as they
+  appear (one listing of the call's results per round), in input order or, with
+  ``order_outputs=False``, in the order they finish.
 
 Every ``spawn`` returns a durable id, ``gcp:<bucket>/<function>/<uuid>``: results are
 objects ``fn/<function>/out/<uuid>/<index>.result`` (written only by the function;
@@ -31,7 +35,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,17 +49,20 @@ from pcompile.providers.gcp.clients import BatchJobs, Clients, HttpPost, TokenSo
 from pcompile.providers.invoker import Target
 from pcompile.providers.manifest import FunctionAddress, Manifest
 from pcompile.providers.settings import StackSettings
-from pcompile.runtime import gcp_env, protocol
+from pcompile.runtime import gcp_env, protocol, staging
+from pcompile.runtime.aws_calls import Layout
+from pcompile.runtime.gcp_batch import LAYOUT
 from pcompile.runtime.gcp_container import call_key, result_key, task_key
 from pcompile.runtime.storage import Storage
 from pcompile.runtime.storage_gcs import GcsStorage, split_gs_url
 
 ENVELOPE_TYPE = "application/x-pcompile-envelope"
 CALL_PREFIX = "gcp:"
-# Inputs per Cloud Run request in a map, and requests in flight at once.
-MAP_CHUNK = 16
+# Most inputs per Cloud Run request in a map (a 10,000-input map: 79 requests), and
+# requests in flight at once.
+MAP_CHUNK = 128
 MAP_CONCURRENCY = 16
-# A map on Batch runs at most this many tasks (each takes a slice of the inputs).
+# A map on Batch runs at most this many tasks (each takes a slice of one staged chunk).
 MAX_TASKS = 100
 TERMINAL_FAILED = ("FAILED", "DELETION_IN_PROGRESS", "CANCELLED")
 
@@ -151,8 +159,7 @@ class GcpInvoker(core.CloudInvoker):
             raise PlatformTimeoutError(f"{url}/invoke timed out (HTTP 504): {data[:500]!r}")
         if status != 200:
             raise InvokeError(f"{url}/invoke answered HTTP {status}: {data[:500]!r}")
-        results: list[dict[str, Any]] = protocol.load_envelope(data)["results"]
-        return results
+        return core.answer_results(protocol.load_envelope(data), self.storage)
 
     def _results_storage(self) -> Storage:
         return self.storage
@@ -161,15 +168,50 @@ class GcpInvoker(core.CloudInvoker):
         """One ``POST /invoke`` of a request."""
         return self._post(address, protocol.dump_envelope(request))
 
-    def _spawned_results(self, call_id: str, count: int, return_exceptions: bool) -> Iterator[Any]:
-        """A Batch job's outcomes, input by input (a platform failure too, when asked)."""
-        for index in range(count):
+    def _spawned_results(
+        self, call_id: str, count: int, return_exceptions: bool, ordered: bool = True
+    ) -> Iterator[Any]:
+        """A call's outcomes input by input as their result objects appear (a platform failure
+        too, when asked)."""
+        ref = CallRef.parse(call_id)
+        store = self._store(ref)
+        results = f"{staging.prefix(ref.function, staging.RESULTS)}/{ref.call}/"
+        failures = f"{staging.prefix(ref.function, staging.INPUTS)}/{ref.call}/"
+        batch = ref.id in self._jobs  # a Batch job of this invoker: no failure records to list
+
+        lister = getattr(store, "list", None)
+
+        def ready() -> set[int]:
+            if lister is None:  # a storage that cannot list: look input by input
+                return {
+                    i for i in range(count) if store.exists(ref.result(i)) or store.exists(ref.failure(i))
+                }
+            found = _indices(lister(results), results, ".result")
+            return found if batch else found | _indices(lister(failures), failures, ".failed")
+
+        def read(index: int) -> list[Any]:
+            data = core.first_stored(store, [ref.result(index), ref.failure(index)])
+            if data is None:  # listed a moment ago; objects are not deleted
+                raise InvokeError(f"result {index} of {call_id} disappeared")
             try:
-                yield self.get(call_id, None, index)
+                return [self._outcome(protocol.load_envelope(data))]
             except Exception as exc:
                 if not return_exceptions:
                     raise
-                yield exc
+                return [exc]
+
+        ended: list[str] = []
+
+        def check(_: int) -> None:
+            if core.was_cancelled(store, ref.function, ref.call):
+                raise core.cancelled(call_id)
+            if ended:  # listed once more after the job ended: the rest will never come
+                raise InvokeError(f"Batch job {ended[0]} ended without a result for every input of {call_id}")
+            job, state = self._job_state(ref, store)
+            if state in (*TERMINAL_FAILED, "SUCCEEDED"):
+                ended.append(f"{job} ({state})")
+
+        yield from core.stream(ready, read, count, ordered=ordered, backoff=self.backoff, check=check)
 
     # ----------------------------------------------------------------- spawning
 
@@ -204,13 +246,17 @@ class GcpInvoker(core.CloudInvoker):
     def _create_job(
         self, target: Target, address: FunctionAddress, kind: str, items: list[Any], ref: CallRef
     ) -> str:
-        slices = _slices(len(items), MAX_TASKS)
-        for task, (first, size) in enumerate(slices):
-            body = self._request(target, kind, items[first : first + size], first, ref.call)
-            self.storage.put(task_key(ref.function, ref.call, task), body)
-        job = jobs.for_call(
-            self._template(address), call_env={gcp_env.CALL: ref.call}, task_count=len(slices)
-        )
+        layout = Layout.plan(ref.function, ref.call, len(items), MAX_TASKS)
+
+        def put(chunk: int) -> None:  # chunk j's request is the object task j of a 1:1 plan reads
+            start, end = layout.chunk_range(chunk)
+            body = self._request(target, kind, items[start:end], start, ref.call)
+            self.storage.put(task_key(ref.function, ref.call, chunk), body)
+
+        with ThreadPoolExecutor(max_workers=layout.chunks) as pool:
+            list(pool.map(put, range(layout.chunks)))
+        call_env = {gcp_env.CALL: ref.call, LAYOUT: layout.shape}
+        job = jobs.for_call(self._template(address), call_env=call_env, task_count=layout.tasks)
         parent = f"projects/{address.addresses['project']}/locations/{address.addresses['region']}"
         job_id = f"{names.slug(target.function)[:40]}-{ref.call[:16]}"
         return self.batch.create(parent, letter_first_id(job_id), job)
@@ -247,6 +293,18 @@ class GcpInvoker(core.CloudInvoker):
 
     def _check_job(self, ref: CallRef, store: Storage, index: int) -> None:
         """A Batch job that ended without writing this result will never write it."""
+        job, state = self._job_state(ref, store)
+        if state in (*TERMINAL_FAILED, "SUCCEEDED"):
+            try:
+                store.get(ref.result(index))  # it may have landed since the last look
+            except KeyError:
+                raise InvokeError(
+                    f"Batch job {job} ended ({state}) without a result for input {index}"
+                ) from None
+
+    def _job_state(self, ref: CallRef, store: Storage) -> tuple[str | None, str]:
+        """The call's Batch job and its state ("" for a Cloud Run call); a job still waiting
+        for capacity past the bound is reported."""
         job = self._jobs.get(ref.id)
         if job is None:
             try:
@@ -260,13 +318,7 @@ class GcpInvoker(core.CloudInvoker):
         state = self.batch.state(job) if job else ""
         if job:
             self._check_started(job, state)
-        if state in (*TERMINAL_FAILED, "SUCCEEDED"):
-            try:
-                store.get(ref.result(index))  # it may have landed since the last look
-            except KeyError:
-                raise InvokeError(
-                    f"Batch job {job} ended ({state}) without a result for input {index}"
-                ) from None
+        return job, state
 
     def _check_started(self, job: str, state: str) -> None:
         """A job still QUEUED or SCHEDULED (no GPU quota or capacity) past the bound is reported."""
@@ -297,16 +349,10 @@ class GcpInvoker(core.CloudInvoker):
             thread.join(timeout)
 
 
-def _slices(count: int, max_tasks: int) -> list[tuple[int, int]]:
-    """``(first, size)`` of each task's slice: ``count`` inputs over at most ``max_tasks`` tasks."""
-    tasks = min(count, max_tasks)
-    base, extra = divmod(count, tasks)
-    out, first = [], 0
-    for task in range(tasks):
-        size = base + (1 if task < extra else 0)
-        out.append((first, size))
-        first += size
-    return out
+def _indices(keys: Iterable[str], under: str, suffix: str) -> set[int]:
+    """Input indices of the ``<index><suffix>`` objects among ``keys`` (listed ``under``)."""
+    names = (key[len(under) :] for key in keys if key.endswith(suffix))
+    return {int(name[: -len(suffix)]) for name in names if name[: -len(suffix)].isdigit()}
 
 
 def letter_first_id(job_id: str) -> str:

@@ -60,3 +60,21 @@ def test_a_staged_blob_whose_bytes_were_replaced_is_refused(tmp_path: object) ->
     storage.put(payload["ref"], protocol.serialize("planted"))
     with pytest.raises(protocol.DeserializationError, match="does not match its sha256"):
         staging.unpack(payload, storage)
+
+
+def test_an_answer_too_large_to_send_is_staged_under_the_functions_results(tmp_path: object) -> None:
+    from pcompile.providers.invoker_core import answer_results
+    from pcompile.runtime.container import RESPONSE_LIMIT, ContainerRuntime
+
+    storage = DirectoryStorage(str(tmp_path))
+    runtime = ContainerRuntime({"name": "f"}, storage, {})
+    bigs = [
+        {"status": "ok", "value": staging.pack(c * (protocol.INLINE_LIMIT - 100))} for c in (b"x", b"y", b"z")
+    ]
+    small = runtime.answer(bigs[:1])
+    assert small == {"results": bigs[:1]}  # one inline result: sent as it is
+    large = runtime.answer(bigs)  # together past the response limit
+    assert 3 * protocol.INLINE_LIMIT > RESPONSE_LIMIT and set(large) == {"staged"}
+    assert large["staged"]["ref"].startswith("fn/f/out/blobs/")
+    assert answer_results(large, storage) == bigs
+    assert answer_results(small, storage) == bigs[:1]
