@@ -1338,48 +1338,41 @@ def _rule(i: Mapping[str, Any]) -> dict[str, Any]:
 _RULE_INPUTS = "securityGroupId ipProtocol fromPort toPort cidrIpv4 cidrIpv6 prefixListId referencedSecurityGroupId description tags"
 
 
-@handler("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", _RULE_INPUTS, update=False)
-class IngressRule:
-    """``ec2:AuthorizeSecurityGroupIngress`` for one rule."""
+def _rule_handler(direction: str) -> type:
+    """The handler of one security group rule, ``ingress`` or ``egress``: authorized on
+    create, revoked on delete (a change replaces it)."""
+    authorize, revoke = f"authorize_security_group_{direction}", f"revoke_security_group_{direction}"
 
-    @staticmethod
-    def create(aws: Emulator, r: Request) -> Created:
-        answer = aws.client("ec2").authorize_security_group_ingress(
-            GroupId=r.inputs["securityGroupId"], IpPermissions=[_rule(r.inputs)]
-        )
-        rid = str((answer.get("SecurityGroupRules") or [{}])[0].get("SecurityGroupRuleId") or r.auto_name())
-        return rid, {
-            "arn": f"arn:aws:ec2:{aws.region}:{aws.account()}:security-group-rule/{rid}",
-            "securityGroupRuleId": rid,
-        }
+    class Rule:
+        @staticmethod
+        def create(aws: Emulator, r: Request) -> Created:
+            answer = getattr(aws.client("ec2"), authorize)(
+                GroupId=r.inputs["securityGroupId"], IpPermissions=[_rule(r.inputs)]
+            )
+            rid = str(
+                (answer.get("SecurityGroupRules") or [{}])[0].get("SecurityGroupRuleId") or r.auto_name()
+            )
+            return rid, {
+                "arn": f"arn:aws:ec2:{aws.region}:{aws.account()}:security-group-rule/{rid}",
+                "securityGroupRuleId": rid,
+            }
 
-    @staticmethod
-    def delete(aws: Emulator, rec: Recorded) -> None:
-        aws.client("ec2").revoke_security_group_ingress(
-            GroupId=rec.inputs["securityGroupId"], IpPermissions=[_rule(rec.inputs)]
-        )
+        @staticmethod
+        def delete(aws: Emulator, rec: Recorded) -> None:
+            getattr(aws.client("ec2"), revoke)(
+                GroupId=rec.inputs["securityGroupId"], IpPermissions=[_rule(rec.inputs)]
+            )
+
+    Rule.__doc__ = f"``ec2:AuthorizeSecurityGroup{direction.title()}`` for one rule."
+    return Rule
 
 
-@handler("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", _RULE_INPUTS, update=False)
-class EgressRule:
-    """``ec2:AuthorizeSecurityGroupEgress`` for one rule."""
-
-    @staticmethod
-    def create(aws: Emulator, r: Request) -> Created:
-        answer = aws.client("ec2").authorize_security_group_egress(
-            GroupId=r.inputs["securityGroupId"], IpPermissions=[_rule(r.inputs)]
-        )
-        rid = str((answer.get("SecurityGroupRules") or [{}])[0].get("SecurityGroupRuleId") or r.auto_name())
-        return rid, {
-            "arn": f"arn:aws:ec2:{aws.region}:{aws.account()}:security-group-rule/{rid}",
-            "securityGroupRuleId": rid,
-        }
-
-    @staticmethod
-    def delete(aws: Emulator, rec: Recorded) -> None:
-        aws.client("ec2").revoke_security_group_egress(
-            GroupId=rec.inputs["securityGroupId"], IpPermissions=[_rule(rec.inputs)]
-        )
+IngressRule = handler(
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", _RULE_INPUTS, update=False
+)(_rule_handler("ingress"))
+EgressRule = handler("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", _RULE_INPUTS, update=False)(
+    _rule_handler("egress")
+)
 
 
 # ------------------------------------------------------------------------- Route 53
