@@ -137,9 +137,12 @@ class IamMoto:
 
 
 @contextlib.contextmanager
-def iam_moto_server(deploy_policy: Path, folder: Path, *, audit: bool = False) -> Iterator[IamMoto]:
+def iam_moto_server(
+    deploy_policy: Path | tuple[Path, ...], folder: Path, *, audit: bool = False
+) -> Iterator[IamMoto]:
     """moto through ``pcompile.providers.simulate.iam_emulator``, IAM enforced once its
-    identities exist (``folder/identities.json``). ``audit`` logs every authorization
+    identities exist (``folder/identities.json``); the deployer holds ``deploy_policy``
+    (one file, or several: the core policy and the web services'). ``audit`` logs every authorization
     decision to ``folder/iam-audit.jsonl``. Batch and Lambda run no Docker; AWS's managed
     policies load."""
     port = free_port()
@@ -149,7 +152,12 @@ def iam_moto_server(deploy_policy: Path, folder: Path, *, audit: bool = False) -
     audit_log = folder / "iam-audit.jsonl" if audit else None
     argv = [
         *(sys.executable, "-m", "pcompile.providers.simulate.iam_emulator", "-H", "127.0.0.1"),
-        *("-p", str(port), "--deploy-policy", str(deploy_policy), "--identities", str(identities)),
+        *("-p", str(port), "--identities", str(identities)),
+        *(
+            a
+            for p in (deploy_policy if isinstance(deploy_policy, tuple) else (deploy_policy,))
+            for a in ("--deploy-policy", str(p))
+        ),
     ]
     env = {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     if audit_log is not None:

@@ -26,7 +26,7 @@ correct least-privilege policy fail (docs/simulate.md, "IAM enforcement"):
 
 moto itself switches enforcement on after ``INITIAL_NO_AUTH_ACTION_COUNT`` requests, or
 when ``POST /moto-api/reset-auth`` is sent ``0``: the setup (users, keys, their policies)
-comes first. ``--deploy-policy FILE --identities OUT`` does that setup (:func:`set_up`) and
+comes first. ``--deploy-policy FILE [--deploy-policy FILE2] --identities OUT`` does that setup (:func:`set_up`) and
 writes the keys to ``OUT``. With ``PCOMPILE_IAM_AUDIT_LOG=FILE`` every authorization decision is
 appended to ``FILE`` as a JSON line (principal, action, resource, allowed).
 """
@@ -43,7 +43,10 @@ from typing import Any
 
 AUDIT_LOG = "PCOMPILE_IAM_AUDIT_LOG"
 # moto's action prefix (the request's signing name) -> IAM's service prefix, where they differ
-ACTION_PREFIXES = {"tagging": "tag"}
+ACTION_PREFIXES = {"monitoring": "cloudwatch", "tagging": "tag"}
+# moto names actions by API operation; where IAM authorizes an operation as another action
+# (https://docs.aws.amazon.com/service-authorization/latest/reference/), IAM's name
+ACTION_NAMES = {"cloudfront:createdistributionwithtags": "cloudfront:CreateDistribution"}
 
 
 def glob_match(pattern: str, value: str, ignore_case: bool = False) -> bool:
@@ -68,6 +71,7 @@ def _patch_matching() -> None:
         if folded:
             prefix, _, name = value.partition(":")
             value = f"{ACTION_PREFIXES.get(prefix, prefix)}:{name}"
+            value = ACTION_NAMES.get(value.lower(), value)
         return any(glob_match(str(p), value, ignore_case=folded) for p in patterns)
 
     IAMPolicyStatement._check_element_matches = _check_element_matches  # type: ignore[method-assign]
@@ -176,17 +180,22 @@ DEPLOYER = "pcompile-deployer"
 ADMIN = "pcompile-admin"
 
 
-def _user(iam: Any, name: str, policy: dict[str, Any]) -> dict[str, str]:
+def _user(iam: Any, name: str, *policies: dict[str, Any]) -> dict[str, str]:
     iam.create_user(UserName=name)
-    iam.put_user_policy(UserName=name, PolicyName=f"{name}-policy", PolicyDocument=json.dumps(policy))
+    for index, policy in enumerate(policies):  # one inline policy each, as a role would attach them
+        suffix = f"-{index + 1}" if index else ""
+        iam.put_user_policy(
+            UserName=name, PolicyName=f"{name}-policy{suffix}", PolicyDocument=json.dumps(policy)
+        )
     key = iam.create_access_key(UserName=name)["AccessKey"]
     return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
 
 
-def set_up(url: str, deploy_policy: dict[str, Any]) -> dict[str, Any]:
+def set_up(url: str, *deploy_policies: dict[str, Any]) -> dict[str, Any]:
     """Create the identities of the simulate tier, then switch enforcement on.
 
-    ``deployer`` holds exactly ``deploy_policy``; ``admin`` may do anything (to inspect the
+    ``deployer`` holds exactly ``deploy_policies`` (the core policy, and the web services'
+    when given); ``admin`` may do anything (to inspect the
     emulator, never handed to pcompile); ``services`` are the users that play the AWS
     services (:mod:`.compute_iam`). Returns their keys.
     """
@@ -198,7 +207,7 @@ def set_up(url: str, deploy_policy: dict[str, Any]) -> dict[str, Any]:
     iam = setup.client("iam", region_name="us-east-1", endpoint_url=url)
     made = {
         "admin": _user(iam, ADMIN, ALLOW_ALL),
-        "deployer": _user(iam, DEPLOYER, deploy_policy),
+        "deployer": _user(iam, DEPLOYER, *deploy_policies),
         "services": {name: _user(iam, name, ALLOW_ALL) for name in SERVICE_PRINCIPALS},
     }
     request = urllib.request.Request(
@@ -223,7 +232,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pcompile.providers.simulate.iam_emulator")
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
-    parser.add_argument("--deploy-policy", type=Path, help="the deployer's policy (JSON file)")
+    parser.add_argument(
+        "--deploy-policy",
+        type=Path,
+        action="append",
+        help="a policy the deployer holds (JSON file; repeatable)",
+    )
     parser.add_argument("--identities", type=Path, help="where to write the users' keys")
     args = parser.parse_args(argv)
     patch()
@@ -238,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # the server's threads inherit the mask
     server = ThreadedMotoServer(ip_address=args.host, port=args.port)
     server.start()
-    made = set_up(f"http://{args.host}:{args.port}", json.loads(args.deploy_policy.read_text()))
+    made = set_up(f"http://{args.host}:{args.port}", *(json.loads(p.read_text()) for p in args.deploy_policy))
     _write_private(args.identities, made)
     signal.sigwait(stop)
     os._exit(0)  # the emulator keeps nothing worth a graceful stop; werkzeug's can hang

@@ -1,18 +1,16 @@
 """End-to-end deploys (``engine: simulate``): each module starts its own moto server, with
-IAM enforced. The deployer holds exactly ``docs/policies/aws-deploy-policy.json``; runtimes
+IAM enforced. The deployer holds exactly ``docs/policies/aws-deploy-policy.json`` and
+``aws-deploy-policy-web.json`` (web services); runtimes
 act as their function's own role (docs/simulate.md, "IAM enforcement")."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import e2e_kit
 import pytest
 from servers import IamMoto, iam_moto_server
-
-DEPLOY_POLICY = Path(__file__).resolve().parents[2] / "docs" / "policies" / "aws-deploy-policy.json"
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +21,7 @@ def iam_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IamMoto]:
     the fixture's temp folder), which is how the deploy policy's actions were found.
     """
     audit = os.environ.get("PCOMPILE_E2E_IAM_AUDIT") == "1"
-    with iam_moto_server(DEPLOY_POLICY, tmp_path_factory.mktemp("iam"), audit=audit) as server:
+    with iam_moto_server(e2e_kit.DEPLOY_POLICIES, tmp_path_factory.mktemp("iam"), audit=audit) as server:
         e2e_kit.register(server)
         yield server
 

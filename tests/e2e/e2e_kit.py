@@ -34,6 +34,10 @@ def identity_env(endpoint_url: str) -> dict[str, str]:
     return dict(emulator.env) if emulator else {}
 
 
+# What the deployer holds in the simulate tier: the published deploy policies (docs/deploy.md).
+POLICIES = Path(__file__).resolve().parents[2] / "docs" / "policies"
+DEPLOY_POLICIES = (POLICIES / "aws-deploy-policy.json", POLICIES / "aws-deploy-policy-web.json")
+
 APP = """\
 import modal
 

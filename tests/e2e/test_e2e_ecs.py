@@ -10,8 +10,8 @@ environment, code from the bundle in moto's S3), and the runtime's front proxies
 user's server. Both services start at zero tasks (Modal's ``min_containers=0``): the
 first request is answered at once with 503 and ``Retry-After``.
 
-This module runs its own moto without IAM enforcement: ``docs/policies/
-aws-deploy-policy.json`` does not grant the ECS, ELB, CloudFront and autoscaling actions yet.
+IAM is enforced (``tests/e2e/conftest.py``): the deployer holds exactly the published
+deploy policies, ``docs/policies/aws-deploy-policy.json`` and ``aws-deploy-policy-web.json``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 from e2e_kit import Project, aws
-from servers import free_port, moto_server
+from servers import free_port
 
 pytestmark = pytest.mark.timeout(1200)
 
@@ -63,12 +63,6 @@ class Api:
     def start(self):
         serve({api_port}, "Api")
 """
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

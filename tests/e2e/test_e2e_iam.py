@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_kit import Project, aws
+from e2e_kit import DEPLOY_POLICIES, Project, aws
 from servers import IamMoto
 
 from pcompile.providers.simulate.compute import stop_service
@@ -79,16 +79,17 @@ def _deploy(project: Project, env: dict[str, str] | None = None) -> None:
     stop_service(project.root, "sim")  # the next call starts fresh environments (new credentials)
 
 
-def test_the_deployer_holds_only_the_published_policy(iam_moto: IamMoto) -> None:
+def test_the_deployer_holds_only_the_published_policies(iam_moto: IamMoto) -> None:
     iam = aws(iam_moto.url, "iam")
-    names = iam.list_user_policies(UserName="pcompile-deployer")["PolicyNames"]
-    assert len(names) == 1
+    names = sorted(iam.list_user_policies(UserName="pcompile-deployer")["PolicyNames"])
+    assert names == ["pcompile-deployer-policy", "pcompile-deployer-policy-2"]
     assert iam.list_attached_user_policies(UserName="pcompile-deployer")["AttachedPolicies"] == []
     assert iam.list_groups_for_user(UserName="pcompile-deployer")["Groups"] == []
-    document = iam.get_user_policy(UserName="pcompile-deployer", PolicyName=names[0])["PolicyDocument"]
-    published = Path(__file__).resolve().parents[2] / "docs" / "policies" / "aws-deploy-policy.json"
-    stored = json.loads(document) if isinstance(document, str) else document
-    assert stored == json.loads(published.read_text())
+    stored = []
+    for name in names:
+        document = iam.get_user_policy(UserName="pcompile-deployer", PolicyName=name)["PolicyDocument"]
+        stored.append(json.loads(document) if isinstance(document, str) else document)
+    assert stored == [json.loads(p.read_text()) for p in DEPLOY_POLICIES]
 
 
 def test_a_function_without_the_bundle_grant_fails_with_access_denied(
