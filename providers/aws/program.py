@@ -577,7 +577,10 @@ def _web_shared(ctx: Context, placements: dict[str, AwsPlacement]) -> WebShared 
             physical_name=f"pcompile/{slug(ctx.settings.name)}/{app}/web-origin",
             tags=ctx.tags,
             configured=configured,
-            placeholder=ORIGIN_SECRET_PLACEHOLDER if configured is None and _under_mocks() else None,
+            # synth's placeholder keeps its output deterministic; a simulate deploy generates one
+            placeholder=ORIGIN_SECRET_PLACEHOLDER
+            if configured is None and _under_mocks() and ctx.settings.engine != "simulate"
+            else None,
         ),
     )
     return WebShared(cluster, network, secret.value)

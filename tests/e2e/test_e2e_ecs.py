@@ -118,3 +118,14 @@ def test_the_task_definition_in_moto_runs_the_ecs_mode(
         commands += [c["command"] for c in definition["containerDefinitions"]]
     assert sorted(c[-1] for c in commands) == ["Api", "site"]
     assert all(c[:5] == ["python", "-m", "pcompile.runtime", "ecs", "--function"] for c in commands)
+
+
+def test_the_origin_secret_is_generated_not_the_synth_placeholder(
+    deployed: tuple[Project, dict[str, Any]], moto: str
+) -> None:
+    from pcompile.providers.aws.program import ORIGIN_SECRET_PLACEHOLDER
+
+    value = aws(moto, "secretsmanager").get_secret_value(SecretId="pcompile/sim/e2e-ecs/web-origin")[
+        "SecretString"
+    ]
+    assert value != ORIGIN_SECRET_PLACEHOLDER and len(value) >= 32, len(value)
