@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import subprocess
 import sys
@@ -38,7 +39,7 @@ from pcompile.providers.invoker import Target
 from pcompile.providers.manifest import Manifest
 from pcompile.providers.settings import StackSettings
 from pcompile.providers.synth import SynthOutput, synthesize
-from pcompile.runtime import staging
+from pcompile.runtime import aws_calls, staging
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "aws_contract_app.py"
@@ -268,7 +269,7 @@ def test_a_10000_input_map_on_batch_costs_at_most_20_requests(
 # --------------------------------------------------------------------------- lambda
 
 
-def test_a_lambda_map_sends_one_invoke_per_64_inputs(
+def test_a_lambda_map_packs_its_inputs_into_chunk_size_invokes(
     deployed: Manifest, synth: SynthOutput, base_env: dict[str, str]
 ) -> None:
     inv, _ = _invoker(deployed, synth, base_env)
@@ -282,7 +283,11 @@ def test_a_lambda_map_sends_one_invoke_per_64_inputs(
         )
     )
     assert out == [i + 1 for i in range(100)]
-    assert isinstance(inv.lambdas, aws_invoker.SubprocessLambda) and inv.lambdas.invocations == 2
+    # 100 inputs spread over PARALLEL requests: 7 per invoke, 15 invokes (not one per input)
+    per_invoke = inv.chunk_size(100)
+    assert per_invoke == 7
+    assert isinstance(inv.lambdas, aws_invoker.SubprocessLambda)
+    assert inv.lambdas.invocations == math.ceil(100 / per_invoke) == 15
 
 
 def test_cancel_on_batch_terminates_the_job_and_the_call_reads_as_cancelled(
@@ -429,9 +434,11 @@ def test_lambda_spawn_map_fans_out_and_results_are_read_by_index(
 ) -> None:
     inv, _ = _invoker(deployed, synth, base_env)
     call_id = inv.spawn_map(Target(APP, "add"), (((i,), {"b": 100}) for i in range(40)))
-    assert (
-        isinstance(inv.lambdas, aws_invoker.SubprocessLambda) and inv.lambdas.invocations == 16 * 2
-    )  # 16 chunks x 2
+    # one staged chunk of 40 inputs, one asynchronous invoke per task (40 tasks: at most
+    # max_tasks, never more than the inputs)
+    layout = aws_calls.Layout.plan("add", "c", 40, aws_invoker.DEFAULT_MAX_TASKS)
+    assert (layout.chunks, layout.tasks) == (1, 40)
+    assert isinstance(inv.lambdas, aws_invoker.SubprocessLambda) and inv.lambdas.invocations == layout.tasks
     reader = aws_invoker.for_call(call_id)
     assert [reader.get(call_id, timeout=30, index=i) for i in (0, 17, 39)] == [100, 117, 139]
     with pytest.raises(IndexError):
