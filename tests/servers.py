@@ -97,6 +97,31 @@ def moto_server(*, no_docker: bool = False, managed_policies: bool = False) -> I
         yield url
 
 
+def firestore_emulator_launcher() -> str | None:
+    """Google's Firestore emulator from an installed Google Cloud SDK (it needs Java), if any."""
+    import shutil
+
+    gcloud = shutil.which("gcloud")
+    roots = [Path(os.path.realpath(gcloud)).parent.parent] if gcloud else []
+    roots.append(Path("/usr/lib/google-cloud-sdk"))
+    for root in roots:
+        launcher = root / "platform" / "cloud-firestore-emulator" / "cloud_firestore_emulator"
+        if launcher.exists() and shutil.which("java"):
+            return str(launcher)
+    return None
+
+
+@contextlib.contextmanager
+def firestore_emulator(project: str) -> Iterator[str]:
+    """The Firestore emulator on a free loopback port in its own process group; yields host:port."""
+    launcher = firestore_emulator_launcher()
+    assert launcher is not None
+    port = free_port()
+    argv = [launcher, "--host", "127.0.0.1", "--port", str(port), "--project_id", project]
+    with serving(argv, f"http://127.0.0.1:{port}/", timeout=90):
+        yield f"127.0.0.1:{port}"
+
+
 @dataclass(frozen=True)
 class AccessKey:
     """An IAM user's access key in the emulator."""

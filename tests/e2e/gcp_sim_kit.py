@@ -67,31 +67,3 @@ def stop_group(pid: int) -> None:
         except ProcessLookupError:
             return
         time.sleep(0.3)
-
-
-def firestore_emulator_launcher() -> str | None:
-    """Google's Firestore emulator from an installed Google Cloud SDK (it needs Java), if any."""
-    import shutil
-    from pathlib import Path
-
-    gcloud = shutil.which("gcloud")
-    roots = [Path(os.path.realpath(gcloud)).parent.parent] if gcloud else []
-    roots.append(Path("/usr/lib/google-cloud-sdk"))
-    for root in roots:
-        launcher = root / "platform" / "cloud-firestore-emulator" / "cloud_firestore_emulator"
-        if launcher.exists() and shutil.which("java"):
-            return str(launcher)
-    return None
-
-
-@contextlib.contextmanager
-def firestore_emulator(project: str) -> Iterator[str]:
-    """The Firestore emulator on a free loopback port in its own process group; yields host:port."""
-    from servers import serving
-
-    launcher = firestore_emulator_launcher()
-    assert launcher is not None
-    port = free_port()
-    argv = [launcher, "--host", "127.0.0.1", "--port", str(port), "--project_id", project]
-    with serving(argv, f"http://127.0.0.1:{port}/", timeout=90):
-        yield f"127.0.0.1:{port}"

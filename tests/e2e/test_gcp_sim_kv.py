@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gcp_sim_kit import STACK_FILE, firestore_emulator, firestore_emulator_launcher, storage_emulator
+from gcp_sim_kit import STACK_FILE, storage_emulator
+from servers import firestore_emulator, firestore_emulator_launcher
 
 from pcompile.providers.simulate import gcp_compute
 from pcompile.providers.simulate import gcp_resources as gr

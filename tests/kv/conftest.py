@@ -9,29 +9,16 @@ their own process groups and are stopped with their whole tree (tests/servers.py
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from backends import install
-from servers import free_port, moto_server, serving
+from servers import firestore_emulator, firestore_emulator_launcher, moto_server
 
 from pcompile import _storage
 
 BACKENDS = ["local", "aws", "gcp-fake", "gcp-emulator"]
-
-
-def firestore_emulator() -> str | None:
-    """The Firestore emulator's launcher from an installed Google Cloud SDK, if any."""
-    gcloud = shutil.which("gcloud")
-    roots = [Path(os.path.realpath(gcloud)).parent.parent] if gcloud else []
-    roots.append(Path("/usr/lib/google-cloud-sdk"))
-    for root in roots:
-        launcher = root / "platform" / "cloud-firestore-emulator" / "cloud_firestore_emulator"
-        if launcher.exists() and shutil.which("java"):
-            return str(launcher)
-    return None
 
 
 @pytest.fixture(scope="session")
@@ -44,13 +31,10 @@ def moto_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def emulator_host() -> Iterator[str]:
     """Google's Firestore emulator on a free loopback port."""
-    launcher = firestore_emulator()
-    if launcher is None:
+    if firestore_emulator_launcher() is None:
         pytest.skip("no Firestore emulator installed (Google Cloud SDK component cloud-firestore-emulator)")
-    port = free_port()
-    argv = [launcher, "--host", "127.0.0.1", "--port", str(port), "--project_id", "kvtest"]
-    with serving(argv, f"http://127.0.0.1:{port}/", timeout=90):
-        yield f"127.0.0.1:{port}"
+    with firestore_emulator("kvtest") as host:
+        yield host
 
 
 @pytest.fixture(params=BACKENDS)
