@@ -138,17 +138,19 @@ class Project:
 
     def pcompile(self, *args: str, timeout: float = 600, env_extra: dict[str, str] | None = None) -> Run:
         """``pcompile ARGS`` in the project folder, in its own process."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update({**self.env, **(env_extra or {})})
-        env["CI"] = "true"
-        done = subprocess.run(
-            [sys.executable, "-m", "pcompile.cli", *args],
-            cwd=self.root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        env = {**self._user_env(), **(env_extra or {}), "CI": "true"}
+        return self._run([sys.executable, "-m", "pcompile.cli", *args], env, timeout)
+
+    def python(self, code: str, timeout: float = 600) -> Run:
+        """``python -c CODE`` in the project folder, as the user's own script would run."""
+        return self._run([sys.executable, "-c", code], self._user_env(), timeout)
+
+    def _user_env(self) -> dict[str, str]:
+        # the deployer's identity only: no AWS_* of the machine running the tests
+        return {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **self.env}
+
+    def _run(self, argv: list[str], env: dict[str, str], timeout: float) -> Run:
+        done = subprocess.run(argv, cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout)
         return Run(done.returncode, done.stdout, done.stderr)
 
     @contextlib.contextmanager

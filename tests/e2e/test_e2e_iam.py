@@ -9,14 +9,11 @@ grant taken out of the emitted program, answers its next call with ``AccessDenie
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_kit import DEPLOY_POLICIES, Project, aws
+from e2e_kit import DEPLOY_POLICIES, Project, Run, aws
 from servers import IamMoto
 
 from pcompile.providers.simulate.compute import stop_service
@@ -51,16 +48,9 @@ components.Grants.statements = _without_bundle
 """
 
 
-def _call(project: Project) -> subprocess.CompletedProcess[str]:
-    code = "import pcompile\nprint(pcompile.Function.from_name('e2e-iam', 'ping', stack='sim').remote(1))"
-    base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=project.root,
-        env={**base, **project.env},
-        capture_output=True,
-        text=True,
-        timeout=600,
+def _call(project: Project) -> Run:
+    return project.python(
+        "import pcompile\nprint(pcompile.Function.from_name('e2e-iam', 'ping', stack='sim').remote(1))"
     )
 
 
@@ -101,7 +91,7 @@ def test_a_function_without_the_bundle_grant_fails_with_access_denied(
         _deploy(project)
         assert "CodeBundle" in {s.get("Sid") for s in _role_statements(iam_moto.url)}
         ok = _call(project)
-        assert ok.returncode == 0, ok.stderr[-3000:]
+        assert ok.code == 0, ok.stderr[-3000:]
         assert ok.stdout.strip().splitlines()[-1] == "2"
 
         patch = tmp_path / "drop-bundle-grant"
@@ -110,5 +100,5 @@ def test_a_function_without_the_bundle_grant_fails_with_access_denied(
         _deploy(project, {"PYTHONPATH": str(patch)})
         assert "CodeBundle" not in {s.get("Sid") for s in _role_statements(iam_moto.url)}
         denied = _call(project)
-        assert denied.returncode != 0, denied.stdout
+        assert denied.code != 0, denied.stdout
         assert "AccessDenied" in denied.stderr, denied.stderr[-3000:]

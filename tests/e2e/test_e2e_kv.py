@@ -10,15 +10,12 @@ without it, the writer answers with ``AccessDenied``.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_kit import Project, aws
+from e2e_kit import Project, Run, aws
 
 from pcompile.providers.simulate.compute import stop_service
 
@@ -88,25 +85,16 @@ def project(moto: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pro
         yield made
 
 
-def _call(project: Project, function: str, *args: Any) -> subprocess.CompletedProcess[str]:
-    code = (
+def _call(project: Project, function: str, *args: Any) -> Run:
+    return project.python(
         "import json, pcompile\n"
         f"f = pcompile.Function.from_name('e2e-kv', {function!r}, stack='sim')\n"
         f"print(json.dumps(f.remote(*{list(args)!r})))"
     )
-    base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=project.root,
-        env={**base, **project.env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
-def _result(done: subprocess.CompletedProcess[str]) -> Any:
-    assert done.returncode == 0, done.stderr[-3000:]
+def _result(done: Run) -> Any:
+    assert done.code == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -156,5 +144,5 @@ def test_without_the_table_grant_the_writer_is_denied(project: Project, tmp_path
     assert run.code == 0, run.stderr[-3000:]
     stop_service(project.root, "sim")  # the next call starts fresh environments (new credentials)
     denied = _call(project, "produce", 1)
-    assert denied.returncode != 0, denied.stdout
+    assert denied.code != 0, denied.stdout
     assert "AccessDenied" in denied.stderr, denied.stderr[-3000:]
