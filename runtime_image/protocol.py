@@ -29,6 +29,9 @@ from pcompile.exception import DeserializationError, RemoteError, SerializationE
 ENVELOPE_VERSION = 1
 MAGIC = b"PCE"
 INLINE_LIMIT = 2 * 1024 * 1024
+# Immutable built-in types: a value of one is the same wherever it unpickles, and no two
+# inputs can share one as mutable state (so a batch of them may go as one pickle).
+ATOMIC = frozenset((int, float, str, bytes, bool, type(None), complex))
 PYTHON_VERSION = ".".join(platform.python_version_tuple()[:2])
 CLOUDPICKLE_VERSION = cloudpickle.__version__
 

@@ -76,15 +76,18 @@ Item = tuple[int, str, str, tuple[Any, ...], dict[str, Any]]
 Chunk = tuple[int, str, str, list[Any]]  # first seq, function, form, arguments
 JOURNAL_AT = 4096  # offset of the journal in the slot file (the slots come first)
 JOURNAL_HEAD = struct.Struct("qq")  # first seq of the segment (-1: none), its inputs
-JOURNAL_ENTRIES = 4096  # record ends (u32) after the head; the records follow them
-# flags on a record's end: its pickle is an error or a staged payload; or it is a marshal
+JOURNAL_ENTRIES = 4096  # record ends (u32) after the head, then one 8-byte value each
+# flags on a record's end: its pickle is an error or a staged payload; or it is a marshal;
+# or the record is its 8-byte value (an int that fits in 64 bits, a float), no bytes
 JOURNAL_ERROR, JOURNAL_STAGED, JOURNAL_MARSHAL = 1 << 31, 1 << 30, 1 << 29
+JOURNAL_INT, JOURNAL_FLOAT = 1 << 28, 1 << 27
 _END = struct.Struct("I")
 FLUSH_S = 0.05  # a chunk running longer sends what finished so far (results keep streaming)
 # Results of these types are immutable and unpickle anywhere: a chunk of only them is sent
 # as one pickle of the list (the pool unpickles it in one call), not one pickle each.
-_ATOMIC = frozenset((int, float, str, bytes, bool, type(None), complex))
+_ATOMIC = protocol.ATOMIC
 _EMPTY: dict[str, Any] = {}
+EACH = "/each"  # a chunk form's suffix: its arguments are one pickle per input
 
 
 class Slots:
@@ -125,18 +128,26 @@ class Journal:
     """The results of the running chunk that have not been sent yet, in the shared file.
 
     Layout (from ``offset``): the head (first seq of the segment, its number of inputs),
-    :data:`JOURNAL_ENTRIES` record ends (u32, 0 until written), then the records: one
-    pickle each. A record's end is written after its bytes, so a worker killed at any
-    instant leaves only whole records; the first input without one is the one running
-    (which the pool reads too: no per-input slot write). The pool reads the records after
-    the worker is gone (``providers/local/pool.py``).
+    :data:`JOURNAL_ENTRIES` record ends (u32, 0 until written), as many 8-byte values,
+    then the records' bytes: a marshal or a pickle each. An int of 64 bits or a float is
+    stored as its record's value (one typed store, the cheapest record there is: results
+    of a hot map mostly are such numbers), anything else as bytes. A record's end is
+    written after its value or bytes, so a worker killed at any instant leaves only whole
+    records; the first input without one is the one running (which the pool reads too:
+    no per-input slot write). The pool reads the records after the worker is gone
+    (``providers/local/pool.py``).
     """
 
     def __init__(self, mapped: mmap.mmap, offset: int, size: int) -> None:
         self.map, self.offset = mapped, offset
         self.ends = offset + JOURNAL_HEAD.size
-        self.data = self.ends + JOURNAL_ENTRIES * _END.size
+        values = self.ends + JOURNAL_ENTRIES * _END.size
+        self.data = values + JOURNAL_ENTRIES * 8
         self.limit = offset + size - self.data
+        # typed views: a record's end or value is one item store (the map stays open)
+        self.end_view = memoryview(mapped)[self.ends : values].cast("I")
+        self.ints = memoryview(mapped)[values : self.data].cast("q")
+        self.floats = memoryview(mapped)[values : self.data].cast("d")
         self.base, self.size = -1, 0
         self.reset(-1, 0)
 
@@ -209,8 +220,7 @@ class _Segment:
 
     def _begin(self, seq: int, left: int) -> None:
         self.journal.reset(seq, left)
-        self.pos, self.end_at = 0, self.journal.ends
-        self.stop = self.journal.ends + _END.size * self.journal.size
+        self.pos = 0  # bytes of records written in the segment
         self.raw: list[Any] | None = []  # the results, while all are atomic
         self.out: list[Any] = []  # else one pickle each (or a staged payload; None: an error)
         self.errors: list[tuple[int, Any]] = []
@@ -230,7 +240,7 @@ class _Segment:
 
     def _record(self, i: int, data: bytes, flag: int) -> None:
         """Journal input ``i``'s record (flushing first when it does not fit)."""
-        if self.end_at == self.stop or self.pos + len(data) > self.journal.limit:
+        if i - self.sent == self.journal.size or self.pos + len(data) > self.journal.limit:
             self.flush(i, time.monotonic())
             if len(data) > self.journal.limit:
                 data, flag = (
@@ -239,8 +249,7 @@ class _Segment:
                 )
         self.journal.map.write(data)
         self.pos += len(data)
-        _END.pack_into(self.journal.map, self.end_at, self.pos | flag)
-        self.end_at += 4
+        self.journal.end_view[i - self.sent] = self.pos | flag
 
     def _info(self, exc: BaseException) -> dict[str, Any]:
         return self.worker._error_info(exc)
@@ -468,59 +477,90 @@ class Worker:
         self, seq0: int, fn: Any, form: str, values: list[Any], journal: Journal, clock: ChunkDeadline
     ) -> None:
         # The hot loop of a local map, kept to locals and few steps per input: one clock
-        # read, the call, one journal write (marshal for results of built-in immutable
-        # types, else pickle) and the record's end. The slot is not touched (the journal
-        # says which input runs); errors, other results and a full journal leave the fast
-        # path. While every result is atomic the chunk keeps the values themselves (sent
-        # as one pickle of the list); from the first other result, one pickle each.
+        # read, the call and its journal record: an int or float is one typed store of
+        # its value, another result of a built-in immutable type a marshal written to the
+        # map (anything else a pickle, off the fast path), then the record's end. The slot
+        # is not touched (the journal says which input runs); errors, other results and a
+        # full journal leave the fast path. While every result is atomic the chunk keeps
+        # the values themselves (sent as one pickle of the list); from the first other
+        # result, one pickle each.
+        each = form.endswith(EACH)  # one pickle per input: unpickled just before its call
+        form = form.removesuffix(EACH)
         if form == "one":
-            call = fn
+            run = fn
         elif form == "args":
 
-            def call(args: Any) -> Any:
+            def run(args: Any) -> Any:
                 return fn(*args)
         else:
 
-            def call(pair: Any) -> Any:
+            def run(pair: Any) -> Any:
                 return fn(*pair[0], **pair[1])
 
+        if each:
+            deserialize = protocol.deserialize
+
+            def call(data: Any) -> Any:
+                return run(deserialize(data))
+        else:
+            call = run
+
         seg = _Segment(self, seq0, journal, len(values))
-        monotonic, mdumps, pack_into, atomic = time.monotonic, marshal.dumps, _END.pack_into, _ATOMIC
-        jmap = journal.map
-        write = jmap.write
+        monotonic, mdumps, atomic = time.monotonic, marshal.dumps, _ATOMIC
+        ends, ints, floats = journal.end_view, journal.ints, journal.floats
+        write = journal.map.write
         flush_at = seg.start + FLUSH_S
         raw: list[Any] | None = seg.raw
+        base = 0  # the chunk index of the segment's first record (``seg.sent``)
         cut = journal.size  # the journal's segment holds this many records
         for i, value in enumerate(values):
             now = monotonic()
             if now > flush_at or i == cut:  # slow inputs (results keep streaming), or a full journal
                 seg.flush(i, now)
-                raw, flush_at, cut = seg.raw, now + FLUSH_S, i + journal.size
+                raw, flush_at, base, cut = seg.raw, now + FLUSH_S, i, i + journal.size
             clock.began = now
             try:
                 result = call(value)
             except BaseException as exc:  # the user's failure is this input's result
                 clock.began = 0.0
                 seg.error(i, exc)
-                raw, cut = seg.raw, seg.sent + journal.size
+                raw, base = seg.raw, seg.sent
+                cut = base + journal.size
                 continue
             clock.began = 0.0
-            if raw is not None and result.__class__ in atomic:
-                data = mdumps(result)
-                try:
-                    write(data)
-                except ValueError:  # the journal is full: send what is here, then add it
-                    seg.flush(i, monotonic())
-                    seg.other(i, result)
-                    raw, cut = seg.raw, seg.sent + journal.size
+            if raw is not None:
+                kind = result.__class__
+                if kind is int:
+                    try:
+                        ints[i - base] = result
+                    except (OverflowError, ValueError):  # beyond 64 bits: a marshal below
+                        pass
+                    else:
+                        ends[i - base] = seg.pos | JOURNAL_INT
+                        raw.append(result)
+                        continue
+                elif kind is float:
+                    floats[i - base] = result
+                    ends[i - base] = seg.pos | JOURNAL_FLOAT
+                    raw.append(result)
                     continue
-                seg.pos += len(data)
-                pack_into(jmap, seg.end_at, seg.pos | JOURNAL_MARSHAL)
-                seg.end_at += 4
-                raw.append(result)
-            else:
-                seg.other(i, result)
-                raw, cut = seg.raw, seg.sent + journal.size
+                if kind in atomic:
+                    data = mdumps(result)
+                    try:
+                        write(data)
+                    except ValueError:  # the journal is full: send what is here, then add it
+                        seg.flush(i, monotonic())
+                        seg.other(i, result)
+                        raw, base = seg.raw, seg.sent
+                        cut = base + journal.size
+                        continue
+                    seg.pos += len(data)
+                    ends[i - base] = seg.pos | JOURNAL_MARSHAL
+                    raw.append(result)
+                    continue
+            seg.other(i, result)
+            raw, base = seg.raw, seg.sent
+            cut = base + journal.size
         seg.flush(len(values), monotonic(), last=True)
 
     def _journal(self) -> Journal:

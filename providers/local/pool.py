@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import marshal
 import math
 import operator
@@ -91,11 +92,14 @@ container_hook: Any = None
 _SLOT = struct.Struct("q")
 # The journal of a serial worker's slot file, as ``runtime/worker.py`` writes it: a head
 # (first seq of the segment or -1, its inputs), record ends (u32, 0: none yet; flags for
-# an error or a staged payload), then one pickle per record.
+# an error, a staged payload, a marshal or a typed value), one 8-byte value per record
+# (an int or a float), then the records' bytes.
 _JOURNAL_HEAD = struct.Struct("qq")
 JOURNAL_AT = 4096
 JOURNAL_ENTRIES = 4096
-_ERROR, _STAGED, _MARSHAL = 1 << 31, 1 << 30, 1 << 29
+_ERROR, _STAGED, _MARSHAL, _INT, _FLOAT = 1 << 31, 1 << 30, 1 << 29, 1 << 28, 1 << 27
+_FLAGS = _ERROR | _STAGED | _MARSHAL | _INT | _FLOAT
+EACH = "/each"  # a chunk form's suffix, as ``runtime/worker.py`` reads it: one pickle per input
 JOURNAL_BYTES = 8 << 20  # journal size (a sparse file: only what is written takes space)
 CHUNK_TARGET_S = 0.02  # a chunk grows while its inputs take less than this together
 CHUNK_CAP = 2048  # inputs per chunk at most (the worker's journal holds 4096)
@@ -130,25 +134,31 @@ class Input:
     """Inputs on their way through the pool: one, or a run of a map's inputs with
     consecutive seqs and sink indices, one function and kind and the same attempt
     count. A run is split into chunks when sent, and one of its inputs is split off
-    when it fails (its retries are its own)."""
+    when it fails (its retries are its own).
 
-    __slots__ = ("seq", "fname", "kind", "items", "attempt", "sink", "index", "cancelled", "done")
+    ``items`` hold the arguments in ``form``: ``"kw"`` ``(args, kwargs)`` pairs, ``"args"``
+    argument tuples, ``"one"`` single positional values (see
+    :meth:`pcompile.providers.invoker.MapInputs.batches`)."""
+
+    __slots__ = ("seq", "fname", "kind", "items", "form", "attempt", "sink", "index", "cancelled", "done")
 
     def __init__(self, fname: str, kind: str, args: Any, kwargs: Any, sink: Sink, index: int) -> None:
         self._set(fname, kind, [(args, kwargs)], sink, index, _seqs(1))
 
-    def _set(self, fname: str, kind: str, items: list[Any], sink: Sink, index: int, seq: int) -> None:
-        self.seq, self.fname, self.kind, self.items = seq, fname, kind, items
+    def _set(
+        self, fname: str, kind: str, items: list[Any], sink: Sink, index: int, seq: int, form: str = "kw"
+    ) -> None:
+        self.seq, self.fname, self.kind, self.items, self.form = seq, fname, kind, items, form
         self.sink, self.index = sink, index
         self.attempt = 0
         self.cancelled = False
         self.done = 0  # inputs at the front whose results were delivered (a chunk in flight)
 
     @classmethod
-    def run(cls, fname: str, kind: str, items: list[tuple[Any, Any]], sink: Sink, index: int) -> Input:
-        """``items`` (``(args, kwargs)`` pairs) as one run; input ``i`` has sink index ``index + i``."""
+    def run(cls, fname: str, kind: str, items: list[Any], sink: Sink, index: int, form: str = "kw") -> Input:
+        """``items`` (arguments in ``form``) as one run; input ``i`` has sink index ``index + i``."""
         run = cls.__new__(cls)
-        run._set(fname, kind, items, sink, index, _seqs(len(items)))
+        run._set(fname, kind, items, sink, index, _seqs(len(items)), form)
         return run
 
     def __len__(self) -> int:
@@ -158,7 +168,13 @@ class Input:
         """Inputs ``start`` to ``stop`` of this run as a run of their own (seqs kept)."""
         run = Input.__new__(Input)
         run._set(
-            self.fname, self.kind, self.items[start:stop], self.sink, self.index + start, self.seq + start
+            self.fname,
+            self.kind,
+            self.items[start:stop],
+            self.sink,
+            self.index + start,
+            self.seq + start,
+            self.form,
         )
         run.attempt = self.attempt
         return run
@@ -178,6 +194,11 @@ class Input:
         if start < len(self.items):
             rest.append(self if start == 0 else self.part(start, len(self.items)))
         return hit, rest
+
+    def pair(self, at: int) -> tuple[Any, Any]:
+        """Input ``at``'s ``(args, kwargs)``."""
+        item = self.items[at]
+        return item if self.form == "kw" else ((item,), {}) if self.form == "one" else (item, {})
 
     def deliver_err(self, info: dict[str, Any]) -> None:
         """Every input of the run fails with ``info``."""
@@ -402,18 +423,22 @@ class Pool:
 
     # ----------------------------------------------------------------- outcomes
 
-    def record_time(self, seconds: float) -> None:
-        """Track the mean run time of an input (drives prefetch depth and chunk size)."""
+    def record_time(self, seconds: float, count: int = 1) -> None:
+        """Track the mean run time of an input (drives prefetch depth and chunk size):
+        ``seconds`` per input over ``count`` inputs weigh as ``count`` samples, so a chunk
+        of thousands replaces what a few slow first inputs left (a worker's first call)."""
         avg = self.avg_seconds
-        self.avg_seconds = seconds if avg is None else avg * 0.9 + seconds * 0.1
+        keep = 0.9 ** min(count, 64)
+        self.avg_seconds = seconds if avg is None else avg * keep + seconds * (1 - keep)
 
     def adapt(self, seconds: float, count: int) -> None:
-        """A chunk part of ``count`` inputs ran ``seconds``: double the chunk size while
-        twice the size still fits :data:`CHUNK_TARGET_S`, else shrink it to what fits."""
+        """A chunk part of ``count`` inputs ran ``seconds``: the size grows to twice that
+        part while twice it still fits :data:`CHUNK_TARGET_S` (so the prefetched chunks of
+        one size double it once, not once each), and shrinks to what fits when it does not."""
         per_input = seconds / count
         size = self.chunk_size
-        if per_input * size * 2 <= CHUNK_TARGET_S:
-            self.chunk_size = min(CHUNK_CAP, size * 2)
+        if per_input * count * 2 <= CHUNK_TARGET_S:
+            self.chunk_size = max(size, min(CHUNK_CAP, count * 2))
         elif per_input * size > CHUNK_TARGET_S:
             self.chunk_size = max(1, int(CHUNK_TARGET_S / per_input))
 
@@ -632,15 +657,29 @@ def _recover(
     return recovered, [r for r in unfinished if r.done < len(r)]
 
 
-def _wire(items: list[tuple[Any, Any]]) -> tuple[str, list[Any]]:
+def _wire(run: Input) -> tuple[str, list[Any]]:
     """A chunk's arguments in the smallest form the worker knows (see ``runtime/worker.py``):
-    empty kwargs dicts and one-element args tuples cost as much to pickle as the values."""
-    if not any(map(_second, items)):  # C-level loops: this runs once per chunk of a hot map
-        args = list(map(_first, items))
-        if set(map(len, args)) == {1}:
-            return "one", list(map(_first, args))
-        return "args", args
-    return "kw", items
+    empty kwargs dicts and one-element args tuples cost as much to pickle as the values.
+
+    One pickle of the chunk holds an object once, however many inputs name it; that is
+    right only for immutable values. Arguments of other types go as one pickle per input
+    (form ``.../each``), so each call gets its own copy, as separate calls would."""
+    form, items = run.form, run.items
+    if form == "kw" and not any(map(_second, items)):  # C-level loops: once per chunk of a hot map
+        items = list(map(_first, items))
+        form = "args"
+    if form == "args" and set(map(len, items)) == {1}:
+        form, items = "one", list(map(_first, items))
+    if form == "one":
+        values: Iterator[Any] = iter(items)
+    elif form == "args":
+        values = itertools.chain.from_iterable(items)
+    else:
+        args = itertools.chain.from_iterable(map(_first, items))
+        values = itertools.chain(args, itertools.chain.from_iterable(map(dict.values, map(_second, items))))
+    if set(map(type, values)) <= protocol.ATOMIC:
+        return form, items
+    return form + EACH, list(map(protocol.serialize_fast, items))
 
 
 def _exec_error(message: str) -> dict[str, Any]:
@@ -733,11 +772,19 @@ class WorkerProc:
 
     def _room(self) -> int:
         """Inputs this worker may take now (lock held): a chunk while it holds none (up to
-        :data:`PREFETCH_CHUNKS` when inputs are fast, so the next are on their way), else up
-        to the pool's depth."""
+        :data:`PREFETCH_CHUNKS` within its fair share when inputs are fast, so the next are
+        on their way), else up to the pool's depth."""
         pool = self.pool
         if pool.chunked and pool.pending and pool.pending[0].kind == "call":
-            return pool.chunk_size if len(self.outstanding) < (PREFETCH_CHUNKS if pool.fast() else 1) else 0
+            if not self.outstanding:
+                return pool.chunk_size
+            if len(self.outstanding) >= (PREFETCH_CHUNKS if pool.fast() else 1):
+                return 0
+            # a prefetch stops at this worker's fair share of what is left: the sender that
+            # wakes first would otherwise take every chunk while the other workers idle
+            ready = [w for w in pool.workers if w.ready and not w.dead]
+            fair = math.ceil((pool.pending_count + sum(w.held for w in ready)) / max(1, len(ready)))
+            return max(0, min(pool.chunk_size, fair - self.held))
         return pool.depth() - self.held
 
     def _take_chunk(self) -> tuple[bool, list[Input]] | None:
@@ -773,11 +820,11 @@ class WorkerProc:
             try:
                 if as_chunk:
                     run = chunk[0]
-                    form, values = _wire(run.items)
+                    form, values = _wire(run)
                     payload = self._payload(protocol.serialize_fast(values), prefix)
                     message: tuple[Any, ...] = ("chunk", run.seq, len(run), run.fname, form, payload)
                 else:
-                    payload = self._payload(protocol.serialize([i.items[0] for i in chunk]), prefix)
+                    payload = self._payload(protocol.serialize([i.pair(0) for i in chunk]), prefix)
                     message = ("in", [(i.seq, i.fname, i.kind) for i in chunk], payload)
             except Exception as exc:
                 self._fail_unsendable(chunk, exc)
@@ -856,7 +903,7 @@ class WorkerProc:
 
     def _results(self, results: list[tuple[str, int, Any, float]]) -> None:
         pool = self.pool
-        pool.record_time(sum(r[3] for r in results) / len(results))
+        pool.record_time(sum(r[3] for r in results) / len(results), len(results))
         with pool.cond:
             finished = [(r, self.outstanding.pop(r[1], None)) for r in results]
             self.held -= sum(1 for _, item in finished if item is not None)
@@ -882,7 +929,7 @@ class WorkerProc:
         if packed:
             values = pickle.loads(values)  # type: ignore[arg-type]  # built-in types only
         count = len(values)
-        pool.record_time(seconds / count)
+        pool.record_time(seconds / count, count)
         with pool.cond:
             run = self.outstanding.get(seq)
             if run is None or offset != run.done:
@@ -924,14 +971,20 @@ class WorkerProc:
         try:
             base, ends = self._journal_ends()
             records: list[tuple[int, str, Any]] = []
-            data_at = JOURNAL_AT + _JOURNAL_HEAD.size + 4 * JOURNAL_ENTRIES
+            values_at = JOURNAL_AT + _JOURNAL_HEAD.size + 4 * JOURNAL_ENTRIES
+            data_at = values_at + 8 * JOURNAL_ENTRIES
             start = 0
             for i, end in enumerate(ends):
                 if not end:
                     break
-                stop = end & ~(_ERROR | _STAGED | _MARSHAL)
-                data = os.pread(self.slot_fd, stop - start, data_at + start)
+                stop = end & ~_FLAGS
                 kind = "e" if end & _ERROR else "s" if end & _STAGED else "o"
+                if end & (_INT | _FLOAT):  # a typed value (no bytes), as the one pickle a sink takes
+                    raw = os.pread(self.slot_fd, 8, values_at + 8 * i)
+                    value = struct.unpack("q" if end & _INT else "d", raw)[0]
+                    data = pickle.dumps(value, protocol=5)
+                else:
+                    data = os.pread(self.slot_fd, stop - start, data_at + start)
                 if end & _MARSHAL:  # an atomic result: as the one pickle a sink takes
                     data = pickle.dumps(marshal.loads(data), protocol=5)
                 records.append((base + i, kind, data if kind == "o" else pickle.loads(data)))

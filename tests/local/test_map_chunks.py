@@ -7,8 +7,10 @@ from a clock.
 
 from __future__ import annotations
 
+import runpy
+
 import pytest
-from localhelp import fn, target
+from localhelp import FIXTURES, fn, target
 
 from pcompile.exception import FunctionTimeoutError
 
@@ -65,6 +67,24 @@ def test_worker_killed_mid_chunk_runs_again_only_the_input_it_was_running(invoke
     runs = log.read_text().split()
     assert len(runs) == 301  # the inputs before it in its chunk were not run again
     assert runs.count("150") == 2 and all(runs.count(str(x)) == 1 for x in range(300) if x != 150)
+
+
+def test_results_journaled_in_every_record_kind_survive_a_kill(invoker_factory, tmp_path):
+    # ints and floats are typed records, other atomic results marshals: the inputs that
+    # finished before the kill come back from the journal as the values they returned
+    kind_of = runpy.run_path(str(FIXTURES / "local_chunks.py"))["kind_of"]
+    log, marker = tmp_path / "log", tmp_path / "killed"
+    inv = invoker_factory(chunky("kinds_then_die", retries=RETRY, max_containers=1))
+    _map(inv, "kinds_then_die", [(x, str(tmp_path / "warm")) for x in range(3000)])
+    _, sizes = _sizes(inv, "kinds_then_die")
+    sizes.clear()
+    out = _map(inv, "kinds_then_die", [(x, str(log), 150, str(marker)) for x in range(300)])
+    assert marker.exists() and max(sizes) > 150
+    expected = [kind_of(x) for x in range(300)]
+    assert [repr(v) for v in out] == [repr(v) for v in expected]  # repr: -0.0, types kept
+    assert [type(v) for v in out] == [type(v) for v in expected]
+    runs = log.read_text().split()
+    assert runs.count("150") == 2 and len(runs) == 301
 
 
 def test_timeout_fires_per_input_inside_a_chunk(invoker_factory):
