@@ -17,6 +17,7 @@ a platform failure.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -31,6 +32,56 @@ class Target:
     function: str
     cls_params: tuple[tuple[str, Any], ...] = ()
     options: tuple[tuple[str, Any], ...] = field(default=())
+
+
+class MapInputs:
+    """A map's inputs as ``.map``/``.starmap``/``.spawn_map`` received them: ``columns``
+    zipped give each input's positional arguments (``star``: one column whose items are
+    the argument iterables), and ``kwargs`` go to every input.
+
+    Iterating yields ``(args, kwargs)`` pairs, what every invoker takes. A backend that
+    can use the columns as they are reads :meth:`batches` instead, so a hot local map
+    builds no tuple and no dict per input.
+    """
+
+    __slots__ = ("columns", "kwargs", "star")
+
+    def __init__(
+        self, columns: tuple[Iterable[Any], ...], kwargs: dict[str, Any], *, star: bool = False
+    ) -> None:
+        self.columns, self.kwargs, self.star = columns, kwargs, star
+
+    def __iter__(self) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
+        kwargs = self.kwargs
+        if self.star:
+            return ((tuple(args), dict(kwargs)) for args in self.columns[0])
+        return ((args, dict(kwargs)) for args in zip(*self.columns, strict=False))
+
+    def size(self) -> int | None:
+        """How many inputs there are, when every column knows its length."""
+        try:
+            return min(len(column) for column in self.columns)  # type: ignore[arg-type]
+        except TypeError:
+            return None
+
+    def batches(self, size: int) -> Iterator[tuple[str, list[Any]]]:
+        """Lists of at most ``size`` inputs, each with its form: ``"one"`` (one column and
+        no kwargs: the values themselves), ``"args"`` (argument tuples, no kwargs) or
+        ``"kw"`` (``(args, kwargs)`` pairs, one kwargs dict shared: a callee gets its own
+        copy from ``**``)."""
+        source: Iterator[Any]
+        if self.kwargs:
+            form, kwargs = "kw", self.kwargs
+            args = map(tuple, self.columns[0]) if self.star else zip(*self.columns, strict=False)
+            source = zip(args, itertools.repeat(kwargs))
+        elif self.star:
+            form, source = "args", map(tuple, self.columns[0])
+        elif len(self.columns) == 1:
+            form, source = "one", iter(self.columns[0])
+        else:
+            form, source = "args", zip(*self.columns, strict=False)
+        while batch := list(itertools.islice(source, size)):
+            yield form, batch
 
 
 class Invoker(Protocol):

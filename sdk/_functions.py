@@ -22,6 +22,7 @@ from pcompile.exception import InvalidError
 
 if TYPE_CHECKING:
     from pcompile._app import App
+    from pcompile.providers.invoker import MapInputs
     from pcompile.providers.registry import Invoker, Target
 
 
@@ -102,7 +103,7 @@ class _Callable:
 
     def _map(
         self,
-        inputs: Iterable[tuple[tuple[Any, ...], dict[str, Any]]],
+        inputs: MapInputs,
         order_outputs: bool,
         return_exceptions: bool,
         wrap_returned_exceptions: bool | None,
@@ -126,7 +127,9 @@ class _Callable:
         """Run once per input, in parallel; one iterator per positional argument."""
         if not input_iterators:
             raise InvalidError("map needs at least one input iterator: f.map([1, 2, 3])")
-        inputs = ((args, dict(kwargs)) for args in zip(*input_iterators, strict=False))
+        from pcompile.providers.invoker import MapInputs  # here: the SDK import stays light
+
+        inputs = MapInputs(input_iterators, kwargs)
         return self._map(inputs, order_outputs, return_exceptions, wrap_returned_exceptions)
 
     def starmap(
@@ -139,7 +142,9 @@ class _Callable:
         wrap_returned_exceptions: bool | None = None,
     ) -> Iterator[Any]:
         """Like map, with each input an iterable of positional arguments."""
-        inputs = ((tuple(args), dict(kwargs)) for args in input_iterator)
+        from pcompile.providers.invoker import MapInputs
+
+        inputs = MapInputs((input_iterator,), kwargs, star=True)
         return self._map(inputs, order_outputs, return_exceptions, wrap_returned_exceptions)
 
     def for_each(
@@ -166,8 +171,9 @@ class _Callable:
     ) -> FunctionCall:
         """Start many inputs without waiting; returns a handle whose ``iter()`` yields the results."""
         invoker = self._invoker()
-        inputs = ((args, dict(kwargs)) for args in zip(*input_iterators, strict=False))
-        return FunctionCall(invoker.spawn_map(self._target(), inputs), invoker)
+        from pcompile.providers.invoker import MapInputs
+
+        return FunctionCall(invoker.spawn_map(self._target(), MapInputs(input_iterators, kwargs)), invoker)
 
     def get_web_url(self) -> str | None:
         """The URL of a web function (None for other functions)."""

@@ -25,7 +25,7 @@ from pickle import loads as _loads
 from typing import Any
 
 from pcompile.exception import ExecutionError, InvalidError, NotFoundError
-from pcompile.providers.invoker import Target
+from pcompile.providers.invoker import MapInputs, Target
 from pcompile.runtime import protocol
 from pcompile.runtime.storage import DirectoryStorage
 
@@ -253,9 +253,13 @@ class LocalInvoker:
         return_exceptions: bool,
     ) -> Iterator[list[Any]]:
         pool, name = self.pool_for(target)
-        total = len(inputs) if hasattr(inputs, "__len__") else None  # type: ignore[arg-type]
+        if isinstance(inputs, MapInputs):  # the SDK's columns: no pair built per input
+            total, batches = inputs.size(), inputs.batches(SUBMIT_BATCH)
+        else:
+            total = len(inputs) if hasattr(inputs, "__len__") else None  # type: ignore[arg-type]
+            source = iter(inputs)
+            batches = (("kw", b) for b in iter(lambda: list(itertools.islice(source, SUBMIT_BATCH)), []))
         sink = _QueueSink()
-        source = iter(inputs)
         submitted = received = next_index = 0
         exhausted = False
         held: dict[int, Any] = {}
@@ -263,9 +267,9 @@ class LocalInvoker:
         try:
             while True:
                 while not exhausted and submitted - received < MAP_WINDOW:
-                    batch = list(itertools.islice(source, SUBMIT_BATCH))
+                    form, batch = next(batches, ("kw", []))
                     if batch:  # one run: the pool sends it in chunks
-                        pool.submit([Input.run(name, "call", batch, sink, submitted)])
+                        pool.submit([Input.run(name, "call", batch, sink, submitted, form)])
                     submitted += len(batch)
                     exhausted = len(batch) < SUBMIT_BATCH
                 if exhausted and received == submitted:

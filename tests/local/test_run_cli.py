@@ -190,6 +190,12 @@ def test_plain_script_with_app_run_and_aio_forms(tmp_path):
         "for_each None",
         "starmap [1, 4]",
         "unordered [0, 1, 4, 9, 16]",
+        "two iterators [(11, 1), (22, 1)]",
+        "kwargs [(0, 2), (2, 2), (4, 2)]",
+        "starmap kwargs [(6, 1), (12, 1)]",
+        "same object {2} [1]",
+        f"generator {sum(x * x for x in range(5000))}",
+        "spawn_map [(5, 1), (10, 1)]",
     ]
 
 
