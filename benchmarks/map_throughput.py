@@ -1,8 +1,9 @@
 """Local map throughput vs ``multiprocessing.Pool(2)``, printed as JSON.
 
 Each round runs 10,000 trivial inputs three ways on warm workers (every side runs
-a small map first, so process start-up is not counted): the local provider's
-``.map`` (2 workers), ``Pool(2).map`` with its default chunking, and
+a small map first, so process start-up is not counted): ``square.map(range(N))`` of
+an ``@app.function(max_containers=2)`` under ``with app.run():`` (the SDK call a user
+makes, on the local provider's 2 workers), ``Pool(2).map`` with its default chunking, and
 ``Pool(2).imap(chunksize=1)``. The figures are the median, min and max over the
 rounds of each side's inputs/s and of the two same-round ratios (local ÷
 ``Pool.map``, target ≥ 0.3; local ÷ ``imap(chunksize=1)``, target ≥ 5).
@@ -20,16 +21,21 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+import pcompile as modal
+
 N = 10_000
-FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 TARGETS = {"vs_pool_map": 0.3, "vs_imap_chunksize1": 5.0}
+app = modal.App("bench-map")
 
 
 def square(x: int) -> int:
     return x * x
+
+
+# the same function as the app's (the workers import this file): Pool gets the plain one
+remote_square = app.function(max_containers=2, timeout=300, name="square")(square)
 
 
 def _rate(run: Callable[[], list[int]]) -> float:
@@ -50,33 +56,17 @@ def _spread(values: list[float], digits: int = 2) -> dict[str, float]:
 
 def measure(runs: int) -> dict[str, Any]:
     """``runs`` interleaved rounds of the three maps on warm workers."""
-    from pcompile.providers.invoker import Target
-    from pcompile.providers.local.invoker import LocalInvoker
+    from pcompile import _invocation
 
-    spec = {
-        "name": "square",
-        "module": "local_plain",
-        "qualname": "square",
-        "timeout": 300,
-        "max_containers": 2,
-        "retries": {"max_retries": 0},
-    }
-    app = {"name": "bench", "functions": [spec]}
-    target = Target("bench", "square")
-    flags = {"order_outputs": True, "return_exceptions": False, "wrap_returned_exceptions": True}
     rates: dict[str, list[float]] = {"local": [], "pool_map": [], "imap1": []}
-    with LocalInvoker(app, root=str(FIXTURES), progress=False) as inv, multiprocessing.Pool(2) as mp:
-
-        def local() -> list[int]:
-            return list(inv.map(target, [((i,), {}) for i in range(N)], **flags))
-
-        list(inv.map(target, [((i,), {}) for i in range(2000)], **flags))  # warm: workers and chunk size
+    with app.run(), multiprocessing.Pool(2) as mp:
+        list(remote_square.map(range(2000)))  # warm: workers and chunk size
         mp.map(square, range(2000))
         for _ in range(runs):
             rates["pool_map"].append(_rate(lambda: mp.map(square, range(N))))
             rates["imap1"].append(_rate(lambda: list(mp.imap(square, range(N), chunksize=1))))
-            rates["local"].append(_rate(local))
-        pool = next(iter(inv._pools.values()))
+            rates["local"].append(_rate(lambda: list(remote_square.map(range(N)))))
+        pool = next(iter(_invocation.backend()._pools.values()))  # type: ignore[attr-defined]
         workers, chunk = len(pool.workers), pool.chunk_size
     ratios = {
         "vs_pool_map": [a / b for a, b in zip(rates["local"], rates["pool_map"], strict=True)],
