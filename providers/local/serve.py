@@ -146,8 +146,13 @@ class WebEndpoints:
                     raise PortInUse(f"port {port} (for {name}) is in use")
             else:
                 remembered = self.ports.get(name)
-                port = remembered if remembered and port_is_free(remembered) else free_port()
-                while port in servers:
+                taken = servers | set(chosen.values())  # a port freed by free_port() can come back
+                port = (
+                    remembered
+                    if remembered and remembered not in taken and port_is_free(remembered)
+                    else free_port()
+                )
+                while port in taken:
                     port = free_port()
             chosen[name] = port
         return chosen

@@ -299,3 +299,18 @@ def test_missing_secret_fails_before_any_environment_is_built(tmp_path):
         assert "local-never-created" in result.stderr and "pcompile secret create" in result.stderr
         assert "Building environment" not in result.stderr and "Traceback" not in result.stderr
         assert not envs_dir.exists() or not any(envs_dir.iterdir())
+
+
+def test_front_ports_never_repeat_when_the_kernel_hands_one_back(monkeypatch):
+    # free_port() binds port 0 and closes: the next call may return the same port, and
+    # two fronts on one port sent one endpoint's requests to another (a 405 for a POST)
+    from pcompile.providers.local import serve
+
+    handed = iter([4101, 4101, 4102, 4102, 4101, 4103, 4103, 4104])
+    monkeypatch.setattr(serve, "free_port", lambda: next(handed))
+    monkeypatch.setattr(serve, "port_is_free", lambda port: True)
+    fronts = serve.WebEndpoints.__new__(serve.WebEndpoints)
+    fronts.base_port, fronts.ports = None, {"c": 4102}  # c's port from the previous serve
+    specs = [{"name": n, "web": {"kind": "fastapi_endpoint"}} for n in ("a", "b", "c", "d")]
+    chosen = fronts._ports(specs)
+    assert chosen["c"] != chosen["a"] and len(set(chosen.values())) == 4
