@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pcompile.compiler.errors import UserError
-from pcompile.providers.invoker import Invoker, Target
+from pcompile.providers.invoker import Invoker, MapInputs, Target
 
 if TYPE_CHECKING:
     from pcompile.compiler.ir import AppSpec
@@ -49,9 +49,9 @@ _STACKLESS = "local"
 
 _loaded: dict[str, Provider] = {}
 
-# The SDK's handle of which function to call: a plain value every invoker takes. It is
-# re-exported here so the SDK builds one without importing pcompile.providers.invoker.
-__all__ = ["Invoker", "LocalRun", "Provider", "Runner", "Target"]
+# The SDK's handles (which function to call, a map's inputs): plain values every invoker takes,
+# re-exported here so the SDK builds them without importing pcompile.providers.invoker.
+__all__ = ["Invoker", "LocalRun", "MapInputs", "Provider", "Runner", "Target"]
 
 
 @runtime_checkable

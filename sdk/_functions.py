@@ -22,8 +22,7 @@ from pcompile.exception import InvalidError
 
 if TYPE_CHECKING:
     from pcompile._app import App
-    from pcompile.providers.invoker import MapInputs
-    from pcompile.providers.registry import Invoker, Target
+    from pcompile.providers.registry import Invoker, MapInputs, Target
 
 
 @dataclass
@@ -127,7 +126,7 @@ class _Callable:
         """Run once per input, in parallel; one iterator per positional argument."""
         if not input_iterators:
             raise InvalidError("map needs at least one input iterator: f.map([1, 2, 3])")
-        from pcompile.providers.invoker import MapInputs  # here: the SDK import stays light
+        from pcompile.providers.registry import MapInputs  # here: the SDK import stays light
 
         inputs = MapInputs(input_iterators, kwargs)
         return self._map(inputs, order_outputs, return_exceptions, wrap_returned_exceptions)
@@ -142,7 +141,7 @@ class _Callable:
         wrap_returned_exceptions: bool | None = None,
     ) -> Iterator[Any]:
         """Like map, with each input an iterable of positional arguments."""
-        from pcompile.providers.invoker import MapInputs
+        from pcompile.providers.registry import MapInputs
 
         inputs = MapInputs((input_iterator,), kwargs, star=True)
         return self._map(inputs, order_outputs, return_exceptions, wrap_returned_exceptions)
@@ -171,7 +170,7 @@ class _Callable:
     ) -> FunctionCall:
         """Start many inputs without waiting; returns a handle whose ``iter()`` yields the results."""
         invoker = self._invoker()
-        from pcompile.providers.invoker import MapInputs
+        from pcompile.providers.registry import MapInputs
 
         return FunctionCall(invoker.spawn_map(self._target(), MapInputs(input_iterators, kwargs)), invoker)
 
