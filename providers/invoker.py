@@ -53,9 +53,11 @@ class MapInputs:
 
     def __iter__(self) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
         kwargs = self.kwargs
-        if self.star:
-            return ((tuple(args), dict(kwargs)) for args in self.columns[0])
-        return ((args, dict(kwargs)) for args in zip(*self.columns, strict=False))
+        return ((args, dict(kwargs)) for args in self._args())
+
+    def _args(self) -> Iterator[tuple[Any, ...]]:
+        """Each input's positional arguments."""
+        return map(tuple, self.columns[0]) if self.star else zip(*self.columns, strict=False)
 
     def size(self) -> int | None:
         """How many inputs there are, when every column knows its length."""
@@ -71,15 +73,11 @@ class MapInputs:
         copy from ``**``)."""
         source: Iterator[Any]
         if self.kwargs:
-            form, kwargs = "kw", self.kwargs
-            args = map(tuple, self.columns[0]) if self.star else zip(*self.columns, strict=False)
-            source = zip(args, itertools.repeat(kwargs))
-        elif self.star:
-            form, source = "args", map(tuple, self.columns[0])
-        elif len(self.columns) == 1:
+            form, source = "kw", zip(self._args(), itertools.repeat(self.kwargs))
+        elif len(self.columns) == 1 and not self.star:
             form, source = "one", iter(self.columns[0])
         else:
-            form, source = "args", zip(*self.columns, strict=False)
+            form, source = "args", self._args()
         while batch := list(itertools.islice(source, size)):
             yield form, batch
 
