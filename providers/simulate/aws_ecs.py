@@ -364,6 +364,15 @@ def _attr_value(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def _elb_attributes(inputs: Mapping[str, Any], table: Mapping[str, str]) -> list[dict[str, str]]:
+    """The ELB attributes (``Key``/``Value``) of the inputs ``table`` names that are set."""
+    return [
+        {"Key": key, "Value": _attr_value(inputs[name])}
+        for name, key in table.items()
+        if inputs.get(name) is not None
+    ]
+
+
 @handler(
     "aws:lb/loadBalancer:LoadBalancer",
     "name namePrefix internal loadBalancerType securityGroups subnets ipAddressType tags "
@@ -402,11 +411,7 @@ class LoadBalancer:
 
     @staticmethod
     def _attributes(aws: Emulator, arn: str, i: Mapping[str, Any]) -> None:
-        attrs = [
-            {"Key": key, "Value": _attr_value(i[name])}
-            for name, key in _LB_ATTRIBUTES.items()
-            if i.get(name) is not None
-        ]
+        attrs = _elb_attributes(i, _LB_ATTRIBUTES)
         if attrs:
             aws.client("elbv2").modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=attrs)
 
@@ -437,17 +442,18 @@ _HEALTH = {
 
 
 def _health(check: Mapping[str, Any] | None) -> dict[str, Any]:
+    check = check or {}
     out: dict[str, Any] = {}
     for key, api in _HEALTH.items():
-        if (check or {}).get(key) is not None:
-            value = (check or {})[key]
+        if check.get(key) is not None:
+            value = check[key]
             out[api] = (
                 value
                 if key in ("enabled", "path", "protocol")
                 else (str(value) if key == "port" else int(value))
             )
-    if (check or {}).get("matcher"):
-        out["Matcher"] = {"HttpCode": str((check or {})["matcher"])}
+    if check.get("matcher"):
+        out["Matcher"] = {"HttpCode": str(check["matcher"])}
     return out
 
 
@@ -494,11 +500,7 @@ class TargetGroup:
 
     @staticmethod
     def _attributes(aws: Emulator, arn: str, i: Mapping[str, Any]) -> None:
-        attrs = [
-            {"Key": key, "Value": _attr_value(i[name])}
-            for name, key in _TG_ATTRIBUTES.items()
-            if i.get(name) is not None
-        ]
+        attrs = _elb_attributes(i, _TG_ATTRIBUTES)
         sticky = i.get("stickiness")
         if sticky:
             attrs.append({"Key": "stickiness.enabled", "Value": _attr_value(sticky.get("enabled", True))})
