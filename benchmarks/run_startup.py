@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from cli_startup import pcompile_command, summary, wall
+from cli_startup import interleaved, pcompile_command, ratio, summary, wall
 
 TARGET_RATIO = 5.0
 
@@ -57,24 +56,18 @@ def main() -> None:
             "yardstick": [sys.executable, "pool.py"],
             "run": [*pcompile_command(), "run", "--no-image-env", "app.py"],
         }
-        for argv in sides.values():  # warm the file cache and .pyc files; not counted
-            wall(argv, cwd=tmp)
-        times: dict[str, list[float]] = {name: [] for name in sides}
-        for _ in range(opts.runs):
-            for name, argv in sides.items():
-                times[name].append(wall(argv, cwd=tmp))
-    ratio = statistics.median(times["run"]) / statistics.median(times["yardstick"])
-    ratios = [r / y for r, y in zip(times["run"], times["yardstick"], strict=True)]
+        times = interleaved(sides, opts.runs, lambda argv: wall(argv, cwd=tmp))
+    run, spread = ratio(times["run"], times["yardstick"])
     report = {
         "benchmark": "run_startup",
         "runs": opts.runs,
         "yardstick": summary(times["yardstick"]),
         "run": summary(times["run"]),
-        "run_ratio": round(ratio, 2),
-        "run_ratio_min_max": [round(min(ratios), 2), round(max(ratios), 2)],
+        "run_ratio": round(run, 2),
+        "run_ratio_min_max": spread,
         "load_average_1m": round(os.getloadavg()[0], 2),
         "target_ratio": TARGET_RATIO,
-        "within_target": ratio <= TARGET_RATIO,
+        "within_target": run <= TARGET_RATIO,
     }
     print(json.dumps(report, indent=2, sort_keys=True))
 
