@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import e2e_kit
 import pytest
-from servers import IamMoto, iam_moto_server
+from servers import IamMoto, iam_moto_server, moto_server
 
 
 @pytest.fixture(scope="module")
@@ -30,3 +30,10 @@ def iam_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IamMoto]:
 def moto(iam_moto: IamMoto) -> str:
     """The emulator's URL."""
     return iam_moto.url
+
+
+@pytest.fixture(scope="module")
+def plain_moto() -> Iterator[str]:
+    """A moto server without IAM enforcement (the ECS handler and compute tests)."""
+    with moto_server() as url:
+        yield url

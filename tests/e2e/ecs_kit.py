@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from pcompile.providers.deploy import PulumiProject
 from pcompile.providers.settings import StackSettings
 from pcompile.providers.simulate.engine import SimulateEngine
@@ -243,3 +245,9 @@ def engine(root: Path, endpoint_url: str, compute: bool = False) -> SimulateEngi
 def environment(values: dict[str, Any]) -> str:
     """The ``environment`` config value (JSON)."""
     return json.dumps(values, sort_keys=True)
+
+
+def client(url: str, service: str) -> Any:
+    """A boto3 client of ``service`` on the moto server at ``url`` (any credentials do)."""
+    session = boto3.session.Session(aws_access_key_id="t", aws_secret_access_key="t", region_name="us-east-1")
+    return session.client(service, endpoint_url=url)

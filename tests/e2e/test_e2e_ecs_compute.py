@@ -13,15 +13,12 @@ from __future__ import annotations
 import json
 import ssl
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import ecs_kit
 import httpx
 import pytest
-from servers import free_port, moto_server
+from servers import free_port
 
 from pcompile.compiler import compile_file
 from pcompile.compiler.bundle import build_bundle
@@ -46,17 +43,6 @@ def files():
 """
 
 
-@pytest.fixture(scope="module")
-def plain_moto() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
-def client(url: str, service: str) -> Any:
-    session = boto3.session.Session(aws_access_key_id="t", aws_secret_access_key="t", region_name="us-east-1")
-    return session.client(service, endpoint_url=url)
-
-
 def get(url: str, ca: ssl.SSLContext) -> httpx.Response:
     return httpx.get(url, verify=ca, timeout=60)
 
@@ -73,7 +59,7 @@ def test_scale_from_zero_answer_scale_to_zero_and_destroy(
     (tmp_path / "site" / "app.py").write_text(APP.format(port=server_port))
     app = compile_file(str(tmp_path / "site" / "app.py")).apps[0]
     bundle = build_bundle(app, tmp_path / "site")
-    s3 = client(plain_moto, "s3")
+    s3 = ecs_kit.client(plain_moto, "s3")
     s3.create_bucket(Bucket="kit-artifacts")
     s3.put_object(Bucket="kit-artifacts", Key=bundle.key, Body=bundle.data)
     environment = {
@@ -110,7 +96,7 @@ def test_scale_from_zero_answer_scale_to_zero_and_destroy(
             time.sleep(0.5)
             answer = get(f"{url}/hello.txt", ca)
         assert answer.status_code == 200 and answer.text == "hello from ECS"
-        ecs = client(plain_moto, "ecs")
+        ecs = ecs_kit.client(plain_moto, "ecs")
         service = ecs.describe_services(
             cluster=deployed.outputs["cluster"], services=[deployed.outputs["service"]]
         )

@@ -8,27 +8,13 @@ server; the test then reads moto with boto3.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import ecs_kit
 import pytest
-from servers import moto_server
 
 pytestmark = pytest.mark.timeout(600)
-
-
-@pytest.fixture(scope="module")
-def plain_moto() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
-def client(url: str, service: str) -> Any:
-    session = boto3.session.Session(aws_access_key_id="t", aws_secret_access_key="t", region_name="us-east-1")
-    return session.client(service, endpoint_url=url)
 
 
 def state(root: Path) -> dict[str, Any]:
@@ -57,7 +43,11 @@ def test_up_update_in_place_and_destroy(
     first = engine.up(ecs_kit.project(tmp_path), say(lines))
     assert first.changes.get("create", 0) >= 25 and set(first.changes) == {"create"}, first.changes
     assert any(line.startswith("pass-through aws:cloudfront/function:Function") for line in lines)
-    ecs, elb, cf = client(plain_moto, "ecs"), client(plain_moto, "elbv2"), client(plain_moto, "cloudfront")
+    ecs, elb, cf = (
+        ecs_kit.client(plain_moto, "ecs"),
+        ecs_kit.client(plain_moto, "elbv2"),
+        ecs_kit.client(plain_moto, "cloudfront"),
+    )
     cluster = first.outputs["cluster"]
     (service,) = ecs.describe_services(cluster=cluster, services=[first.outputs["service"]])["services"]
     assert service["desiredCount"] == 0
@@ -85,7 +75,7 @@ def test_up_update_in_place_and_destroy(
     assert first.outputs["url"] == f"https://{dist['DomainName']}/"
     config = cf.get_distribution_config(Id=dist["Id"])["DistributionConfig"]
     assert config["Origins"]["Items"][0]["DomainName"] == lb["DNSName"]
-    aas = client(plain_moto, "application-autoscaling")
+    aas = ecs_kit.client(plain_moto, "application-autoscaling")
     (target,) = aas.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
     assert (target["MinCapacity"], target["MaxCapacity"]) == (0, 4)
     policy = tracking(aas)
@@ -119,10 +109,12 @@ def test_up_update_in_place_and_destroy(
     assert target["MaxCapacity"] == 5
     policy = tracking(aas)
     assert policy["TargetTrackingScalingPolicyConfiguration"]["ScaleInCooldown"] == 120
-    (alarm,) = client(plain_moto, "cloudwatch").describe_alarms(AlarmNamePrefix="wake")["MetricAlarms"]
+    (alarm,) = ecs_kit.client(plain_moto, "cloudwatch").describe_alarms(AlarmNamePrefix="wake")[
+        "MetricAlarms"
+    ]
     assert alarm["Threshold"] == 2.0
     assert cf.get_distribution_config(Id=dist["Id"])["DistributionConfig"]["Comment"] == "ecs-kit r2"
-    (group,) = client(plain_moto, "autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+    (group,) = ecs_kit.client(plain_moto, "autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
     assert group["MaxSize"] == 4
     assert "origin-secret-1" not in json.dumps(
         state(tmp_path)
@@ -141,6 +133,8 @@ def test_up_update_in_place_and_destroy(
     assert elb.describe_target_groups()["TargetGroups"] == []
     assert cf.list_distributions()["DistributionList"].get("Items", []) == []
     assert aas.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"] == []
-    assert client(plain_moto, "autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"] == []
-    assert client(plain_moto, "cloudwatch").describe_alarms(AlarmNamePrefix="wake")["MetricAlarms"] == []
+    assert ecs_kit.client(plain_moto, "autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"] == []
+    assert (
+        ecs_kit.client(plain_moto, "cloudwatch").describe_alarms(AlarmNamePrefix="wake")["MetricAlarms"] == []
+    )
     assert [c["status"] for c in ecs.describe_clusters(clusters=[cluster])["clusters"]] in ([], ["INACTIVE"])
