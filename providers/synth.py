@@ -75,7 +75,8 @@ class SynthResult:
 
 
 def _fake_outputs(args: pulumi_mocks.MockResourceArgs, region: str) -> tuple[str, dict[str, Any]]:
-    """Outputs a real provider would compute, so references between resources resolve."""
+    """Outputs a real provider would compute, so references between resources resolve;
+    an input of the same name wins, as with a real provider."""
     name = args.inputs.get("name") or args.name
     rid = f"{args.name}-id"
     service = args.typ.split(":")[1] if args.typ.count(":") >= 2 else "x"
@@ -97,7 +98,9 @@ def _fake_outputs(args: pulumi_mocks.MockResourceArgs, region: str) -> tuple[str
         "arnSuffix": f"app/{args.name}/0123456789abcdef",
         "zoneId": "ZMOCKZONE",
     }
-    return rid, {**state, **args.inputs}
+    # Only what the provider computes: the SDK resolves every other output from the inputs
+    # it sent (outside preview), so echoing them back only doubled the (de)serializing.
+    return rid, {key: value for key, value in state.items() if key not in args.inputs}
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -241,6 +244,11 @@ def run_mocked(
     finally:
         settings.rpc_manager.clear()
         settings.outputs.clear()
+        # Pulumi's settings keep the root stack (whose exports reach every resource they
+        # depend on, with its outputs and futures) and the monitor until the next run: let
+        # them go now, so later collections, shutdown's included, do not walk a dead program.
+        pulumi.runtime.settings.ROOT.set(None)
+        settings.monitor = None
         if config is not None:
             pulumi.runtime.set_all_config({}, [])
     if monitor.duplicates:

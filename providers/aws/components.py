@@ -21,6 +21,7 @@ from pcompile.compiler.ir import FunctionSpec, SecretSpec
 from pcompile.providers.aws import iam, names
 from pcompile.providers.aws.placement import BatchPlacement, LambdaPlacement
 from pcompile.providers.aws.shared import private_bucket
+from pcompile.providers.outputs import filled, joined
 from pcompile.runtime import aws_env, proxy_auth
 
 # The runtime's own Runtime API client: the image needs no awslambdaric (whose handler,
@@ -57,9 +58,9 @@ class Mount:
     prefix: str = ""
     read_only: bool = False
 
-    def url(self) -> pulumi.Output[str]:
+    def url(self) -> pulumi.Input[str]:
         """``s3://bucket[/prefix]``."""
-        return pulumi.Output.concat("s3://", self.bucket, f"/{self.prefix}" if self.prefix else "")
+        return joined("s3://", self.bucket, f"/{self.prefix}" if self.prefix else "")
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,8 @@ class RuntimeEnv:
     # Further plain variables (the Dict/Queue store's: ``kv_resources.environment``).
     extra: Mapping[str, str] = field(default_factory=dict)
 
-    def variables(self) -> pulumi.Output[dict[str, str]]:
-        """Variable name → value once bucket names and secret ARNs are known."""
+    def variables(self) -> dict[str, pulumi.Input[str]]:
+        """Variable name → value (an output where it names a bucket or secret ARN)."""
         static = {aws_env.APP: self.app, aws_env.FUNCTION: self.fn.name, aws_env.SPEC: runtime_spec(self.fn)}
         static.update(self.extra)
         if self.code_bundle:
@@ -145,23 +146,16 @@ class RuntimeEnv:
         if self.proxy_auth:
             static[proxy_auth.ENV] = self.proxy_auth
         volumes = {path: {"url": m.url(), "read_only": m.read_only} for path, m in self.mounts.items()}
-        parts = pulumi.Output.all(
-            pulumi.Output.from_input(self.staging_bucket),
-            pulumi.Output.from_input(volumes),
-            pulumi.Output.from_input(dict(self.secret_ids)),
-        )
-        return parts.apply(lambda p: _with_dynamic(static, p[0], p[1], p[2]))
+        dynamic = {
+            aws_env.STAGING_URL: joined("s3://", self.staging_bucket),
+            aws_env.VOLUMES: filled(volumes, _sorted_json),
+            aws_env.SECRETS: filled(dict(self.secret_ids), _sorted_json),
+        }
+        return dict(sorted({**static, **dynamic}.items()))
 
 
-def _with_dynamic(
-    static: dict[str, str], bucket: str, volumes: dict[str, Any], secrets: dict[str, str]
-) -> dict[str, str]:
-    dynamic = {
-        aws_env.STAGING_URL: f"s3://{bucket}",
-        aws_env.VOLUMES: json.dumps(volumes, sort_keys=True),
-        aws_env.SECRETS: json.dumps(secrets, sort_keys=True),
-    }
-    return dict(sorted({**static, **dynamic}.items()))
+def _sorted_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -343,7 +337,7 @@ class BatchFunction(pulumi.ComponentResource):
 
     def _container(
         self, args: BatchFunctionArgs, role_arn: pulumi.Output[str], execution: pulumi.Output[str] | None
-    ) -> pulumi.Output[str]:
+    ) -> pulumi.Input[str]:
         """``containerProperties`` JSON: image, command, resources, environment, logs, roles."""
         placement = args.placement
         resources = [
@@ -352,21 +346,15 @@ class BatchFunction(pulumi.ComponentResource):
         ]
         if placement.gpus:
             resources.append({"type": "GPU", "value": str(placement.gpus)})
-        parts = pulumi.Output.all(
-            pulumi.Output.from_input(args.image_uri),
-            role_arn,
-            args.env.variables(),
-            self.log_group.name,
-            execution if execution is not None else "",
-        )
-        return parts.apply(
-            lambda p: _container_json(p[0], p[1], p[2], p[3], resources, args.region, p[4] or None)
+        parts = [args.image_uri, role_arn, args.env.variables(), self.log_group.name, execution or ""]
+        return filled(
+            parts, lambda p: _container_json(p[0], p[1], p[2], p[3], resources, args.region, p[4] or None)
         )
 
 
 def _role(
     name: str,
-    trust: pulumi.Output[str],
+    trust: pulumi.Input[str],
     statements: list[dict[str, Any]],
     opts: pulumi.ResourceOptions,
     tags: Mapping[str, str] | None = None,
@@ -541,7 +529,7 @@ class Secret(pulumi.ComponentResource):
     def __init__(self, name: str, args: SecretArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pcompile:aws:Secret", name, None, opts)
         if args.spec.kind == "named":
-            self.arn: pulumi.Output[str] = args.arns.named_secret(args.spec.name)
+            self.arn: pulumi.Input[str] = args.arns.named_secret(args.spec.name)
             self.secret_id: pulumi.Output[str] = pulumi.Output.from_input(args.spec.name)
         else:
             secret = aws.secretsmanager.Secret(

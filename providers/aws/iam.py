@@ -14,6 +14,7 @@ from typing import Any
 
 import pulumi
 
+from pcompile.providers.outputs import filled, joined
 from pcompile.runtime import staging
 
 VERSION = "2012-10-17"
@@ -27,37 +28,35 @@ class Arns:
     account: pulumi.Input[str]
     partition: str = "aws"
 
-    def _regional(self, service: str, resource: pulumi.Input[str]) -> pulumi.Output[str]:
-        return pulumi.Output.concat(
-            "arn:", self.partition, ":", service, ":", self.region, ":", self.account, ":", resource
-        )
+    def _regional(self, service: str, resource: pulumi.Input[str]) -> pulumi.Input[str]:
+        return joined(f"arn:{self.partition}:{service}:{self.region}:", self.account, ":", resource)
 
-    def bucket(self, name: pulumi.Input[str]) -> pulumi.Output[str]:
+    def bucket(self, name: pulumi.Input[str]) -> pulumi.Input[str]:
         """An S3 bucket (S3 ARNs carry neither region nor account)."""
-        return pulumi.Output.concat("arn:", self.partition, ":s3:::", name)
+        return joined(f"arn:{self.partition}:s3:::", name)
 
-    def log_group(self, name: str) -> pulumi.Output[str]:
+    def log_group(self, name: str) -> pulumi.Input[str]:
         """A CloudWatch log group, without the ``:*`` stream suffix."""
         return self._regional("logs", f"log-group:{name}")
 
-    def function(self, name: str) -> pulumi.Output[str]:
+    def function(self, name: str) -> pulumi.Input[str]:
         """An unqualified Lambda function."""
         return self._regional("lambda", f"function:{name}")
 
-    def job_queue(self, name: str) -> pulumi.Output[str]:
+    def job_queue(self, name: str) -> pulumi.Input[str]:
         """A Batch job queue."""
         return self._regional("batch", f"job-queue/{name}")
 
-    def job_definition(self, name: str) -> pulumi.Output[str]:
+    def job_definition(self, name: str) -> pulumi.Input[str]:
         """Every revision of a Batch job definition."""
         return self._regional("batch", f"job-definition/{name}:*")
 
-    def named_secret(self, name: str) -> pulumi.Output[str]:
+    def named_secret(self, name: str) -> pulumi.Input[str]:
         """An existing secret by name; Secrets Manager appends a 6-character suffix."""
         return self._regional("secretsmanager", f"secret:{name}-??????")
 
 
-def trust_policy(service: str, source_account: pulumi.Input[str] | None = None) -> pulumi.Output[str]:
+def trust_policy(service: str, source_account: pulumi.Input[str] | None = None) -> pulumi.Input[str]:
     """Let ``service`` (e.g. ``lambda.amazonaws.com``) assume a role, optionally only for our account."""
     statement: dict[str, Any] = {
         "Effect": "Allow",
@@ -69,11 +68,14 @@ def trust_policy(service: str, source_account: pulumi.Input[str] | None = None) 
     return policy_json([statement])
 
 
-def policy_json(statements: list[dict[str, Any]]) -> pulumi.Output[str]:
-    """A policy document as a JSON string once every ARN inside is known."""
-    return pulumi.Output.from_input(statements).apply(
-        lambda resolved: json.dumps({"Version": VERSION, "Statement": resolved}, sort_keys=True)
-    )
+def policy_json(statements: list[dict[str, Any]]) -> pulumi.Input[str]:
+    """A policy document as a JSON string once every ARN inside is known (a plain string
+    when none is an output)."""
+    return filled(statements, _document)
+
+
+def _document(statements: list[dict[str, Any]]) -> str:
+    return json.dumps({"Version": VERSION, "Statement": statements}, sort_keys=True)
 
 
 def allow(sid: str, actions: list[str], resources: list[Any]) -> dict[str, Any]:
@@ -89,8 +91,8 @@ def staging_statements(bucket_arn: pulumi.Input[str], function: str) -> list[dic
     roles) write the inputs; no role of the app can write another function's inputs or
     results, the manifest or anything the deploy uploaded.
     """
-    inputs = pulumi.Output.concat(bucket_arn, "/", staging.prefix(function, staging.INPUTS), "/*")
-    results = pulumi.Output.concat(bucket_arn, "/", staging.prefix(function, staging.RESULTS), "/*")
+    inputs = joined(bucket_arn, "/", staging.prefix(function, staging.INPUTS), "/*")
+    results = joined(bucket_arn, "/", staging.prefix(function, staging.RESULTS), "/*")
     return [
         allow("StagingInputs", ["s3:GetObject"], [inputs]),
         allow("StagingResults", ["s3:GetObject", "s3:PutObject"], [results]),
@@ -106,7 +108,7 @@ def volume_statements(
     if prefix:
         listing["Condition"] = {"StringLike": {"s3:prefix": [f"{prefix}/*", prefix]}}
     path = f"/{prefix}/*" if prefix else "/*"
-    return [listing, allow(f"{sid}Objects", objects, [pulumi.Output.concat(bucket_arn, path)])]
+    return [listing, allow(f"{sid}Objects", objects, [joined(bucket_arn, path)])]
 
 
 def secret_statements(secret_arns: list[pulumi.Input[str]]) -> list[dict[str, Any]]:
@@ -122,12 +124,12 @@ def log_statements(log_group_arn: pulumi.Input[str]) -> list[dict[str, Any]]:
         allow(
             "Logs",
             ["logs:CreateLogStream", "logs:PutLogEvents"],
-            [pulumi.Output.concat(log_group_arn, ":*")],
+            [joined(log_group_arn, ":*")],
         )
     ]
 
 
-def deny_insecure_transport(bucket_arn: pulumi.Input[str]) -> pulumi.Output[str]:
+def deny_insecure_transport(bucket_arn: pulumi.Input[str]) -> pulumi.Input[str]:
     """A bucket policy refusing every request not made over TLS."""
     return policy_json(
         [
@@ -136,7 +138,7 @@ def deny_insecure_transport(bucket_arn: pulumi.Input[str]) -> pulumi.Output[str]
                 "Effect": "Deny",
                 "Principal": "*",
                 "Action": "s3:*",
-                "Resource": [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")],
+                "Resource": [bucket_arn, joined(bucket_arn, "/*")],
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             }
         ]

@@ -34,6 +34,7 @@ from pcompile.providers.aws import (
 from pcompile.providers.aws.placement import AwsPlacement, BatchPlacement, EcsPlacement, LambdaPlacement, slug
 from pcompile.providers.aws.secrets import proxy_auth_secret
 from pcompile.providers.manifest import FunctionAddress, Manifest
+from pcompile.providers.outputs import filled
 from pcompile.providers.settings import DeployInputs, ManifestLocation, StackSettings
 
 MANIFEST_KEY = "pcompile/manifest.json"
@@ -68,6 +69,7 @@ class Context:
     tags: dict[str, str]
     arns: iam.Arns
     names: dict[str, str] = field(default_factory=dict)
+    image_uris: dict[str, pulumi.Output[str]] = field(default_factory=dict)
     network: shared.BatchNetwork | None = None
     web: WebShared | None = None
 
@@ -176,9 +178,11 @@ def _image_uri(ctx: Context, base: shared.AppShared, image_id: str) -> pulumi.In
     tag = slug(image_id)[:128]
     if ctx.settings.registry:
         return image_ref(ctx.settings.registry, ctx.app.name, tag)
-    return pulumi.Output.from_input(ctx.account).apply(
-        lambda account: image_ref(names.registry(str(account), ctx.region), ctx.app.name, tag)
-    )
+    if image_id not in ctx.image_uris:  # one output per image, however many functions run it
+        ctx.image_uris[image_id] = ctx.account.apply(
+            lambda account: image_ref(names.registry(str(account), ctx.region), ctx.app.name, tag)
+        )
+    return ctx.image_uris[image_id]
 
 
 # --------------------------------------------------------------------------- secrets
@@ -409,7 +413,7 @@ def _mounts(
     return out
 
 
-def _bundle_arn(ctx: Context) -> pulumi.Output[str] | None:
+def _bundle_arn(ctx: Context) -> pulumi.Input[str] | None:
     """The code bundle object (``s3://bucket/key#sha256=...``) functions may read, if any."""
     url = ctx.inputs.bundle_url or ""
     if not url.startswith("s3://"):
@@ -475,7 +479,7 @@ def _manifest(ctx: Context, base: shared.AppShared, made: dict[str, Made]) -> No
     }
     targets = {name: _target(m) for name, m in made.items()}
     web = {fn.name for fn in ctx.app.functions if fn.web is not None}
-    manifest = pulumi.Output.from_input(data).apply(lambda d: _manifest_of(ctx, d, targets, web))
+    manifest = pulumi.Output.from_input(filled(data, lambda d: _manifest_of(ctx, d, targets, web)))
     pulumi.export("functions", manifest.apply(_exported_functions))
     pulumi.export("staging", manifest.apply(lambda m: m.staging))
     components.DeploymentManifest(

@@ -37,6 +37,7 @@ from pcompile.providers.aws import iam, names
 from pcompile.providers.aws.components import Grants, RuntimeEnv, _role, image_pull_grants, region_env
 from pcompile.providers.aws.placement import EcsPlacement
 from pcompile.providers.aws.shared import GPU_IMAGE_TYPE, InstanceRole
+from pcompile.providers.outputs import filled
 
 ECS_COMMAND = ("python", "-m", "pcompile.runtime", "ecs", "--function")
 # The runtime's front server listens on this port inside the container (``EcsPlacement.front_port``).
@@ -321,9 +322,10 @@ class WebService(pulumi.ComponentResource):
         p = args.placement
         fargate = p.launch_type == "fargate"
         variables = args.env.variables()
-        containers = pulumi.Output.all(
-            pulumi.Output.from_input(args.image_uri), variables, self.log_group.name
-        ).apply(lambda v: container_definitions(args, v[0], v[1], v[2]))
+        containers = filled(
+            [args.image_uri, variables, self.log_group.name],
+            lambda v: container_definitions(args, v[0], v[1], v[2]),
+        )
         return aws.ecs.TaskDefinition(
             f"{name}-task",
             family=args.physical_name,
