@@ -3,7 +3,8 @@
 ``pulumi.Output.from_input`` on a nested value lifts every dict, list and string inside
 into an output of its own; a policy document of a dozen strings and two ARNs became
 about forty outputs and as many event-loop tasks. :func:`filled` walks the value here,
-waits on the outputs it holds (one ``Output.all``) and puts their values back. A value
+waits on the outputs it holds (one ``apply``, or one ``Output.all`` for several) and puts
+their values back. A value
 holding no output stays a plain value, so the engine receives the same inputs either way:
 the values, their secrecy and the resources they depend on.
 """

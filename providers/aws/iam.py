@@ -51,6 +51,10 @@ class Arns:
         """Every revision of a Batch job definition."""
         return self._regional("batch", f"job-definition/{name}:*")
 
+    def table(self, name: str) -> pulumi.Input[str]:
+        """A DynamoDB table."""
+        return self._regional("dynamodb", f"table/{name}")
+
     def named_secret(self, name: str) -> pulumi.Input[str]:
         """An existing secret by name; Secrets Manager appends a 6-character suffix."""
         return self._regional("secretsmanager", f"secret:{name}-??????")

@@ -18,8 +18,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import pulumi
-
 from pcompile.compiler.errors import UserError
 from pcompile.compiler.ir import AppSpec, Source
 from pcompile.providers.aws import iam
@@ -108,19 +106,12 @@ def environment(app: AppSpec, stack: str) -> dict[str, str]:
     return {aws_kv.ENV_CLOUD: "aws", aws_kv.ENV_PREFIX: aws_kv.stack_prefix(stack)}
 
 
-def table_arn(arns: iam.Arns, table: str) -> pulumi.Output[str]:
-    """``arn:<partition>:dynamodb:<region>:<account>:table/<table>``."""
-    return pulumi.Output.concat(
-        "arn:", arns.partition, ":dynamodb:", arns.region, ":", arns.account, ":table/", table
-    )
-
-
 def statements(app: AppSpec, stack: str, arns: iam.Arns) -> list[dict[str, Any]]:
     """The one IAM statement of a function of ``app``: the store's item calls on its tables."""
     found = tables(app, stack)
     if not found:
         return []
-    return [iam.allow(GRANT_SID, list(ITEM_ACTIONS), [table_arn(arns, t.table) for t in found])]
+    return [iam.allow(GRANT_SID, list(ITEM_ACTIONS), [arns.table(t.table) for t in found])]
 
 
 def table_tags(table: KvTable, settings: StackSettings) -> dict[str, str]:
